@@ -1,0 +1,172 @@
+//! Databases: managed server instances (RDS), and roles, databases and seed data inside a
+//! server (PostgreSQL).
+//!
+//! A provider usually implements one half and reports the other as unsupported through
+//! [`DatabaseCapabilities`]; its methods then fail with `Unsupported`.
+
+use crate::{Confirm, Deleted, Ensured, Provider, Result, SecretString, Tags};
+use async_trait::async_trait;
+
+/// A managed database server the caller wants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerSpec {
+    /// The instance identifier.
+    pub name: String,
+    /// The engine (`postgres`).
+    pub engine: String,
+    /// The engine's major version, e.g. `16`.
+    pub version: String,
+    /// The instance class/size, e.g. `db.t3.micro`.
+    pub size: String,
+    /// Allocated storage in GiB.
+    pub storage_gb: u32,
+    /// The administrator's user name.
+    pub admin_user: String,
+    /// The administrator's password (read from the secret store, never stored in state).
+    pub admin_password: SecretString,
+    /// Refuse deletes at the provider level too.
+    #[serde(default = "default_true")]
+    pub deletion_protection: bool,
+    /// Tags, including provisio's ownership tags.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A network endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Endpoint {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// A managed database server as the provider holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Server {
+    /// The identifier.
+    pub name: String,
+    /// The engine.
+    pub engine: String,
+    /// The provider's status, e.g. `creating`, `available`, `deleting`.
+    pub status: String,
+    /// Where clients connect, once available.
+    pub endpoint: Option<Endpoint>,
+    /// Whether deletion protection is on.
+    pub deletion_protection: bool,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// How to delete a managed server.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteServer {
+    /// Take a final snapshot with this identifier (the default keeps one named after the
+    /// server); `None` together with `skip_final_snapshot` skips it.
+    pub final_snapshot: Option<String>,
+    /// Skip the final snapshot. Irreversible, so it must be asked for.
+    pub skip_final_snapshot: bool,
+    /// Turn off deletion protection first. Must name the server.
+    pub override_protection: Option<Confirm>,
+}
+
+/// A role (user) inside a server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoleSpec {
+    /// The role name (validated with [`crate::validate::pg_identifier`], always quoted).
+    pub name: String,
+    /// The password (stored by the server as a SCRAM verifier).
+    pub password: SecretString,
+}
+
+/// A database inside a server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatabaseSpec {
+    /// The database name.
+    pub name: String,
+    /// The owning role.
+    pub owner: String,
+}
+
+/// Seed SQL to apply exactly once to a database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeedSpec {
+    /// The database.
+    pub database: String,
+    /// A stable id for this seed (e.g. `initial-data`).
+    pub id: String,
+    /// The SQL script.
+    pub sql: String,
+}
+
+impl SeedSpec {
+    /// The SHA-256 (hex) of the SQL, recorded when the seed is applied.
+    pub fn checksum(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+/// A seed that has been applied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppliedSeed {
+    /// The database.
+    pub database: String,
+    /// The seed id.
+    pub id: String,
+    /// The checksum of the SQL that was applied.
+    pub checksum: String,
+}
+
+/// What a database provider can do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatabaseCapabilities {
+    /// Manages server instances (RDS, Azure Database).
+    pub servers: bool,
+    /// Manages roles, databases and seeds inside a server (PostgreSQL).
+    pub roles_and_databases: bool,
+}
+
+/// A database provider.
+#[async_trait]
+pub trait Database: Provider {
+    /// What this provider supports.
+    fn capabilities(&self) -> DatabaseCapabilities;
+
+    /// Creates a managed server or brings its settings to `spec`.
+    async fn ensure_server(&self, spec: &ServerSpec) -> Result<Ensured<Server>>;
+
+    /// Reads a managed server; `Ok(None)` when unknown.
+    async fn get_server(&self, name: &str) -> Result<Option<Server>>;
+
+    /// Deletes a managed server. A server with deletion protection is `Protected` unless
+    /// `options.override_protection` names it.
+    async fn delete_server(&self, name: &str, options: &DeleteServer) -> Result<Deleted>;
+
+    /// Creates the role with a login password, or sets the password when the role exists.
+    /// `Unchanged` only when the provider can tell the password is the same.
+    async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>>;
+
+    /// Creates the database owned by the role, or changes its owner.
+    async fn ensure_database(&self, spec: &DatabaseSpec) -> Result<Ensured<String>>;
+
+    /// Applies the seed SQL in one transaction unless a seed with the same id was applied
+    /// before. The same id with a different checksum is a `Conflict`.
+    async fn apply_seed(&self, spec: &SeedSpec) -> Result<Ensured<AppliedSeed>>;
+
+    /// Whether a database exists.
+    async fn database_exists(&self, name: &str) -> Result<bool>;
+
+    /// Whether a role exists.
+    async fn role_exists(&self, name: &str) -> Result<bool>;
+
+    /// Drops a database. Irreversible, so `confirm` must name it.
+    async fn drop_database(&self, name: &str, confirm: &Confirm) -> Result<Deleted>;
+
+    /// Drops a role. `confirm` must name it.
+    async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted>;
+}

@@ -1,0 +1,197 @@
+//! Object storage: buckets (or containers) and objects.
+
+use crate::{Deleted, Ensured, Page, PageRequest, Provider, Result, Tags};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// The bucket a caller wants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BucketSpec {
+    /// The bucket (S3) or container (Azure) name.
+    pub name: String,
+    /// Keep every version of every object.
+    #[serde(default)]
+    pub versioning: bool,
+    /// Move objects to the provider's archive class (S3 Glacier, Azure archive tier) after
+    /// this many days; `None` keeps them in the default class.
+    #[serde(default)]
+    pub archive_after_days: Option<u32>,
+    /// Block all public access (the default).
+    #[serde(default = "default_true")]
+    pub block_public_access: bool,
+    /// Tags, including provisio's ownership tags.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl BucketSpec {
+    /// A private, unversioned bucket without lifecycle rules.
+    pub fn new(name: impl Into<String>) -> Self {
+        BucketSpec {
+            name: name.into(),
+            versioning: false,
+            archive_after_days: None,
+            block_public_access: true,
+            tags: Tags::new(),
+        }
+    }
+}
+
+/// A bucket as the provider holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bucket {
+    /// The name.
+    pub name: String,
+    /// Whether versioning is on.
+    pub versioning: bool,
+    /// The archive lifecycle rule, in days.
+    pub archive_after_days: Option<u32>,
+    /// Whether public access is blocked.
+    pub block_public_access: bool,
+    /// The bucket's tags.
+    pub tags: Tags,
+}
+
+impl Bucket {
+    /// Whether this bucket already is what `spec` asks for.
+    pub fn matches(&self, spec: &BucketSpec) -> bool {
+        self.name == spec.name
+            && self.versioning == spec.versioning
+            && self.archive_after_days == spec.archive_after_days
+            && self.block_public_access == spec.block_public_access
+            && crate::types::tags_match(&self.tags, &spec.tags)
+    }
+}
+
+/// Metadata of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectMeta {
+    /// The key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The provider's entity tag (content hash for simple uploads).
+    pub etag: String,
+    /// The content type, when one was set.
+    pub content_type: Option<String>,
+}
+
+/// What an object storage provider can do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StorageCapabilities {
+    /// Versioning can be switched on.
+    pub versioning: bool,
+    /// Lifecycle rules to an archive class are supported.
+    pub archive_lifecycle: bool,
+    /// Public access can be blocked per bucket.
+    pub public_access_block: bool,
+    /// Buckets carry tags.
+    pub tags: bool,
+    /// Largest object a single put accepts, in bytes.
+    pub max_put_size: u64,
+}
+
+/// An object storage provider.
+#[async_trait]
+pub trait ObjectStorage: Provider {
+    /// What this provider supports.
+    fn capabilities(&self) -> StorageCapabilities;
+
+    /// Creates the bucket, or brings an existing bucket's settings to `spec`.
+    async fn ensure_bucket(&self, spec: &BucketSpec) -> Result<Ensured<Bucket>>;
+
+    /// Reads a bucket's settings; `Ok(None)` when it does not exist.
+    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>>;
+
+    /// Deletes an empty bucket; a bucket that still holds objects is a `Conflict`.
+    async fn delete_bucket(&self, name: &str) -> Result<Deleted>;
+
+    /// Stores an object (replacing the current one of the same key).
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<ObjectMeta>;
+
+    /// Reads an object; `NotFound` when it does not exist.
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<(Bytes, ObjectMeta)>;
+
+    /// Reads an object's metadata; `Ok(None)` when it does not exist.
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>>;
+
+    /// Lists one page of the objects whose key starts with `prefix`, in key order.
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ObjectMeta>>;
+
+    /// Deletes an object; [`Deleted::AlreadyGone`] when it does not exist.
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted>;
+
+    /// Copies every object under `src_prefix` of `src_bucket` to `dst_prefix` of `dst_bucket`,
+    /// skipping objects whose destination already has the same etag. Returns how many objects
+    /// were written. Providers with a server-side copy override this.
+    async fn copy_prefix(
+        &self,
+        src_bucket: &str,
+        src_prefix: &str,
+        dst_bucket: &str,
+        dst_prefix: &str,
+    ) -> Result<u64> {
+        let mut written = 0;
+        let mut req = PageRequest::first();
+        loop {
+            let page = self.list_objects(src_bucket, src_prefix, &req).await?;
+            for obj in &page.items {
+                let dst_key = format!("{dst_prefix}{}", &obj.key[src_prefix.len()..]);
+                if let Some(existing) = self.head_object(dst_bucket, &dst_key).await?
+                    && existing.etag == obj.etag
+                {
+                    continue;
+                }
+                let (body, meta) = self.get_object(src_bucket, &obj.key).await?;
+                self.put_object(dst_bucket, &dst_key, body, meta.content_type.as_deref())
+                    .await?;
+                written += 1;
+            }
+            match req.next(&page) {
+                Some(next) => req = next,
+                None => return Ok(written),
+            }
+        }
+    }
+
+    /// Deletes every object under `prefix`; returns how many were deleted.
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            // Always list from the start: deleting shifts the pages.
+            let page = self
+                .list_objects(bucket, prefix, &PageRequest::first())
+                .await?;
+            if page.items.is_empty() {
+                return Ok(deleted);
+            }
+            for obj in &page.items {
+                if self.delete_object(bucket, &obj.key).await? == Deleted::Deleted {
+                    deleted += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The MD5-free etag provisio's own providers use for content: the first 32 hex characters of
+/// the SHA-256 of the body, quoted as S3 quotes etags.
+pub fn content_etag(body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("\"{}\"", &hex::encode(sha2::Sha256::digest(body))[..32])
+}

@@ -1,0 +1,2 @@
+//! Engine (being written).
+#![deny(missing_docs)]

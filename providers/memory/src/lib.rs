@@ -1,0 +1,2 @@
+//! In-memory providers (being written).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! Conformance suite (being written).
+#![deny(missing_docs)]

@@ -1,0 +1,139 @@
+//! The providers a run may use, registered by capability and name.
+//!
+//! A blueprint resource names its provider (`provider: cloudflare`); the registry turns that
+//! name into a trait object. The engine never knows which implementation it drives.
+
+use provisio::{
+    CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Provider, Repository,
+    Result, SecretStore,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The capability a resource type needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// [`DnsProvider`].
+    Dns,
+    /// [`ObjectStorage`].
+    Storage,
+    /// [`Compute`].
+    Compute,
+    /// [`CiServer`].
+    Ci,
+    /// [`SecretStore`].
+    Secrets,
+    /// [`Database`].
+    Database,
+    /// [`Repository`].
+    Repo,
+    /// [`Mail`].
+    Mail,
+    /// No provider (custom steps that do their own I/O).
+    None,
+}
+
+impl Capability {
+    /// The capability's name as blueprints write it (`dns`, `storage`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Dns => "dns",
+            Capability::Storage => "storage",
+            Capability::Compute => "compute",
+            Capability::Ci => "ci",
+            Capability::Secrets => "secrets",
+            Capability::Database => "database",
+            Capability::Repo => "repo",
+            Capability::Mail => "mail",
+            Capability::None => "none",
+        }
+    }
+}
+
+/// The provider name used when a resource names none.
+pub const DEFAULT_PROVIDER: &str = "default";
+
+/// Providers by capability and name.
+///
+/// ```
+/// use provisio_engine::providers::{Providers, Capability};
+/// let p = Providers::new();
+/// assert!(p.dns("default").is_err());
+/// assert!(!p.has(Capability::Dns, "default"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Providers {
+    dns: BTreeMap<String, Arc<dyn DnsProvider>>,
+    storage: BTreeMap<String, Arc<dyn ObjectStorage>>,
+    compute: BTreeMap<String, Arc<dyn Compute>>,
+    ci: BTreeMap<String, Arc<dyn CiServer>>,
+    secrets: BTreeMap<String, Arc<dyn SecretStore>>,
+    database: BTreeMap<String, Arc<dyn Database>>,
+    repo: BTreeMap<String, Arc<dyn Repository>>,
+    mail: BTreeMap<String, Arc<dyn Mail>>,
+}
+
+fn missing(cap: Capability, name: &str) -> Error {
+    Error::invalid_field(
+        "provider",
+        format!("no {} provider named {name:?} is configured", cap.as_str()),
+    )
+}
+
+macro_rules! accessors {
+    ($($field:ident, $with:ident, $trait:ident, $cap:expr;)*) => {
+        $(
+            #[doc = concat!("Registers a `", stringify!($trait), "` under `name`.")]
+            pub fn $with(mut self, name: impl Into<String>, provider: Arc<dyn $trait>) -> Self {
+                self.$field.insert(name.into(), provider);
+                self
+            }
+            #[doc = concat!("The `", stringify!($trait), "` registered under `name`.")]
+            pub fn $field(&self, name: &str) -> Result<Arc<dyn $trait>> {
+                self.$field.get(name).cloned().ok_or_else(|| missing($cap, name))
+            }
+        )*
+    };
+}
+
+impl Providers {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    accessors! {
+        dns, with_dns, DnsProvider, Capability::Dns;
+        storage, with_storage, ObjectStorage, Capability::Storage;
+        compute, with_compute, Compute, Capability::Compute;
+        ci, with_ci, CiServer, Capability::Ci;
+        secrets, with_secrets, SecretStore, Capability::Secrets;
+        database, with_database, Database, Capability::Database;
+        repo, with_repo, Repository, Capability::Repo;
+        mail, with_mail, Mail, Capability::Mail;
+    }
+
+    /// Whether a provider of this capability and name is registered.
+    pub fn has(&self, cap: Capability, name: &str) -> bool {
+        self.info(cap, name).is_some()
+    }
+
+    /// The [`provisio::ProviderInfo`] of a registered provider (for rate limiting and events).
+    pub fn info(&self, cap: Capability, name: &str) -> Option<provisio::ProviderInfo> {
+        fn get<T: ?Sized + Provider>(m: &BTreeMap<String, Arc<T>>, n: &str) -> Option<provisio::ProviderInfo> {
+            m.get(n).map(|p| p.info())
+        }
+        match cap {
+            Capability::Dns => get(&self.dns, name),
+            Capability::Storage => get(&self.storage, name),
+            Capability::Compute => get(&self.compute, name),
+            Capability::Ci => get(&self.ci, name),
+            Capability::Secrets => get(&self.secrets, name),
+            Capability::Database => get(&self.database, name),
+            Capability::Repo => get(&self.repo, name),
+            Capability::Mail => get(&self.mail, name),
+            Capability::None => None,
+        }
+    }
+}

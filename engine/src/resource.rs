@@ -1,0 +1,158 @@
+//! Resource types: what the engine does for each `type:` of a blueprint resource.
+//!
+//! The engine is generic: it resolves parameters, diffs them against state, journals intents,
+//! retries and rolls back. What "create a DNS record" means lives in a [`ResourceType`]. The
+//! built-in types are in [`crate::types`]; Rust users add their own by implementing the trait
+//! and registering it in a [`Registry`].
+
+use crate::providers::{Capability, Providers};
+use provisio::{Deleted, Outcome, Result, SecretString, Tags};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The tenant a run provisions.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tenant {
+    /// The tenant name (validated with [`provisio::validate::tenant_name`]).
+    pub name: String,
+    /// Plain variables, referenced as `${tenant.<key>}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    /// Secret variables (an SMTP password handed in by the caller). They are never
+    /// interpolated into parameters; resource types that need one read it with
+    /// [`StepContext::secret_var`].
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretString>,
+}
+
+impl Tenant {
+    /// A tenant with no variables.
+    pub fn new(name: impl Into<String>) -> Self {
+        Tenant {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+    /// Adds a plain variable.
+    pub fn var(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.vars.insert(key.into(), value.into());
+        self
+    }
+    /// Adds a secret variable.
+    pub fn secret(mut self, key: impl Into<String>, value: impl Into<SecretString>) -> Self {
+        self.secrets.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Everything a resource type's operation may use.
+pub struct StepContext<'a> {
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// The blueprint's name.
+    pub blueprint: &'a str,
+    /// The resource's name in the blueprint.
+    pub resource: &'a str,
+    /// The provider name the resource asked for.
+    pub provider: &'a str,
+    /// All configured providers.
+    pub providers: &'a Providers,
+    /// The ownership tags to put on what this step creates.
+    pub ownership: Tags,
+    /// A deterministic idempotency token for this resource of this tenant (stable across
+    /// retries and resumed runs; e.g. an EC2 ClientToken).
+    pub idempotency_token: &'a str,
+}
+
+impl StepContext<'_> {
+    /// A secret variable of the tenant; `InvalidInput` naming it when the caller gave none.
+    pub fn secret_var(&self, key: &str) -> Result<&SecretString> {
+        self.tenant.secrets.get(key).ok_or_else(|| {
+            provisio::Error::invalid_field(
+                "secret variable",
+                format!("the tenant has no secret variable {key:?}"),
+            )
+            .with_resource(self.resource)
+        })
+    }
+}
+
+/// What [`ResourceType::apply`] produced.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Applied {
+    /// The resource's outputs (ids, addresses, names), referenced by other resources as
+    /// `${<resource>.<key>}`. Never a secret value.
+    pub outputs: Value,
+    /// What the call did.
+    pub outcome: Outcome,
+}
+
+/// One kind of resource (`dns.record`, `storage.bucket`, a custom step...).
+///
+/// Implementations must be idempotent: `apply` looks the resource up by its deterministic name
+/// or ownership tags first and adopts what exists, so that a retried or resumed step never
+/// creates a duplicate; `delete` succeeds when the resource is already gone.
+#[provisio::async_trait]
+pub trait ResourceType: Send + Sync + 'static {
+    /// The type name used in blueprints, e.g. `dns.record`.
+    fn name(&self) -> &str;
+
+    /// The capability whose provider this type drives.
+    fn capability(&self) -> Capability;
+
+    /// Checks parameters at load time. Values may still contain unresolved `${...}`
+    /// references (strings); check everything else: required fields, types, names.
+    /// Errors are `InvalidInput` naming the field.
+    fn validate(&self, params: &Value) -> Result<()>;
+
+    /// Parameter fields whose change cannot be applied in place; the plan shows a replace.
+    fn replace_fields(&self) -> &[&str] {
+        &[]
+    }
+
+    /// The output keys this type produces (for "known after apply" in plans and for
+    /// reference checks at load time).
+    fn outputs(&self) -> &[&str];
+
+    /// The deterministic identity of the resource from its resolved parameters (e.g.
+    /// `A acme.example.com`); journaled with every intent and used for adoption.
+    fn identity(&self, ctx: &StepContext<'_>, params: &Value) -> Result<String>;
+
+    /// Reads the resource as it exists now: its outputs, or `None` when it does not exist.
+    /// `prior` is the outputs recorded in state, if any.
+    async fn read(&self, ctx: &StepContext<'_>, params: &Value, prior: Option<&Value>) -> Result<Option<Value>>;
+
+    /// Creates the resource or brings it to `params` (ensure semantics).
+    async fn apply(&self, ctx: &StepContext<'_>, params: &Value, prior: Option<&Value>) -> Result<Applied>;
+
+    /// Deletes the resource. `outputs` are those recorded in state (may be `Null` when a
+    /// resumed run deletes an in-doubt resource that never recorded outputs).
+    async fn delete(&self, ctx: &StepContext<'_>, params: &Value, outputs: &Value) -> Result<Deleted>;
+}
+
+/// Resource types by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: BTreeMap<String, Arc<dyn ResourceType>>,
+}
+
+impl Registry {
+    /// An empty registry (see [`crate::types::builtin`] for one with every built-in type).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Registers a type under its [`ResourceType::name`], replacing one of the same name.
+    pub fn register(&mut self, t: Arc<dyn ResourceType>) -> &mut Self {
+        self.types.insert(t.name().to_string(), t);
+        self
+    }
+    /// The type called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn ResourceType>> {
+        self.types.get(name).cloned()
+    }
+    /// Every registered type name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+}

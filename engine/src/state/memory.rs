@@ -1,0 +1,1 @@
+//! In-memory state store (being written).

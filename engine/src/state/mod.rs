@@ -1,0 +1,164 @@
+//! The state store: what the engine knows about each tenant's resources, the journal of side
+//! effects, per-tenant lease locks and fleet cursors.
+//!
+//! Three implementations: [`memory::MemoryStateStore`] (tests), [`sqlite::SqliteStateStore`]
+//! (the embedded default, one file) and [`postgres::PostgresStateStore`] (many workers).
+//! State never holds a secret value: parameters and outputs are secret-free by construction
+//! (see [`crate::resource::Tenant::secrets`]).
+
+use provisio::{Result, Tags};
+use serde_json::Value;
+use std::time::Duration;
+
+pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// What the engine recorded about one resource of one tenant after it was applied.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The resource's name in the blueprint.
+    pub name: String,
+    /// The resource type (`dns.record`).
+    pub resource_type: String,
+    /// The provider name the resource used.
+    pub provider: String,
+    /// The deterministic identity ([`crate::resource::ResourceType::identity`]).
+    pub identity: String,
+    /// The resolved parameters that were applied (secret-free).
+    pub params: Value,
+    /// The outputs (secret-free).
+    pub outputs: Value,
+    /// Whether the resource is protected from delete and replace.
+    pub protect: bool,
+    /// The blueprint resources this one depended on (for destroy order without a blueprint).
+    pub depends_on: Vec<String>,
+    /// Unix milliseconds of the last change.
+    pub updated_at_ms: i64,
+}
+
+/// The phase of a journal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalPhase {
+    /// Written before the side effect.
+    Intent,
+    /// Written after the side effect succeeded.
+    Succeeded,
+    /// Written after the side effect failed (the failure may have had partial effects).
+    Failed,
+}
+
+/// One journal entry. An `Intent` is followed by a `Succeeded` or `Failed` entry with the same
+/// `token`; an intent with neither is "in doubt" (the process died during the side effect).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JournalEntry {
+    /// Sequence number assigned by the store (ignored on append).
+    pub seq: u64,
+    /// The run that wrote it.
+    pub run_id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The resource's name in the blueprint.
+    pub resource: String,
+    /// The resource type.
+    pub resource_type: String,
+    /// `create`, `update`, `replace`, `delete`, `adopt`, ...
+    pub action: String,
+    /// The phase.
+    pub phase: JournalPhase,
+    /// The deterministic identity of the resource.
+    pub identity: String,
+    /// The ownership tags the resource carries.
+    pub tags: Tags,
+    /// Links an intent to its result.
+    pub token: String,
+    /// Extra data: the resolved params on intents, outputs on success, the error on failure.
+    /// Secret-free.
+    pub detail: Value,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A lease lock on one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lease {
+    /// The tenant.
+    pub tenant: String,
+    /// Who holds it (host, pid, run id).
+    pub owner: String,
+    /// Unix milliseconds at which it expires unless renewed.
+    pub expires_at_ms: i64,
+    /// Incremented on every acquire; a renew or release with a stale generation fails.
+    pub generation: u64,
+}
+
+/// Where a fleet run stands, so a stopped rollout resumes where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FleetCursor {
+    /// The fleet run's id.
+    pub fleet_id: String,
+    /// Tenants finished successfully.
+    pub succeeded: Vec<String>,
+    /// Tenants that failed, with the error message.
+    pub failed: Vec<(String, String)>,
+    /// Whether the rollout halted (failure threshold reached or stopped by the caller).
+    pub halted: bool,
+    /// Free-form data the fleet runner keeps (wave number, counts).
+    pub detail: Value,
+}
+
+/// The state store.
+///
+/// All methods are safe to call concurrently from many tasks (and, for the SQL stores, from
+/// many processes). Times are wall-clock Unix milliseconds from [`now_ms`].
+#[provisio::async_trait]
+pub trait StateStore: Send + Sync {
+    /// The resource record of one tenant's resource.
+    async fn get_resource(&self, tenant: &str, name: &str) -> Result<Option<ResourceRecord>>;
+    /// Every resource record of a tenant, in name order.
+    async fn list_resources(&self, tenant: &str) -> Result<Vec<ResourceRecord>>;
+    /// Inserts or replaces a resource record.
+    async fn put_resource(&self, record: &ResourceRecord) -> Result<()>;
+    /// Removes a resource record (no error when missing).
+    async fn delete_resource(&self, tenant: &str, name: &str) -> Result<()>;
+    /// Every tenant that has resources or journal entries, in name order.
+    async fn list_tenants(&self) -> Result<Vec<String>>;
+
+    /// Appends a journal entry durably (fsync'ed / committed before returning); returns its
+    /// sequence number.
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<u64>;
+    /// A tenant's journal entries with `seq > after`, in order.
+    async fn journal(&self, tenant: &str, after: u64) -> Result<Vec<JournalEntry>>;
+    /// A tenant's intents that have no result entry (in doubt), in order.
+    async fn pending_intents(&self, tenant: &str) -> Result<Vec<JournalEntry>>;
+
+    /// Takes the tenant's lease for `ttl`; `Conflict` naming the holder and its expiry when
+    /// another owner holds an unexpired lease. The same owner re-acquiring renews.
+    async fn acquire_lease(&self, tenant: &str, owner: &str, ttl: Duration) -> Result<Lease>;
+    /// Extends a held lease; `Conflict` when it was broken or taken over meanwhile.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease>;
+    /// Releases a held lease (no error when it already expired or was broken).
+    async fn release_lease(&self, lease: &Lease) -> Result<()>;
+    /// The tenant's current lease, expired or not.
+    async fn get_lease(&self, tenant: &str) -> Result<Option<Lease>>;
+    /// Removes the tenant's lease whoever holds it; returns what was removed.
+    async fn break_lease(&self, tenant: &str) -> Result<Option<Lease>>;
+
+    /// Saves a fleet cursor.
+    async fn put_fleet_cursor(&self, cursor: &FleetCursor) -> Result<()>;
+    /// Loads a fleet cursor.
+    async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>>;
+}
+
+/// Wall-clock Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

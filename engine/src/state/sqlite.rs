@@ -1,0 +1,1 @@
+//! SQLite state store (being written).

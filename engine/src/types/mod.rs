@@ -1,0 +1,1 @@
+//! Built-in resource types (being written).

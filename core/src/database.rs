@@ -143,6 +143,37 @@ pub trait Database: Provider {
     /// Reads a managed server; `Ok(None)` when unknown.
     async fn get_server(&self, name: &str) -> Result<Option<Server>>;
 
+    /// Waits until the managed server's status is `available`; `Timeout` after `timeout`,
+    /// `NotFound` when the server does not exist (or disappears while waiting). Providers
+    /// with a native waiter override this polling default.
+    async fn wait_for_server(&self, name: &str, timeout: std::time::Duration) -> Result<Server> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let interval = (timeout / 20).clamp(
+            std::time::Duration::from_millis(5),
+            std::time::Duration::from_secs(5),
+        );
+        loop {
+            match self.get_server(name).await? {
+                Some(server) if server.status == "available" => return Ok(server),
+                Some(_) => {}
+                None => {
+                    return Err(crate::Error::not_found(format!(
+                        "database server {name:?} does not exist"
+                    ))
+                    .with_resource(name));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(crate::Error::timeout(format!(
+                    "database server {name:?} not available after {} s",
+                    timeout.as_secs_f64()
+                ))
+                .with_resource(name));
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
     /// Deletes a managed server. A server with deletion protection is `Protected` unless
     /// `options.override_protection` names it.
     async fn delete_server(&self, name: &str, options: &DeleteServer) -> Result<Deleted>;

@@ -112,7 +112,12 @@ impl fmt::Display for ErrorKind {
 /// assert!(err.to_string().contains("dns.find_zone"));
 /// ```
 #[derive(thiserror::Error)]
-pub struct Error {
+#[error(transparent)]
+pub struct Error(Box<Inner>);
+
+/// Boxed so that `Result<T, Error>` stays one pointer wide on the error path.
+#[derive(thiserror::Error)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     provider: Option<String>,
@@ -125,14 +130,14 @@ pub struct Error {
 impl Error {
     /// A new error of the given kind with a human-readable message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             message: message.into(),
             provider: None,
             operation: None,
             resource: None,
             source: None,
-        }
+        }))
     }
 
     /// `NotFound` with a message.
@@ -195,70 +200,70 @@ impl Error {
 
     /// Sets the provider that reported the error (e.g. `cloudflare`).
     pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
-        self.provider = Some(provider.into());
+        self.0.provider = Some(provider.into());
         self
     }
     /// Sets the operation that failed (e.g. `dns.ensure_record`).
     pub fn with_operation(mut self, operation: impl Into<String>) -> Self {
-        self.operation = Some(operation.into());
+        self.0.operation = Some(operation.into());
         self
     }
     /// Sets the resource the operation was about (a name or id, never a secret value).
     pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
+        self.0.resource = Some(resource.into());
         self
     }
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
     /// Fills in provider and operation only where they are not set yet; providers call this at
     /// their boundary so inner helpers need not repeat it.
     pub fn in_context(mut self, provider: &str, operation: &str) -> Self {
-        if self.provider.is_none() {
-            self.provider = Some(provider.to_string());
+        if self.0.provider.is_none() {
+            self.0.provider = Some(provider.to_string());
         }
-        if self.operation.is_none() {
-            self.operation = Some(operation.to_string());
+        if self.0.operation.is_none() {
+            self.0.operation = Some(operation.to_string());
         }
         self
     }
 
     /// The kind of failure.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
     /// Whether retrying the same call may succeed.
     pub fn retryable(&self) -> bool {
-        self.kind.is_retryable()
+        self.0.kind.is_retryable()
     }
     /// The provider's wait hint for `RateLimited` errors.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::RateLimited { retry_after } => retry_after,
             _ => None,
         }
     }
     /// The message, without provider/operation/resource decoration.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
     /// The provider that reported the error.
     pub fn provider(&self) -> Option<&str> {
-        self.provider.as_deref()
+        self.0.provider.as_deref()
     }
     /// The operation that failed.
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.0.operation.as_deref()
     }
     /// The resource concerned.
     pub fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
+        self.0.resource.as_deref()
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.kind)?;
         match (&self.provider, &self.operation) {
@@ -278,7 +283,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl fmt::Debug for Error {
+impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.kind)
@@ -291,20 +296,27 @@ impl fmt::Debug for Error {
     }
 }
 
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl Clone for Error {
     /// Clones the error; the source is kept as its rendered text.
     fn clone(&self) -> Self {
-        Error {
-            kind: self.kind.clone(),
-            message: self.message.clone(),
-            provider: self.provider.clone(),
-            operation: self.operation.clone(),
-            resource: self.resource.clone(),
+        Error(Box::new(Inner {
+            kind: self.0.kind.clone(),
+            message: self.0.message.clone(),
+            provider: self.0.provider.clone(),
+            operation: self.0.operation.clone(),
+            resource: self.0.resource.clone(),
             source: self
+                .0
                 .source
                 .as_ref()
                 .map(|s| Box::new(SourceText(s.to_string())) as BoxError),
-        }
+        }))
     }
 }
 

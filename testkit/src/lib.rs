@@ -423,8 +423,6 @@ where
 }
 
 /// Runs every cleanup step, keeps going after failures, and returns the first error.
-// The size of `provisio::Error` is the core crate's choice; every case returns it anyway.
-#[allow(clippy::result_large_err)]
 pub(crate) fn first_error(results: impl IntoIterator<Item = Result<()>>) -> Result<()> {
     let mut first = None;
     for r in results {

@@ -351,7 +351,12 @@ impl Faults {
 
     /// Starts a call: counts it, applies the quota, latency and pre-effect errors. Returns the
     /// ticket to pass to [`Faults::finish`].
-    pub(crate) async fn begin(&self, account: &str, op: &'static str, resource: &str) -> Result<Call> {
+    pub(crate) async fn begin(
+        &self,
+        account: &str,
+        op: &'static str,
+        resource: &str,
+    ) -> Result<Call> {
         let (call, delay, quota_err) = {
             let mut s = self.lock();
             let n = s.calls.entry(op.to_string()).or_insert(0);
@@ -561,18 +566,6 @@ impl<T> Change for Read<T> {
         self.0
     }
 }
-/// A result that changed state only when the flag says so.
-pub(crate) struct MaybeChanged<T>(pub T, pub bool);
-impl<T> Change for MaybeChanged<T> {
-    type Out = T;
-    fn changed(&self) -> bool {
-        self.1
-    }
-    fn into_out(self) -> T {
-        self.0
-    }
-}
-
 /// What every memory provider holds besides its state: the shared faults and its account.
 #[derive(Debug, Clone)]
 pub(crate) struct Base {
@@ -598,7 +591,12 @@ impl Base {
 
     /// Runs one operation through fault injection: `body` runs only when no pre-effect fault
     /// fires, and its result is recorded.
-    pub(crate) async fn run<C, F>(&self, op: &'static str, resource: &str, body: F) -> Result<C::Out>
+    pub(crate) async fn run<C, F>(
+        &self,
+        op: &'static str,
+        resource: &str,
+        body: F,
+    ) -> Result<C::Out>
     where
         C: Change,
         F: std::future::Future<Output = Result<C>>,

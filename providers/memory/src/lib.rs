@@ -1,2 +1,43 @@
-//! In-memory providers (being written).
+//! In-memory providers for provisio: faithful mocks of every capability, with fault injection
+//! and an inventory to assert on.
+//!
+//! | capability | provider | modelled on |
+//! |---|---|---|
+//! | [`provisio::DnsProvider`] | [`MemoryDns`] | Cloudflare |
+//! | [`provisio::ObjectStorage`] | [`MemoryStorage`] | S3 |
+//! | [`provisio::Compute`] | [`MemoryCompute`] | EC2 |
+//! | [`provisio::CiServer`] | [`MemoryCi`] | Jenkins |
+//! | [`provisio::SecretStore`] | [`MemorySecrets`] | Key Vault |
+//! | [`provisio::Database`] | [`MemoryDatabase`] | RDS + PostgreSQL |
+//! | [`provisio::Repository`] | [`MemoryRepo`] | git |
+//! | [`provisio::Mail`] | [`MemoryMail`] | SES |
+//!
+//! [`MemoryCloud`] bundles one of each around a shared [`Faults`]; [`Faults`] injects errors,
+//! latency and rate limits deterministically under a seed; [`Inventory`] is a comparable
+//! snapshot of what the providers hold.
 #![deny(missing_docs)]
+
+pub mod ci;
+pub mod cloud;
+pub mod compute;
+pub mod database;
+pub mod dns;
+pub mod faults;
+pub mod inventory;
+pub mod mail;
+mod paging;
+pub mod repo;
+pub mod secrets;
+pub mod storage;
+
+pub use ci::MemoryCi;
+pub use cloud::MemoryCloud;
+pub use compute::MemoryCompute;
+pub use database::MemoryDatabase;
+pub use dns::MemoryDns;
+pub use faults::{CallOutcome, CallRecord, Faults};
+pub use inventory::Inventory;
+pub use mail::MemoryMail;
+pub use repo::MemoryRepo;
+pub use secrets::MemorySecrets;
+pub use storage::MemoryStorage;

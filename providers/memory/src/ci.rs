@@ -1,0 +1,774 @@
+//! In-memory CI server with Jenkins' semantics: folders, jobs from config XML, queued builds.
+
+use crate::faults::{Base, Changed, Faults, Read};
+use crate::inventory::Inventory;
+use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job};
+use provisio::{Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a triggered build waits in the queue unless configured otherwise.
+pub const DEFAULT_QUEUE_TIME: Duration = Duration::from_millis(5);
+/// How long a build runs unless configured otherwise.
+pub const DEFAULT_BUILD_DURATION: Duration = Duration::from_millis(20);
+/// The base URL of job URLs.
+pub const BASE_URL: &str = "http://jenkins.memory.invalid";
+/// The config a folder reports (what the cloudbees-folder plugin stores).
+pub const FOLDER_CONFIG: &str =
+    "<?xml version='1.1' encoding='UTF-8'?>\n<com.cloudbees.hudson.plugins.folder.Folder/>";
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone)]
+struct Build {
+    number: u64,
+    started: Instant,
+    duration: Duration,
+    result: BuildResult,
+    parameters: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    Folder,
+    Job {
+        config: String,
+        next_build: u64,
+        builds: Vec<Build>,
+    },
+}
+
+#[derive(Debug)]
+struct State {
+    items: BTreeMap<String, Item>,
+    queue_time: Duration,
+    build_duration: Duration,
+    default_result: BuildResult,
+    results: BTreeMap<String, BuildResult>,
+}
+
+/// An in-memory Jenkins: a tree of folders and jobs.
+///
+/// `ensure_folder` creates missing parents; `ensure_job` needs its folder to exist (`NotFound`
+/// otherwise) and well-formed XML (`InvalidInput`); deleting a folder deletes everything in it;
+/// builds are numbered per job from 1, wait in the queue for the queue time, then run for the
+/// build duration and end with the result configured for the job (default `SUCCESS`).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use provisio::CiServer;
+/// use provisio::ci::BuildResult;
+/// let ci = provisio_memory::MemoryCi::new();
+/// ci.ensure_folder("tenants/acme").await.unwrap();
+/// ci.ensure_job("tenants/acme/deploy", "<project/>").await.unwrap();
+/// let b = ci.trigger_build("tenants/acme/deploy", &Default::default()).await.unwrap();
+/// assert_eq!(b.number, 1);
+/// let r = ci.wait_for_build(&b, std::time::Duration::from_secs(1)).await.unwrap();
+/// assert_eq!(r, BuildResult::Success);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct MemoryCi {
+    base: Base,
+    state: Mutex<State>,
+}
+
+impl Default for MemoryCi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn job_url(path: &str) -> String {
+    let mut url = BASE_URL.to_string();
+    for seg in path.split('/') {
+        url.push_str("/job/");
+        url.push_str(seg);
+    }
+    url.push('/');
+    url
+}
+
+fn parent(path: &str) -> Option<&str> {
+    path.rsplit_once('/').map(|(p, _)| p)
+}
+
+fn config_digest(config: &str) -> String {
+    crate::faults::hex_id(&[config.as_bytes()], 64)
+}
+
+impl MemoryCi {
+    /// The default account name.
+    pub const DEFAULT_ACCOUNT: &'static str = "memory-ci";
+
+    /// An empty server with no faults.
+    pub fn new() -> Self {
+        Self::with_faults(Faults::default())
+    }
+
+    /// A server using the shared `faults`.
+    pub fn with_faults(faults: Faults) -> Self {
+        MemoryCi {
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            state: Mutex::new(State {
+                items: BTreeMap::new(),
+                queue_time: DEFAULT_QUEUE_TIME,
+                build_duration: DEFAULT_BUILD_DURATION,
+                default_result: BuildResult::Success,
+                results: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// The same server acting on account `account`.
+    pub fn with_account(mut self, account: impl Into<String>) -> Self {
+        self.base.account = account.into();
+        self
+    }
+
+    /// The shared fault settings.
+    pub fn faults(&self) -> &Faults {
+        &self.base.faults
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets how long triggered builds wait in the queue.
+    pub fn set_queue_time(&self, d: Duration) {
+        self.lock().queue_time = d;
+    }
+
+    /// Sets how long builds started from now on run.
+    pub fn set_build_duration(&self, d: Duration) {
+        self.lock().build_duration = d;
+    }
+
+    /// Sets the result of builds of jobs without a result of their own.
+    pub fn set_default_build_result(&self, result: BuildResult) {
+        self.lock().default_result = result;
+    }
+
+    /// Sets the result of builds of the job at `path` started from now on.
+    pub fn set_build_result(&self, path: &str, result: BuildResult) {
+        self.lock().results.insert(path.to_string(), result);
+    }
+
+    /// The numbers and parameters of the builds of a job, oldest first.
+    pub fn builds(&self, path: &str) -> Vec<(u64, BTreeMap<String, String>)> {
+        match self.lock().items.get(path) {
+            Some(Item::Job { builds, .. }) => builds
+                .iter()
+                .map(|b| (b.number, b.parameters.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every folder (`ci.folder`) and job (`ci.job`, with the SHA-256 of its config).
+    pub fn inventory(&self) -> Inventory {
+        let s = self.lock();
+        let mut inv = Inventory::new();
+        for (path, item) in &s.items {
+            match item {
+                Item::Folder => inv.insert("ci.folder", path.clone(), json!({})),
+                Item::Job { config, .. } => inv.insert(
+                    "ci.job",
+                    path.clone(),
+                    json!({ "config_sha256": config_digest(config) }),
+                ),
+            }
+        }
+        inv
+    }
+
+    /// Nothing is retired in CI: deleted jobs are gone.
+    pub fn retired(&self) -> Inventory {
+        Inventory::new()
+    }
+}
+
+/// Checks that every ancestor folder of `path` exists.
+fn check_parent(items: &BTreeMap<String, Item>, path: &str) -> Result<()> {
+    if let Some(p) = parent(path) {
+        match items.get(p) {
+            Some(Item::Folder) => {}
+            Some(Item::Job { .. }) => {
+                return Err(Error::conflict(format!(
+                    "{p} is a job, not a folder: it cannot hold {path}"
+                )));
+            }
+            None => {
+                return Err(Error::not_found(format!(
+                    "folder {p} does not exist (create it first)"
+                ))
+                .with_resource(p));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Provider for MemoryCi {
+    fn info(&self) -> ProviderInfo {
+        self.base.info()
+    }
+}
+
+#[async_trait]
+impl CiServer for MemoryCi {
+    fn capabilities(&self) -> CiCapabilities {
+        CiCapabilities {
+            folders: true,
+            parameters: true,
+        }
+    }
+
+    async fn ensure_folder(&self, path: &str) -> Result<Ensured<String>> {
+        self.base
+            .run("ci.ensure_folder", path, async {
+                let path = validate::jenkins_job_path("folder path", path)?;
+                let mut s = self.lock();
+                let mut prefix = String::new();
+                let mut outcome = Ensured::unchanged(path.clone());
+                // Check the whole chain first, so a conflict changes nothing.
+                for seg in path.split('/') {
+                    if !prefix.is_empty() {
+                        prefix.push('/');
+                    }
+                    prefix.push_str(seg);
+                    if let Some(Item::Job { .. }) = s.items.get(&prefix) {
+                        return Err(Error::conflict(format!("{prefix} is a job, not a folder"))
+                            .with_resource(prefix));
+                    }
+                }
+                prefix.clear();
+                for seg in path.split('/') {
+                    if !prefix.is_empty() {
+                        prefix.push('/');
+                    }
+                    prefix.push_str(seg);
+                    if !s.items.contains_key(&prefix) {
+                        s.items.insert(prefix.clone(), Item::Folder);
+                        outcome = Ensured::created(path.clone());
+                    }
+                }
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn ensure_job(&self, path: &str, config_xml: &str) -> Result<Ensured<Job>> {
+        self.base
+            .run("ci.ensure_job", path, async {
+                let path = validate::jenkins_job_path("job path", path)?;
+                check_xml(config_xml)?;
+                let mut s = self.lock();
+                check_parent(&s.items, &path)?;
+                let job = Job {
+                    path: path.clone(),
+                    url: Some(job_url(&path)),
+                };
+                match s.items.get_mut(&path) {
+                    Some(Item::Folder) => {
+                        Err(Error::conflict(format!("{path} is a folder, not a job")))
+                    }
+                    Some(Item::Job { config, .. }) if config.as_str() == config_xml => {
+                        Ok(Ensured::unchanged(job))
+                    }
+                    Some(Item::Job { config, .. }) => {
+                        *config = config_xml.to_string();
+                        Ok(Ensured::updated(job))
+                    }
+                    None => {
+                        s.items.insert(
+                            path,
+                            Item::Job {
+                                config: config_xml.to_string(),
+                                next_build: 1,
+                                builds: Vec::new(),
+                            },
+                        );
+                        Ok(Ensured::created(job))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn get_job_config(&self, path: &str) -> Result<Option<String>> {
+        self.base
+            .run("ci.get_job_config", path, async {
+                let path = validate::jenkins_job_path("job path", path)?;
+                Ok(Read(self.lock().items.get(&path).map(|i| match i {
+                    Item::Folder => FOLDER_CONFIG.to_string(),
+                    Item::Job { config, .. } => config.clone(),
+                })))
+            })
+            .await
+    }
+
+    async fn delete_job(&self, path: &str) -> Result<Deleted> {
+        self.base
+            .run("ci.delete_job", path, async {
+                let path = validate::jenkins_job_path("job path", path)?;
+                let mut s = self.lock();
+                if s.items.remove(&path).is_none() {
+                    return Ok(Deleted::AlreadyGone);
+                }
+                let children = format!("{path}/");
+                s.items.retain(|k, _| !k.starts_with(&children));
+                Ok(Deleted::Deleted)
+            })
+            .await
+    }
+
+    async fn trigger_build(
+        &self,
+        path: &str,
+        parameters: &BTreeMap<String, String>,
+    ) -> Result<BuildRef> {
+        self.base
+            .run("ci.trigger_build", path, async {
+                let path = validate::jenkins_job_path("job path", path)?;
+                if parameters.keys().any(|k| k.is_empty()) {
+                    return Err(Error::invalid_field(
+                        "build parameters",
+                        "parameter names must not be empty",
+                    ));
+                }
+                let queue_time = {
+                    let s = self.lock();
+                    match s.items.get(&path) {
+                        Some(Item::Job { .. }) => s.queue_time,
+                        Some(Item::Folder) => {
+                            return Err(Error::conflict(format!(
+                                "{path} is a folder and cannot be built"
+                            )));
+                        }
+                        None => {
+                            return Err(Error::not_found(format!("job {path} does not exist")));
+                        }
+                    }
+                };
+                // The quiet period: the build gets its number when it leaves the queue.
+                if !queue_time.is_zero() {
+                    tokio::time::sleep(queue_time).await;
+                }
+                let mut s = self.lock();
+                let duration = s.build_duration;
+                let result = s.results.get(&path).copied().unwrap_or(s.default_result);
+                match s.items.get_mut(&path) {
+                    Some(Item::Job {
+                        next_build, builds, ..
+                    }) => {
+                        let number = *next_build;
+                        *next_build += 1;
+                        builds.push(Build {
+                            number,
+                            started: Instant::now(),
+                            duration,
+                            result,
+                            parameters: parameters.clone(),
+                        });
+                        Ok(Changed(BuildRef {
+                            job: path.clone(),
+                            number,
+                        }))
+                    }
+                    _ => Err(Error::not_found(format!(
+                        "job {path} was deleted while the build was queued"
+                    ))),
+                }
+            })
+            .await
+    }
+
+    async fn wait_for_build(&self, build: &BuildRef, timeout: Duration) -> Result<BuildResult> {
+        let resource = format!("{}#{}", build.job, build.number);
+        self.base
+            .run("ci.wait_for_build", &resource, async {
+                let path = validate::jenkins_job_path("job path", &build.job)?;
+                let deadline = Instant::now() + timeout;
+                loop {
+                    let now = Instant::now();
+                    let (end, result) = {
+                        let s = self.lock();
+                        let b = match s.items.get(&path) {
+                            Some(Item::Job { builds, .. }) => {
+                                builds.iter().find(|b| b.number == build.number)
+                            }
+                            _ => {
+                                return Err(Error::not_found(format!("job {path} does not exist")));
+                            }
+                        };
+                        let b = b.ok_or_else(|| {
+                            Error::not_found(format!(
+                                "build {path} #{} does not exist",
+                                build.number
+                            ))
+                        })?;
+                        (b.started + b.duration, b.result)
+                    };
+                    if now >= end {
+                        return Ok(Read(result));
+                    }
+                    if now >= deadline {
+                        return Err(Error::timeout(format!(
+                            "build {path} #{} still running after {timeout:?}",
+                            build.number
+                        )));
+                    }
+                    tokio::time::sleep(POLL_INTERVAL.min(end - now).min(deadline - now)).await;
+                }
+            })
+            .await
+    }
+}
+
+/// Checks that `xml` is a well-formed XML document (what Jenkins' XStream needs before it can
+/// even look at the config): balanced, properly nested elements with one root, quoted
+/// attributes without duplicates, known entities, comments, CDATA and processing instructions.
+pub fn check_xml(xml: &str) -> Result<()> {
+    xml_well_formed(xml)
+        .map_err(|why| Error::invalid_field("job config_xml", format!("malformed XML: {why}")))
+}
+
+fn is_name_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_' || c == ':'
+}
+fn is_name_char(c: char) -> bool {
+    is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.' || c.is_alphanumeric()
+}
+
+fn xml_well_formed(xml: &str) -> std::result::Result<(), String> {
+    let s = xml.strip_prefix('\u{feff}').unwrap_or(xml);
+    let b: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut stack: Vec<String> = Vec::new();
+    let mut seen_root = false;
+    let at = |i: usize, pat: &str| {
+        let p: Vec<char> = pat.chars().collect();
+        b.len() >= i + p.len() && b[i..i + p.len()] == p[..]
+    };
+    let find = |from: usize, pat: &str| -> Option<usize> {
+        let p: Vec<char> = pat.chars().collect();
+        (from..=b.len().saturating_sub(p.len())).find(|&j| b[j..j + p.len()] == p[..])
+    };
+    let check_entities = |text: &[char]| -> std::result::Result<(), String> {
+        let mut k = 0;
+        while k < text.len() {
+            match text[k] {
+                '&' => {
+                    let end = text[k..]
+                        .iter()
+                        .position(|&c| c == ';')
+                        .ok_or("unterminated entity reference")?;
+                    let name: String = text[k + 1..k + end].iter().collect();
+                    let ok = matches!(name.as_str(), "amp" | "lt" | "gt" | "quot" | "apos")
+                        || name
+                            .strip_prefix("#x")
+                            .is_some_and(|h| !h.is_empty() && u32::from_str_radix(h, 16).is_ok())
+                        || name
+                            .strip_prefix('#')
+                            .is_some_and(|d| !d.is_empty() && d.parse::<u32>().is_ok());
+                    if !ok {
+                        return Err(format!("unknown entity &{name};"));
+                    }
+                    k += end + 1;
+                }
+                '<' => return Err("'<' in text or attribute value".into()),
+                _ => k += 1,
+            }
+        }
+        Ok(())
+    };
+    while i < b.len() {
+        if b[i] != '<' {
+            let end = find(i, "<").unwrap_or(b.len());
+            let text = &b[i..end];
+            if stack.is_empty() && text.iter().any(|c| !c.is_whitespace()) {
+                return Err("text outside the root element".into());
+            }
+            check_entities(text)?;
+            i = end;
+            continue;
+        }
+        if at(i, "<!--") {
+            let end = find(i + 4, "-->").ok_or("unterminated comment")?;
+            i = end + 3;
+        } else if at(i, "<![CDATA[") {
+            if stack.is_empty() {
+                return Err("CDATA outside the root element".into());
+            }
+            let end = find(i + 9, "]]>").ok_or("unterminated CDATA section")?;
+            i = end + 3;
+        } else if at(i, "<?") {
+            let end = find(i + 2, "?>").ok_or("unterminated processing instruction")?;
+            let target: String = b[i + 2..end]
+                .iter()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            if target.eq_ignore_ascii_case("xml") && (i != 0 || seen_root) {
+                return Err("XML declaration not at the start".into());
+            }
+            i = end + 2;
+        } else if at(i, "<!DOCTYPE") {
+            if seen_root {
+                return Err("DOCTYPE after the root element".into());
+            }
+            let end = find(i, ">").ok_or("unterminated DOCTYPE")?;
+            i = end + 1;
+        } else if at(i, "</") {
+            let mut j = i + 2;
+            let start = j;
+            while j < b.len() && is_name_char(b[j]) {
+                j += 1;
+            }
+            let name: String = b[start..j].iter().collect();
+            while j < b.len() && b[j].is_whitespace() {
+                j += 1;
+            }
+            if j >= b.len() || b[j] != '>' {
+                return Err(format!("malformed end tag </{name}"));
+            }
+            match stack.pop() {
+                Some(open) if open == name => {}
+                Some(open) => return Err(format!("</{name}> closes <{open}>")),
+                None => return Err(format!("</{name}> without a start tag")),
+            }
+            i = j + 1;
+        } else {
+            let mut j = i + 1;
+            if j >= b.len() || !is_name_start(b[j]) {
+                return Err("'<' not followed by a tag name".into());
+            }
+            let start = j;
+            while j < b.len() && is_name_char(b[j]) {
+                j += 1;
+            }
+            let name: String = b[start..j].iter().collect();
+            if stack.is_empty() && seen_root {
+                return Err(format!("second root element <{name}>"));
+            }
+            let mut attrs: Vec<String> = Vec::new();
+            loop {
+                let ws = j < b.len() && b[j].is_whitespace();
+                while j < b.len() && b[j].is_whitespace() {
+                    j += 1;
+                }
+                if j >= b.len() {
+                    return Err(format!("unterminated start tag <{name}"));
+                }
+                if b[j] == '>' {
+                    stack.push(name.clone());
+                    j += 1;
+                    break;
+                }
+                if at(j, "/>") {
+                    j += 2;
+                    break;
+                }
+                if !ws || !is_name_start(b[j]) {
+                    return Err(format!("malformed attribute in <{name}>"));
+                }
+                let astart = j;
+                while j < b.len() && is_name_char(b[j]) {
+                    j += 1;
+                }
+                let aname: String = b[astart..j].iter().collect();
+                if attrs.contains(&aname) {
+                    return Err(format!("duplicate attribute {aname} in <{name}>"));
+                }
+                attrs.push(aname.clone());
+                while j < b.len() && b[j].is_whitespace() {
+                    j += 1;
+                }
+                if j >= b.len() || b[j] != '=' {
+                    return Err(format!("attribute {aname} in <{name}> has no value"));
+                }
+                j += 1;
+                while j < b.len() && b[j].is_whitespace() {
+                    j += 1;
+                }
+                let quote = *b.get(j).ok_or("unterminated attribute")?;
+                if quote != '"' && quote != '\'' {
+                    return Err(format!("attribute {aname} in <{name}> is not quoted"));
+                }
+                let vend = (j + 1..b.len())
+                    .find(|&k| b[k] == quote)
+                    .ok_or("unterminated attribute value")?;
+                check_entities(&b[j + 1..vend])?;
+                j = vend + 1;
+            }
+            seen_root = true;
+            i = j;
+        }
+    }
+    if let Some(open) = stack.pop() {
+        return Err(format!("<{open}> is never closed"));
+    }
+    if !seen_root {
+        return Err("no root element".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provisio::{ErrorKind, Outcome};
+
+    const JOB: &str = "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <description>a &amp; b</description>\n  <!-- c -->\n  <builders><hudson.tasks.Shell><command><![CDATA[echo <hi>]]></command></hudson.tasks.Shell></builders>\n  <disabled a=\"1\" b='2'/>\n</project>\n";
+
+    #[test]
+    fn xml_checks() {
+        assert!(check_xml(JOB).is_ok());
+        assert!(check_xml("<a/>").is_ok());
+        for bad in [
+            "",
+            "plain text",
+            "<a>",
+            "<a></b>",
+            "<a/><b/>",
+            "<a x=1/>",
+            "<a x='1' x='2'/>",
+            "<a>&nbsp;</a>",
+            "<a>x < y</a>",
+            "<a><!-- unterminated </a>",
+            "<a/>trailing",
+            "<a></a><?xml version='1.0'?>",
+        ] {
+            let e = check_xml(bad).unwrap_err();
+            assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn folders_and_jobs() {
+        let ci = MemoryCi::new();
+        let e = ci.ensure_job("tenants/acme/deploy", JOB).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::NotFound);
+        assert_eq!(
+            ci.ensure_folder("tenants/acme").await.unwrap().outcome,
+            Outcome::Created
+        );
+        assert_eq!(
+            ci.ensure_folder("tenants/acme").await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            ci.ensure_folder("tenants").await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        let j = ci.ensure_job("tenants/acme/deploy", JOB).await.unwrap();
+        assert_eq!(j.outcome, Outcome::Created);
+        assert_eq!(
+            j.value.url.as_deref(),
+            Some("http://jenkins.memory.invalid/job/tenants/job/acme/job/deploy/")
+        );
+        assert_eq!(
+            ci.ensure_job("tenants/acme/deploy", JOB)
+                .await
+                .unwrap()
+                .outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            ci.ensure_job("tenants/acme/deploy", "<project/>")
+                .await
+                .unwrap()
+                .outcome,
+            Outcome::Updated
+        );
+        assert_eq!(
+            ci.get_job_config("tenants/acme/deploy")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("<project/>")
+        );
+        assert_eq!(ci.get_job_config("tenants/acme/nope").await.unwrap(), None);
+        assert_eq!(
+            ci.ensure_job("tenants/acme/bad", "<project>")
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            ci.ensure_job("tenants/ac?me", JOB)
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            ci.ensure_folder("tenants/acme/deploy/sub")
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::Conflict
+        );
+        assert_eq!(ci.inventory().count("ci.job"), 1);
+        assert_eq!(ci.delete_job("tenants").await.unwrap(), Deleted::Deleted);
+        assert_eq!(
+            ci.delete_job("tenants/acme/deploy").await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert!(ci.inventory().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn builds() {
+        let ci = MemoryCi::new();
+        ci.ensure_job("deploy", JOB).await.unwrap();
+        ci.ensure_job("flaky", JOB).await.unwrap();
+        ci.set_build_result("flaky", BuildResult::Failure);
+        let params: BTreeMap<String, String> = [("TENANT".to_string(), "acme".to_string())].into();
+        let b1 = ci.trigger_build("deploy", &params).await.unwrap();
+        let b2 = ci.trigger_build("deploy", &BTreeMap::new()).await.unwrap();
+        assert_eq!((b1.number, b2.number), (1, 2));
+        assert_eq!(ci.builds("deploy")[0].1, params);
+        assert_eq!(
+            ci.wait_for_build(&b1, Duration::from_secs(1))
+                .await
+                .unwrap(),
+            BuildResult::Success
+        );
+        let f = ci.trigger_build("flaky", &BTreeMap::new()).await.unwrap();
+        assert_eq!(f.number, 1);
+        assert_eq!(
+            ci.wait_for_build(&f, Duration::from_secs(1)).await.unwrap(),
+            BuildResult::Failure
+        );
+        ci.set_build_duration(Duration::from_secs(600));
+        let slow = ci.trigger_build("deploy", &BTreeMap::new()).await.unwrap();
+        let e = ci
+            .wait_for_build(&slow, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Timeout);
+        assert_eq!(
+            ci.trigger_build("nope", &BTreeMap::new())
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::NotFound
+        );
+        let missing = BuildRef {
+            job: "deploy".into(),
+            number: 99,
+        };
+        assert_eq!(
+            ci.wait_for_build(&missing, Duration::ZERO)
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::NotFound
+        );
+    }
+}

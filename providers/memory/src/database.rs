@@ -1,0 +1,779 @@
+//! In-memory databases: RDS-like managed servers and PostgreSQL-like roles, databases and seeds.
+
+use crate::faults::{Base, Faults, Read};
+use crate::inventory::Inventory;
+use provisio::database::{
+    AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec,
+    SeedSpec, Server, ServerSpec,
+};
+use provisio::{
+    Confirm, Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a new server stays `creating` unless configured otherwise.
+pub const DEFAULT_CREATE_TIME: Duration = Duration::from_millis(30);
+/// The port servers listen on.
+pub const PORT: u16 = 5432;
+
+#[derive(Debug, Clone)]
+struct ServerRec {
+    spec: ServerSpec,
+    password_fingerprint: String,
+    available_at: Instant,
+}
+
+impl ServerRec {
+    fn view(&self, now: Instant) -> Server {
+        let available = now >= self.available_at;
+        Server {
+            name: self.spec.name.clone(),
+            engine: self.spec.engine.clone(),
+            status: if available { "available" } else { "creating" }.to_string(),
+            endpoint: available.then(|| Endpoint {
+                host: format!("{}.db.memory.invalid", self.spec.name),
+                port: PORT,
+            }),
+            deletion_protection: self.spec.deletion_protection,
+            tags: self.spec.tags.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    server: String,
+    engine: String,
+    version: String,
+    storage_gb: u32,
+}
+
+#[derive(Debug)]
+struct State {
+    servers: BTreeMap<String, ServerRec>,
+    snapshots: BTreeMap<String, Snapshot>,
+    /// Role -> password fingerprint (like the SCRAM verifier a server keeps).
+    roles: BTreeMap<String, String>,
+    /// Database -> owner.
+    databases: BTreeMap<String, String>,
+    /// (database, seed id) -> checksum.
+    seeds: BTreeMap<(String, String), String>,
+    create_time: Duration,
+}
+
+/// In-memory databases supporting both halves of [`Database`].
+///
+/// Servers (RDS semantics): `creating` until the create time passes, then `available` with an
+/// endpoint; deletion protection makes deletes `Protected` unless overridden by name; a delete
+/// keeps a final snapshot (`<name>-final` unless named) unless skipped.
+/// Inside a server (PostgreSQL semantics): roles with passwords (compared by fingerprint),
+/// databases whose owner must exist, seeds applied once per (database, id), drops that need a
+/// [`Confirm`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use provisio::{Database, SecretString, Outcome};
+/// use provisio::database::{RoleSpec, DatabaseSpec};
+/// let pg = provisio_memory::MemoryDatabase::new();
+/// pg.ensure_role(&RoleSpec { name: "acme".into(), password: SecretString::new("pw") }).await.unwrap();
+/// let db = pg.ensure_database(&DatabaseSpec { name: "acme_db".into(), owner: "acme".into() }).await.unwrap();
+/// assert_eq!(db.outcome, Outcome::Created);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct MemoryDatabase {
+    base: Base,
+    state: Mutex<State>,
+}
+
+impl Default for MemoryDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An RDS instance or snapshot identifier: 1 to 63 letters, digits and hyphens, starting with a
+/// letter, no trailing hyphen and no two consecutive hyphens.
+fn rds_identifier(field: &str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(Error::invalid_field(
+            field,
+            format!(
+                "{name:?} must be 1 to 63 letters, digits and hyphens, start with a letter, and have no trailing or double hyphen"
+            ),
+        ))
+    }
+}
+
+fn check_password(field: &str, pw: &provisio::SecretString) -> Result<()> {
+    let v = pw.expose();
+    if v.len() < 8 || v.len() > 128 || v.chars().any(|c| "/\"@ ".contains(c) || c.is_control()) {
+        return Err(Error::invalid_field(
+            field,
+            "must be 8 to 128 printable characters other than '/', '\"', '@' and space",
+        ));
+    }
+    Ok(())
+}
+
+impl MemoryDatabase {
+    /// The default account name.
+    pub const DEFAULT_ACCOUNT: &'static str = "memory-database";
+
+    /// An empty provider with no faults.
+    pub fn new() -> Self {
+        Self::with_faults(Faults::default())
+    }
+
+    /// A provider using the shared `faults`.
+    pub fn with_faults(faults: Faults) -> Self {
+        MemoryDatabase {
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            state: Mutex::new(State {
+                servers: BTreeMap::new(),
+                snapshots: BTreeMap::new(),
+                roles: BTreeMap::new(),
+                databases: BTreeMap::new(),
+                seeds: BTreeMap::new(),
+                create_time: DEFAULT_CREATE_TIME,
+            }),
+        }
+    }
+
+    /// The same provider acting on account `account`.
+    pub fn with_account(mut self, account: impl Into<String>) -> Self {
+        self.base.account = account.into();
+        self
+    }
+
+    /// The shared fault settings.
+    pub fn faults(&self) -> &Faults {
+        &self.base.faults
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets how long servers created from now on stay `creating`.
+    pub fn set_create_time(&self, d: Duration) {
+        self.lock().create_time = d;
+    }
+
+    /// The identifiers of the snapshots taken so far.
+    pub fn snapshots(&self) -> Vec<String> {
+        self.lock().snapshots.keys().cloned().collect()
+    }
+
+    /// The seeds applied to a database.
+    pub fn seeds(&self, database: &str) -> Vec<AppliedSeed> {
+        self.lock()
+            .seeds
+            .iter()
+            .filter(|((db, _), _)| db == database)
+            .map(|((db, id), checksum)| AppliedSeed {
+                database: db.clone(),
+                id: id.clone(),
+                checksum: checksum.clone(),
+            })
+            .collect()
+    }
+
+    /// Every live server (`database.server`), role (`database.role`, password fingerprint),
+    /// database (`database.database`) and applied seed (`database.seed`, id `db/seed`).
+    pub fn inventory(&self) -> Inventory {
+        let s = self.lock();
+        let mut inv = Inventory::new();
+        for (name, r) in &s.servers {
+            inv.insert(
+                "database.server",
+                name.clone(),
+                json!({
+                    "engine": r.spec.engine,
+                    "version": r.spec.version,
+                    "size": r.spec.size,
+                    "storage_gb": r.spec.storage_gb,
+                    "admin_user": r.spec.admin_user,
+                    "admin_password_fingerprint": r.password_fingerprint,
+                    "deletion_protection": r.spec.deletion_protection,
+                    "tags": r.spec.tags,
+                }),
+            );
+        }
+        for (name, fp) in &s.roles {
+            inv.insert(
+                "database.role",
+                name.clone(),
+                json!({ "password_fingerprint": fp }),
+            );
+        }
+        for (name, owner) in &s.databases {
+            inv.insert("database.database", name.clone(), json!({ "owner": owner }));
+        }
+        for ((db, id), checksum) in &s.seeds {
+            inv.insert(
+                "database.seed",
+                format!("{db}/{id}"),
+                json!({ "checksum": checksum }),
+            );
+        }
+        inv
+    }
+
+    /// Final snapshots of deleted servers (`database.snapshot`).
+    pub fn retired(&self) -> Inventory {
+        let s = self.lock();
+        let mut inv = Inventory::new();
+        for (id, snap) in &s.snapshots {
+            inv.insert(
+                "database.snapshot",
+                id.clone(),
+                json!({
+                    "server": snap.server,
+                    "engine": snap.engine,
+                    "version": snap.version,
+                    "storage_gb": snap.storage_gb,
+                }),
+            );
+        }
+        inv
+    }
+}
+
+impl Provider for MemoryDatabase {
+    fn info(&self) -> ProviderInfo {
+        self.base.info()
+    }
+}
+
+#[async_trait]
+impl Database for MemoryDatabase {
+    fn capabilities(&self) -> DatabaseCapabilities {
+        DatabaseCapabilities {
+            servers: true,
+            roles_and_databases: true,
+        }
+    }
+
+    async fn ensure_server(&self, spec: &ServerSpec) -> Result<Ensured<Server>> {
+        self.base
+            .run("database.ensure_server", &spec.name, async {
+                let name = rds_identifier("server name", &spec.name)?;
+                if spec.engine.is_empty() || spec.version.is_empty() || spec.size.is_empty() {
+                    return Err(Error::invalid_field(
+                        "server spec",
+                        "engine, version and size must not be empty",
+                    ));
+                }
+                if !(20..=65536).contains(&spec.storage_gb) {
+                    return Err(Error::invalid_field(
+                        "storage_gb",
+                        format!("must be 20 to 65536 GiB, got {}", spec.storage_gb),
+                    ));
+                }
+                validate::pg_identifier("admin user", &spec.admin_user)?;
+                check_password("admin password", &spec.admin_password)?;
+                validate::tags("server tags", &spec.tags)?;
+                let mut spec = spec.clone();
+                spec.name = name.clone();
+                let fingerprint = spec.admin_password.fingerprint();
+                let now = Instant::now();
+                let mut s = self.lock();
+                let create_time = s.create_time;
+                match s.servers.get_mut(&name) {
+                    None => {
+                        let rec = ServerRec {
+                            spec,
+                            password_fingerprint: fingerprint,
+                            available_at: now + create_time,
+                        };
+                        let view = rec.view(now);
+                        s.servers.insert(name, rec);
+                        Ok(Ensured::created(view))
+                    }
+                    Some(r) => {
+                        let have = &r.spec;
+                        if have.engine != spec.engine {
+                            return Err(Error::conflict(format!(
+                                "server {name} runs {}; the engine cannot change to {}",
+                                have.engine, spec.engine
+                            )));
+                        }
+                        if have.admin_user != spec.admin_user {
+                            return Err(Error::conflict(format!(
+                                "server {name}'s administrator is {}; it cannot be renamed",
+                                have.admin_user
+                            )));
+                        }
+                        if spec.storage_gb < have.storage_gb {
+                            return Err(Error::conflict(format!(
+                                "server {name} has {} GiB; storage cannot shrink",
+                                have.storage_gb
+                            )));
+                        }
+                        let same = have.version == spec.version
+                            && have.size == spec.size
+                            && have.storage_gb == spec.storage_gb
+                            && have.deletion_protection == spec.deletion_protection
+                            && provisio::types::tags_match(&have.tags, &spec.tags)
+                            && r.password_fingerprint == fingerprint;
+                        if same {
+                            return Ok(Ensured::unchanged(r.view(now)));
+                        }
+                        if now < r.available_at {
+                            return Err(Error::conflict(format!(
+                                "server {name} is creating and cannot be modified yet (InvalidDBInstanceState)"
+                            )));
+                        }
+                        let mut tags = r.spec.tags.clone();
+                        tags.extend(spec.tags.clone());
+                        r.spec = ServerSpec { tags, ..spec };
+                        r.password_fingerprint = fingerprint;
+                        Ok(Ensured::updated(r.view(now)))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn get_server(&self, name: &str) -> Result<Option<Server>> {
+        self.base
+            .run("database.get_server", name, async {
+                let name = rds_identifier("server name", name)?;
+                let now = Instant::now();
+                Ok(Read(self.lock().servers.get(&name).map(|r| r.view(now))))
+            })
+            .await
+    }
+
+    async fn delete_server(&self, name: &str, options: &DeleteServer) -> Result<Deleted> {
+        self.base
+            .run("database.delete_server", name, async {
+                let name = rds_identifier("server name", name)?;
+                let snapshot = match (&options.final_snapshot, options.skip_final_snapshot) {
+                    (Some(_), true) => {
+                        return Err(Error::invalid_field(
+                            "final_snapshot",
+                            "cannot be named when skip_final_snapshot is set",
+                        ));
+                    }
+                    (Some(id), false) => Some(rds_identifier("final snapshot", id)?),
+                    (None, false) => Some(format!("{name}-final")),
+                    (None, true) => None,
+                };
+                let mut s = self.lock();
+                let Some(r) = s.servers.get(&name) else {
+                    return Ok(Deleted::AlreadyGone);
+                };
+                if r.spec.deletion_protection {
+                    match &options.override_protection {
+                        Some(c) => c.check("server", &name)?,
+                        None => {
+                            return Err(Error::protected(format!(
+                                "server {name} has deletion protection; name it in override_protection to delete it"
+                            )));
+                        }
+                    }
+                }
+                if let Some(id) = &snapshot
+                    && s.snapshots.contains_key(id)
+                {
+                    return Err(Error::already_exists(format!(
+                        "snapshot {id} already exists (DBSnapshotAlreadyExists)"
+                    )));
+                }
+                let r = s.servers.remove(&name).expect("checked above");
+                if let Some(id) = snapshot {
+                    s.snapshots.insert(
+                        id,
+                        Snapshot {
+                            server: name,
+                            engine: r.spec.engine,
+                            version: r.spec.version,
+                            storage_gb: r.spec.storage_gb,
+                        },
+                    );
+                }
+                Ok(Deleted::Deleted)
+            })
+            .await
+    }
+
+    async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>> {
+        self.base
+            .run("database.ensure_role", &spec.name, async {
+                let name = validate::pg_identifier("role name", &spec.name)?;
+                if spec.password.is_empty() {
+                    return Err(Error::invalid_field("role password", "must not be empty"));
+                }
+                let fp = spec.password.fingerprint();
+                let mut s = self.lock();
+                Ok(match s.roles.get_mut(&name) {
+                    Some(have) if *have == fp => Ensured::unchanged(name),
+                    Some(have) => {
+                        *have = fp;
+                        Ensured::updated(name)
+                    }
+                    None => {
+                        s.roles.insert(name.clone(), fp);
+                        Ensured::created(name)
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn ensure_database(&self, spec: &DatabaseSpec) -> Result<Ensured<String>> {
+        self.base
+            .run("database.ensure_database", &spec.name, async {
+                let name = validate::pg_identifier("database name", &spec.name)?;
+                let owner = validate::pg_identifier("database owner", &spec.owner)?;
+                let mut s = self.lock();
+                if !s.roles.contains_key(&owner) {
+                    return Err(Error::not_found(format!(
+                        "role {owner:?} does not exist (create it before the database)"
+                    ))
+                    .with_resource(owner));
+                }
+                Ok(match s.databases.get_mut(&name) {
+                    Some(have) if *have == owner => Ensured::unchanged(name),
+                    Some(have) => {
+                        *have = owner;
+                        Ensured::updated(name)
+                    }
+                    None => {
+                        s.databases.insert(name.clone(), owner);
+                        Ensured::created(name)
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn apply_seed(&self, spec: &SeedSpec) -> Result<Ensured<AppliedSeed>> {
+        let resource = format!("{}/{}", spec.database, spec.id);
+        self.base
+            .run("database.apply_seed", &resource, async {
+                let db = validate::pg_identifier("seed database", &spec.database)?;
+                if spec.id.is_empty() || spec.id.len() > 255 || spec.id.chars().any(char::is_control)
+                {
+                    return Err(Error::invalid_field(
+                        "seed id",
+                        "must be 1 to 255 characters without control characters",
+                    ));
+                }
+                if spec.sql.trim().is_empty() {
+                    return Err(Error::invalid_field("seed sql", "must not be empty"));
+                }
+                let checksum = spec.checksum();
+                let mut s = self.lock();
+                if !s.databases.contains_key(&db) {
+                    return Err(Error::not_found(format!("database {db:?} does not exist")));
+                }
+                let applied = AppliedSeed {
+                    database: db.clone(),
+                    id: spec.id.clone(),
+                    checksum: checksum.clone(),
+                };
+                match s.seeds.get(&(db.clone(), spec.id.clone())) {
+                    Some(have) if *have == checksum => Ok(Ensured::unchanged(applied)),
+                    Some(have) => Err(Error::conflict(format!(
+                        "seed {} was applied to {db} with checksum {have}; its SQL has changed (now {checksum})",
+                        spec.id
+                    ))),
+                    None => {
+                        s.seeds.insert((db, spec.id.clone()), checksum);
+                        Ok(Ensured::created(applied))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn database_exists(&self, name: &str) -> Result<bool> {
+        self.base
+            .run("database.database_exists", name, async {
+                let name = validate::pg_identifier("database name", name)?;
+                Ok(Read(self.lock().databases.contains_key(&name)))
+            })
+            .await
+    }
+
+    async fn role_exists(&self, name: &str) -> Result<bool> {
+        self.base
+            .run("database.role_exists", name, async {
+                let name = validate::pg_identifier("role name", name)?;
+                Ok(Read(self.lock().roles.contains_key(&name)))
+            })
+            .await
+    }
+
+    async fn drop_database(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
+        self.base
+            .run("database.drop_database", name, async {
+                let name = validate::pg_identifier("database name", name)?;
+                confirm.check("database", &name)?;
+                let mut s = self.lock();
+                if s.databases.remove(&name).is_none() {
+                    return Ok(Deleted::AlreadyGone);
+                }
+                s.seeds.retain(|(db, _), _| *db != name);
+                Ok(Deleted::Deleted)
+            })
+            .await
+    }
+
+    async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
+        self.base
+            .run("database.drop_role", name, async {
+                let name = validate::pg_identifier("role name", name)?;
+                confirm.check("role", &name)?;
+                let mut s = self.lock();
+                if !s.roles.contains_key(&name) {
+                    return Ok(Deleted::AlreadyGone);
+                }
+                let owned: Vec<&String> = s
+                    .databases
+                    .iter()
+                    .filter(|(_, o)| **o == name)
+                    .map(|(d, _)| d)
+                    .collect();
+                if !owned.is_empty() {
+                    return Err(Error::conflict(format!(
+                        "role {name:?} cannot be dropped because it owns databases {owned:?}"
+                    )));
+                }
+                s.roles.remove(&name);
+                Ok(Deleted::Deleted)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provisio::{ErrorKind, Outcome, SecretString, Tags};
+
+    fn server(name: &str) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            engine: "postgres".into(),
+            version: "16".into(),
+            size: "db.t3.micro".into(),
+            storage_gb: 20,
+            admin_user: "admin".into(),
+            admin_password: SecretString::new("correct-horse"),
+            deletion_protection: true,
+            tags: Tags::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn servers() {
+        let db = MemoryDatabase::new();
+        let s = db.ensure_server(&server("acme-db")).await.unwrap();
+        assert_eq!(s.outcome, Outcome::Created);
+        assert_eq!(s.value.status, "creating");
+        assert_eq!(s.value.endpoint, None);
+        assert_eq!(
+            db.ensure_server(&server("acme-db")).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        let mut bigger = server("acme-db");
+        bigger.storage_gb = 40;
+        assert_eq!(
+            db.ensure_server(&bigger).await.unwrap_err().kind(),
+            &ErrorKind::Conflict
+        );
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+        let got = db.get_server("acme-db").await.unwrap().unwrap();
+        assert_eq!(got.status, "available");
+        assert_eq!(got.endpoint.unwrap().port, 5432);
+        assert_eq!(
+            db.ensure_server(&bigger).await.unwrap().outcome,
+            Outcome::Updated
+        );
+        let mut pw = bigger.clone();
+        pw.admin_password = SecretString::new("another-horse");
+        assert_eq!(
+            db.ensure_server(&pw).await.unwrap().outcome,
+            Outcome::Updated
+        );
+        let mut small = pw.clone();
+        small.storage_gb = 20;
+        assert_eq!(
+            db.ensure_server(&small).await.unwrap_err().kind(),
+            &ErrorKind::Conflict
+        );
+        let mut badpw = server("x-db");
+        badpw.admin_password = SecretString::new("short");
+        let e = db.ensure_server(&badpw).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidInput);
+        assert!(!e.to_string().contains("short"));
+
+        // protection
+        let e = db
+            .delete_server("acme-db", &DeleteServer::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Protected);
+        let wrong = DeleteServer {
+            override_protection: Some(Confirm::named("other")),
+            ..Default::default()
+        };
+        assert_eq!(
+            db.delete_server("acme-db", &wrong)
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::Protected
+        );
+        assert!(db.get_server("acme-db").await.unwrap().is_some());
+        let ok = DeleteServer {
+            override_protection: Some(Confirm::named("acme-db")),
+            ..Default::default()
+        };
+        assert_eq!(
+            db.delete_server("acme-db", &ok).await.unwrap(),
+            Deleted::Deleted
+        );
+        assert_eq!(
+            db.delete_server("acme-db", &ok).await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert_eq!(db.snapshots(), vec!["acme-db-final".to_string()]);
+        assert_eq!(db.retired().count("database.snapshot"), 1);
+        assert!(db.inventory().is_empty());
+
+        let mut unprotected = server("b-db");
+        unprotected.deletion_protection = false;
+        db.ensure_server(&unprotected).await.unwrap();
+        let skip = DeleteServer {
+            skip_final_snapshot: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            db.delete_server("b-db", &skip).await.unwrap(),
+            Deleted::Deleted
+        );
+        assert_eq!(db.snapshots().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn roles_databases_seeds() {
+        let db = MemoryDatabase::new();
+        let role = |pw: &str| RoleSpec {
+            name: "acme".into(),
+            password: SecretString::new(pw),
+        };
+        assert_eq!(
+            db.ensure_role(&role("a")).await.unwrap().outcome,
+            Outcome::Created
+        );
+        assert_eq!(
+            db.ensure_role(&role("a")).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            db.ensure_role(&role("b")).await.unwrap().outcome,
+            Outcome::Updated
+        );
+        assert!(db.role_exists("acme").await.unwrap());
+        let dbs = |owner: &str| DatabaseSpec {
+            name: "acme_db".into(),
+            owner: owner.into(),
+        };
+        assert_eq!(
+            db.ensure_database(&dbs("ghost")).await.unwrap_err().kind(),
+            &ErrorKind::NotFound
+        );
+        assert_eq!(
+            db.ensure_database(&dbs("acme")).await.unwrap().outcome,
+            Outcome::Created
+        );
+        assert_eq!(
+            db.ensure_database(&dbs("acme")).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            db.ensure_role(&RoleSpec {
+                name: "pg_evil".into(),
+                password: SecretString::new("x")
+            })
+            .await
+            .unwrap_err()
+            .kind(),
+            &ErrorKind::InvalidInput
+        );
+        let seed = |sql: &str| SeedSpec {
+            database: "acme_db".into(),
+            id: "initial".into(),
+            sql: sql.into(),
+        };
+        assert_eq!(
+            db.apply_seed(&seed("insert 1")).await.unwrap().outcome,
+            Outcome::Created
+        );
+        assert_eq!(
+            db.apply_seed(&seed("insert 1")).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            db.apply_seed(&seed("insert 2")).await.unwrap_err().kind(),
+            &ErrorKind::Conflict
+        );
+        let mut orphan = seed("x");
+        orphan.database = "nope".into();
+        assert_eq!(
+            db.apply_seed(&orphan).await.unwrap_err().kind(),
+            &ErrorKind::NotFound
+        );
+        assert_eq!(db.inventory().count("database.seed"), 1);
+        assert_eq!(
+            db.drop_role("acme", &Confirm::named("acme"))
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::Conflict
+        );
+        assert_eq!(
+            db.drop_database("acme_db", &Confirm::named("acme"))
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::Protected
+        );
+        assert!(db.database_exists("acme_db").await.unwrap());
+        assert_eq!(
+            db.drop_database("acme_db", &Confirm::named("acme_db"))
+                .await
+                .unwrap(),
+            Deleted::Deleted
+        );
+        assert_eq!(
+            db.drop_database("acme_db", &Confirm::named("acme_db"))
+                .await
+                .unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert!(db.seeds("acme_db").is_empty());
+        assert_eq!(
+            db.drop_role("acme", &Confirm::named("acme")).await.unwrap(),
+            Deleted::Deleted
+        );
+        assert!(db.inventory().is_empty());
+    }
+}

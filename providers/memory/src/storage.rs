@@ -1,0 +1,496 @@
+//! In-memory object storage with S3's semantics.
+
+use crate::faults::{Base, Changed, Faults, Read};
+use crate::inventory::Inventory;
+use provisio::storage::{
+    Bucket, BucketSpec, ObjectMeta, ObjectStorage, StorageCapabilities, content_etag,
+};
+use provisio::{
+    Bytes, Deleted, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Result, async_trait,
+    validate,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The default (and largest) page of [`ObjectStorage::list_objects`], as S3's `max-keys`.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// The largest object one put accepts (S3's single PUT limit, 5 GiB).
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+#[derive(Debug)]
+struct Object {
+    body: Bytes,
+    meta: ObjectMeta,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    bucket: Bucket,
+    objects: BTreeMap<String, Object>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    buckets: BTreeMap<String, BucketState>,
+    /// Names taken by other accounts in the global namespace.
+    foreign: std::collections::BTreeSet<String>,
+}
+
+/// In-memory object storage with S3's rules: one global bucket namespace (per instance),
+/// S3 bucket naming, `Conflict` when deleting a non-empty bucket, `NotFound` for objects in a
+/// missing bucket, and listings in key order.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use provisio::ObjectStorage;
+/// use provisio::storage::BucketSpec;
+/// let s3 = provisio_memory::MemoryStorage::new();
+/// s3.ensure_bucket(&BucketSpec::new("acme-assets")).await.unwrap();
+/// s3.put_object("acme-assets", "logo.png", "png".into(), Some("image/png")).await.unwrap();
+/// let (body, meta) = s3.get_object("acme-assets", "logo.png").await.unwrap();
+/// assert_eq!(&body[..], b"png");
+/// assert_eq!(meta.etag, provisio::storage::content_etag(b"png"));
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct MemoryStorage {
+    base: Base,
+    state: Mutex<State>,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn bucket_name(name: &str) -> Result<String> {
+    validate::s3_bucket_name("bucket", name)
+}
+
+fn no_bucket(name: &str) -> Error {
+    Error::not_found(format!("bucket {name} does not exist (NoSuchBucket)")).with_resource(name)
+}
+
+impl MemoryStorage {
+    /// The default account name.
+    pub const DEFAULT_ACCOUNT: &'static str = "memory-storage";
+
+    /// A provider with no buckets and no faults.
+    pub fn new() -> Self {
+        Self::with_faults(Faults::default())
+    }
+
+    /// A provider using the shared `faults`.
+    pub fn with_faults(faults: Faults) -> Self {
+        MemoryStorage {
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The same provider acting on account `account`.
+    pub fn with_account(mut self, account: impl Into<String>) -> Self {
+        self.base.account = account.into();
+        self
+    }
+
+    /// The shared fault settings.
+    pub fn faults(&self) -> &Faults {
+        &self.base.faults
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks a bucket name as owned by another account: creating it fails with `AlreadyExists`
+    /// (S3's `BucketAlreadyExists`), as names are global.
+    pub fn add_foreign_bucket(&self, name: &str) {
+        self.lock().foreign.insert(name.to_string());
+    }
+
+    /// Every live bucket and object.
+    pub fn inventory(&self) -> Inventory {
+        let s = self.lock();
+        let mut inv = Inventory::new();
+        for (name, b) in &s.buckets {
+            inv.insert(
+                "storage.bucket",
+                name.clone(),
+                json!({
+                    "versioning": b.bucket.versioning,
+                    "archive_after_days": b.bucket.archive_after_days,
+                    "block_public_access": b.bucket.block_public_access,
+                    "tags": b.bucket.tags,
+                }),
+            );
+            for (key, o) in &b.objects {
+                inv.insert(
+                    "storage.object",
+                    format!("{name}/{key}"),
+                    json!({
+                        "size": o.meta.size,
+                        "etag": o.meta.etag,
+                        "content_type": o.meta.content_type,
+                    }),
+                );
+            }
+        }
+        inv
+    }
+
+    /// Nothing is retired in storage: deleted objects are gone.
+    pub fn retired(&self) -> Inventory {
+        Inventory::new()
+    }
+}
+
+impl Provider for MemoryStorage {
+    fn info(&self) -> ProviderInfo {
+        self.base.info()
+    }
+}
+
+#[async_trait]
+impl ObjectStorage for MemoryStorage {
+    fn capabilities(&self) -> StorageCapabilities {
+        StorageCapabilities {
+            versioning: true,
+            archive_lifecycle: true,
+            public_access_block: true,
+            tags: true,
+            max_put_size: MAX_PUT_SIZE,
+        }
+    }
+
+    async fn ensure_bucket(&self, spec: &BucketSpec) -> Result<Ensured<Bucket>> {
+        self.base
+            .run("storage.ensure_bucket", &spec.name, async {
+                let name = bucket_name(&spec.name)?;
+                validate::tags("bucket tags", &spec.tags)?;
+                if spec.archive_after_days == Some(0) {
+                    return Err(Error::invalid_field(
+                        "archive_after_days",
+                        "must be at least 1",
+                    ));
+                }
+                let mut s = self.lock();
+                if s.foreign.contains(&name) {
+                    return Err(Error::already_exists(format!(
+                        "bucket {name} is owned by another account (BucketAlreadyExists)"
+                    )));
+                }
+                match s.buckets.get_mut(&name) {
+                    Some(b) if b.bucket.matches(spec) => Ok(Ensured::unchanged(b.bucket.clone())),
+                    Some(b) => {
+                        b.bucket.versioning = spec.versioning;
+                        b.bucket.archive_after_days = spec.archive_after_days;
+                        b.bucket.block_public_access = spec.block_public_access;
+                        b.bucket.tags.extend(spec.tags.clone());
+                        Ok(Ensured::updated(b.bucket.clone()))
+                    }
+                    None => {
+                        let bucket = Bucket {
+                            name: name.clone(),
+                            versioning: spec.versioning,
+                            archive_after_days: spec.archive_after_days,
+                            block_public_access: spec.block_public_access,
+                            tags: spec.tags.clone(),
+                        };
+                        s.buckets.insert(
+                            name,
+                            BucketState {
+                                bucket: bucket.clone(),
+                                objects: BTreeMap::new(),
+                            },
+                        );
+                        Ok(Ensured::created(bucket))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
+        self.base
+            .run("storage.get_bucket", name, async {
+                let name = bucket_name(name)?;
+                Ok(Read(
+                    self.lock().buckets.get(&name).map(|b| b.bucket.clone()),
+                ))
+            })
+            .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<Deleted> {
+        self.base
+            .run("storage.delete_bucket", name, async {
+                let name = bucket_name(name)?;
+                let mut s = self.lock();
+                match s.buckets.get(&name) {
+                    None => Ok(Deleted::AlreadyGone),
+                    Some(b) if !b.objects.is_empty() => Err(Error::conflict(format!(
+                        "bucket {name} is not empty: it holds {} objects (BucketNotEmpty)",
+                        b.objects.len()
+                    ))),
+                    Some(_) => {
+                        s.buckets.remove(&name);
+                        Ok(Deleted::Deleted)
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<ObjectMeta> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.put_object", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                if body.len() as u64 > MAX_PUT_SIZE {
+                    return Err(Error::invalid_field(
+                        "object body",
+                        "larger than the 5 GiB single-put limit",
+                    ));
+                }
+                let mut s = self.lock();
+                let b = s
+                    .buckets
+                    .get_mut(&bucket)
+                    .ok_or_else(|| no_bucket(&bucket))?;
+                let meta = ObjectMeta {
+                    key: key.clone(),
+                    size: body.len() as u64,
+                    etag: content_etag(&body),
+                    content_type: content_type.map(str::to_string),
+                };
+                b.objects.insert(
+                    key,
+                    Object {
+                        body,
+                        meta: meta.clone(),
+                    },
+                );
+                Ok(Changed(meta))
+            })
+            .await
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<(Bytes, ObjectMeta)> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.get_object", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                let s = self.lock();
+                let b = s.buckets.get(&bucket).ok_or_else(|| no_bucket(&bucket))?;
+                let o = b.objects.get(&key).ok_or_else(|| {
+                    Error::not_found(format!(
+                        "object {key} does not exist in {bucket} (NoSuchKey)"
+                    ))
+                })?;
+                Ok(Read((o.body.clone(), o.meta.clone())))
+            })
+            .await
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.head_object", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                let s = self.lock();
+                let b = s.buckets.get(&bucket).ok_or_else(|| no_bucket(&bucket))?;
+                Ok(Read(b.objects.get(&key).map(|o| o.meta.clone())))
+            })
+            .await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ObjectMeta>> {
+        self.base
+            .run("storage.list_objects", bucket, async {
+                let bucket = bucket_name(bucket)?;
+                let s = self.lock();
+                let b = s.buckets.get(&bucket).ok_or_else(|| no_bucket(&bucket))?;
+                let items = b
+                    .objects
+                    .range(prefix.to_string()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, o)| (k.clone(), o.meta.clone()));
+                Ok(Read(crate::paging::page(
+                    items,
+                    page,
+                    MAX_PAGE_SIZE,
+                    MAX_PAGE_SIZE,
+                )?))
+            })
+            .await
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.delete_object", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                let mut s = self.lock();
+                let b = s
+                    .buckets
+                    .get_mut(&bucket)
+                    .ok_or_else(|| no_bucket(&bucket))?;
+                Ok(match b.objects.remove(&key) {
+                    Some(_) => Deleted::Deleted,
+                    None => Deleted::AlreadyGone,
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provisio::{ErrorKind, Outcome};
+
+    #[tokio::test]
+    async fn buckets_are_ensured() {
+        let s3 = MemoryStorage::new();
+        let mut spec = BucketSpec::new("acme-assets");
+        spec.tags.insert("provisio:tenant".into(), "acme".into());
+        assert_eq!(
+            s3.ensure_bucket(&spec).await.unwrap().outcome,
+            Outcome::Created
+        );
+        assert_eq!(
+            s3.ensure_bucket(&spec).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        spec.versioning = true;
+        let upd = s3.ensure_bucket(&spec).await.unwrap();
+        assert_eq!(upd.outcome, Outcome::Updated);
+        assert!(upd.value.versioning);
+        assert_eq!(s3.get_bucket("acme-assets").await.unwrap(), Some(upd.value));
+        assert_eq!(s3.get_bucket("nope-bucket").await.unwrap(), None);
+        let e = s3
+            .ensure_bucket(&BucketSpec::new("Bad_Name"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidInput);
+        assert!(e.message().contains("invalid bucket"));
+        s3.add_foreign_bucket("taken-name");
+        assert_eq!(
+            s3.ensure_bucket(&BucketSpec::new("taken-name"))
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::AlreadyExists
+        );
+    }
+
+    #[tokio::test]
+    async fn objects_and_deletes() {
+        let s3 = MemoryStorage::new();
+        assert_eq!(
+            s3.put_object("missing-bucket", "k", "x".into(), None)
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::NotFound
+        );
+        s3.ensure_bucket(&BucketSpec::new("b-one")).await.unwrap();
+        let meta = s3
+            .put_object("b-one", "a/1.txt", "hello".into(), Some("text/plain"))
+            .await
+            .unwrap();
+        assert_eq!(meta.size, 5);
+        assert_eq!(meta.etag, content_etag(b"hello"));
+        assert_eq!(
+            s3.delete_bucket("b-one").await.unwrap_err().kind(),
+            &ErrorKind::Conflict
+        );
+        assert_eq!(
+            s3.get_object("b-one", "nope").await.unwrap_err().kind(),
+            &ErrorKind::NotFound
+        );
+        assert_eq!(s3.head_object("b-one", "nope").await.unwrap(), None);
+        assert_eq!(
+            s3.delete_object("b-one", "a/1.txt").await.unwrap(),
+            Deleted::Deleted
+        );
+        assert_eq!(
+            s3.delete_object("b-one", "a/1.txt").await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert_eq!(s3.delete_bucket("b-one").await.unwrap(), Deleted::Deleted);
+        assert_eq!(
+            s3.delete_bucket("b-one").await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert!(s3.inventory().is_empty());
+    }
+
+    #[tokio::test]
+    async fn list_is_ordered_paged_and_copy_works() {
+        let s3 = MemoryStorage::new();
+        s3.ensure_bucket(&BucketSpec::new("src-bucket"))
+            .await
+            .unwrap();
+        s3.ensure_bucket(&BucketSpec::new("dst-bucket"))
+            .await
+            .unwrap();
+        for i in (0..25).rev() {
+            s3.put_object(
+                "src-bucket",
+                &format!("t/{i:02}"),
+                format!("{i}").into(),
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        s3.put_object("src-bucket", "u/zz", "x".into(), None)
+            .await
+            .unwrap();
+        let mut req = PageRequest::with_limit(10);
+        let mut keys = Vec::new();
+        loop {
+            let p = s3.list_objects("src-bucket", "t/", &req).await.unwrap();
+            keys.extend(p.items.iter().map(|m| m.key.clone()));
+            match req.next(&p) {
+                Some(n) => req = n,
+                None => break,
+            }
+        }
+        let want: Vec<String> = (0..25).map(|i| format!("t/{i:02}")).collect();
+        assert_eq!(keys, want);
+        assert_eq!(
+            s3.copy_prefix("src-bucket", "t/", "dst-bucket", "acme/")
+                .await
+                .unwrap(),
+            25
+        );
+        assert_eq!(
+            s3.copy_prefix("src-bucket", "t/", "dst-bucket", "acme/")
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(s3.inventory().count("storage.object"), 51);
+        assert_eq!(s3.delete_prefix("dst-bucket", "acme/").await.unwrap(), 25);
+    }
+}

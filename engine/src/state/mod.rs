@@ -4,12 +4,51 @@
 //! Three implementations: [`memory::MemoryStateStore`] (tests), [`sqlite::SqliteStateStore`]
 //! (the embedded default, one file) and [`postgres::PostgresStateStore`] (many workers).
 //! State never holds a secret value: parameters and outputs are secret-free by construction
-//! (see [`crate::resource::Tenant::secrets`]).
+//! (see [`crate::resource::Tenant::secrets`]). The stores never log parameters, outputs or
+//! journal details either.
+//!
+//! # Semantics every store honours
+//!
+//! These rules are checked by the shared behaviour suite in `conformance` (compiled for tests
+//! and with the `testing` feature), which runs against all three stores.
+//!
+//! - **Resources**: [`StateStore::put_resource`] inserts or replaces by `(tenant, name)`;
+//!   [`StateStore::list_resources`] and [`StateStore::list_tenants`] sort by byte order of
+//!   the names (Rust's `str` order; the PostgreSQL store uses the `"C"` collation for this).
+//! - **Journal**: [`StateStore::append_journal`] assigns a sequence number, unique across the
+//!   whole store and increasing in append order within a tenant, and returns only once the
+//!   entry is durable (SQLite: committed with `synchronous=FULL`; PostgreSQL: committed).
+//!   The `seq` field of the appended entry is ignored.
+//! - **Pending intents**: an entry with phase [`JournalPhase::Intent`] is pending when no
+//!   entry with the same tenant and `token` and phase `Succeeded` or `Failed` has a greater
+//!   `seq`. A result written *before* an intent with a reused token does not settle it.
+//! - **Leases** (times from [`now_ms`]; a lease is expired when `expires_at_ms <= now`):
+//!   - [`StateStore::acquire_lease`] when nobody holds the tenant (never leased, released,
+//!     broken) takes it with a generation one higher than the tenant's previous lease (the
+//!     store remembers generations across release and break, so they never repeat).
+//!   - The same owner acquiring again *renews*: new expiry, same generation, so a heartbeat
+//!     holding the earlier [`Lease`] keeps working.
+//!   - Another owner gets [`provisio::ErrorKind::Conflict`] with a message naming the holder
+//!     and its expiry, unless the lease has expired: then it takes over and the generation is
+//!     bumped.
+//!   - [`StateStore::renew_lease`] succeeds only while the tenant's lease has the same owner
+//!     and generation (even if it expired meanwhile, as long as nobody took it over);
+//!     otherwise `Conflict` naming the current holder, if any.
+//!   - [`StateStore::release_lease`] removes the lease only when owner and generation match;
+//!     a stale lease is a no-op.
+//!   - [`StateStore::break_lease`] removes whatever lease is there and returns it.
+//! - **Fleet cursors** are saved and loaded whole, keyed by `fleet_id`.
+
+// `provisio::Error` is large by design (kind, message, context, source): every store method
+// returns it, as the other crates of the workspace do.
 
 use provisio::{Result, Tags};
 use serde_json::Value;
 use std::time::Duration;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+mod lease;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -93,7 +132,9 @@ pub struct Lease {
     pub owner: String,
     /// Unix milliseconds at which it expires unless renewed.
     pub expires_at_ms: i64,
-    /// Incremented on every acquire; a renew or release with a stale generation fails.
+    /// Incremented whenever the lease changes hands (a fresh acquire or a takeover of an
+    /// expired lease; a renewal by the same owner keeps it); a renew or release with a stale
+    /// generation fails (renew) or does nothing (release).
     pub generation: u64,
 }
 
@@ -153,6 +194,67 @@ pub trait StateStore: Send + Sync {
     async fn put_fleet_cursor(&self, cursor: &FleetCursor) -> Result<()>;
     /// Loads a fleet cursor.
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>>;
+}
+
+/// The `Conflict` error for a tenant leased by someone else.
+pub(crate) fn lease_conflict(tenant: &str, holder: &Lease, now: i64) -> provisio::Error {
+    let left = holder.expires_at_ms - now;
+    let when = if left > 0 {
+        format!("expires in {left} ms")
+    } else {
+        format!("expired {} ms ago", -left)
+    };
+    provisio::Error::conflict(format!(
+        "tenant {tenant} is locked by {} until {} (unix ms; {when}; generation {})",
+        holder.owner, holder.expires_at_ms, holder.generation
+    ))
+    .with_operation("state.lease")
+    .with_resource(tenant)
+}
+
+/// The `Conflict` error for renewing a lease that was broken or taken over.
+pub(crate) fn lease_lost(lease: &Lease, current: Option<&Lease>) -> provisio::Error {
+    let what = match current {
+        Some(c) => format!(
+            "it is now held by {} (generation {}) until {} (unix ms)",
+            c.owner, c.generation, c.expires_at_ms
+        ),
+        None => "nobody holds it now (released or broken)".to_string(),
+    };
+    provisio::Error::conflict(format!(
+        "lease on tenant {} held by {} (generation {}) was lost: {what}",
+        lease.tenant, lease.owner, lease.generation
+    ))
+    .with_operation("state.renew_lease")
+    .with_resource(&lease.tenant)
+}
+
+/// A lease TTL in milliseconds, saturating.
+pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl JournalPhase {
+    /// The stable snake_case name stored by the SQL stores.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            JournalPhase::Intent => "intent",
+            JournalPhase::Succeeded => "succeeded",
+            JournalPhase::Failed => "failed",
+        }
+    }
+
+    /// Parses [`JournalPhase::as_str`].
+    pub(crate) fn parse(s: &str) -> provisio::Result<Self> {
+        match s {
+            "intent" => Ok(JournalPhase::Intent),
+            "succeeded" => Ok(JournalPhase::Succeeded),
+            "failed" => Ok(JournalPhase::Failed),
+            other => Err(provisio::Error::unexpected(format!(
+                "unknown journal phase {other:?} in the state store"
+            ))),
+        }
+    }
 }
 
 /// Wall-clock Unix milliseconds.

@@ -1,1 +1,937 @@
-//! PostgreSQL state store (being written).
+//! The PostgreSQL state store: many workers on many machines sharing one database.
+//!
+//! - **TLS is not wired yet**: connections use `tokio_postgres::NoTls`, so use it only on a
+//!   trusted network or through a local socket/tunnel until TLS support lands.
+//! - **Tables live in one schema** (`provisio` by default, see
+//!   [`PostgresStateStore::connect_with_schema`]), created with versioned migrations recorded
+//!   in `<schema>.schema_migrations`. Migrations run at connect inside one transaction that
+//!   first takes a transaction-scoped advisory lock, so several workers starting at once apply
+//!   them exactly once.
+//! - **Every write is one atomic statement** on the shared connection (auto-committed; with
+//!   the server's default `synchronous_commit = on` it is durable when the call returns):
+//!   - leases are taken with `INSERT ... ON CONFLICT (tenant) DO UPDATE ... WHERE <free,
+//!     same owner or expired>`, which PostgreSQL runs under the row lock, so of many workers
+//!     exactly one wins;
+//!   - journal sequence numbers come from a `BIGSERIAL`. An append first takes a
+//!     transaction-scoped advisory lock on the tenant, so within a tenant sequence numbers
+//!     commit in increasing order and a reader following `journal(tenant, after)` never
+//!     skips an entry that commits late. Gaps in the numbering are possible and harmless.
+//! - **Clocks**: lease expiry uses the calling worker's clock ([`now_ms`]); keep the workers'
+//!   clocks synchronised (NTP), and use TTLs far above the expected skew.
+//! - **Text columns**: names use the `"C"` collation so lists come back in byte order, like
+//!   the other stores. JSON values are stored as `TEXT` holding serde_json's text (cast with
+//!   `::jsonb` to query them): `jsonb` would reject `\u0000` and renormalise numbers.
+//! - **Reconnects**: when the connection drops, the call in flight fails with
+//!   `ErrorKind::Transient` and the next call connects again.
+//! - The connection URL may hold a password: it is never logged nor put in an error.
+
+use super::{FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
+use provisio::{Error, ErrorKind, Result};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+/// The schema [`PostgresStateStore::connect`] uses.
+pub const DEFAULT_SCHEMA: &str = "provisio";
+
+/// The first key of the advisory locks this store takes (`'prov'` in ASCII); the second is
+/// a hash of the schema (migrations) or of the tenant (journal appends).
+const LOCK_CLASS_MIGRATE: i32 = 0x7072_6f76;
+const LOCK_CLASS_JOURNAL: i32 = 0x7072_6f77;
+
+/// How many times `acquire_lease` retries when the holder changed between its atomic upsert
+/// and the read that names the holder.
+const ACQUIRE_ATTEMPTS: usize = 5;
+
+/// A schema migration; `{s}` stands for the quoted schema name.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// The schema, as ordered migrations. Never edit an applied migration: add a new one.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: r#"
+        CREATE TABLE {s}.resources (
+            tenant        TEXT COLLATE "C" NOT NULL,
+            name          TEXT COLLATE "C" NOT NULL,
+            resource_type TEXT    NOT NULL,
+            provider      TEXT    NOT NULL,
+            identity      TEXT    NOT NULL,
+            params        TEXT    NOT NULL,
+            outputs       TEXT    NOT NULL,
+            protect       BOOLEAN NOT NULL,
+            depends_on    TEXT    NOT NULL,
+            updated_at_ms BIGINT  NOT NULL,
+            PRIMARY KEY (tenant, name)
+        );
+        CREATE TABLE {s}.journal (
+            seq           BIGSERIAL PRIMARY KEY,
+            run_id        TEXT    NOT NULL,
+            tenant        TEXT COLLATE "C" NOT NULL,
+            resource      TEXT    NOT NULL,
+            resource_type TEXT    NOT NULL,
+            action        TEXT    NOT NULL,
+            phase         TEXT    NOT NULL CHECK (phase IN ('intent', 'succeeded', 'failed')),
+            identity      TEXT    NOT NULL,
+            tags          TEXT    NOT NULL,
+            token         TEXT    NOT NULL,
+            detail        TEXT    NOT NULL,
+            at_ms         BIGINT  NOT NULL
+        );
+        CREATE INDEX journal_by_tenant ON {s}.journal (tenant, seq);
+        CREATE INDEX journal_by_token ON {s}.journal (tenant, token, seq);
+        -- owner NULL: nobody holds the tenant; the row keeps the last generation.
+        CREATE TABLE {s}.leases (
+            tenant        TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+            owner         TEXT,
+            expires_at_ms BIGINT  NOT NULL,
+            generation    BIGINT  NOT NULL
+        );
+        CREATE TABLE {s}.fleet_cursors (
+            fleet_id      TEXT    NOT NULL PRIMARY KEY,
+            cursor        TEXT    NOT NULL,
+            updated_at_ms BIGINT  NOT NULL
+        );
+    "#,
+}];
+
+fn pg_error(operation: &str, e: tokio_postgres::Error) -> Error {
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    let code = e.code().map(|c| c.code().to_string());
+    let kind = match code.as_deref() {
+        _ if e.is_closed() || io => ErrorKind::Transient,
+        // connection exceptions, serialization failure, deadlock, lock not available,
+        // too many connections, admin/crash shutdown, cannot connect now
+        Some(c)
+            if c.starts_with("08")
+                || matches!(
+                    c,
+                    "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03"
+                ) =>
+        {
+            ErrorKind::Transient
+        }
+        _ => ErrorKind::Unexpected,
+    };
+    // The server's message names tables and constraints, never bound parameter values.
+    let message = match e.as_db_error() {
+        Some(db) => format!(
+            "PostgreSQL state store: {} ({})",
+            db.message(),
+            db.code().code()
+        ),
+        None => format!("PostgreSQL state store: {e}"),
+    };
+    Error::new(kind, message)
+        .with_provider("postgres")
+        .with_operation(operation)
+        .with_source(e)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| {
+        Error::unexpected("cannot serialise a state record to JSON")
+            .with_provider("postgres")
+            .with_source(e)
+    })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::unexpected(format!("malformed JSON in state column {column}"))
+            .with_provider("postgres")
+            .with_source(e)
+    })
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Checks a schema name: lowercase ASCII letters, digits and `_`, not starting with a digit,
+/// at most 63 bytes (PostgreSQL's identifier limit). It is then always quoted.
+fn check_schema(schema: &str) -> Result<()> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "schema",
+            "use lowercase letters, digits and _ (at most 63, not starting with a digit)",
+        ))
+    }
+}
+
+/// The prepared statements of one connection.
+struct Statements {
+    get_resource: Statement,
+    list_resources: Statement,
+    put_resource: Statement,
+    delete_resource: Statement,
+    list_tenants: Statement,
+    append_journal: Statement,
+    journal: Statement,
+    pending_intents: Statement,
+    acquire_lease: Statement,
+    renew_lease: Statement,
+    release_lease: Statement,
+    get_lease: Statement,
+    break_lease: Statement,
+    put_fleet_cursor: Statement,
+    get_fleet_cursor: Statement,
+    schema_version: Statement,
+}
+
+const RESOURCE_COLUMNS: &str = "tenant, name, resource_type, provider, identity, params, \
+                                outputs, protect, depends_on, updated_at_ms";
+const JOURNAL_COLUMNS: &str = "seq, run_id, tenant, resource, resource_type, action, phase, \
+                               identity, tags, token, detail, at_ms";
+
+impl Statements {
+    async fn prepare(client: &Client, s: &str) -> std::result::Result<Self, tokio_postgres::Error> {
+        let p = |sql: String| async move { client.prepare(&sql).await };
+        Ok(Statements {
+            get_resource: p(format!(
+                "SELECT {RESOURCE_COLUMNS} FROM {s}.resources WHERE tenant = $1 AND name = $2"
+            ))
+            .await?,
+            list_resources: p(format!(
+                "SELECT {RESOURCE_COLUMNS} FROM {s}.resources WHERE tenant = $1 ORDER BY name"
+            ))
+            .await?,
+            put_resource: p(format!(
+                "INSERT INTO {s}.resources ({RESOURCE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (tenant, name) DO UPDATE SET
+                    resource_type = EXCLUDED.resource_type, provider = EXCLUDED.provider,
+                    identity = EXCLUDED.identity, params = EXCLUDED.params,
+                    outputs = EXCLUDED.outputs, protect = EXCLUDED.protect,
+                    depends_on = EXCLUDED.depends_on, updated_at_ms = EXCLUDED.updated_at_ms"
+            ))
+            .await?,
+            delete_resource: p(format!(
+                "DELETE FROM {s}.resources WHERE tenant = $1 AND name = $2"
+            ))
+            .await?,
+            list_tenants: p(format!(
+                "SELECT tenant FROM {s}.resources UNION SELECT tenant FROM {s}.journal
+                 ORDER BY tenant"
+            ))
+            .await?,
+            // The MATERIALIZED CTE takes the tenant's advisory lock before the row (and its
+            // nextval) is produced; the lock is held until the statement's commit.
+            append_journal: p(format!(
+                "WITH tenant_lock AS MATERIALIZED (
+                    SELECT pg_advisory_xact_lock({LOCK_CLASS_JOURNAL}, hashtext($2::text)))
+                 INSERT INTO {s}.journal (run_id, tenant, resource, resource_type, action,
+                    phase, identity, tags, token, detail, at_ms)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM tenant_lock
+                 RETURNING seq"
+            ))
+            .await?,
+            journal: p(format!(
+                "SELECT {JOURNAL_COLUMNS} FROM {s}.journal WHERE tenant = $1 AND seq > $2
+                 ORDER BY seq"
+            ))
+            .await?,
+            pending_intents: p(format!(
+                "SELECT {JOURNAL_COLUMNS} FROM {s}.journal AS i
+                 WHERE i.tenant = $1 AND i.phase = 'intent'
+                   AND NOT EXISTS (
+                       SELECT 1 FROM {s}.journal AS r
+                       WHERE r.tenant = i.tenant AND r.token = i.token AND r.seq > i.seq
+                         AND r.phase IN ('succeeded', 'failed'))
+                 ORDER BY i.seq"
+            ))
+            .await?,
+            // $3 = now, $4 = the new expiry. Free (owner NULL), same owner (renew: same
+            // generation) or expired (takeover: generation + 1); otherwise no row.
+            acquire_lease: p(format!(
+                "INSERT INTO {s}.leases AS l (tenant, owner, expires_at_ms, generation)
+                 VALUES ($1, $2, $4, 1)
+                 ON CONFLICT (tenant) DO UPDATE SET
+                    owner = EXCLUDED.owner,
+                    expires_at_ms = EXCLUDED.expires_at_ms,
+                    generation = CASE WHEN l.owner = EXCLUDED.owner THEN l.generation
+                                      ELSE l.generation + 1 END
+                 WHERE l.owner IS NULL OR l.owner = EXCLUDED.owner OR l.expires_at_ms <= $3
+                 RETURNING owner, expires_at_ms, generation"
+            ))
+            .await?,
+            renew_lease: p(format!(
+                "UPDATE {s}.leases SET expires_at_ms = $4
+                 WHERE tenant = $1 AND owner = $2 AND generation = $3
+                 RETURNING owner, expires_at_ms, generation"
+            ))
+            .await?,
+            release_lease: p(format!(
+                "UPDATE {s}.leases SET owner = NULL, expires_at_ms = 0
+                 WHERE tenant = $1 AND owner = $2 AND generation = $3"
+            ))
+            .await?,
+            get_lease: p(format!(
+                "SELECT owner, expires_at_ms, generation FROM {s}.leases
+                 WHERE tenant = $1 AND owner IS NOT NULL"
+            ))
+            .await?,
+            break_lease: p(format!(
+                "WITH old AS (
+                    SELECT tenant, owner, expires_at_ms, generation FROM {s}.leases
+                    WHERE tenant = $1 AND owner IS NOT NULL FOR UPDATE)
+                 UPDATE {s}.leases AS l SET owner = NULL, expires_at_ms = 0
+                 FROM old WHERE l.tenant = old.tenant
+                 RETURNING old.owner, old.expires_at_ms, old.generation"
+            ))
+            .await?,
+            put_fleet_cursor: p(format!(
+                "INSERT INTO {s}.fleet_cursors (fleet_id, cursor, updated_at_ms)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (fleet_id) DO UPDATE SET
+                    cursor = EXCLUDED.cursor, updated_at_ms = EXCLUDED.updated_at_ms"
+            ))
+            .await?,
+            get_fleet_cursor: p(format!(
+                "SELECT cursor FROM {s}.fleet_cursors WHERE fleet_id = $1"
+            ))
+            .await?,
+            schema_version: p(format!(
+                "SELECT COALESCE(MAX(version), 0) FROM {s}.schema_migrations"
+            ))
+            .await?,
+        })
+    }
+}
+
+/// One live connection and its statements.
+struct Conn {
+    client: Client,
+    stmts: Statements,
+}
+
+/// The PostgreSQL [`StateStore`].
+///
+/// One connection, shared by every task (tokio-postgres pipelines concurrent calls on it);
+/// run one store per worker process. It follows every rule of the
+/// [module documentation](super); see this module's documentation for the SQL details.
+/// TLS is not wired yet (`NoTls`).
+///
+/// ```no_run
+/// use provisio_engine::state::{StateStore, postgres::PostgresStateStore};
+/// # async fn demo() -> provisio::Result<()> {
+/// let store = PostgresStateStore::connect("postgres://provisio@127.0.0.1:5432/provisio").await?;
+/// let tenants = store.list_tenants().await?;
+/// # Ok(()) }
+/// ```
+pub struct PostgresStateStore {
+    url: String,
+    /// The quoted schema name, ready to prefix table names.
+    quoted_schema: String,
+    schema: String,
+    conn: RwLock<Arc<Conn>>,
+    /// Serialises reconnects.
+    reconnect: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for PostgresStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("PostgresStateStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects, migrates (when `migrate`) and prepares the statements.
+async fn open_conn(url: &str, schema: &str, quoted: &str, migrate: bool) -> Result<Conn> {
+    let op = "state.postgres.connect";
+    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| pg_error(op, e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL state store connection ended");
+        }
+    });
+    if migrate {
+        apply_migrations(&mut client, schema, quoted)
+            .await
+            .map_err(|e| pg_error("state.postgres.migrate", e))??;
+    }
+    let stmts = Statements::prepare(&client, quoted)
+        .await
+        .map_err(|e| pg_error(op, e))?;
+    Ok(Conn { client, stmts })
+}
+
+/// Applies the missing migrations in one transaction under an advisory lock.
+/// The outer error is PostgreSQL's; the inner one a schema newer than this code.
+async fn apply_migrations(
+    client: &mut Client,
+    schema: &str,
+    quoted: &str,
+) -> std::result::Result<Result<()>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // Held until commit: a second worker waits here, then finds everything applied.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&LOCK_CLASS_MIGRATE, &schema],
+    )
+    .await?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {quoted};
+         CREATE TABLE IF NOT EXISTS {quoted}.schema_migrations (
+             version       BIGINT NOT NULL PRIMARY KEY,
+             name          TEXT   NOT NULL,
+             applied_at_ms BIGINT NOT NULL
+         );"
+    ))
+    .await?;
+    let current: i64 = tx
+        .query_one(
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {quoted}.schema_migrations"),
+            &[],
+        )
+        .await?
+        .get(0);
+    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > latest {
+        return Ok(Err(Error::unexpected(format!(
+            "schema {schema} has version {current}, newer than this provisio understands \
+             ({latest}); upgrade provisio"
+        ))
+        .with_provider("postgres")));
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch_execute(&m.sql.replace("{s}", quoted)).await?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {quoted}.schema_migrations (version, name, applied_at_ms)
+                 VALUES ($1, $2, $3)"
+            ),
+            &[&m.version, &m.name, &now_ms()],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+fn lease_from_row(tenant: &str, row: &Row) -> Lease {
+    Lease {
+        tenant: tenant.to_string(),
+        owner: row.get(0),
+        expires_at_ms: row.get(1),
+        generation: to_u64(row.get(2)),
+    }
+}
+
+fn resource_from_row(row: &Row) -> Result<ResourceRecord> {
+    Ok(ResourceRecord {
+        tenant: row.get(0),
+        name: row.get(1),
+        resource_type: row.get(2),
+        provider: row.get(3),
+        identity: row.get(4),
+        params: from_json("params", row.get(5))?,
+        outputs: from_json("outputs", row.get(6))?,
+        protect: row.get(7),
+        depends_on: from_json("depends_on", row.get(8))?,
+        updated_at_ms: row.get(9),
+    })
+}
+
+fn entry_from_row(row: &Row) -> Result<JournalEntry> {
+    Ok(JournalEntry {
+        seq: to_u64(row.get(0)),
+        run_id: row.get(1),
+        tenant: row.get(2),
+        resource: row.get(3),
+        resource_type: row.get(4),
+        action: row.get(5),
+        phase: JournalPhase::parse(row.get(6))?,
+        identity: row.get(7),
+        tags: from_json("tags", row.get(8))?,
+        token: row.get(9),
+        detail: from_json("detail", row.get(10))?,
+        at_ms: row.get(11),
+    })
+}
+
+impl PostgresStateStore {
+    /// Connects to `url` (a `postgres://` URL or a `key=value` string), creates the
+    /// [`DEFAULT_SCHEMA`] schema and its tables when missing and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_schema(url, DEFAULT_SCHEMA).await
+    }
+
+    /// Like [`PostgresStateStore::connect`] with the tables in `schema` (lowercase letters,
+    /// digits and `_`): several installations, or test runs, can share one database.
+    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
+        check_schema(schema)?;
+        let quoted = format!("\"{schema}\"");
+        let conn = open_conn(url, schema, &quoted, true).await?;
+        Ok(PostgresStateStore {
+            url: url.to_string(),
+            quoted_schema: quoted,
+            schema: schema.to_string(),
+            conn: RwLock::new(Arc::new(conn)),
+            reconnect: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The schema holding the tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The schema version (the highest applied migration).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let op = "state.postgres.schema_version";
+        let conn = self.conn().await?;
+        let row = conn
+            .client
+            .query_one(&conn.stmts.schema_version, &[])
+            .await
+            .map_err(|e| pg_error(op, e))?;
+        Ok(row.get(0))
+    }
+
+    /// The live connection, connecting again when the last one dropped.
+    async fn conn(&self) -> Result<Arc<Conn>> {
+        let current = self
+            .conn
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if !current.client.is_closed() {
+            return Ok(current);
+        }
+        let _guard = self.reconnect.lock().await;
+        let current = self
+            .conn
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if !current.client.is_closed() {
+            return Ok(current); // another task reconnected meanwhile
+        }
+        // The schema was migrated at connect; just prepare the statements again.
+        let fresh = Arc::new(open_conn(&self.url, &self.schema, &self.quoted_schema, false).await?);
+        *self
+            .conn
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+        Ok(fresh)
+    }
+
+    async fn query(
+        &self,
+        op: &str,
+        stmt: impl Fn(&Statements) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        let conn = self.conn().await?;
+        conn.client
+            .query(stmt(&conn.stmts), params)
+            .await
+            .map_err(|e| pg_error(op, e))
+    }
+
+    async fn query_opt(
+        &self,
+        op: &str,
+        stmt: impl Fn(&Statements) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        let conn = self.conn().await?;
+        conn.client
+            .query_opt(stmt(&conn.stmts), params)
+            .await
+            .map_err(|e| pg_error(op, e))
+    }
+
+    async fn execute(
+        &self,
+        op: &str,
+        stmt: impl Fn(&Statements) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64> {
+        let conn = self.conn().await?;
+        conn.client
+            .execute(stmt(&conn.stmts), params)
+            .await
+            .map_err(|e| pg_error(op, e))
+    }
+}
+
+#[provisio::async_trait]
+impl StateStore for PostgresStateStore {
+    async fn get_resource(&self, tenant: &str, name: &str) -> Result<Option<ResourceRecord>> {
+        self.query_opt("state.get_resource", |s| &s.get_resource, &[&tenant, &name])
+            .await?
+            .as_ref()
+            .map(resource_from_row)
+            .transpose()
+    }
+
+    async fn list_resources(&self, tenant: &str) -> Result<Vec<ResourceRecord>> {
+        self.query("state.list_resources", |s| &s.list_resources, &[&tenant])
+            .await?
+            .iter()
+            .map(resource_from_row)
+            .collect()
+    }
+
+    async fn put_resource(&self, r: &ResourceRecord) -> Result<()> {
+        let params = to_json(&r.params)?;
+        let outputs = to_json(&r.outputs)?;
+        let depends_on = to_json(&r.depends_on)?;
+        self.execute(
+            "state.put_resource",
+            |s| &s.put_resource,
+            &[
+                &r.tenant,
+                &r.name,
+                &r.resource_type,
+                &r.provider,
+                &r.identity,
+                &params,
+                &outputs,
+                &r.protect,
+                &depends_on,
+                &r.updated_at_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_resource(&self, tenant: &str, name: &str) -> Result<()> {
+        self.execute(
+            "state.delete_resource",
+            |s| &s.delete_resource,
+            &[&tenant, &name],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<String>> {
+        Ok(self
+            .query("state.list_tenants", |s| &s.list_tenants, &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    async fn append_journal(&self, e: &JournalEntry) -> Result<u64> {
+        let tags = to_json(&e.tags)?;
+        let detail = to_json(&e.detail)?;
+        let phase = e.phase.as_str();
+        let rows = self
+            .query(
+                "state.append_journal",
+                |s| &s.append_journal,
+                &[
+                    &e.run_id,
+                    &e.tenant,
+                    &e.resource,
+                    &e.resource_type,
+                    &e.action,
+                    &phase,
+                    &e.identity,
+                    &tags,
+                    &e.token,
+                    &detail,
+                    &e.at_ms,
+                ],
+            )
+            .await?;
+        let row = rows.first().ok_or_else(|| {
+            Error::unexpected("journal insert returned no sequence number")
+                .with_provider("postgres")
+        })?;
+        Ok(to_u64(row.get(0)))
+    }
+
+    async fn journal(&self, tenant: &str, after: u64) -> Result<Vec<JournalEntry>> {
+        let after = to_i64(after);
+        self.query("state.journal", |s| &s.journal, &[&tenant, &after])
+            .await?
+            .iter()
+            .map(entry_from_row)
+            .collect()
+    }
+
+    async fn pending_intents(&self, tenant: &str) -> Result<Vec<JournalEntry>> {
+        self.query("state.pending_intents", |s| &s.pending_intents, &[&tenant])
+            .await?
+            .iter()
+            .map(entry_from_row)
+            .collect()
+    }
+
+    async fn acquire_lease(&self, tenant: &str, owner: &str, ttl: Duration) -> Result<Lease> {
+        let op = "state.acquire_lease";
+        for _ in 0..ACQUIRE_ATTEMPTS {
+            let now = now_ms();
+            let expires = now.saturating_add(super::ttl_ms(ttl));
+            let won = self
+                .query_opt(op, |s| &s.acquire_lease, &[&tenant, &owner, &now, &expires])
+                .await?;
+            if let Some(row) = won {
+                return Ok(lease_from_row(tenant, &row));
+            }
+            // Someone else holds it: name them. If they let go meanwhile, try again.
+            if let Some(holder) = self.get_lease(tenant).await?
+                && holder.owner != owner
+                && holder.expires_at_ms > now
+            {
+                return Err(super::lease_conflict(tenant, &holder, now));
+            }
+        }
+        Err(Error::conflict(format!(
+            "tenant {tenant} is changing hands too fast to lease"
+        ))
+        .with_operation(op)
+        .with_resource(tenant))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
+        let expires = now_ms().saturating_add(super::ttl_ms(ttl));
+        let generation = to_i64(lease.generation);
+        let renewed = self
+            .query_opt(
+                "state.renew_lease",
+                |s| &s.renew_lease,
+                &[&lease.tenant, &lease.owner, &generation, &expires],
+            )
+            .await?;
+        match renewed {
+            Some(row) => Ok(lease_from_row(&lease.tenant, &row)),
+            None => {
+                let current = self.get_lease(&lease.tenant).await?;
+                Err(super::lease_lost(lease, current.as_ref()))
+            }
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        let generation = to_i64(lease.generation);
+        self.execute(
+            "state.release_lease",
+            |s| &s.release_lease,
+            &[&lease.tenant, &lease.owner, &generation],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_lease(&self, tenant: &str) -> Result<Option<Lease>> {
+        Ok(self
+            .query_opt("state.get_lease", |s| &s.get_lease, &[&tenant])
+            .await?
+            .map(|row| lease_from_row(tenant, &row)))
+    }
+
+    async fn break_lease(&self, tenant: &str) -> Result<Option<Lease>> {
+        Ok(self
+            .query_opt("state.break_lease", |s| &s.break_lease, &[&tenant])
+            .await?
+            .map(|row| lease_from_row(tenant, &row)))
+    }
+
+    async fn put_fleet_cursor(&self, cursor: &FleetCursor) -> Result<()> {
+        let json = to_json(cursor)?;
+        self.execute(
+            "state.put_fleet_cursor",
+            |s| &s.put_fleet_cursor,
+            &[&cursor.fleet_id, &json, &now_ms()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>> {
+        self.query_opt(
+            "state.get_fleet_cursor",
+            |s| &s.get_fleet_cursor,
+            &[&fleet_id],
+        )
+        .await?
+        .map(|row| from_json("cursor", row.get(0)))
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::conformance;
+
+    const URL_VAR: &str = "PROVISIO_TEST_POSTGRES_URL";
+
+    /// The test database URL, or `None` after printing why the test is skipped.
+    fn url() -> Option<String> {
+        match std::env::var(URL_VAR) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                println!("skipped: {URL_VAR} not set");
+                None
+            }
+        }
+    }
+
+    /// A fresh schema name for one test, dropped by [`drop_schema`].
+    fn fresh_schema() -> String {
+        conformance::unique("provisio_test").replace('-', "_")
+    }
+
+    async fn drop_schema(url: &str, schema: &str) {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_postgres() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let store = PostgresStateStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap();
+        assert_eq!(store.schema(), schema);
+        conformance::run_all(Arc::new(store)).await;
+        drop_schema(&url, &schema).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_connects_migrate_once_and_one_worker_wins_the_lease() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        // Eight workers start at once on a fresh schema.
+        let connects = (0..8).map(|_| PostgresStateStore::connect_with_schema(&url, &schema));
+        let stores: Vec<PostgresStateStore> = futures::future::join_all(connects)
+            .await
+            .into_iter()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(stores[0].schema_version().await.unwrap(), 1);
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let applied: i64 = client
+            .query_one(
+                &format!("SELECT COUNT(*) FROM \"{schema}\".schema_migrations"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(applied, MIGRATIONS.len() as i64);
+
+        // Each worker has its own connection: exactly one gets the lease.
+        let ttl = Duration::from_secs(30);
+        let attempts = stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| async move { s.acquire_lease("contended", &format!("w{i}"), ttl).await });
+        let results = futures::future::join_all(attempts).await;
+        let winners: Vec<&Lease> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for r in &results {
+            if let Err(e) = r {
+                assert_eq!(e.kind(), &ErrorKind::Conflict);
+                assert!(e.to_string().contains(&winners[0].owner), "{e}");
+            }
+        }
+
+        // Appends from every worker at once keep per-tenant order.
+        let appends = stores.iter().flat_map(|s| {
+            (0..10).map(move |i| async move {
+                let e = conformance::sample_entry("t", "r", &format!("k{i}"), JournalPhase::Intent);
+                s.append_journal(&e).await.unwrap()
+            })
+        });
+        let mut seqs = futures::future::join_all(appends).await;
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), 80);
+        let journal = stores[0].journal("t", 0).await.unwrap();
+        assert_eq!(journal.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+        drop_schema(&url, &schema).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reconnects_after_the_connection_drops() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let store = PostgresStateStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap();
+        let pid: i32 = store
+            .conn()
+            .await
+            .unwrap()
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        // The call in flight may fail (transient); a later one reconnects.
+        let mut ok = false;
+        for _ in 0..50 {
+            match store.list_tenants().await {
+                Ok(_) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), &ErrorKind::Transient, "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        assert!(ok, "the store never reconnected");
+        drop_schema(&url, &schema).await;
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        assert!(check_schema("provisio").is_ok());
+        assert!(check_schema("tenant_2").is_ok());
+        for bad in [
+            "",
+            "Provisio",
+            "a-b",
+            "1abc",
+            "x\"; DROP TABLE y; --",
+            &"a".repeat(64),
+        ] {
+            assert!(check_schema(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `dns.record`: one DNS record, identified by its fully qualified name and type.
+
+use super::{Params, Phase, in_resource};
+use crate::providers::Capability;
+use crate::resource::{Applied, ResourceType, StepContext};
+use provisio::dns::{Record, RecordSpec, RecordType, Zone};
+use provisio::{Deleted, Error, Result, validate};
+use serde_json::{Value, json};
+
+/// `dns.record`: a record in an existing zone.
+///
+/// Parameters:
+/// - `zone` (required): the zone's name, e.g. `example.com`.
+/// - `name` (required): the record name, fully qualified (`www.acme.example.com`, or with a
+///   trailing dot) or relative to the zone (`www.acme`); `@` is the zone apex. A name that ends
+///   with the zone's name is taken as fully qualified. IDN names are converted to punycode.
+/// - `type` (required): `A`, `AAAA`, `CNAME`, `TXT` or `MX`.
+/// - `content` (required): the address, target host, text or mail exchange.
+/// - `ttl` (default 300, or 1 when `proxied` is true): seconds; 1 means "automatic" where the
+///   provider has that notion.
+/// - `proxied` (optional): Cloudflare's proxy flag (A, AAAA and CNAME only).
+/// - `priority` (optional): MX preference (MX only, and required there).
+///
+/// Outputs: `fqdn`, `type`, `content`, `zone_id`, `id` (the provider's record id; providers
+/// without record ids, such as Route 53, get `"<TYPE> <fqdn>"`).
+/// Changing `zone`, `name` or `type` replaces the record.
+///
+/// ```yaml
+/// web_dns:
+///   type: dns.record
+///   provider: cloudflare
+///   params:
+///     zone: example.com
+///     name: ${tenant.name}            # -> acme.example.com
+///     type: A
+///     content: ${web.public_ip}
+///     ttl: 300
+///     proxied: false
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DnsRecord;
+
+const FIELDS: &[&str] = &[
+    "zone", "name", "type", "content", "ttl", "proxied", "priority",
+];
+
+struct Spec {
+    zone: String,
+    record: RecordSpec,
+}
+
+/// The fully qualified form of `name` inside `zone` (both already canonical).
+fn qualify(name: &str, zone: &str) -> String {
+    if name == zone || name.ends_with(&format!(".{zone}")) {
+        name.to_string()
+    } else {
+        format!("{name}.{zone}")
+    }
+}
+
+fn parse(params: &Value, phase: Phase) -> Result<Spec> {
+    let p = Params::new("dns.record", params, phase, FIELDS)?;
+    let zone = p.name("zone", validate::dns_name)?;
+    let raw_name = p.req_str("name")?;
+    let raw_type = p.req_str("type")?;
+    let content = p.req_str("content")?.to_string();
+    let proxied = p.opt_bool("proxied")?;
+    // Proxied records always have Cloudflare's automatic TTL (1), which is their default.
+    let default_ttl = if proxied == Some(true) { 1 } else { 300 };
+    let ttl = p.opt_u64("ttl", 1, u32::MAX as u64)?.unwrap_or(default_ttl) as u32;
+    let priority = p.opt_u64("priority", 0, u16::MAX as u64)?.map(|n| n as u16);
+
+    let record_type = RecordType::parse(raw_type);
+    if !p.unresolved("type") && !record_type.is_managed() {
+        return Err(Error::invalid_field(
+            "type",
+            format!(
+                "{raw_type:?} records are not managed by provisio (A, AAAA, CNAME, TXT, MX are)"
+            ),
+        ));
+    }
+    let fqdn = if p.unresolved("name") || p.unresolved("zone") {
+        raw_name.to_string()
+    } else {
+        let absolute = raw_name.ends_with('.');
+        let name = if raw_name == "@" {
+            zone.clone()
+        } else {
+            validate::dns_name("name", raw_name)?
+        };
+        let fqdn = if absolute {
+            name
+        } else {
+            qualify(&name, &zone)
+        };
+        if fqdn != zone && !fqdn.ends_with(&format!(".{zone}")) {
+            return Err(Error::invalid_field(
+                "name",
+                format!("{fqdn:?} is not inside zone {zone:?}"),
+            ));
+        }
+        validate::dns_name("name", &fqdn)?
+    };
+    let mut record = RecordSpec::new(fqdn, record_type, content, ttl);
+    record.proxied = proxied;
+    record.priority = priority;
+    let any_unresolved = [
+        "zone", "name", "type", "content", "ttl", "proxied", "priority",
+    ]
+    .iter()
+    .any(|f| p.unresolved(f));
+    if !any_unresolved {
+        record = record.validated()?;
+    }
+    Ok(Spec { zone, record })
+}
+
+fn outputs(zone: &Zone, r: &Record) -> Value {
+    json!({
+        "fqdn": r.name,
+        "type": r.record_type.as_str(),
+        "content": r.content,
+        "zone_id": zone.id,
+        "id": r.id.clone().unwrap_or_else(|| format!("{} {}", r.record_type, r.name)),
+    })
+}
+
+#[provisio::async_trait]
+impl ResourceType for DnsRecord {
+    fn name(&self) -> &str {
+        "dns.record"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::Dns
+    }
+
+    fn validate(&self, params: &Value) -> Result<()> {
+        parse(params, Phase::Load).map(|_| ())
+    }
+
+    fn replace_fields(&self) -> &[&str] {
+        &["zone", "name", "type"]
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["fqdn", "type", "content", "zone_id", "id"]
+    }
+
+    fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
+        let s = parse(params, Phase::Resolved)?;
+        Ok(format!("{} {}", s.record.record_type, s.record.name))
+    }
+
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let s = parse(params, Phase::Resolved)?;
+        let dns = ctx.providers.dns(ctx.provider)?;
+        let Some(zone) = dns.find_zone(&s.zone).await.map_err(in_resource(ctx))? else {
+            return Ok(None);
+        };
+        let found = dns
+            .get_record(&zone, &s.record.name, &s.record.record_type)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(found.map(|r| outputs(&zone, &r)))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Applied> {
+        let s = parse(params, Phase::Resolved)?;
+        let dns = ctx.providers.dns(ctx.provider)?;
+        let zone = dns
+            .find_zone(&s.zone)
+            .await
+            .map_err(in_resource(ctx))?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "zone {:?} does not exist in DNS provider {:?}",
+                    s.zone, ctx.provider
+                ))
+                .with_resource(ctx.resource)
+            })?;
+        // ensure_record is keyed by (name, type): a retry or a resumed run finds the record it
+        // created before and reports it unchanged.
+        let ensured = dns
+            .ensure_record(&zone, &s.record)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(Applied {
+            outputs: outputs(&zone, &ensured.value),
+            outcome: ensured.outcome,
+        })
+    }
+
+    async fn delete(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _outputs: &Value,
+    ) -> Result<Deleted> {
+        let s = parse(params, Phase::Resolved)?;
+        let dns = ctx.providers.dns(ctx.provider)?;
+        let Some(zone) = dns.find_zone(&s.zone).await.map_err(in_resource(ctx))? else {
+            // No zone, no record.
+            return Ok(Deleted::AlreadyGone);
+        };
+        dns.delete_record(&zone, &s.record.name, &s.record.record_type)
+            .await
+            .map_err(in_resource(ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::testing::{Harness, lifecycle, rejects};
+    use provisio::DnsProvider;
+
+    #[test]
+    fn validates_params() {
+        let t = DnsRecord;
+        let ok = json!({"zone": "example.com", "name": "www", "type": "A", "content": "192.0.2.1"});
+        t.validate(&ok).unwrap();
+        // References are accepted at load time.
+        t.validate(
+            &json!({"zone": "example.com", "name": "${tenant.name}", "type": "A",
+            "content": "${web.public_ip}", "ttl": "${tenant.ttl}"}),
+        )
+        .unwrap();
+        rejects(
+            t.validate(&json!({"name": "www", "type": "A", "content": "192.0.2.1"})),
+            "zone",
+        );
+        rejects(
+            t.validate(
+                &json!({"zone": "example.com", "name": "www", "type": "SRV", "content": "x"}),
+            ),
+            "type",
+        );
+        rejects(
+            t.validate(
+                &json!({"zone": "example.com", "name": "a b", "type": "A", "content": "192.0.2.1"}),
+            ),
+            "name",
+        );
+        rejects(
+            t.validate(&json!({"zone": "example.com", "name": "www.other.org.", "type": "A", "content": "192.0.2.1"})),
+            "name",
+        );
+        rejects(
+            t.validate(
+                &json!({"zone": "example.com", "name": "www", "type": "A", "content": "nope"}),
+            ),
+            "record content",
+        );
+        rejects(
+            t.validate(&json!({"zone": "example.com", "name": "www", "type": "A", "content": "192.0.2.1", "ttl": "x"})),
+            "ttl",
+        );
+        rejects(
+            t.validate(&json!({"zone": "example.com", "name": "www", "type": "A", "content": "192.0.2.1", "extra": 1})),
+            "extra",
+        );
+    }
+
+    #[test]
+    fn normalises_names_to_fqdn() {
+        let f = |name: &str| {
+            parse(
+                &json!({"zone": "Example.com.", "name": name, "type": "TXT", "content": "x"}),
+                Phase::Resolved,
+            )
+            .unwrap()
+            .record
+            .name
+        };
+        assert_eq!(f("www"), "www.example.com");
+        assert_eq!(f("www.acme"), "www.acme.example.com");
+        assert_eq!(f("WWW.example.com"), "www.example.com");
+        assert_eq!(f("www.example.com."), "www.example.com");
+        assert_eq!(f("@"), "example.com");
+        assert_eq!(f("bücher"), "xn--bcher-kva.example.com");
+    }
+
+    #[tokio::test]
+    async fn lifecycle_against_memory() {
+        let h = Harness::new();
+        let zone = h.cloud.dns.add_zone("example.com");
+        let ctx = h.ctx("web_dns", "tok-dns");
+        let params =
+            json!({"zone": "example.com", "name": "acme", "type": "A", "content": "192.0.2.10"});
+        let out = lifecycle(&DnsRecord, &ctx, &params).await;
+        assert_eq!(out["fqdn"], "acme.example.com");
+        assert_eq!(out["type"], "A");
+        assert_eq!(out["content"], "192.0.2.10");
+        assert_eq!(out["zone_id"], zone.id.as_str());
+        assert!(
+            h.cloud
+                .dns
+                .get_record(&zone, "acme.example.com", &RecordType::A)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn updates_content_in_place() {
+        let h = Harness::new();
+        h.cloud.dns.add_zone("example.com");
+        let ctx = h.ctx("web_dns", "tok-dns");
+        let t = DnsRecord;
+        let p1 =
+            json!({"zone": "example.com", "name": "acme", "type": "A", "content": "192.0.2.10"});
+        let p2 =
+            json!({"zone": "example.com", "name": "acme", "type": "A", "content": "192.0.2.11"});
+        let a = t.apply(&ctx, &p1, None).await.unwrap();
+        let b = t.apply(&ctx, &p2, Some(&a.outputs)).await.unwrap();
+        assert_eq!(b.outcome, provisio::Outcome::Updated);
+        assert_eq!(b.outputs["content"], "192.0.2.11");
+        assert_eq!(
+            t.read(&ctx, &p2, None).await.unwrap().unwrap()["content"],
+            "192.0.2.11"
+        );
+    }
+
+    #[tokio::test]
+    async fn proxied_records_default_to_automatic_ttl() {
+        let h = Harness::new();
+        h.cloud.dns.add_zone("example.com");
+        let ctx = h.ctx("web_dns", "tok-dns");
+        let params = json!({"zone": "example.com", "name": "www.acme", "type": "CNAME",
+            "content": "acme.example.com", "proxied": true});
+        let out = lifecycle(&DnsRecord, &ctx, &params).await;
+        assert_eq!(out["fqdn"], "www.acme.example.com");
+    }
+
+    #[tokio::test]
+    async fn missing_zone_is_not_found_and_delete_tolerates_it() {
+        let h = Harness::new();
+        let ctx = h.ctx("web_dns", "tok-dns");
+        let params =
+            json!({"zone": "nowhere.com", "name": "acme", "type": "A", "content": "192.0.2.10"});
+        let e = DnsRecord.apply(&ctx, &params, None).await.unwrap_err();
+        assert_eq!(e.kind(), &provisio::ErrorKind::NotFound);
+        assert_eq!(
+            DnsRecord.delete(&ctx, &params, &Value::Null).await.unwrap(),
+            Deleted::AlreadyGone
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! `mail.identity`: a sending identity (a domain or one address) for the tenant's outgoing mail.
+
+use super::{Params, Phase, check_owner, in_resource};
+use crate::providers::Capability;
+use crate::resource::{Applied, ResourceType, StepContext};
+use provisio::mail::{MailIdentity as Identity, identity_kind};
+use provisio::{Deleted, Result};
+use serde_json::{Value, json};
+
+/// `mail.identity`: a domain or address that may send mail, tagged with the ownership tags.
+///
+/// Parameters:
+/// - `name` (required): a domain (`acme.example.com`: verified by DKIM records) or an address
+///   (`noreply@acme.example.com`: verified by a link sent to it).
+///
+/// Outputs: `name`, `kind` (`domain` or `email_address`), `status` (`pending`, `success`, ...),
+/// `dkim_records` (a list of `{name, type, content}` to publish, e.g. with `dns.record`
+/// resources). Changing `name` replaces the identity.
+///
+/// ```yaml
+/// mail:
+///   type: mail.identity
+///   provider: ses
+///   params:
+///     name: ${tenant.name}.example.com
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MailIdentity;
+
+fn parse(params: &Value, phase: Phase) -> Result<String> {
+    let p = Params::new("mail.identity", params, phase, &["name"])?;
+    p.name("name", |field, value| {
+        identity_kind(value).map_err(|e| {
+            provisio::Error::invalid_field(
+                field,
+                e.message().trim_start_matches("invalid mail identity: "),
+            )
+        })?;
+        // Domains are case-insensitive: keep one spelling so the identity is deterministic.
+        Ok(if value.contains('@') {
+            value.to_string()
+        } else {
+            value.trim_end_matches('.').to_ascii_lowercase()
+        })
+    })
+}
+
+fn outputs(i: &Identity) -> Value {
+    let records: Vec<Value> = i
+        .dns_records
+        .iter()
+        .map(|r| json!({ "name": r.name, "type": r.record_type.as_str(), "content": r.content }))
+        .collect();
+    json!({
+        "name": i.name,
+        "kind": i.kind,
+        "status": i.status,
+        "dkim_records": records,
+    })
+}
+
+#[provisio::async_trait]
+impl ResourceType for MailIdentity {
+    fn name(&self) -> &str {
+        "mail.identity"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::Mail
+    }
+
+    fn validate(&self, params: &Value) -> Result<()> {
+        parse(params, Phase::Load).map(|_| ())
+    }
+
+    fn replace_fields(&self) -> &[&str] {
+        &["name"]
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["name", "kind", "status", "dkim_records"]
+    }
+
+    fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
+        Ok(format!("mail identity {}", parse(params, Phase::Resolved)?))
+    }
+
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let name = parse(params, Phase::Resolved)?;
+        let mail = ctx.providers.mail(ctx.provider)?;
+        let found = mail.get_identity(&name).await.map_err(in_resource(ctx))?;
+        Ok(found.as_ref().map(outputs))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Applied> {
+        let name = parse(params, Phase::Resolved)?;
+        let mail = ctx.providers.mail(ctx.provider)?;
+        if let Some(existing) = mail.get_identity(&name).await.map_err(in_resource(ctx))? {
+            check_owner(ctx, &existing.tags, &format!("mail identity {name:?}"))?;
+        }
+        let ensured = mail
+            .ensure_identity(&name, &ctx.ownership)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(Applied {
+            outputs: outputs(&ensured.value),
+            outcome: ensured.outcome,
+        })
+    }
+
+    async fn delete(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _outputs: &Value,
+    ) -> Result<Deleted> {
+        let name = parse(params, Phase::Resolved)?;
+        let mail = ctx.providers.mail(ctx.provider)?;
+        match mail.get_identity(&name).await.map_err(in_resource(ctx))? {
+            None => return Ok(Deleted::AlreadyGone),
+            Some(i) => check_owner(ctx, &i.tags, &format!("mail identity {name:?}"))?,
+        }
+        mail.delete_identity(&name).await.map_err(in_resource(ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::testing::{Harness, lifecycle, rejects};
+
+    #[test]
+    fn validates_params() {
+        MailIdentity
+            .validate(&json!({"name": "acme.example.com"}))
+            .unwrap();
+        MailIdentity
+            .validate(&json!({"name": "noreply@acme.example.com"}))
+            .unwrap();
+        MailIdentity
+            .validate(&json!({"name": "${tenant.name}.example.com"}))
+            .unwrap();
+        rejects(MailIdentity.validate(&json!({})), "name");
+        rejects(MailIdentity.validate(&json!({"name": "a b.com"})), "name");
+        rejects(MailIdentity.validate(&json!({"name": "@acme.com"})), "name");
+        assert_eq!(
+            parse(&json!({"name": "Acme.Example.com."}), Phase::Resolved).unwrap(),
+            "acme.example.com"
+        );
+    }
+
+    #[tokio::test]
+    async fn domain_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("mail", "tok");
+        let out = lifecycle(&MailIdentity, &ctx, &json!({"name": "acme.example.com"})).await;
+        assert_eq!(out["name"], "acme.example.com");
+        assert_eq!(out["kind"], "domain");
+        let records = out["dkim_records"].as_array().unwrap();
+        assert!(!records.is_empty());
+        for r in records {
+            assert_eq!(r["type"], "CNAME");
+            assert!(r["name"].as_str().unwrap().ends_with("acme.example.com"));
+        }
+    }
+
+    #[tokio::test]
+    async fn address_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("mail", "tok");
+        let out = lifecycle(
+            &MailIdentity,
+            &ctx,
+            &json!({"name": "noreply@acme.example.com"}),
+        )
+        .await;
+        assert_eq!(out["kind"], "email_address");
+        assert_eq!(out["dkim_records"], json!([]));
+    }
+}

@@ -1,0 +1,424 @@
+//! `repo.branch` and `repo.files`: a tenant's git branches and the config files committed to
+//! them.
+
+use super::{Params, Phase, in_resource};
+use crate::providers::Capability;
+use crate::resource::{Applied, ResourceType, StepContext};
+use provisio::repo::{Author, CommitSpec};
+use provisio::{Bytes, Deleted, Error, Result, validate};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------------------------------------
+// repo.branch
+// ---------------------------------------------------------------------------------------------
+
+/// `repo.branch`: a branch created from the head of a base branch. An existing branch is left
+/// where it is (never reset).
+///
+/// Parameters:
+/// - `name` (required): the branch, e.g. `dev-${tenant.name}`.
+/// - `base` (default `main`): the branch to start from.
+///
+/// Outputs: `name`, `head` (the commit at the branch's head). Changing `name` replaces the
+/// branch. Delete deletes the branch.
+///
+/// ```yaml
+/// dev_branch:
+///   type: repo.branch
+///   provider: config_repo
+///   params:
+///     name: dev-${tenant.name}
+///     base: main
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RepoBranch;
+
+struct BranchSpec {
+    name: String,
+    base: String,
+}
+
+fn parse_branch(params: &Value, phase: Phase) -> Result<BranchSpec> {
+    let p = Params::new("repo.branch", params, phase, &["name", "base"])?;
+    let name = p.name("name", validate::git_branch_name)?;
+    let base = p
+        .opt_name("base", validate::git_branch_name)?
+        .unwrap_or_else(|| "main".to_string());
+    if name == base && !p.unresolved("name") {
+        return Err(Error::invalid_field(
+            "name",
+            format!("{name:?} is its own base; a tenant branch must not be the base branch"),
+        ));
+    }
+    Ok(BranchSpec { name, base })
+}
+
+#[provisio::async_trait]
+impl ResourceType for RepoBranch {
+    fn name(&self) -> &str {
+        "repo.branch"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::Repo
+    }
+
+    fn validate(&self, params: &Value) -> Result<()> {
+        parse_branch(params, Phase::Load).map(|_| ())
+    }
+
+    fn replace_fields(&self) -> &[&str] {
+        &["name"]
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["name", "head"]
+    }
+
+    fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
+        Ok(format!(
+            "branch {}",
+            parse_branch(params, Phase::Resolved)?.name
+        ))
+    }
+
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let spec = parse_branch(params, Phase::Resolved)?;
+        let repo = ctx.providers.repo(ctx.provider)?;
+        let branch = repo
+            .get_branch(&spec.name)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(branch.map(|b| json!({ "name": b.name, "head": b.head })))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Applied> {
+        let spec = parse_branch(params, Phase::Resolved)?;
+        let repo = ctx.providers.repo(ctx.provider)?;
+        let ensured = repo
+            .ensure_branch(&spec.name, &spec.base)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(Applied {
+            outputs: json!({ "name": ensured.value.name, "head": ensured.value.head }),
+            outcome: ensured.outcome,
+        })
+    }
+
+    async fn delete(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _outputs: &Value,
+    ) -> Result<Deleted> {
+        let spec = parse_branch(params, Phase::Resolved)?;
+        let repo = ctx.providers.repo(ctx.provider)?;
+        repo.delete_branch(&spec.name)
+            .await
+            .map_err(in_resource(ctx))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// repo.files
+// ---------------------------------------------------------------------------------------------
+
+/// `repo.files`: files committed to a branch as one commit (config.yml, nginx.conf,
+/// docker-compose.yml rendered for the tenant). Files not named are left alone; nothing is
+/// committed when every file already has its content.
+///
+/// Parameters:
+/// - `branch` (required): the branch, usually `${dev_branch.name}`; it must exist.
+/// - `files` (required): `{path: text}`, paths relative to the repository root.
+/// - `message` (default `provisio: update <paths>`): the commit message.
+/// - `author` (default `{name: provisio, email: provisio@localhost}`): `{name, email}`.
+///
+/// Outputs: `branch`, `head` (the commit after writing). `read` reports the resource missing
+/// when a file no longer has its content, so that the plan writes it again.
+/// Delete writes nothing: the files go with their branch.
+///
+/// ```yaml
+/// dev_config:
+///   type: repo.files
+///   provider: config_repo
+///   params:
+///     branch: ${dev_branch.name}
+///     message: "Configure ${tenant.name}"
+///     author: { name: Automator, email: automator@example.com }
+///     files:
+///       config.yml: |
+///         tenant: ${tenant.name}
+///         host: ${web_dns.fqdn}
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RepoFiles;
+
+fn parse_files(params: &Value, phase: Phase) -> Result<CommitSpec> {
+    let p = Params::new(
+        "repo.files",
+        params,
+        phase,
+        &["branch", "files", "message", "author"],
+    )?;
+    let branch = p.name("branch", validate::git_branch_name)?;
+    let files = p
+        .opt_str_map("files")?
+        .ok_or_else(|| Error::invalid_field("files", "is required"))?;
+    if files.is_empty() {
+        return Err(Error::invalid_field("files", "must name at least one file"));
+    }
+    for path in files.keys() {
+        p.check_name("files", path, |f, v| {
+            validate::repo_file_path(&format!("{f}[{v:?}]"), v)
+        })?;
+    }
+    let message = match p.opt_str("message")? {
+        Some(m) if m.trim().is_empty() => {
+            return Err(Error::invalid_field("message", "must not be empty"));
+        }
+        Some(m) => m.to_string(),
+        None => format!(
+            "provisio: update {}",
+            files.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let author = match p.opt_object("author", &["name", "email"])? {
+        None => Author {
+            name: "provisio".into(),
+            email: "provisio@localhost".into(),
+        },
+        Some(a) => {
+            let name = a.req_str("name")?;
+            let email = a.req_str("email")?;
+            let bad = |s: &str| s.trim().is_empty() || s.contains(['<', '>', '\n']);
+            if bad(name) {
+                return Err(Error::invalid_field(
+                    "author.name",
+                    "must be non-empty, without '<', '>' or newlines",
+                ));
+            }
+            if (bad(email) || !email.contains('@')) && !a.unresolved("email") {
+                return Err(Error::invalid_field(
+                    "author.email",
+                    format!("{email:?} is not an e-mail address"),
+                ));
+            }
+            Author {
+                name: name.into(),
+                email: email.into(),
+            }
+        }
+    };
+    Ok(CommitSpec {
+        branch,
+        files: files
+            .into_iter()
+            .map(|(k, v)| (k, Bytes::from(v)))
+            .collect::<BTreeMap<_, _>>(),
+        message,
+        author,
+    })
+}
+
+#[provisio::async_trait]
+impl ResourceType for RepoFiles {
+    fn name(&self) -> &str {
+        "repo.files"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::Repo
+    }
+
+    fn validate(&self, params: &Value) -> Result<()> {
+        parse_files(params, Phase::Load).map(|_| ())
+    }
+
+    fn replace_fields(&self) -> &[&str] {
+        &["branch"]
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["branch", "head"]
+    }
+
+    fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
+        let spec = parse_files(params, Phase::Resolved)?;
+        let paths: Vec<&str> = spec.files.keys().map(String::as_str).collect();
+        Ok(format!("files {}:{}", spec.branch, paths.join(",")))
+    }
+
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let spec = parse_files(params, Phase::Resolved)?;
+        let repo = ctx.providers.repo(ctx.provider)?;
+        let Some(branch) = repo
+            .get_branch(&spec.branch)
+            .await
+            .map_err(in_resource(ctx))?
+        else {
+            return Ok(None);
+        };
+        for (path, want) in &spec.files {
+            let have = repo
+                .read_file(&spec.branch, path)
+                .await
+                .map_err(in_resource(ctx))?;
+            if have.as_ref() != Some(want) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(json!({ "branch": branch.name, "head": branch.head })))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Applied> {
+        let spec = parse_files(params, Phase::Resolved)?;
+        let repo = ctx.providers.repo(ctx.provider)?;
+        // write_files compares contents and commits only what differs: a retry after a crash
+        // finds the files written and makes no second commit.
+        let ensured = repo.write_files(&spec).await.map_err(in_resource(ctx))?;
+        Ok(Applied {
+            outputs: json!({ "branch": ensured.value.name, "head": ensured.value.head }),
+            outcome: ensured.outcome,
+        })
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &StepContext<'_>,
+        params: &Value,
+        _outputs: &Value,
+    ) -> Result<Deleted> {
+        parse_files(params, Phase::Resolved)?;
+        // Nothing to write: the files go with their branch (`repo.branch`'s delete), and a
+        // commit removing them from a branch that is about to be deleted would be noise.
+        Ok(Deleted::AlreadyGone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::testing::{Harness, check_outputs, lifecycle, rejects};
+    use provisio::{Outcome, Repository};
+
+    #[test]
+    fn validates_params() {
+        RepoBranch.validate(&json!({"name": "dev-acme"})).unwrap();
+        RepoBranch
+            .validate(&json!({"name": "dev-${tenant.name}", "base": "main"}))
+            .unwrap();
+        rejects(RepoBranch.validate(&json!({"name": "a..b"})), "name");
+        rejects(RepoBranch.validate(&json!({"name": "main"})), "name");
+        rejects(
+            RepoBranch.validate(&json!({"name": "x", "base": "a b"})),
+            "base",
+        );
+        RepoFiles
+            .validate(&json!({"branch": "acme", "files": {"config.yml": "a: ${tenant.name}"}}))
+            .unwrap();
+        rejects(RepoFiles.validate(&json!({"branch": "acme"})), "files");
+        rejects(
+            RepoFiles.validate(&json!({"branch": "acme", "files": {"../x": "a"}})),
+            "files",
+        );
+        rejects(
+            RepoFiles.validate(&json!({"branch": "acme", "files": {".git/config": "a"}})),
+            "files",
+        );
+        rejects(
+            RepoFiles
+                .validate(&json!({"branch": "acme", "files": {"a": "b"}, "author": {"name": "x"}})),
+            "author.email",
+        );
+        rejects(
+            RepoFiles.validate(&json!({"branch": "acme", "files": {"a": "b"}, "author": {"name": "x", "email": "nope"}})),
+            "author.email",
+        );
+    }
+
+    #[tokio::test]
+    async fn branch_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("dev_branch", "tok");
+        let out = lifecycle(&RepoBranch, &ctx, &json!({"name": "dev-acme"})).await;
+        assert_eq!(out["name"], "dev-acme");
+        let main = h.cloud.repo.get_branch("main").await.unwrap().unwrap();
+        assert_eq!(out["head"], main.head.as_str());
+    }
+
+    #[tokio::test]
+    async fn files_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("dev_config", "tok");
+        RepoBranch
+            .apply(&ctx, &json!({"name": "dev-acme"}), None)
+            .await
+            .unwrap();
+        let params = json!({"branch": "dev-acme", "message": "Configure acme",
+            "files": {"config.yml": "tenant: acme\n", "nginx/nginx.conf": "server {}\n"}});
+        let t = RepoFiles;
+        t.validate(&params).unwrap();
+        assert_eq!(t.read(&ctx, &params, None).await.unwrap(), None);
+        let a = t.apply(&ctx, &params, None).await.unwrap();
+        assert!(a.outcome.changed());
+        check_outputs(&t, &a.outputs);
+        let again = t.apply(&ctx, &params, Some(&a.outputs)).await.unwrap();
+        assert_eq!(again.outcome, Outcome::Unchanged);
+        assert_eq!(again.outputs, a.outputs);
+        assert_eq!(
+            t.read(&ctx, &params, Some(&a.outputs)).await.unwrap(),
+            Some(a.outputs.clone())
+        );
+        assert_eq!(
+            h.cloud
+                .repo
+                .read_file("dev-acme", "config.yml")
+                .await
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            b"tenant: acme\n"
+        );
+        assert_eq!(
+            t.delete(&ctx, &params, &a.outputs).await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert_eq!(
+            t.delete(&ctx, &params, &a.outputs).await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        // Drift: someone changed a file; read says "missing" and apply restores it.
+        let mut drifted = params.clone();
+        drifted["files"]["config.yml"] = json!("tenant: other\n");
+        t.apply(&ctx, &drifted, None).await.unwrap();
+        assert_eq!(t.read(&ctx, &params, None).await.unwrap(), None);
+        assert!(
+            t.apply(&ctx, &params, None)
+                .await
+                .unwrap()
+                .outcome
+                .changed()
+        );
+    }
+}

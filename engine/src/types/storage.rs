@@ -1,0 +1,703 @@
+//! `storage.bucket` and `storage.objects`: buckets, and the objects under a prefix.
+
+use super::{Params, Phase, check_owner, in_resource};
+use crate::providers::Capability;
+use crate::resource::{Applied, ResourceType, StepContext};
+use provisio::storage::BucketSpec;
+use provisio::{
+    Bytes, Deleted, Error, ErrorKind, ObjectStorage, Outcome, PageRequest, Result, validate,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A bucket or container name: valid for S3 or for Azure Blob (the provider applies its own
+/// rule as well). The S3 message is reported because it is the more detailed one.
+fn bucket_name(field: &str, value: &str) -> Result<String> {
+    match validate::s3_bucket_name(field, value) {
+        Ok(v) => Ok(v),
+        Err(e) => validate::azure_container_name(field, value).map_err(|_| e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// storage.bucket
+// ---------------------------------------------------------------------------------------------
+
+/// `storage.bucket`: a bucket (S3) or container (Azure Blob), tagged with provisio's ownership
+/// tags.
+///
+/// Parameters:
+/// - `name` (required): the bucket name (S3 or Azure naming rules).
+/// - `versioning` (default false): keep every version of every object.
+/// - `archive_after_days` (optional): move objects to the archive class after this many days.
+/// - `block_public_access` (default true): block all public access.
+///
+/// Outputs: `name`. Changing `name` replaces the bucket. Delete fails with `Conflict` while
+/// the bucket still holds objects (delete its `storage.objects` first); an existing bucket
+/// carrying another tenant's ownership tag is never adopted.
+///
+/// ```yaml
+/// assets:
+///   type: storage.bucket
+///   provider: aws
+///   params:
+///     name: ${tenant.name}-assets
+///     versioning: true
+///     archive_after_days: 90
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StorageBucket;
+
+fn parse_bucket(params: &Value, phase: Phase) -> Result<BucketSpec> {
+    let p = Params::new(
+        "storage.bucket",
+        params,
+        phase,
+        &[
+            "name",
+            "versioning",
+            "archive_after_days",
+            "block_public_access",
+        ],
+    )?;
+    let mut spec = BucketSpec::new(p.name("name", bucket_name)?);
+    spec.versioning = p.opt_bool("versioning")?.unwrap_or(false);
+    spec.archive_after_days = p
+        .opt_u64("archive_after_days", 1, 36_500)?
+        .map(|n| n as u32);
+    spec.block_public_access = p.opt_bool("block_public_access")?.unwrap_or(true);
+    Ok(spec)
+}
+
+#[provisio::async_trait]
+impl ResourceType for StorageBucket {
+    fn name(&self) -> &str {
+        "storage.bucket"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::Storage
+    }
+
+    fn validate(&self, params: &Value) -> Result<()> {
+        parse_bucket(params, Phase::Load).map(|_| ())
+    }
+
+    fn replace_fields(&self) -> &[&str] {
+        &["name"]
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["name"]
+    }
+
+    fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
+        Ok(format!(
+            "bucket {}",
+            parse_bucket(params, Phase::Resolved)?.name
+        ))
+    }
+
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let spec = parse_bucket(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        let found = storage
+            .get_bucket(&spec.name)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(found.map(|b| json!({ "name": b.name })))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Applied> {
+        let mut spec = parse_bucket(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        // Bucket names are global and deterministic: an existing bucket of this name is ours
+        // to adopt, unless its tags say it belongs to another tenant.
+        if let Some(existing) = storage
+            .get_bucket(&spec.name)
+            .await
+            .map_err(in_resource(ctx))?
+        {
+            check_owner(ctx, &existing.tags, &format!("bucket {:?}", spec.name))?;
+        }
+        if storage.capabilities().tags {
+            spec.tags = ctx.ownership.clone();
+        }
+        let ensured = storage
+            .ensure_bucket(&spec)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok(Applied {
+            outputs: json!({ "name": ensured.value.name }),
+            outcome: ensured.outcome,
+        })
+    }
+
+    async fn delete(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _outputs: &Value,
+    ) -> Result<Deleted> {
+        let spec = parse_bucket(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        match storage
+            .get_bucket(&spec.name)
+            .await
+            .map_err(in_resource(ctx))?
+        {
+            None => return Ok(Deleted::AlreadyGone),
+            Some(b) => check_owner(ctx, &b.tags, &format!("bucket {:?}", spec.name))?,
+        }
+        storage
+            .delete_bucket(&spec.name)
+            .await
+            .map_err(in_resource(ctx))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// storage.objects
+// ---------------------------------------------------------------------------------------------
+
+/// `storage.objects`: the objects under one prefix of a bucket: a tenant's prefix in a shared
+/// bucket, or a tenant bucket's initial assets.
+///
+/// Parameters:
+/// - `bucket` (required): the bucket.
+/// - `prefix` (required): the key prefix, e.g. `tenants/acme/`. A `/` is appended when it does
+///   not end with one, so that `acme` never matches `acme2/...` (delete removes everything
+///   under the prefix).
+/// - exactly one of
+///   - `files`: `{key: text}`, written as `<prefix><key>`; or
+///   - `copy_from`: `{bucket, prefix}`: copies every object under that prefix (server-side
+///     where the provider can), skipping objects that are already identical.
+///
+/// Outputs: `bucket`, `prefix`, `count` (how many objects this resource manages). Delete
+/// removes every object under the prefix.
+///
+/// ```yaml
+/// initial_assets:
+///   type: storage.objects
+///   params:
+///     bucket: ${assets.name}
+///     prefix: ""                      # the whole (tenant-owned) bucket: give "" explicitly
+///     copy_from: { bucket: template-assets, prefix: "v3/" }
+/// tenant_prefix:
+///   type: storage.objects
+///   params:
+///     bucket: shared-assets
+///     prefix: tenants/${tenant.name}/
+///     files:
+///       README.txt: "assets of ${tenant.name}"
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StorageObjects;
+
+enum Source {
+    Files(BTreeMap<String, String>),
+    Copy { bucket: String, prefix: String },
+}
+
+struct ObjectsSpec {
+    bucket: String,
+    prefix: String,
+    source: Source,
+}
+
+/// `""` stays the whole bucket; anything else ends with `/`.
+fn dir_prefix(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+fn parse_objects(params: &Value, phase: Phase) -> Result<ObjectsSpec> {
+    let p = Params::new(
+        "storage.objects",
+        params,
+        phase,
+        &["bucket", "prefix", "files", "copy_from"],
+    )?;
+    let bucket = p.name("bucket", bucket_name)?;
+    let prefix = dir_prefix(p.req_str("prefix")?);
+    if !prefix.is_empty() && !p.unresolved("prefix") {
+        validate::object_key("prefix", &prefix)?;
+    }
+    let files = p.opt_str_map("files")?;
+    let copy = p.opt_object("copy_from", &["bucket", "prefix"])?;
+    let source = match (files, copy) {
+        (Some(files), None) => {
+            if files.is_empty() {
+                return Err(Error::invalid_field("files", "must name at least one file"));
+            }
+            for key in files.keys() {
+                if !(phase == Phase::Load && super::is_unresolved(key)) {
+                    validate::object_key(&format!("files[{key:?}]"), &format!("{prefix}{key}"))?;
+                }
+            }
+            Source::Files(files)
+        }
+        (None, Some(c)) => Source::Copy {
+            bucket: c.name("bucket", bucket_name)?,
+            prefix: c.req_str("prefix")?.to_string(),
+        },
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_field(
+                "files",
+                "give either files or copy_from, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(Error::invalid_field(
+                "files",
+                "one of files or copy_from is required",
+            ));
+        }
+    };
+    if let Source::Copy {
+        bucket: src,
+        prefix: src_prefix,
+    } = &source
+        && phase == Phase::Resolved
+        && *src == bucket
+        && (src_prefix.starts_with(&prefix) || prefix.starts_with(src_prefix.as_str()))
+    {
+        return Err(Error::invalid_field(
+            "copy_from.prefix",
+            format!("{src_prefix:?} overlaps the destination prefix {prefix:?} in the same bucket"),
+        ));
+    }
+    Ok(ObjectsSpec {
+        bucket,
+        prefix,
+        source,
+    })
+}
+
+/// Every key under `prefix`, following pages.
+async fn list_keys(storage: &dyn ObjectStorage, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut req = PageRequest::first();
+    loop {
+        let page = storage.list_objects(bucket, prefix, &req).await?;
+        keys.extend(page.items.iter().map(|o| o.key.clone()));
+        match req.next(&page) {
+            Some(next) => req = next,
+            None => return Ok(keys),
+        }
+    }
+}
+
+/// How many of the objects this resource manages exist now (and, for `files`, hold the
+/// declared content).
+async fn present(storage: &dyn ObjectStorage, spec: &ObjectsSpec) -> Result<u64> {
+    match &spec.source {
+        Source::Files(files) => {
+            let mut n = 0;
+            for (key, text) in files {
+                let full = format!("{}{key}", spec.prefix);
+                if storage.head_object(&spec.bucket, &full).await?.is_some() {
+                    let (body, _) = storage.get_object(&spec.bucket, &full).await?;
+                    if body.as_ref() == text.as_bytes() {
+                        n += 1;
+                    }
+                }
+            }
+            Ok(n)
+        }
+        Source::Copy { bucket, prefix } => {
+            let wanted: BTreeSet<String> = list_keys(storage, bucket, prefix)
+                .await?
+                .into_iter()
+                .map(|k| format!("{}{}", spec.prefix, &k[prefix.len()..]))
+                .collect();
+            let have = list_keys(storage, &spec.bucket, &spec.prefix).await?;
+            Ok(have.iter().filter(|k| wanted.contains(*k)).count() as u64)
+        }
+    }
+}
+
+fn objects_outputs(spec: &ObjectsSpec, count: u64) -> Value {
+    json!({ "bucket": spec.bucket, "prefix": spec.prefix, "count": count })
+}
+
+#[provisio::async_trait]
+impl ResourceType for StorageObjects {
+    fn name(&self) -> &str {
+        "storage.objects"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::Storage
+    }
+
+    fn validate(&self, params: &Value) -> Result<()> {
+        parse_objects(params, Phase::Load).map(|_| ())
+    }
+
+    fn replace_fields(&self) -> &[&str] {
+        &["bucket", "prefix"]
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["bucket", "prefix", "count"]
+    }
+
+    fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
+        let s = parse_objects(params, Phase::Resolved)?;
+        Ok(format!("objects {}/{}", s.bucket, s.prefix))
+    }
+
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let spec = parse_objects(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        if storage
+            .get_bucket(&spec.bucket)
+            .await
+            .map_err(in_resource(ctx))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let n = present(storage.as_ref(), &spec)
+            .await
+            .map_err(in_resource(ctx))?;
+        Ok((n > 0).then(|| objects_outputs(&spec, n)))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _prior: Option<&Value>,
+    ) -> Result<Applied> {
+        let spec = parse_objects(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        let was_empty = storage
+            .list_objects(&spec.bucket, &spec.prefix, &PageRequest::with_limit(1))
+            .await
+            .map_err(in_resource(ctx))?
+            .items
+            .is_empty();
+        // Writes are puts of whole objects by key: repeating them after a crash or a retry
+        // overwrites with the same bytes, never duplicates. Identical objects are skipped so
+        // that a second apply sends nothing.
+        let (written, count) = match &spec.source {
+            Source::Files(files) => {
+                let mut written = 0u64;
+                for (key, text) in files {
+                    let full = format!("{}{key}", spec.prefix);
+                    let same = match storage
+                        .head_object(&spec.bucket, &full)
+                        .await
+                        .map_err(in_resource(ctx))?
+                    {
+                        None => false,
+                        Some(_) => {
+                            let (body, _) = storage
+                                .get_object(&spec.bucket, &full)
+                                .await
+                                .map_err(in_resource(ctx))?;
+                            body.as_ref() == text.as_bytes()
+                        }
+                    };
+                    if !same {
+                        storage
+                            .put_object(&spec.bucket, &full, Bytes::from(text.clone()), None)
+                            .await
+                            .map_err(in_resource(ctx))?;
+                        written += 1;
+                    }
+                }
+                (written, files.len() as u64)
+            }
+            Source::Copy { bucket, prefix } => {
+                let written = storage
+                    .copy_prefix(bucket, prefix, &spec.bucket, &spec.prefix)
+                    .await
+                    .map_err(in_resource(ctx))?;
+                let count = list_keys(storage.as_ref(), bucket, prefix)
+                    .await
+                    .map_err(in_resource(ctx))?
+                    .len() as u64;
+                (written, count)
+            }
+        };
+        let outcome = match (written, was_empty) {
+            (0, _) => Outcome::Unchanged,
+            (_, true) => Outcome::Created,
+            (_, false) => Outcome::Updated,
+        };
+        Ok(Applied {
+            outputs: objects_outputs(&spec, count),
+            outcome,
+        })
+    }
+
+    async fn delete(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        _outputs: &Value,
+    ) -> Result<Deleted> {
+        let spec = parse_objects(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        match storage.delete_prefix(&spec.bucket, &spec.prefix).await {
+            Ok(0) => Ok(Deleted::AlreadyGone),
+            Ok(_) => Ok(Deleted::Deleted),
+            // The bucket itself is gone, and its objects with it.
+            Err(e) if e.kind() == &ErrorKind::NotFound => Ok(Deleted::AlreadyGone),
+            Err(e) => Err(in_resource(ctx)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::testing::{Harness, lifecycle, rejects};
+
+    #[test]
+    fn validates_bucket_params() {
+        let t = StorageBucket;
+        t.validate(&json!({"name": "acme-assets"})).unwrap();
+        t.validate(&json!({"name": "${tenant.name}-assets", "versioning": "${tenant.v}"}))
+            .unwrap();
+        rejects(t.validate(&json!({})), "name");
+        rejects(t.validate(&json!({"name": "Acme_Assets"})), "name");
+        rejects(
+            t.validate(&json!({"name": "acme", "versioning": 3})),
+            "versioning",
+        );
+        rejects(
+            t.validate(&json!({"name": "acme", "archive_after_days": 0})),
+            "archive_after_days",
+        );
+        rejects(
+            t.validate(&json!({"name": "acme", "colour": "red"})),
+            "colour",
+        );
+    }
+
+    #[test]
+    fn validates_objects_params() {
+        let t = StorageObjects;
+        t.validate(
+            &json!({"bucket": "shared", "prefix": "tenants/acme/", "files": {"a.txt": "x"}}),
+        )
+        .unwrap();
+        t.validate(&json!({"bucket": "${assets.name}", "prefix": "", "copy_from": {"bucket": "tpl", "prefix": "v1/"}}))
+            .unwrap();
+        rejects(
+            t.validate(&json!({"bucket": "shared", "prefix": "p/"})),
+            "files",
+        );
+        rejects(
+            t.validate(
+                &json!({"bucket": "shared", "prefix": "p/", "files": {"a": "x"},
+                "copy_from": {"bucket": "tpl", "prefix": "v1/"}}),
+            ),
+            "files",
+        );
+        rejects(
+            t.validate(
+                &json!({"bucket": "shared", "prefix": "p/", "copy_from": {"bucket": "tpl"}}),
+            ),
+            "copy_from.prefix",
+        );
+        rejects(
+            t.validate(&json!({"bucket": "shared", "prefix": "p/", "files": {"a": 1}})),
+            "files[\"a\"]",
+        );
+        rejects(
+            t.validate(&json!({"bucket": "shared", "files": {"a": "x"}})),
+            "prefix",
+        );
+        assert_eq!(
+            parse_objects(
+                &json!({"bucket": "shared", "prefix": "acme", "files": {"a": "x"}}),
+                Phase::Resolved
+            )
+            .unwrap()
+            .prefix,
+            "acme/"
+        );
+    }
+
+    #[tokio::test]
+    async fn bucket_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("assets", "tok-bucket");
+        let params = json!({"name": "acme-assets", "versioning": true});
+        let out = lifecycle(&StorageBucket, &ctx, &params).await;
+        assert_eq!(out, json!({"name": "acme-assets"}));
+    }
+
+    #[tokio::test]
+    async fn bucket_carries_ownership_tags_and_refuses_foreign_buckets() {
+        let h = Harness::new();
+        let ctx = h.ctx("assets", "tok-bucket");
+        let params = json!({"name": "acme-assets"});
+        StorageBucket.apply(&ctx, &params, None).await.unwrap();
+        let b = h
+            .cloud
+            .storage
+            .get_bucket("acme-assets")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.tags["provisio:tenant"], "acme");
+        assert_eq!(b.tags["provisio:resource"], "assets");
+
+        let other = Harness::for_tenant("globex");
+        let other_ctx = StepContext {
+            providers: &h.providers,
+            ..other.ctx("assets", "tok-bucket")
+        };
+        let e = StorageBucket
+            .apply(&other_ctx, &params, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+        let e = StorageBucket
+            .delete(&other_ctx, &params, &Value::Null)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+    }
+
+    #[tokio::test]
+    async fn objects_from_files_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("prefix", "tok-objects");
+        h.cloud
+            .storage
+            .ensure_bucket(&BucketSpec::new("shared-assets"))
+            .await
+            .unwrap();
+        // A neighbour whose name starts like ours must survive our delete.
+        h.cloud
+            .storage
+            .put_object(
+                "shared-assets",
+                "tenants/acme2/keep.txt",
+                Bytes::from("x"),
+                None,
+            )
+            .await
+            .unwrap();
+        let params = json!({"bucket": "shared-assets", "prefix": "tenants/acme",
+            "files": {"README.txt": "hello acme", "conf/app.yml": "a: 1"}});
+        let out = lifecycle(&StorageObjects, &ctx, &params).await;
+        assert_eq!(
+            out,
+            json!({"bucket": "shared-assets", "prefix": "tenants/acme/", "count": 2})
+        );
+        assert!(
+            h.cloud
+                .storage
+                .head_object("shared-assets", "tenants/acme2/keep.txt")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn objects_changed_file_is_updated() {
+        let h = Harness::new();
+        let ctx = h.ctx("prefix", "tok-objects");
+        h.cloud
+            .storage
+            .ensure_bucket(&BucketSpec::new("shared-assets"))
+            .await
+            .unwrap();
+        let p1 =
+            json!({"bucket": "shared-assets", "prefix": "t/acme/", "files": {"a": "1", "b": "2"}});
+        let p2 =
+            json!({"bucket": "shared-assets", "prefix": "t/acme/", "files": {"a": "1", "b": "3"}});
+        StorageObjects.apply(&ctx, &p1, None).await.unwrap();
+        let r = StorageObjects.apply(&ctx, &p2, None).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Updated);
+        let (body, _) = h
+            .cloud
+            .storage
+            .get_object("shared-assets", "t/acme/b")
+            .await
+            .unwrap();
+        assert_eq!(body.as_ref(), b"3");
+    }
+
+    #[tokio::test]
+    async fn objects_copied_from_template_lifecycle() {
+        let h = Harness::new();
+        let ctx = h.ctx("initial_assets", "tok-copy");
+        for b in ["template-assets", "acme-assets"] {
+            h.cloud
+                .storage
+                .ensure_bucket(&BucketSpec::new(b))
+                .await
+                .unwrap();
+        }
+        for (k, v) in [
+            ("v3/logo.png", "png"),
+            ("v3/css/site.css", "css"),
+            ("v2/old", "old"),
+        ] {
+            h.cloud
+                .storage
+                .put_object("template-assets", k, Bytes::from(v), None)
+                .await
+                .unwrap();
+        }
+        let params = json!({"bucket": "acme-assets", "prefix": "static/",
+            "copy_from": {"bucket": "template-assets", "prefix": "v3/"}});
+        let out = lifecycle(&StorageObjects, &ctx, &params).await;
+        assert_eq!(out["count"], 2);
+        // Delete removed the copies, not the template.
+        assert!(
+            h.cloud
+                .storage
+                .head_object("template-assets", "v3/logo.png")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn objects_delete_when_bucket_is_gone() {
+        let h = Harness::new();
+        let ctx = h.ctx("prefix", "tok-objects");
+        let params = json!({"bucket": "no-such-bucket", "prefix": "x/", "files": {"a": "1"}});
+        assert_eq!(
+            StorageObjects
+                .delete(&ctx, &params, &Value::Null)
+                .await
+                .unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert_eq!(
+            StorageObjects.read(&ctx, &params, None).await.unwrap(),
+            None
+        );
+    }
+}

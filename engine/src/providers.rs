@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The capability a resource type needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// [`DnsProvider`].
@@ -121,7 +123,10 @@ impl Providers {
 
     /// The [`provisio::ProviderInfo`] of a registered provider (for rate limiting and events).
     pub fn info(&self, cap: Capability, name: &str) -> Option<provisio::ProviderInfo> {
-        fn get<T: ?Sized + Provider>(m: &BTreeMap<String, Arc<T>>, n: &str) -> Option<provisio::ProviderInfo> {
+        fn get<T: ?Sized + Provider>(
+            m: &BTreeMap<String, Arc<T>>,
+            n: &str,
+        ) -> Option<provisio::ProviderInfo> {
             m.get(n).map(|p| p.info())
         }
         match cap {

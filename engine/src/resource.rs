@@ -121,14 +121,29 @@ pub trait ResourceType: Send + Sync + 'static {
 
     /// Reads the resource as it exists now: its outputs, or `None` when it does not exist.
     /// `prior` is the outputs recorded in state, if any.
-    async fn read(&self, ctx: &StepContext<'_>, params: &Value, prior: Option<&Value>) -> Result<Option<Value>>;
+    async fn read(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        prior: Option<&Value>,
+    ) -> Result<Option<Value>>;
 
     /// Creates the resource or brings it to `params` (ensure semantics).
-    async fn apply(&self, ctx: &StepContext<'_>, params: &Value, prior: Option<&Value>) -> Result<Applied>;
+    async fn apply(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        prior: Option<&Value>,
+    ) -> Result<Applied>;
 
     /// Deletes the resource. `outputs` are those recorded in state (may be `Null` when a
     /// resumed run deletes an in-doubt resource that never recorded outputs).
-    async fn delete(&self, ctx: &StepContext<'_>, params: &Value, outputs: &Value) -> Result<Deleted>;
+    async fn delete(
+        &self,
+        ctx: &StepContext<'_>,
+        params: &Value,
+        outputs: &Value,
+    ) -> Result<Deleted>;
 }
 
 /// Resource types by name.

@@ -1,0 +1,402 @@
+//! Typed run events and where they go.
+//!
+//! Every run (apply, destroy, refresh) emits [`Event`]s: run started, step started, retrying
+//! (with the reason and the delay), succeeded (with outputs, which are secret-free by
+//! construction), failed, skipped, rolled back, and run finished with a [`Summary`]. They go to
+//! an [`EventSink`]: a callback ([`FnSink`]), a tokio channel ([`ChannelSink`]) or a collector
+//! for tests ([`VecSink`]). The engine also opens a `tracing` span per run (`provisio.run`) and
+//! per step (`provisio.step`).
+//!
+//! Events serialize as one JSON object with a `type` tag:
+//!
+//! ```
+//! use provisio_engine::events::{Event, EventKind};
+//! let e = Event {
+//!     run_id: "r1".into(),
+//!     tenant: "acme".into(),
+//!     at_ms: 0,
+//!     kind: EventKind::StepRolledBack { resource: "web".into() },
+//! };
+//! let j = serde_json::to_value(&e).unwrap();
+//! assert_eq!(j["type"], "step_rolled_back");
+//! assert_eq!(j["resource"], "web");
+//! assert_eq!(j["tenant"], "acme");
+//! ```
+
+use crate::plan::Action;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+/// What kind of run an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Create or update resources to match a blueprint.
+    Apply,
+    /// Delete every resource of a tenant.
+    Destroy,
+    /// Compare state with what the providers report.
+    Refresh,
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Apply => "apply",
+            Operation::Destroy => "destroy",
+            Operation::Refresh => "refresh",
+        })
+    }
+}
+
+/// Counts of what a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Resources created (including the create half of a replace).
+    pub created: usize,
+    /// Resources changed in place.
+    pub updated: usize,
+    /// Resources that already matched.
+    pub unchanged: usize,
+    /// Resources deleted.
+    pub deleted: usize,
+    /// Steps that failed.
+    pub failed: usize,
+    /// Steps not run (a dependency failed, the run was cancelled, or protection kept them).
+    pub skipped: usize,
+    /// Resources this run created and then deleted again because the run failed.
+    pub rolled_back: usize,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// What a successful step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// The resource did not exist and was created.
+    Created,
+    /// The resource existed with other settings and was changed in place.
+    Updated,
+    /// The resource already matched; nothing was sent.
+    Unchanged,
+    /// The resource was deleted.
+    Deleted,
+    /// The resource to delete was already gone.
+    AlreadyGone,
+    /// An in-doubt resource of a crashed run was found and recorded.
+    Adopted,
+    /// An in-doubt resource of a crashed run was not found; it is treated as absent.
+    Absent,
+}
+
+impl From<provisio::Outcome> for StepOutcome {
+    fn from(o: provisio::Outcome) -> Self {
+        match o {
+            provisio::Outcome::Created => StepOutcome::Created,
+            provisio::Outcome::Updated => StepOutcome::Updated,
+            provisio::Outcome::Unchanged => StepOutcome::Unchanged,
+        }
+    }
+}
+
+impl From<provisio::Deleted> for StepOutcome {
+    fn from(d: provisio::Deleted) -> Self {
+        match d {
+            provisio::Deleted::Deleted => StepOutcome::Deleted,
+            provisio::Deleted::AlreadyGone => StepOutcome::AlreadyGone,
+        }
+    }
+}
+
+/// A failure as events carry it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventError {
+    /// The [`provisio::ErrorKind`] name (`transient`, `not_found`, ...).
+    pub kind: String,
+    /// The full message (with provider, operation and resource; never a secret value).
+    pub message: String,
+    /// Whether the error kind is retryable.
+    pub retryable: bool,
+}
+
+impl From<&provisio::Error> for EventError {
+    fn from(e: &provisio::Error) -> Self {
+        EventError {
+            kind: e.kind().as_str().to_string(),
+            message: e.to_string(),
+            retryable: e.retryable(),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run began.
+    RunStarted {
+        /// apply, destroy or refresh.
+        operation: Operation,
+        /// The resources the run considers, in dependency order.
+        resources: Vec<String>,
+    },
+    /// A step began.
+    StepStarted {
+        /// The resource.
+        resource: String,
+        /// What the step does.
+        action: Action,
+    },
+    /// A step failed with a retryable error and will be tried again.
+    StepRetrying {
+        /// The resource.
+        resource: String,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// How long the engine waits before the next attempt.
+        delay_ms: u64,
+        /// The error that caused the retry.
+        reason: String,
+    },
+    /// A step succeeded.
+    StepSucceeded {
+        /// The resource.
+        resource: String,
+        /// What the step did.
+        action: Action,
+        /// What the step did.
+        outcome: StepOutcome,
+        /// The resource's outputs (secret-free by construction).
+        outputs: Value,
+        /// Wall time of the step in milliseconds.
+        duration_ms: u64,
+    },
+    /// A step failed for good.
+    StepFailed {
+        /// The resource.
+        resource: String,
+        /// The error.
+        error: EventError,
+    },
+    /// A step was not run.
+    StepSkipped {
+        /// The resource.
+        resource: String,
+        /// Why (`dependency "web" failed`, `cancelled`, `protected`).
+        reason: String,
+    },
+    /// A resource this run created was deleted again because the run failed.
+    StepRolledBack {
+        /// The resource.
+        resource: String,
+    },
+    /// A run ended.
+    RunFinished {
+        /// What it did.
+        summary: Summary,
+    },
+}
+
+/// One event of one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    /// The run's id.
+    pub run_id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// Wall-clock Unix milliseconds.
+    pub at_ms: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Where events go. Implementations must not block: `emit` is called from the run's task.
+pub trait EventSink: Send + Sync {
+    /// Receives one event.
+    fn emit(&self, event: &Event);
+}
+
+/// Drops every event.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn emit(&self, _event: &Event) {}
+}
+
+/// Calls a closure for every event.
+///
+/// ```
+/// use provisio_engine::events::FnSink;
+/// let sink = FnSink::new(|e| println!("{}", serde_json::to_string(e).unwrap()));
+/// ```
+pub struct FnSink<F>(F);
+
+impl<F: Fn(&Event) + Send + Sync> FnSink<F> {
+    /// Wraps a callback.
+    pub fn new(f: F) -> Self {
+        FnSink(f)
+    }
+}
+
+impl<F: Fn(&Event) + Send + Sync> EventSink for FnSink<F> {
+    fn emit(&self, event: &Event) {
+        (self.0)(event)
+    }
+}
+
+/// Sends every event into an unbounded tokio channel (a closed receiver drops events).
+///
+/// ```
+/// let (sink, mut rx) = provisio_engine::events::ChannelSink::new();
+/// # drop(sink); assert!(rx.try_recv().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChannelSink(tokio::sync::mpsc::UnboundedSender<Event>);
+
+impl ChannelSink {
+    /// A sink and the receiver of its events.
+    pub fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (ChannelSink(tx), rx)
+    }
+    /// A sink sending into an existing channel.
+    pub fn from_sender(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+        ChannelSink(tx)
+    }
+}
+
+impl EventSink for ChannelSink {
+    fn emit(&self, event: &Event) {
+        let _ = self.0.send(event.clone());
+    }
+}
+
+/// Collects every event in memory (for tests and for bindings that return them at the end).
+#[derive(Debug, Default, Clone)]
+pub struct VecSink(Arc<Mutex<Vec<Event>>>);
+
+impl VecSink {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Removes and returns the events so far.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl EventSink for VecSink {
+    fn emit(&self, event: &Event) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+    }
+}
+
+/// Sends every event to several sinks.
+#[derive(Default, Clone)]
+pub struct FanoutSink(Vec<Arc<dyn EventSink>>);
+
+impl FanoutSink {
+    /// A sink forwarding to `sinks`.
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        FanoutSink(sinks)
+    }
+}
+
+impl EventSink for FanoutSink {
+    fn emit(&self, event: &Event) {
+        for s in &self.0 {
+            s.emit(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: EventKind) -> Event {
+        Event {
+            run_id: "r".into(),
+            tenant: "t".into(),
+            at_ms: 1,
+            kind,
+        }
+    }
+
+    #[test]
+    fn events_roundtrip_through_json() {
+        let all = vec![
+            ev(EventKind::RunStarted {
+                operation: Operation::Apply,
+                resources: vec!["a".into()],
+            }),
+            ev(EventKind::StepStarted {
+                resource: "a".into(),
+                action: Action::Create,
+            }),
+            ev(EventKind::StepRetrying {
+                resource: "a".into(),
+                attempt: 1,
+                delay_ms: 20,
+                reason: "transient".into(),
+            }),
+            ev(EventKind::StepSucceeded {
+                resource: "a".into(),
+                action: Action::Create,
+                outcome: StepOutcome::Created,
+                outputs: serde_json::json!({"id": "x"}),
+                duration_ms: 3,
+            }),
+            ev(EventKind::StepFailed {
+                resource: "a".into(),
+                error: (&provisio::Error::transient("boom")).into(),
+            }),
+            ev(EventKind::StepSkipped {
+                resource: "b".into(),
+                reason: "dependency".into(),
+            }),
+            ev(EventKind::StepRolledBack {
+                resource: "a".into(),
+            }),
+            ev(EventKind::RunFinished {
+                summary: Summary::default(),
+            }),
+        ];
+        for e in all {
+            let j = serde_json::to_string(&e).unwrap();
+            let back: Event = serde_json::from_str(&j).unwrap();
+            assert_eq!(back, e, "{j}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sinks_deliver() {
+        let v = VecSink::new();
+        let (c, mut rx) = ChannelSink::new();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c2 = count.clone();
+        let f = FnSink::new(move |_| {
+            c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let fan = FanoutSink::new(vec![Arc::new(v.clone()), Arc::new(c), Arc::new(f)]);
+        fan.emit(&ev(EventKind::StepRolledBack {
+            resource: "a".into(),
+        }));
+        assert_eq!(v.events().len(), 1);
+        assert!(rx.recv().await.is_some());
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(v.take().len(), 1);
+        assert!(v.events().is_empty());
+    }
+}

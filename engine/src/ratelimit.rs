@@ -1,0 +1,273 @@
+//! Per-provider-account rate limiting.
+//!
+//! Every provider declares its account's request quota ([`provisio::ProviderInfo::quota`]); the
+//! engine keeps one token bucket per provider kind and account (`cloudflare/acct-1`), shared by
+//! every step of every run of one [`crate::Engine`] (so a fleet run stays inside the quota as a
+//! whole). A quota's bucket refills at `quota.per_second()` and holds a single token: requests
+//! are *paced* evenly rather than sent in a burst of `quota.requests`. A full-size burst followed
+//! by the sustained rate could send up to twice the quota within one window, which fixed-window
+//! and sliding-window limiters (Cloudflare's, the memory provider's) reject; pacing never
+//! exceeds `requests + 1` in any window.
+//! A provider's `RateLimited { retry_after }` answer pauses the whole account's bucket for that
+//! long, so the other steps do not walk into the same wall.
+//!
+//! Waiting is by *reservation*: a caller takes its token at once (the balance may go negative)
+//! and sleeps until the balance it took would have been refilled. Callers are thus served in
+//! arrival order, without polling. Time is tokio time, so tests run with paused time.
+
+use provisio::{ProviderInfo, Quota};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One token bucket.
+///
+/// ```
+/// use provisio_engine::ratelimit::TokenBucket;
+/// use std::time::Duration;
+/// let now = tokio::time::Instant::now();
+/// let mut b = TokenBucket::new(2.0, 1.0, now); // burst 2, one per second
+/// assert_eq!(b.reserve(now), Duration::ZERO);
+/// assert_eq!(b.reserve(now), Duration::ZERO);
+/// assert_eq!(b.reserve(now), Duration::from_secs(1));
+/// assert_eq!(b.reserve(now), Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity: f64,
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+    paused_until: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// A full bucket of `capacity` tokens refilled at `rate` tokens per second.
+    pub fn new(capacity: f64, rate: f64, now: Instant) -> Self {
+        TokenBucket {
+            capacity: capacity.max(1.0),
+            rate: rate.max(f64::MIN_POSITIVE),
+            tokens: capacity.max(1.0),
+            last: now,
+            paused_until: None,
+        }
+    }
+
+    /// The bucket for a provider quota: paced at `requests / per`, burst 1.
+    pub fn from_quota(quota: Quota, now: Instant) -> Self {
+        Self::new(1.0, quota.per_second(), now)
+    }
+
+    /// An unlimited bucket that only honours pauses.
+    fn unlimited(now: Instant) -> Self {
+        TokenBucket {
+            capacity: f64::INFINITY,
+            rate: f64::INFINITY,
+            tokens: f64::INFINITY,
+            last: now,
+            paused_until: None,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if self.rate.is_infinite() {
+            return;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.last = now;
+    }
+
+    /// Takes one token at `now` and returns how long the caller must wait before using it.
+    pub fn reserve(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        let token_wait = if self.rate.is_infinite() {
+            Duration::ZERO
+        } else {
+            self.tokens -= 1.0;
+            if self.tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-self.tokens / self.rate)
+            }
+        };
+        let pause_wait = self
+            .paused_until
+            .map(|p| p.saturating_duration_since(now))
+            .unwrap_or_default();
+        token_wait.max(pause_wait)
+    }
+
+    /// Blocks every reservation until `now + delay` (the provider said "retry after").
+    pub fn pause(&mut self, now: Instant, delay: Duration) {
+        let until = now + delay;
+        if self.paused_until.is_none_or(|p| p < until) {
+            self.paused_until = Some(until);
+        }
+    }
+
+    /// The tokens available at `now` (negative when callers are queued).
+    pub fn available(&mut self, now: Instant) -> f64 {
+        self.refill(now);
+        self.tokens
+    }
+}
+
+/// The rate limiter of an engine: one [`TokenBucket`] per provider kind and account.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, TokenBucket>>,
+}
+
+impl RateLimiter {
+    /// An empty limiter; buckets are created on first use from the provider's quota.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bucket key of a provider: `<name>/<account>`.
+    pub fn key(info: &ProviderInfo) -> String {
+        format!("{}/{}", info.name, info.account)
+    }
+
+    fn with_bucket<R>(
+        &self,
+        info: &ProviderInfo,
+        f: impl FnOnce(&mut TokenBucket, Instant) -> R,
+    ) -> R {
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = map
+            .entry(Self::key(info))
+            .or_insert_with(|| match info.quota {
+                Some(q) => TokenBucket::from_quota(q, now),
+                None => TokenBucket::unlimited(now),
+            });
+        f(bucket, now)
+    }
+
+    /// Reserves one request for the provider's account; returns the wait (without sleeping).
+    pub fn reserve(&self, info: &ProviderInfo) -> Duration {
+        self.with_bucket(info, |b, now| b.reserve(now))
+    }
+
+    /// Waits until one request to the provider's account is allowed.
+    pub async fn acquire(&self, info: &ProviderInfo) {
+        let wait = self.reserve(info);
+        if !wait.is_zero() {
+            tracing::debug!(account = %Self::key(info), wait_ms = wait.as_millis() as u64, "rate limit wait");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Pauses the provider's account for `retry_after` (after a `RateLimited` answer).
+    pub fn penalize(&self, info: &ProviderInfo, retry_after: Duration) {
+        self.with_bucket(info, |b, now| b.pause(now, retry_after));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(quota: Option<Quota>) -> ProviderInfo {
+        let i = ProviderInfo::new("memory", "acct-1");
+        match quota {
+            Some(q) => i.with_quota(q),
+            None => i,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_at_the_quota_rate() {
+        // 4 per second, paced: 12 requests take 11 * 250 ms.
+        let rl = RateLimiter::new();
+        let i = info(Some(Quota::new(4, Duration::from_secs(1))));
+        let start = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..12 {
+            rl.acquire(&i).await;
+            at.push(start.elapsed());
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(2750));
+        // never more than `requests` in any window of `per` starting at a request
+        for (k, t) in at.iter().enumerate() {
+            let in_window = at[k..]
+                .iter()
+                .filter(|u| **u < *t + Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 4, "{in_window} requests within 1 s from {t:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_are_spaced() {
+        let rl = std::sync::Arc::new(RateLimiter::new());
+        let i = info(Some(Quota::new(2, Duration::from_secs(1))));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let rl = rl.clone();
+            let i = i.clone();
+            tasks.push(tokio::spawn(async move {
+                rl.acquire(&i).await;
+                start.elapsed()
+            }));
+        }
+        let mut done: Vec<Duration> = Vec::new();
+        for t in tasks {
+            done.push(t.await.unwrap());
+        }
+        done.sort();
+        let ms: Vec<u128> = done.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![0, 500, 1000, 1500, 2000, 2500]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refill_is_capped_at_capacity() {
+        let rl = RateLimiter::new();
+        let i = info(Some(Quota::new(3, Duration::from_secs(3))));
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let start = Instant::now();
+        for _ in 0..4 {
+            rl.acquire(&i).await;
+        }
+        // idle time does not build up a burst: 1 at once, then one per second
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_pauses_the_account() {
+        let rl = RateLimiter::new();
+        let i = info(None);
+        assert_eq!(rl.reserve(&i), Duration::ZERO);
+        rl.penalize(&i, Duration::from_secs(3));
+        let start = Instant::now();
+        rl.acquire(&i).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        // other accounts are unaffected
+        let other = ProviderInfo::new("memory", "acct-2");
+        assert_eq!(rl.reserve(&other), Duration::ZERO);
+        // a shorter pause does not shorten a longer one
+        rl.penalize(&i, Duration::from_secs(5));
+        rl.penalize(&i, Duration::from_secs(1));
+        assert_eq!(rl.reserve(&i), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cloudflare_quota_math() {
+        let now = Instant::now();
+        let mut b = TokenBucket::from_quota(Quota::new(1200, Duration::from_secs(300)), now);
+        assert_eq!(b.reserve(now), Duration::ZERO);
+        assert_eq!(b.reserve(now), Duration::from_millis(250));
+        assert_eq!(b.reserve(now), Duration::from_millis(500));
+        // a general bucket with a burst
+        let mut b = TokenBucket::new(1200.0, 4.0, now);
+        for _ in 0..1200 {
+            assert_eq!(b.reserve(now), Duration::ZERO);
+        }
+        assert_eq!(b.reserve(now), Duration::from_millis(250));
+        assert!((b.available(now + Duration::from_secs(1)) - 3.0).abs() < 1e-9);
+    }
+}

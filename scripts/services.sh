@@ -55,6 +55,16 @@ start_postgres() {
   log "PostgreSQL on 127.0.0.1:$port (pid $(head -n 1 "$data/postmaster.pid"))"
 }
 
+# An sshd on 127.0.0.1 serving a seeded bare repository, for the git provider's ssh tests.
+start_git_sshd() {
+  command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || { log "installing openssh-server"; apt_install openssh-server; }
+  command -v ssh >/dev/null 2>&1 || { log "installing openssh-client"; apt_install openssh-client; }
+  eval "$(bash providers/git/tests/sshd.sh "$PROVISIO_SERVICES_DIR/sshd" "${PROVISIO_SSHD_PORT:-22022}")"
+  echo "sshd $PROVISIO_TEST_GIT_SSHD_PID" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "${PROVISIO_SSHD_PORT:-22022}" 10
+  log "sshd on 127.0.0.1:${PROVISIO_SSHD_PORT:-22022} (pid $PROVISIO_TEST_GIT_SSHD_PID)"
+}
+
 # Stops every recorded server by PID: TERM, then KILL after 10 s.
 stop_services() {
   local name pid i

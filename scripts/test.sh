@@ -20,6 +20,7 @@ rustup component list --installed 2>/dev/null | grep -Eq '^(rustfmt|clippy)' || 
 
 step "services"
 start_postgres
+start_git_sshd
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

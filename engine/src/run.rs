@@ -378,6 +378,9 @@ struct Run<'a> {
     cancel: CancellationToken,
     lease_lost: Arc<AtomicBool>,
     events: &'a dyn EventSink,
+    /// Resources whose create step failed after an attempt had taken effect (found by a read
+    /// after the failure, absent before the step): made by this run, so rolled back with it.
+    created_on_failure: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl Run<'_> {
@@ -851,12 +854,32 @@ impl Engine {
         let (policy, timeout) = self.policy(Some(spec));
         let info = self.provider_info(rt.as_ref(), &spec.provider);
         let prior_outputs = prior.map(|r| &r.outputs);
+        // Without a record, learn first whether the resource exists already. An attempt whose
+        // response is lost can still have created it: the retry then reports `Unchanged`, or
+        // the step fails for good with the resource in place. Knowing it was absent before,
+        // the run counts it as its own and rolls it back; what existed before the run (or
+        // whose existence could not be read) is never rolled back. The read shares the
+        // step's first rate-limit token (the limiter paces step attempts, not single calls).
+        let absent_before = prior.is_none()
+            && matches!(
+                self.call(run, name, policy, timeout, None, &run.cancel, || {
+                    rt.read(&ctx, params, None)
+                })
+                .await,
+                Ok(None)
+            );
         let r = self
             .call(run, name, policy, timeout, info, &run.cancel, || {
                 rt.apply(&ctx, params, prior_outputs)
             })
             .await
-            .and_then(|a| secret_free(run.tenant, name, &a.outputs).map(|_| a));
+            .and_then(|a| secret_free(run.tenant, name, &a.outputs).map(|_| a))
+            .map(|mut a| {
+                if absent_before && a.outcome == provisio::Outcome::Unchanged {
+                    a.outcome = provisio::Outcome::Created;
+                }
+                a
+            });
         match r {
             Ok(applied) => {
                 self.journal(
@@ -899,8 +922,66 @@ impl Engine {
                     json!({"error": EventError::from(&e)}),
                 )
                 .await?;
+                if prior.is_none() {
+                    self.record_after_failed_create(
+                        run,
+                        name,
+                        spec,
+                        &ctx,
+                        rt.as_ref(),
+                        params,
+                        identity,
+                        depends_on,
+                        absent_before,
+                    )
+                    .await;
+                }
                 Err(e)
             }
+        }
+    }
+
+    /// After a create step failed: an attempt may have taken effect before the failure (a
+    /// lost response, then a permanent error). Reads the resource once; when it exists it is
+    /// recorded in state (so destroy knows it), and when it was absent before the step it is
+    /// marked for rollback. Best effort: a failing read leaves things as they are, and the next
+    /// apply adopts the resource by name or tags.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_after_failed_create(
+        &self,
+        run: &Run<'_>,
+        name: &str,
+        spec: &ResourceSpec,
+        ctx: &StepContext<'_>,
+        rt: &dyn ResourceType,
+        params: &Value,
+        identity: String,
+        depends_on: Vec<String>,
+        absent_before: bool,
+    ) {
+        let Ok(Some(outputs)) = rt.read(ctx, params, None).await else {
+            return;
+        };
+        if secret_free(run.tenant, name, &outputs).is_err() {
+            return;
+        }
+        let record = ResourceRecord {
+            tenant: run.tenant.name.clone(),
+            name: name.to_string(),
+            resource_type: spec.resource_type.clone(),
+            provider: spec.provider.clone(),
+            identity,
+            params: params.clone(),
+            outputs,
+            protect: spec.protect,
+            depends_on,
+            updated_at_ms: now_ms(),
+        };
+        if self.inner.state.put_resource(&record).await.is_ok() && absent_before {
+            run.created_on_failure
+                .lock()
+                .expect("created_on_failure lock")
+                .insert(name.to_string());
         }
     }
 
@@ -1427,6 +1508,7 @@ impl Engine {
                 cancel,
                 lease_lost: lost,
                 events: self.inner.events.as_ref(),
+                created_on_failure: Default::default(),
             };
             let r = self.apply_locked(&run, blueprint, &graph, &options).await;
             guard.release().await;
@@ -1599,17 +1681,23 @@ impl Engine {
         // after losing the lease another runner owns the tenant: touch nothing more
         let lease_lost = run.lease_lost.load(Ordering::SeqCst);
         if failed && !options.keep_partial && !lease_lost {
+            let created_on_failure = run
+                .created_on_failure
+                .lock()
+                .expect("created_on_failure lock")
+                .clone();
             let created: BTreeSet<String> = results
                 .iter()
                 .filter(|(n, o)| {
-                    matches!(
+                    (matches!(
                         o,
                         NodeOutcome::Done {
                             action: Action::Create,
                             outcome: StepOutcome::Created,
                             ..
                         }
-                    ) && blueprint.resources.get(*n).is_some_and(|s| !s.protect)
+                    ) || created_on_failure.contains(*n))
+                        && blueprint.resources.get(*n).is_some_and(|s| !s.protect)
                 })
                 .map(|(n, _)| n.clone())
                 .collect();
@@ -1721,6 +1809,7 @@ impl Engine {
                 cancel,
                 lease_lost: lost,
                 events: self.inner.events.as_ref(),
+                created_on_failure: Default::default(),
             };
             let r = self.destroy_locked(&run, blueprint, &options).await;
             guard.release().await;
@@ -1852,6 +1941,7 @@ impl Engine {
                 cancel,
                 lease_lost: lost,
                 events: self.inner.events.as_ref(),
+                created_on_failure: Default::default(),
             };
             let r = self.refresh_locked(&run, blueprint, &options).await;
             guard.release().await;

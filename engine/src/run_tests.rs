@@ -69,7 +69,12 @@ async fn apply_resolves_outputs_in_dependency_order_and_is_idempotent() {
         .unwrap();
     assert!(report.is_success(), "{:?}", report.errors);
     assert_eq!(report.summary.created, 2);
-    assert_eq!(cloud.calls(), ["apply web", "apply www"]);
+    // a create reads first: a resource absent before the step and found after a failed
+    // attempt is this run's to roll back
+    assert_eq!(
+        cloud.calls(),
+        ["read web", "apply web", "read www", "apply www"]
+    );
     let outs = e.outputs("acme").await.unwrap();
     assert_eq!(outs["web"]["public_ip"], "10.0.0.1");
     let www = store.get_resource("acme", "www").await.unwrap().unwrap();
@@ -944,4 +949,65 @@ async fn invalid_inputs_fail_before_the_lease() {
     );
     assert!(Engine::builder().build().is_err());
     assert!(sink.events().is_empty());
+}
+
+/// A create whose response is lost (the provider applied it, then the call failed) and whose
+/// step then fails for good must still be rolled back: the resource was absent before the
+/// step, so this run made it.
+#[tokio::test]
+async fn failed_create_that_took_effect_is_rolled_back() {
+    use provisio_memory::MemoryCloud;
+    let cloud = MemoryCloud::new(3);
+    cloud.dns.add_zone("example.com");
+    let store = Arc::new(crate::state::memory::MemoryStateStore::new());
+    let engine = Engine::builder()
+        .providers(
+            crate::Providers::new()
+                .with_dns("default", cloud.dns.clone())
+                .with_storage("default", cloud.storage.clone()),
+        )
+        .registry(crate::types::builtin())
+        .state(store.clone())
+        .retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff_ms: 1,
+            max_backoff_ms: 2,
+        })
+        .build()
+        .unwrap();
+    let bp = Blueprint::from_yaml(
+        r#"
+name: lost
+resources:
+  bucket:
+    type: storage.bucket
+    params: { name: "${tenant.name}-lost-bucket" }
+  record:
+    type: dns.record
+    params: { zone: example.com, name: "${tenant.name}.example.com", type: TXT, content: x }
+"#,
+    )
+    .unwrap();
+    let before = cloud.inventory();
+    // first ensure_bucket takes effect but its response is lost, the retry fails for good
+    cloud
+        .faults
+        .error_after_effect("storage.ensure_bucket", 1, provisio::ErrorKind::Transient);
+    cloud.faults.error_on_call(
+        "storage.ensure_bucket",
+        2,
+        provisio::ErrorKind::PermissionDenied,
+    );
+    let report = engine
+        .apply(&bp, &acme(), ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.is_success());
+    assert_eq!(
+        cloud.inventory(),
+        before,
+        "rollback left: {}",
+        before.diff(&cloud.inventory())
+    );
+    assert!(store.list_resources("acme").await.unwrap().is_empty());
 }

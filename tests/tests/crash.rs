@@ -1,0 +1,181 @@
+//! kill -9 crash tests: a real child process applies a nine-resource blueprint with SQLite
+//! state and a file-backed cloud, and is killed with SIGKILL; the next child resumes. In the
+//! end every tenant must be complete, with no duplicate, no orphan and no pending intent.
+//!
+//! Two kinds of tenants:
+//! - **sweep**: one tenant per crash point of a fresh apply (every journal append before and
+//!   after, every provider call before and after its effect, every resource record before and
+//!   after): the first child kills itself exactly there, the second resumes.
+//! - **chaos**: repeated crashes at small random point numbers (so many land in the recovery
+//!   of the previous crash) and external SIGKILLs after random delays, until a child finishes.
+
+use provisio_integration_tests::harness::{ChildConfig, Setup, check_tenants};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_provisio-crash-child");
+/// Short leases: a killed child's lease must expire before the next one can start.
+const TTL_MS: u64 = 200;
+const LOCK_WAIT_MS: u64 = 30_000;
+
+#[derive(Default)]
+struct Tally {
+    kills: usize,
+    by_label: BTreeMap<String, usize>,
+    runs: usize,
+    tenants: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, r: &provisio_integration_tests::harness::ChildResult) {
+        self.runs += 1;
+        if r.killed() {
+            self.kills += 1;
+            let label = r.crash_label().unwrap_or_else(|| "external".to_string());
+            *self.by_label.entry(label).or_default() += 1;
+        }
+    }
+}
+
+fn cfg(crash_at: Option<u64>, latency_ms: Option<u64>) -> ChildConfig {
+    ChildConfig {
+        crash_at,
+        latency_ms,
+        lock_wait_ms: Some(LOCK_WAIT_MS),
+        lock_ttl_ms: Some(TTL_MS),
+        owner: None,
+    }
+}
+
+enum Job {
+    Sweep(u64),
+    Chaos(u64),
+}
+
+#[test]
+fn kill_9_at_every_point_and_at_random_resumes_without_duplicates_or_orphans() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(BIN, dir.path());
+
+    // how many crash points does a fresh apply pass?
+    let probe = setup.run("probe", &cfg(None, None));
+    assert!(probe.ok(), "probe run failed: {probe:?}");
+    let points = probe.field("points").expect("points");
+    assert_eq!(probe.field("created"), Some(9));
+    // 9 creates x (journal intent before/after, provider begin/effect, journal result
+    // before/after, record before/after)
+    assert_eq!(points, 9 * 8, "crash points of a fresh apply");
+
+    let mut jobs: Vec<Job> = (1..=points).map(Job::Sweep).collect();
+    jobs.extend((0..6).map(Job::Chaos));
+    let jobs = Mutex::new(jobs);
+    let tally = Mutex::new(Tally::default());
+    let failures = Mutex::new(Vec::<String>::new());
+
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while let Some(job) = {
+                    let mut j = jobs.lock().unwrap();
+                    j.pop()
+                } {
+                    match job {
+                        Job::Sweep(k) => {
+                            let tenant = format!("sweep-{k}");
+                            let first = setup.run(&tenant, &cfg(Some(k), None));
+                            let second = setup.run(&tenant, &cfg(None, None));
+                            let mut t = tally.lock().unwrap();
+                            t.record(&first);
+                            t.record(&second);
+                            t.tenants.push(tenant.clone());
+                            drop(t);
+                            if !first.killed() || first.crash_label().is_none() {
+                                failures.lock().unwrap().push(format!(
+                                    "{tenant}: the first child was not killed at point {k}: {first:?}"
+                                ));
+                            }
+                            if !second.ok() {
+                                failures.lock().unwrap().push(format!(
+                                    "{tenant}: the resumed child failed: {second:?}"
+                                ));
+                            }
+                        }
+                        Job::Chaos(seed) => {
+                            let tenant = format!("chaos-{seed}");
+                            let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+                            let mut done = false;
+                            for attempt in 0..200 {
+                                let r = if attempt % 4 == 3 {
+                                    // an external kill at a random moment of a slower run
+                                    let after = Duration::from_millis(rng.gen_range(5..120));
+                                    setup.run_killed_after(&tenant, &cfg(None, Some(4)), after)
+                                } else {
+                                    setup.run(&tenant, &cfg(Some(rng.gen_range(1..=12)), None))
+                                };
+                                tally.lock().unwrap().record(&r);
+                                if r.ok() {
+                                    done = true;
+                                    break;
+                                }
+                                if !r.killed() {
+                                    failures
+                                        .lock()
+                                        .unwrap()
+                                        .push(format!("{tenant}: a child failed: {r:?}"));
+                                    break;
+                                }
+                            }
+                            if !done {
+                                failures
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("{tenant}: never completed"));
+                            }
+                            tally.lock().unwrap().tenants.push(tenant);
+                        }
+                    }
+                }
+            });
+        }
+    });
+
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let tally = tally.into_inner().unwrap();
+    let mut tenants = tally.tenants.clone();
+    tenants.push("probe".to_string());
+    tenants.sort();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let problems = rt.block_on(check_tenants(&setup, &tenants));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    eprintln!(
+        "crash test: {} tenants, {} child runs, {} kills in {:.1} s; by crash point: {:?}",
+        tenants.len(),
+        tally.runs,
+        tally.kills,
+        started.elapsed().as_secs_f64(),
+        tally.by_label
+    );
+    assert!(tally.kills >= 100, "only {} kills", tally.kills);
+    for label in [
+        "journal.before.intent",
+        "journal.after.intent",
+        "provider.apply.begin",
+        "provider.apply.effect",
+        "journal.before.succeeded",
+        "journal.after.succeeded",
+        "put.before",
+        "put.after",
+    ] {
+        assert!(
+            tally.by_label.get(label).copied().unwrap_or(0) >= 9,
+            "crash point {label} was hit {} times",
+            tally.by_label.get(label).copied().unwrap_or(0)
+        );
+    }
+}

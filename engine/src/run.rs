@@ -560,17 +560,19 @@ impl Engine {
                             }
                         }
                         _ => {
+                            // the store's message already names the holder and expiry
                             return Err(Error::conflict(format!(
-                                "tenant {tenant:?} is locked by another run{}: {}",
+                                "{}{}; wait for it (lock_wait) or, if its holder is dead, \
+                                 break the lease",
+                                e.message(),
                                 if wait.is_some() {
                                     " (gave up waiting)"
                                 } else {
                                     ""
                                 },
-                                e.message()
                             ))
-                            .with_resource(tenant.to_string())
-                            .with_source(e));
+                            .with_operation("state.lease")
+                            .with_resource(tenant.to_string()));
                         }
                     }
                 }

@@ -65,9 +65,10 @@ fn kill_9_at_every_point_and_at_random_resumes_without_duplicates_or_orphans() {
     assert!(probe.ok(), "probe run failed: {probe:?}");
     let points = probe.field("points").expect("points");
     assert_eq!(probe.field("created"), Some(9));
-    // 9 creates x (journal intent before/after, provider begin/effect, journal result
-    // before/after, record before/after)
-    assert_eq!(points, 9 * 8, "crash points of a fresh apply");
+    // 9 creates x (the read that tells whether the resource existed before the step,
+    // journal intent before/after, provider begin/effect, journal result before/after,
+    // record before/after)
+    assert_eq!(points, 9 * 9, "crash points of a fresh apply");
 
     let mut jobs: Vec<Job> = (1..=points).map(Job::Sweep).collect();
     jobs.extend((0..6).map(Job::Chaos));

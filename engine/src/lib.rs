@@ -16,6 +16,7 @@
 
 pub mod blueprint;
 pub mod events;
+pub mod fleet;
 pub mod plan;
 pub mod providers;
 pub mod ratelimit;
@@ -32,6 +33,10 @@ pub(crate) mod test_support;
 pub use blueprint::{Blueprint, Format, Graph, ResourceSpec, Variable};
 pub use events::{
     ChannelSink, Event, EventKind, EventSink, FnSink, Operation, StepOutcome, Summary, VecSink,
+};
+pub use fleet::{
+    FailureThreshold, Fleet, FleetCounts, FleetCursor, FleetEvent, FleetEventKind, FleetReport,
+    FleetSink, FleetStatus, HaltReason, TenantResult, TenantStatus,
 };
 pub use plan::{Action, FieldDiff, Plan, PlanOptions};
 pub use providers::{Capability, Providers};

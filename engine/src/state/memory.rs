@@ -4,33 +4,152 @@
 //! from tenant name to that tenant's state. A call locks one shard for a few map operations
 //! and never across an `.await` (the methods do not await at all), so tasks working on
 //! different tenants rarely meet and the async runtime is never blocked for long.
+//!
+//! # Compact storage
+//!
+//! A fleet run keeps hundreds of thousands of journal entries and records in memory, so they
+//! are not kept as the `JournalEntry` / `ResourceRecord` values the engine hands in (a
+//! `serde_json::Value` tree and a dozen `String`s each, ~7.8 KB of heap per resource). What
+//! is written is stored compactly and turned back into those types on read:
+//!
+//! - strings that repeat within a tenant (run id, resource type, action, provider) are
+//!   interned per tenant as `Arc<str>`; the tenant name is the map key and not repeated;
+//! - the rest of an entry (resource, identity, tags, `detail`) and of a record (params,
+//!   outputs, `depends_on`) is one `serde_json::to_vec` blob, parsed again on read. Reads
+//!   are rare (recovery, generation counting and planning at the start of a run, which for a
+//!   fresh tenant find nothing) and the journal's `token` and `phase`, which
+//!   [`StateStore::pending_intents`] needs, stay unserialized.
+//!
+//! Every value reads back equal to what was written (the engine crate enables serde_json's
+//! `float_roundtrip`, so even floats round-trip exactly).
 
 use super::lease::LeaseSlot;
 use super::{FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
-use provisio::Result;
+use provisio::{Error, Result, Tags};
+use serde_json::Value;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// How many shards the tenants are spread over: well above the number of cores, so two
 /// busy tenants rarely share a lock.
 const SHARDS: usize = 64;
 
+/// How many interned strings a tenant keeps (most recently added win): a run uses a handful
+/// (its run id, the blueprint's resource types and providers, the journal actions).
+const INTERNED: usize = 32;
+
+/// A journal entry as stored: the tenant is the map key, repeated strings are interned and
+/// the rest is one JSON blob.
+#[derive(Debug)]
+struct StoredEntry {
+    seq: u64,
+    at_ms: i64,
+    phase: JournalPhase,
+    run_id: Arc<str>,
+    resource_type: Arc<str>,
+    action: Arc<str>,
+    token: Box<str>,
+    /// JSON of `(resource, identity, tags, detail)`.
+    blob: Box<[u8]>,
+}
+
+/// The JSON blob of a [`StoredEntry`], written from borrowed fields.
+type EntryBlobRef<'a> = (&'a str, &'a str, &'a Tags, &'a Value);
+/// The JSON blob of a [`StoredEntry`], read back.
+type EntryBlob = (String, String, Tags, Value);
+
+/// A resource record as stored (the name is the map key).
+#[derive(Debug)]
+struct StoredRecord {
+    resource_type: Arc<str>,
+    provider: Arc<str>,
+    identity: Box<str>,
+    protect: bool,
+    updated_at_ms: i64,
+    /// JSON of `(params, outputs, depends_on)`.
+    blob: Box<[u8]>,
+}
+
+/// The JSON blob of a [`StoredRecord`], written from borrowed fields.
+type RecordBlobRef<'a> = (&'a Value, &'a Value, &'a [String]);
+/// The JSON blob of a [`StoredRecord`], read back.
+type RecordBlob = (Value, Value, Vec<String>);
+
+fn to_blob(value: &impl serde::Serialize) -> Result<Box<[u8]>> {
+    serde_json::to_vec(value)
+        .map(Vec::into_boxed_slice)
+        .map_err(|e| Error::unexpected(format!("memory state store: cannot encode: {e}")))
+}
+
+fn from_blob<T: serde::de::DeserializeOwned>(blob: &[u8]) -> Result<T> {
+    serde_json::from_slice(blob)
+        .map_err(|e| Error::unexpected(format!("memory state store: cannot decode: {e}")))
+}
+
 /// Everything the store knows about one tenant.
 #[derive(Debug, Default)]
 struct TenantState {
-    resources: BTreeMap<String, ResourceRecord>,
+    resources: BTreeMap<Box<str>, StoredRecord>,
     /// Appended in increasing `seq` order (the sequence number is drawn under the shard lock).
-    journal: Vec<JournalEntry>,
+    journal: Vec<StoredEntry>,
     lease: LeaseSlot,
+    /// Strings repeated across this tenant's entries and records.
+    interned: Vec<Arc<str>>,
 }
 
 impl TenantState {
     fn has_state(&self) -> bool {
         !self.resources.is_empty() || !self.journal.is_empty()
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.interned.iter().rev().find(|a| &***a == s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.interned.len() >= INTERNED {
+            self.interned.remove(0);
+        }
+        self.interned.push(a.clone());
+        a
+    }
+
+    fn entry(&self, tenant: &str, e: &StoredEntry) -> Result<JournalEntry> {
+        let (resource, identity, tags, detail): EntryBlob = from_blob(&e.blob)?;
+        Ok(JournalEntry {
+            seq: e.seq,
+            run_id: e.run_id.to_string(),
+            tenant: tenant.to_string(),
+            resource,
+            resource_type: e.resource_type.to_string(),
+            action: e.action.to_string(),
+            phase: e.phase,
+            identity,
+            tags,
+            token: e.token.to_string(),
+            detail,
+            at_ms: e.at_ms,
+        })
+    }
+
+    fn record(tenant: &str, name: &str, r: &StoredRecord) -> Result<ResourceRecord> {
+        let (params, outputs, depends_on): RecordBlob = from_blob(&r.blob)?;
+        Ok(ResourceRecord {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+            resource_type: r.resource_type.to_string(),
+            provider: r.provider.to_string(),
+            identity: r.identity.to_string(),
+            params,
+            outputs,
+            protect: r.protect,
+            depends_on,
+            updated_at_ms: r.updated_at_ms,
+        })
     }
 }
 
@@ -93,10 +212,10 @@ impl MemoryStateStore {
         &self.shards[h % self.shards.len()]
     }
 
-    /// Runs `f` on the tenant's state, if the store has any.
-    fn read<R>(&self, tenant: &str, f: impl FnOnce(Option<&TenantState>) -> R) -> R {
+    /// Runs `f` on the tenant's state (and its name as stored), if the store has any.
+    fn read<R>(&self, tenant: &str, f: impl FnOnce(Option<(&str, &TenantState)>) -> R) -> R {
         let shard = lock(self.shard(tenant));
-        f(shard.get(tenant))
+        f(shard.get_key_value(tenant).map(|(k, v)| (k.as_str(), v)))
     }
 
     /// Runs `f` on the tenant's state, creating it when missing.
@@ -119,22 +238,44 @@ impl MemoryStateStore {
 #[provisio::async_trait]
 impl StateStore for MemoryStateStore {
     async fn get_resource(&self, tenant: &str, name: &str) -> Result<Option<ResourceRecord>> {
-        Ok(self.read(tenant, |t| t.and_then(|t| t.resources.get(name).cloned())))
+        self.read(tenant, |t| {
+            t.and_then(|(tn, t)| {
+                t.resources
+                    .get(name)
+                    .map(|r| TenantState::record(tn, name, r))
+            })
+            .transpose()
+        })
     }
 
     async fn list_resources(&self, tenant: &str) -> Result<Vec<ResourceRecord>> {
-        Ok(self.read(tenant, |t| {
-            t.map(|t| t.resources.values().cloned().collect())
-                .unwrap_or_default()
-        }))
+        self.read(tenant, |t| match t {
+            Some((tn, t)) => t
+                .resources
+                .iter()
+                .map(|(name, r)| TenantState::record(tn, name, r))
+                .collect(),
+            None => Ok(Vec::new()),
+        })
     }
 
     async fn put_resource(&self, record: &ResourceRecord) -> Result<()> {
+        // encoded before taking the lock
+        let blob: RecordBlobRef<'_> = (&record.params, &record.outputs, &record.depends_on);
+        let blob = to_blob(&blob)?;
         self.write(&record.tenant, |t| {
-            match t.resources.get_mut(&record.name) {
-                Some(slot) => *slot = record.clone(),
+            let stored = StoredRecord {
+                resource_type: t.intern(&record.resource_type),
+                provider: t.intern(&record.provider),
+                identity: record.identity.as_str().into(),
+                protect: record.protect,
+                updated_at_ms: record.updated_at_ms,
+                blob,
+            };
+            match t.resources.get_mut(record.name.as_str()) {
+                Some(slot) => *slot = stored,
                 None => {
-                    t.resources.insert(record.name.clone(), record.clone());
+                    t.resources.insert(record.name.as_str().into(), stored);
                 }
             }
         });
@@ -163,46 +304,58 @@ impl StateStore for MemoryStateStore {
     }
 
     async fn append_journal(&self, entry: &JournalEntry) -> Result<u64> {
+        // encoded before taking the lock
+        let blob: EntryBlobRef<'_> = (&entry.resource, &entry.identity, &entry.tags, &entry.detail);
+        let blob = to_blob(&blob)?;
         Ok(self.write(&entry.tenant, |t| {
             // Drawn under the shard lock so a tenant's journal stays sorted by seq.
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut entry = entry.clone();
-            entry.seq = seq;
-            t.journal.push(entry);
+            let stored = StoredEntry {
+                seq,
+                at_ms: entry.at_ms,
+                phase: entry.phase,
+                run_id: t.intern(&entry.run_id),
+                resource_type: t.intern(&entry.resource_type),
+                action: t.intern(&entry.action),
+                token: entry.token.as_str().into(),
+                blob,
+            };
+            t.journal.push(stored);
             seq
         }))
     }
 
     async fn journal(&self, tenant: &str, after: u64) -> Result<Vec<JournalEntry>> {
-        Ok(self.read(tenant, |t| match t {
-            Some(t) => {
+        self.read(tenant, |t| match t {
+            Some((tn, t)) => {
                 let start = t.journal.partition_point(|e| e.seq <= after);
-                t.journal[start..].to_vec()
+                t.journal[start..].iter().map(|e| t.entry(tn, e)).collect()
             }
-            None => Vec::new(),
-        }))
+            None => Ok(Vec::new()),
+        })
     }
 
     async fn pending_intents(&self, tenant: &str) -> Result<Vec<JournalEntry>> {
-        Ok(self.read(tenant, |t| {
-            let Some(t) = t else { return Vec::new() };
+        self.read(tenant, |t| {
+            let Some((tn, t)) = t else {
+                return Ok(Vec::new());
+            };
             // Walk backwards: a token is settled for every intent before its result.
             let mut settled: HashSet<&str> = HashSet::new();
             let mut pending = Vec::new();
             for e in t.journal.iter().rev() {
                 match e.phase {
                     JournalPhase::Succeeded | JournalPhase::Failed => {
-                        settled.insert(e.token.as_str());
+                        settled.insert(&e.token);
                     }
-                    JournalPhase::Intent if !settled.contains(e.token.as_str()) => {
-                        pending.push(e.clone());
+                    JournalPhase::Intent if !settled.contains(&*e.token) => {
+                        pending.push(e);
                     }
                     JournalPhase::Intent => {}
                 }
             }
-            pending.reverse();
-            pending
-        }))
+            pending.iter().rev().map(|e| t.entry(tn, e)).collect()
+        })
     }
 
     async fn acquire_lease(&self, tenant: &str, owner: &str, ttl: Duration) -> Result<Lease> {
@@ -220,7 +373,7 @@ impl StateStore for MemoryStateStore {
     }
 
     async fn get_lease(&self, tenant: &str) -> Result<Option<Lease>> {
-        Ok(self.read(tenant, |t| t.and_then(|t| t.lease.current(tenant))))
+        Ok(self.read(tenant, |t| t.and_then(|(_, t)| t.lease.current(tenant))))
     }
 
     async fn break_lease(&self, tenant: &str) -> Result<Option<Lease>> {

@@ -25,8 +25,12 @@
 //!   tenant's run still go to the engine's own [`crate::EventSink`] (their events carry the
 //!   tenant and run id), so a fleet event stream and the engine's step stream can be joined on
 //!   `run_id`.
-//! - **a resumable cursor**: a [`FleetCursor`] stored in the state store under the fleet id and
-//!   saved whenever tenants finish (tenants finishing at the same moment share one save).
+//! - **a resumable cursor**: a [`FleetCursor`] stored in the state store under the fleet id,
+//!   saved at once when a tenant fails, the rollout halts or is cancelled, and at the end;
+//!   successes are saved at most once per [`Fleet::cursor_interval`] (default 1 s), since
+//!   every save writes the whole cursor (tenants finishing at the same moment share one
+//!   save). A crash therefore redoes at most the tenants that succeeded since the last save:
+//!   they run again and find nothing to do (apply is idempotent).
 //!
 //! # Resuming
 //!
@@ -62,7 +66,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::blueprint::Blueprint;
+use crate::blueprint::{Blueprint, Graph};
 use crate::events::{EventError, Operation, Summary};
 use crate::resource::Tenant;
 use crate::run::{ApplyOptions, DestroyOptions, Engine, RunReport};
@@ -343,6 +347,9 @@ impl<F: Fn(&FleetEvent) + Send + Sync> FleetSink for F {
     }
 }
 
+/// The default of [`Fleet::cursor_interval`].
+const DEFAULT_CURSOR_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A fleet runner: one blueprint over many tenants (see the [module docs](self)).
 #[derive(Clone)]
 pub struct Fleet {
@@ -356,9 +363,10 @@ pub struct Fleet {
     cursor_interval: Duration,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 enum Op {
-    Apply,
+    /// With the blueprint's validated graph.
+    Apply(Arc<Graph>),
     Destroy,
 }
 
@@ -374,7 +382,7 @@ impl Fleet {
             events: None,
             apply_options: ApplyOptions::default(),
             destroy_options: DestroyOptions::default(),
-            cursor_interval: Duration::ZERO,
+            cursor_interval: DEFAULT_CURSOR_INTERVAL,
         }
     }
     /// How many tenants may be in flight at once (at least 1). Each tenant's run keeps the
@@ -411,12 +419,13 @@ impl Fleet {
         self
     }
 
-    /// The least time between two cursor saves for tenants that *succeeded* (default zero:
-    /// the cursor is saved whenever tenants finish). Every save writes the whole cursor, whose
+    /// The least time between two cursor saves for tenants that *succeeded* (default 1 s;
+    /// zero: saved whenever tenants finish). Every save writes the whole cursor, whose
     /// `succeeded` list grows with the fleet, so saving after each of 10,000 tenants costs
-    /// time quadratic in the fleet size; an interval bounds it. Failures, halts, cancellation
-    /// and the end of the run are always saved at once. A crash loses at most the successes of
-    /// the last interval; a resumed run runs those tenants again, which finds nothing to do.
+    /// time quadratic in the fleet size; the interval makes it linear (one save per interval).
+    /// Failures, halts, cancellation and the end of the run are always saved at once. A crash
+    /// loses at most the successes of the last interval; a resumed run runs those tenants
+    /// again, which finds nothing to do (apply is idempotent).
     pub fn cursor_interval(mut self, interval: Duration) -> Self {
         self.cursor_interval = interval;
         self
@@ -433,8 +442,9 @@ impl Fleet {
         tenants: Vec<Tenant>,
         cancel: CancellationToken,
     ) -> Result<FleetReport> {
-        blueprint.validate(self.engine.registry())?;
-        self.drive(Op::Apply, fleet_id, blueprint, tenants, cancel)
+        // validated once: every tenant's run shares the graph
+        let graph = Arc::new(blueprint.validate(self.engine.registry())?);
+        self.drive(Op::Apply(graph), fleet_id, blueprint, tenants, cancel)
             .await
     }
 
@@ -461,7 +471,7 @@ impl Fleet {
         cancel: CancellationToken,
     ) -> Result<FleetReport> {
         let operation = match op {
-            Op::Apply => Operation::Apply,
+            Op::Apply(_) => Operation::Apply,
             Op::Destroy => Operation::Destroy,
         };
         let span = tracing::info_span!("provisio.fleet", fleet_id = %fleet_id, operation = %operation, tenants = tenants.len());
@@ -566,12 +576,13 @@ impl<'f> Driver<'f> {
         })
     }
 
-    fn emit(&self, kind: FleetEventKind) {
+    /// Emits the event `kind` builds, building it only when there is a sink.
+    fn emit(&self, kind: impl FnOnce() -> FleetEventKind) {
         if let Some(s) = &self.fleet.events {
             s.emit(&FleetEvent {
                 fleet_id: self.fleet_id.clone(),
                 at_ms: now_ms(),
-                kind,
+                kind: kind(),
             });
         }
     }
@@ -612,7 +623,7 @@ impl<'f> Driver<'f> {
     fn stopped(&mut self) -> bool {
         if !self.cancelled && self.cancel.is_cancelled() {
             self.cancelled = true;
-            self.emit(FleetEventKind::Cancelled);
+            self.emit(|| FleetEventKind::Cancelled);
         }
         self.cancelled || self.halt.is_some()
     }
@@ -626,20 +637,24 @@ impl<'f> Driver<'f> {
     ) {
         let tenant = self.tenants[i].take().expect("each tenant runs once");
         self.results[i].canary = canary;
-        self.emit(FleetEventKind::TenantStarted {
+        self.emit(|| FleetEventKind::TenantStarted {
             tenant: tenant.name.clone(),
             canary,
         });
         let engine = self.fleet.engine.clone();
         let blueprint = self.blueprint.clone();
         let cancel = self.cancel.child_token();
-        let op = self.op;
+        let op = self.op.clone();
         let apply = self.fleet.apply_options.clone().cancel(cancel.clone());
         let destroy = self.fleet.destroy_options.clone().cancel(cancel);
         let handle = set.spawn(
             async move {
                 let r = match op {
-                    Op::Apply => engine.apply(&blueprint, &tenant, apply).await,
+                    Op::Apply(graph) => {
+                        engine
+                            .apply_validated(&blueprint, &graph, &tenant, apply)
+                            .await
+                    }
                     Op::Destroy => engine.destroy(&blueprint, &tenant, destroy).await,
                 };
                 (i, r)
@@ -679,8 +694,9 @@ impl<'f> Driver<'f> {
             self.failed.insert(name, msg);
             self.failed_now += 1;
         }
-        let result = self.results[i].clone();
-        self.emit(FleetEventKind::TenantFinished { result });
+        self.emit(|| FleetEventKind::TenantFinished {
+            result: self.results[i].clone(),
+        });
         !ok
     }
 
@@ -747,7 +763,7 @@ impl<'f> Driver<'f> {
                         };
                         tracing::warn!(reason = %reason, "fleet rollout halted");
                         self.halt = Some(reason.clone());
-                        self.emit(FleetEventKind::Halted { reason });
+                        self.emit(|| FleetEventKind::Halted { reason });
                     }
                 }
             }
@@ -767,7 +783,7 @@ impl<'f> Driver<'f> {
     async fn go(mut self) -> Result<FleetReport> {
         let already = self.results.len() - self.todo.len();
         let canary = self.fleet.canary.min(self.todo.len());
-        self.emit(FleetEventKind::FleetStarted {
+        self.emit(|| FleetEventKind::FleetStarted {
             operation: self.operation,
             tenants: self.results.len(),
             already_succeeded: already,
@@ -783,13 +799,13 @@ impl<'f> Driver<'f> {
                 let reason = HaltReason::CanaryFailed { tenants: failed };
                 tracing::warn!(reason = %reason, "fleet rollout halted");
                 self.halt = Some(reason.clone());
-                self.emit(FleetEventKind::Halted { reason });
+                self.emit(|| FleetEventKind::Halted { reason });
             } else {
                 let tenants = self.todo[..canary]
                     .iter()
                     .map(|&i| self.results[i].tenant.clone())
                     .collect();
-                self.emit(FleetEventKind::CanaryPassed { tenants });
+                self.emit(|| FleetEventKind::CanaryPassed { tenants });
             }
         }
         // a failure threshold reached by canaries alone is already a canary halt
@@ -799,7 +815,7 @@ impl<'f> Driver<'f> {
                 limit: self.limit,
             };
             self.halt = Some(reason.clone());
-            self.emit(FleetEventKind::Halted { reason });
+            self.emit(|| FleetEventKind::Halted { reason });
         }
         let n = self.todo.len();
         self.wave(canary, n, false).await?;
@@ -836,7 +852,7 @@ impl<'f> Driver<'f> {
         } else {
             FleetStatus::Completed
         };
-        self.emit(FleetEventKind::FleetFinished {
+        self.emit(|| FleetEventKind::FleetFinished {
             status: status.clone(),
             counts: counts.clone(),
         });

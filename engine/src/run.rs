@@ -20,9 +20,7 @@
 //!    dependency order (protected ones never).
 
 use crate::blueprint::{Blueprint, Graph, ResourceSpec};
-use crate::events::{
-    Event, EventError, EventKind, EventSink, NullSink, Operation, StepOutcome, Summary,
-};
+use crate::events::{Event, EventError, EventKind, EventSink, Operation, StepOutcome, Summary};
 use crate::plan::{
     self, Action, Drift, FieldDiff, Plan, PlanOptions, decide, delete_order, diff_values,
     protected_message,
@@ -70,7 +68,7 @@ pub struct EngineBuilder {
     providers: Providers,
     registry: Registry,
     state: Option<Arc<dyn StateStore>>,
-    events: Arc<dyn EventSink>,
+    events: Option<Arc<dyn EventSink>>,
     concurrency: usize,
     lock_owner: String,
     lock_ttl: Duration,
@@ -84,7 +82,7 @@ impl Default for EngineBuilder {
             providers: Providers::new(),
             registry: Registry::new(),
             state: None,
-            events: Arc::new(NullSink),
+            events: None,
             concurrency: 16,
             lock_owner: format!("pid-{}", std::process::id()),
             lock_ttl: Duration::from_secs(60),
@@ -110,9 +108,9 @@ impl EngineBuilder {
         self.state = Some(state);
         self
     }
-    /// Where run events go (default: dropped).
+    /// Where run events go (default: dropped; without a sink no event is even built).
     pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
-        self.events = events;
+        self.events = Some(events);
         self
     }
     /// How many steps of one run may be in flight at once (default 16, at least 1).
@@ -167,7 +165,8 @@ struct Inner {
     providers: Providers,
     registry: Registry,
     state: Arc<dyn StateStore>,
-    events: Arc<dyn EventSink>,
+    /// `None`: events are dropped (and not built).
+    events: Option<Arc<dyn EventSink>>,
     concurrency: usize,
     lock_owner: String,
     lock_ttl: Duration,
@@ -377,20 +376,24 @@ struct Run<'a> {
     blueprint: &'a str,
     cancel: CancellationToken,
     lease_lost: Arc<AtomicBool>,
-    events: &'a dyn EventSink,
+    /// `None`: no sink, events are not built.
+    events: Option<&'a dyn EventSink>,
     /// Resources whose create step failed after an attempt had taken effect (found by a read
     /// after the failure, absent before the step): made by this run, so rolled back with it.
     created_on_failure: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl Run<'_> {
-    fn emit(&self, kind: EventKind) {
-        self.events.emit(&Event {
-            run_id: self.id.clone(),
-            tenant: self.tenant.name.clone(),
-            at_ms: now_ms(),
-            kind,
-        });
+    /// Emits the event `kind` builds, building it only when there is a sink.
+    fn emit(&self, kind: impl FnOnce() -> EventKind) {
+        if let Some(events) = self.events {
+            events.emit(&Event {
+                run_id: self.id.clone(),
+                tenant: self.tenant.name.clone(),
+                at_ms: now_ms(),
+                kind: kind(),
+            });
+        }
     }
     fn cancelled_error(&self) -> Error {
         if self.lease_lost.load(Ordering::SeqCst) {
@@ -460,6 +463,10 @@ fn new_run_id() -> String {
 }
 
 fn secret_free(tenant: &Tenant, resource: &str, value: &Value) -> Result<()> {
+    // only secrets of 4+ characters are looked for: without one there is nothing to walk
+    if !tenant.secrets.values().any(|v| v.expose().len() >= 4) {
+        return Ok(());
+    }
     let mut leak = None;
     crate::template::walk_strings(value, "", &mut |path, s| {
         for (k, v) in &tenant.secrets {
@@ -666,7 +673,7 @@ impl Engine {
                         }
                         let delay = policy.delay(attempt, e.retry_after());
                         tracing::info!(resource, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
-                        run.emit(EventKind::StepRetrying {
+                        run.emit(|| EventKind::StepRetrying {
                             resource: resource.to_string(),
                             attempt,
                             delay_ms: delay.as_millis() as u64,
@@ -1018,8 +1025,12 @@ impl Engine {
                 };
             }
         };
-        let (action, _, _) = decide(rt.as_ref(), spec, record, &params);
-        run.emit(EventKind::StepStarted {
+        // without a record it is a create (`decide` would also compute the plan's diff)
+        let action = match record {
+            None => Action::Create,
+            Some(_) => decide(rt.as_ref(), spec, record, &params).0,
+        };
+        run.emit(|| EventKind::StepStarted {
             resource: name.to_string(),
             action,
         });
@@ -1138,7 +1149,7 @@ impl Engine {
                         continue;
                     }
                     let reason = format!("{phase_label}{because:?} did not succeed");
-                    run.emit(EventKind::StepSkipped {
+                    run.emit(|| EventKind::StepSkipped {
                         resource: w.to_string(),
                         reason: reason.clone(),
                     });
@@ -1171,7 +1182,7 @@ impl Engine {
                     } else {
                         "cancelled".to_string()
                     };
-                    run.emit(EventKind::StepSkipped {
+                    run.emit(|| EventKind::StepSkipped {
                         resource: n.clone(),
                         reason: reason.clone(),
                     });
@@ -1248,7 +1259,7 @@ impl Engine {
                 idempotency_token: &token,
             };
             let span = tracing::info_span!("provisio.recover", resource = %intent.resource, action = %intent.action);
-            run.emit(EventKind::StepStarted {
+            run.emit(|| EventKind::StepStarted {
                 resource: intent.resource.clone(),
                 action: Action::Adopt,
             });
@@ -1328,7 +1339,7 @@ impl Engine {
             .instrument(span)
             .await;
             match result {
-                Ok((outcome, outputs)) => run.emit(EventKind::StepSucceeded {
+                Ok((outcome, outputs)) => run.emit(|| EventKind::StepSucceeded {
                     resource: intent.resource.clone(),
                     action: Action::Adopt,
                     outcome,
@@ -1336,7 +1347,7 @@ impl Engine {
                     duration_ms: started.elapsed().as_millis() as u64,
                 }),
                 Err(e) => {
-                    run.emit(EventKind::StepFailed {
+                    run.emit(|| EventKind::StepFailed {
                         resource: intent.resource.clone(),
                         error: (&e).into(),
                     });
@@ -1363,7 +1374,7 @@ impl Engine {
                 action,
                 outcome,
                 outputs,
-            } => run.emit(EventKind::StepSucceeded {
+            } => run.emit(|| EventKind::StepSucceeded {
                 resource: name.to_string(),
                 action: *action,
                 outcome: *outcome,
@@ -1372,12 +1383,12 @@ impl Engine {
             }),
             NodeOutcome::Failed { error, .. } => {
                 tracing::warn!(resource = name, error = %error, "step failed");
-                run.emit(EventKind::StepFailed {
+                run.emit(|| EventKind::StepFailed {
                     resource: name.to_string(),
                     error: error.into(),
                 })
             }
-            NodeOutcome::Skipped { reason, .. } => run.emit(EventKind::StepSkipped {
+            NodeOutcome::Skipped { reason, .. } => run.emit(|| EventKind::StepSkipped {
                 resource: name.to_string(),
                 reason: reason.clone(),
             }),
@@ -1465,7 +1476,7 @@ impl Engine {
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
         kept.sort();
-        run.emit(EventKind::RunFinished {
+        run.emit(|| EventKind::RunFinished {
             summary: summary.clone(),
         });
         RunReport {
@@ -1493,6 +1504,20 @@ impl Engine {
         options: ApplyOptions,
     ) -> Result<RunReport> {
         let graph = blueprint.validate(&self.inner.registry)?;
+        self.apply_validated(blueprint, &graph, tenant, options)
+            .await
+    }
+
+    /// [`Engine::apply`] of a blueprint already validated against this engine's registry:
+    /// `graph` is what [`Blueprint::validate`] returned for it. A fleet validates once and
+    /// runs every tenant with the same graph.
+    pub(crate) async fn apply_validated(
+        &self,
+        blueprint: &Blueprint,
+        graph: &Graph,
+        tenant: &Tenant,
+        options: ApplyOptions,
+    ) -> Result<RunReport> {
         blueprint.check_tenant(tenant)?;
         plan::check_providers(blueprint, &self.inner.registry, &self.inner.providers)?;
         let run_id = new_run_id();
@@ -1509,10 +1534,10 @@ impl Engine {
                 blueprint: &blueprint.name,
                 cancel,
                 lease_lost: lost,
-                events: self.inner.events.as_ref(),
+                events: self.inner.events.as_deref(),
                 created_on_failure: Default::default(),
             };
-            let r = self.apply_locked(&run, blueprint, &graph, &options).await;
+            let r = self.apply_locked(&run, blueprint, graph, &options).await;
             guard.release().await;
             r
         }
@@ -1568,7 +1593,7 @@ impl Engine {
         }
         let generations = self.generations(&run.tenant.name).await?;
         let order: Vec<String> = plan.resources.iter().map(|r| r.name.clone()).collect();
-        run.emit(EventKind::RunStarted {
+        run.emit(|| EventKind::RunStarted {
             operation: Operation::Apply,
             resources: order.clone(),
         });
@@ -1641,7 +1666,7 @@ impl Engine {
                 } else {
                     let rec = &records[name];
                     let fut = async move {
-                        run.emit(EventKind::StepStarted {
+                        run.emit(|| EventKind::StepStarted {
                             resource: name_owned.clone(),
                             action: Action::Delete,
                         });
@@ -1743,7 +1768,7 @@ impl Engine {
                             let spec = blueprint.resources.get(&name);
                             match self.delete_recorded(run, rec, "rollback", &token, spec, rc).await {
                                 Ok(outcome) => {
-                                    run.emit(EventKind::StepRolledBack { resource: name.clone() });
+                                    run.emit(|| EventKind::StepRolledBack { resource: name.clone() });
                                     NodeOutcome::Done {
                                         action: Action::Delete,
                                         outcome,
@@ -1752,7 +1777,7 @@ impl Engine {
                                 }
                                 Err(error) => {
                                     tracing::error!(resource = %name, error = %error, "rollback failed");
-                                    run.emit(EventKind::StepFailed {
+                                    run.emit(|| EventKind::StepFailed {
                                         resource: name.clone(),
                                         error: (&error).into(),
                                     });
@@ -1810,7 +1835,7 @@ impl Engine {
                 blueprint: &blueprint.name,
                 cancel,
                 lease_lost: lost,
-                events: self.inner.events.as_ref(),
+                events: self.inner.events.as_deref(),
                 created_on_failure: Default::default(),
             };
             let r = self.destroy_locked(&run, blueprint, &options).await;
@@ -1839,7 +1864,7 @@ impl Engine {
             .collect();
         let all: Vec<&ResourceRecord> = records.values().collect();
         let order = delete_order(&all);
-        run.emit(EventKind::RunStarted {
+        run.emit(|| EventKind::RunStarted {
             operation: Operation::Destroy,
             resources: order.clone(),
         });
@@ -1870,7 +1895,7 @@ impl Engine {
                             protected: true,
                         }
                     } else {
-                        run.emit(EventKind::StepStarted {
+                        run.emit(|| EventKind::StepStarted {
                             resource: name.clone(),
                             action: Action::Delete,
                         });
@@ -1942,7 +1967,7 @@ impl Engine {
                 blueprint: &blueprint.name,
                 cancel,
                 lease_lost: lost,
-                events: self.inner.events.as_ref(),
+                events: self.inner.events.as_deref(),
                 created_on_failure: Default::default(),
             };
             let r = self.refresh_locked(&run, blueprint, &options).await;
@@ -1961,14 +1986,14 @@ impl Engine {
     ) -> Result<RefreshReport> {
         let started = Instant::now();
         let records = self.inner.state.list_resources(&run.tenant.name).await?;
-        run.emit(EventKind::RunStarted {
+        run.emit(|| EventKind::RunStarted {
             operation: Operation::Refresh,
             resources: records.iter().map(|r| r.name.clone()).collect(),
         });
         let mut summary = Summary::default();
         let reads = futures::stream::iter(records.iter().map(|rec| async move {
             let t0 = Instant::now();
-            run.emit(EventKind::StepStarted {
+            run.emit(|| EventKind::StepStarted {
                 resource: rec.name.clone(),
                 action: Action::Read,
             });
@@ -1995,7 +2020,7 @@ impl Engine {
             match r {
                 Err(e) => {
                     summary.failed += 1;
-                    run.emit(EventKind::StepFailed {
+                    run.emit(|| EventKind::StepFailed {
                         resource: rec.name.clone(),
                         error: (&e).into(),
                     });
@@ -2036,7 +2061,7 @@ impl Engine {
                         Drift::Changed { .. } => summary.updated += 1,
                         Drift::Missing => summary.deleted += 1,
                     }
-                    run.emit(EventKind::StepSucceeded {
+                    run.emit(|| EventKind::StepSucceeded {
                         resource: rec.name.clone(),
                         action: Action::Read,
                         outcome: match drift {
@@ -2055,7 +2080,7 @@ impl Engine {
             }
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        run.emit(EventKind::RunFinished { summary });
+        run.emit(|| EventKind::RunFinished { summary });
         if let Some(e) = first_error {
             return Err(e);
         }

@@ -16,8 +16,6 @@ const TENANTS: usize = 10_000;
 const QUICK_TENANTS: usize = 300;
 const RESOURCES: usize = 30;
 const CONCURRENCY: usize = 32;
-/// `Fleet::cursor_interval` in milliseconds (0: save after every finished tenant).
-const CURSOR_MS: u64 = 0;
 
 fn run_once(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
     // PROVISIO_BENCH_TYPE=dns: dns.record on MemoryDns (one zone per tenant) instead of
@@ -31,14 +29,16 @@ fn run_once(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
     };
     let ts = tenants(n);
     let fleet_state = engine.state().clone();
-    let interval = std::env::var("PROVISIO_BENCH_CURSOR_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CURSOR_MS);
-    let fleet = Fleet::new(engine)
-        .cursor_interval(Duration::from_millis(interval))
+    // PROVISIO_BENCH_CURSOR_MS=<ms>: Fleet::cursor_interval (default: the fleet's, 1 s)
+    let mut fleet = Fleet::new(engine)
         .concurrency(CONCURRENCY)
         .max_failures(FailureThreshold::Never);
+    if let Some(ms) = std::env::var("PROVISIO_BENCH_CURSOR_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        fleet = fleet.cursor_interval(Duration::from_millis(ms));
+    }
     let t0 = Instant::now();
     let r = rt
         .block_on(fleet.run("bench", &bp, ts, CancellationToken::new()))

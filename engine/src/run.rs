@@ -968,7 +968,21 @@ impl Engine {
         depends_on: Vec<String>,
         absent_before: bool,
     ) {
-        let Ok(Some(outputs)) = rt.read(ctx, params, None).await else {
+        // retried like any call, and not cut short by a cancelled run: the rollback that
+        // follows runs after cancellation too
+        let (policy, timeout) = self.policy(Some(spec));
+        let Ok(Some(outputs)) = self
+            .call(
+                run,
+                name,
+                policy,
+                timeout,
+                None,
+                &CancellationToken::new(),
+                || rt.read(ctx, params, None),
+            )
+            .await
+        else {
             return;
         };
         if secret_free(run.tenant, name, &outputs).is_err() {

@@ -1534,13 +1534,36 @@ impl Engine {
     ) -> Result<RunReport> {
         blueprint.check_tenant(tenant)?;
         plan::check_providers(blueprint, &self.inner.registry, &self.inner.providers)?;
+        self.locked(
+            "apply",
+            blueprint,
+            tenant,
+            &options.cancel,
+            options.lock_wait,
+            async |run| self.apply_locked(run, blueprint, graph, &options).await,
+        )
+        .await
+    }
+
+    /// Runs `body` as one run of `operation` on `tenant`: in a `provisio.run` span, holding the
+    /// tenant's lease (taken, or waited for up to `lock_wait`, and renewed by a heartbeat), and
+    /// releasing it whatever `body` returned.
+    async fn locked<T>(
+        &self,
+        operation: &'static str,
+        blueprint: &Blueprint,
+        tenant: &Tenant,
+        cancel: &CancellationToken,
+        lock_wait: Option<Duration>,
+        body: impl AsyncFnOnce(&Run<'_>) -> Result<T>,
+    ) -> Result<T> {
         let run_id = new_run_id();
-        let span = tracing::info_span!("provisio.run", run_id = %run_id, tenant = %tenant.name, operation = "apply");
+        let span = tracing::info_span!("provisio.run", run_id = %run_id, tenant = %tenant.name, operation = operation);
         async {
-            let cancel = options.cancel.child_token();
+            let cancel = cancel.child_token();
             let lost = Arc::new(AtomicBool::new(false));
             let guard = self
-                .lock(&tenant.name, &run_id, options.lock_wait, &cancel, &lost)
+                .lock(&tenant.name, &run_id, lock_wait, &cancel, &lost)
                 .await?;
             let run = Run {
                 id: run_id.clone(),
@@ -1551,7 +1574,7 @@ impl Engine {
                 events: self.inner.events.as_deref(),
                 created_on_failure: Default::default(),
             };
-            let r = self.apply_locked(&run, blueprint, graph, &options).await;
+            let r = body(&run).await;
             guard.release().await;
             r
         }
@@ -1835,28 +1858,14 @@ impl Engine {
         options: DestroyOptions,
     ) -> Result<RunReport> {
         provisio::validate::tenant_name("tenant", &tenant.name)?;
-        let run_id = new_run_id();
-        let span = tracing::info_span!("provisio.run", run_id = %run_id, tenant = %tenant.name, operation = "destroy");
-        async {
-            let cancel = options.cancel.child_token();
-            let lost = Arc::new(AtomicBool::new(false));
-            let guard = self
-                .lock(&tenant.name, &run_id, options.lock_wait, &cancel, &lost)
-                .await?;
-            let run = Run {
-                id: run_id.clone(),
-                tenant,
-                blueprint: &blueprint.name,
-                cancel,
-                lease_lost: lost,
-                events: self.inner.events.as_deref(),
-                created_on_failure: Default::default(),
-            };
-            let r = self.destroy_locked(&run, blueprint, &options).await;
-            guard.release().await;
-            r
-        }
-        .instrument(span)
+        self.locked(
+            "destroy",
+            blueprint,
+            tenant,
+            &options.cancel,
+            options.lock_wait,
+            async |run| self.destroy_locked(run, blueprint, &options).await,
+        )
         .await
     }
 
@@ -1967,28 +1976,14 @@ impl Engine {
         options: RefreshOptions,
     ) -> Result<RefreshReport> {
         provisio::validate::tenant_name("tenant", &tenant.name)?;
-        let run_id = new_run_id();
-        let span = tracing::info_span!("provisio.run", run_id = %run_id, tenant = %tenant.name, operation = "refresh");
-        async {
-            let cancel = options.cancel.child_token();
-            let lost = Arc::new(AtomicBool::new(false));
-            let guard = self
-                .lock(&tenant.name, &run_id, options.lock_wait, &cancel, &lost)
-                .await?;
-            let run = Run {
-                id: run_id.clone(),
-                tenant,
-                blueprint: &blueprint.name,
-                cancel,
-                lease_lost: lost,
-                events: self.inner.events.as_deref(),
-                created_on_failure: Default::default(),
-            };
-            let r = self.refresh_locked(&run, blueprint, &options).await;
-            guard.release().await;
-            r
-        }
-        .instrument(span)
+        self.locked(
+            "refresh",
+            blueprint,
+            tenant,
+            &options.cancel,
+            options.lock_wait,
+            async |run| self.refresh_locked(run, blueprint, &options).await,
+        )
         .await
     }
 

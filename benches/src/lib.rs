@@ -1,6 +1,6 @@
 //! Shared setup of provisio's benchmarks (see `docs/performance.md`).
 //!
-//! - [`dag`]: a synthetic random DAG of `bench.sleep` resources with a known critical path.
+//! - `dag`: a synthetic random DAG of `bench.sleep` resources with a known critical path.
 //! - [`fleet_setup`]: a fleet of tenants × `dns.record` resources on zero-latency memory
 //!   providers.
 //! - [`limited_setup`]: a fleet on a rate-limited memory DNS account with `bench.record`, a type

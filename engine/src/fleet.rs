@@ -11,7 +11,7 @@
 //! - **a canary wave** ([`Fleet::canary`], default 0): the first `k` tenants this run has to do
 //!   run first (at most `concurrency` at a time) and must *all* succeed; if any fails the
 //!   rollout halts ([`HaltReason::CanaryFailed`]) before another tenant starts.
-//! - **a failure threshold** ([`Fleet::max_failures`], default [`FailureThreshold::Count(1)`]):
+//! - **a failure threshold** ([`Fleet::max_failures`], default [`FailureThreshold::Count`]`(1)`):
 //!   once that many tenants have failed in this run the rollout halts
 //!   ([`HaltReason::ThresholdReached`]): tenants in flight finish normally (their runs are not
 //!   cancelled), no new tenant starts, and the rest are reported as

@@ -27,7 +27,7 @@
 //!
 //! What a provider does not support, according to the `capabilities()` it reports, is checked
 //! the other way round: the operation must fail with
-//! [`ErrorKind::Unsupported`](provisio::ErrorKind::Unsupported) ("capability honesty").
+//! [`provisio::ErrorKind::Unsupported`] ("capability honesty").
 //!
 //! # Wiring a provider crate
 //!

@@ -884,7 +884,10 @@ impl Engine {
             .await
             .and_then(|a| secret_free(run.tenant, name, &a.outputs).map(|_| a))
             .map(|mut a| {
-                if absent_before && a.outcome == provisio::Outcome::Unchanged {
+                // absent before the step: whatever the ensure reports (`Unchanged` after a lost
+                // response, `Updated` for files written to a branch that was just made), this
+                // run created it
+                if absent_before {
                     a.outcome = provisio::Outcome::Created;
                 }
                 a

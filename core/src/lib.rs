@@ -29,6 +29,7 @@ pub mod dns;
 pub mod error;
 pub mod mail;
 pub mod provider;
+pub mod ratelimit;
 pub mod repo;
 pub mod secret;
 pub mod secrets;

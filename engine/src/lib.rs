@@ -19,7 +19,8 @@ pub mod events;
 pub mod fleet;
 pub mod plan;
 pub mod providers;
-pub mod ratelimit;
+/// Per-account rate limiting (lives in the core crate so providers can pace their own requests).
+pub use provisio::ratelimit;
 pub mod resource;
 pub mod retry;
 pub mod run;

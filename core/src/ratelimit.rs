@@ -15,7 +15,7 @@
 //! and sleeps until the balance it took would have been refilled. Callers are thus served in
 //! arrival order, without polling. Time is tokio time, so tests run with paused time.
 
-use provisio::{ProviderInfo, Quota};
+use crate::{ProviderInfo, Quota};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 /// One token bucket.
 ///
 /// ```
-/// use provisio_engine::ratelimit::TokenBucket;
+/// use provisio::ratelimit::TokenBucket;
 /// use std::time::Duration;
 /// let now = tokio::time::Instant::now();
 /// let mut b = TokenBucket::new(2.0, 1.0, now); // burst 2, one per second

@@ -18,15 +18,20 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -Eq '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
-step "services"
-start_postgres
-start_git_sshd
-
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Build every test and binary first: some services (the contract fakes) are our own binaries.
+step "cargo build (tests and binaries)"
+cargo test --workspace --locked --no-run
+cargo build --workspace --bins --locked
+
+step "services"
+start_postgres
+start_git_sshd
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$PROVISIO_SERVICES_DIR/cargo-test.log"

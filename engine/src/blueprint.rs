@@ -33,10 +33,12 @@
 //! assert_eq!(bp.resources["web"].provider, "default");
 //! ```
 
+use crate::render::BlueprintTemplates;
 use crate::resource::{Registry, Tenant};
 use crate::retry::RetryPolicy;
 use crate::template::{Reference, Template, map_strings, walk_strings};
 use provisio::{Error, Result};
+use provisio_templates::TemplateSet;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -231,6 +233,9 @@ pub struct Blueprint {
     /// Resources by name.
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceSpec>,
+    /// The file templates `{ $template: ... }` parameters render (see [`crate::render`]).
+    #[serde(skip)]
+    pub templates: Option<BlueprintTemplates>,
 }
 
 /// The dependency graph of a validated blueprint.
@@ -309,7 +314,13 @@ impl Blueprint {
             name: name.into(),
             variables: BTreeMap::new(),
             resources: BTreeMap::new(),
+            templates: None,
         }
+    }
+    /// Gives the blueprint the file templates its `{ $template: ... }` parameters name.
+    pub fn with_templates(mut self, templates: TemplateSet) -> Self {
+        self.templates = Some(BlueprintTemplates(std::sync::Arc::new(templates)));
+        self
     }
     /// Declares a tenant variable.
     pub fn variable(mut self, name: impl Into<String>, var: Variable) -> Self {
@@ -355,6 +366,51 @@ impl Blueprint {
             Error::invalid_input(format!("cannot read blueprint {}", path.display())).with_source(e)
         })?;
         Self::parse(&text, format)
+    }
+
+    /// Loads a blueprint from a file, or from a directory holding `blueprint.yaml` (or `.yml`,
+    /// `.toml`, `.json`), together with the `templates/` directory beside the file, if any.
+    ///
+    /// ```no_run
+    /// let bp = provisio_engine::Blueprint::load("examples/launch-tenant")?;
+    /// assert!(bp.templates.is_some());
+    /// # Ok::<(), provisio::Error>(())
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Blueprint> {
+        let path = path.as_ref();
+        let file = if path.is_dir() {
+            [
+                "blueprint.yaml",
+                "blueprint.yml",
+                "blueprint.toml",
+                "blueprint.json",
+            ]
+            .iter()
+            .map(|f| path.join(f))
+            .find(|f| f.is_file())
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "no blueprint.yaml, .yml, .toml or .json in {}",
+                    path.display()
+                ))
+            })?
+        } else if path.exists() {
+            path.to_path_buf()
+        } else {
+            return Err(Error::not_found(format!(
+                "blueprint {} does not exist",
+                path.display()
+            )));
+        };
+        let mut bp = Self::from_file(&file)?;
+        let dir = file
+            .parent()
+            .map(|d| d.join("templates"))
+            .filter(|d| d.is_dir());
+        if let Some(dir) = dir {
+            bp = bp.with_templates(TemplateSet::load(&dir)?);
+        }
+        Ok(bp)
     }
 
     /// The resources `resource`'s parameters reference (not including `depends_on`).
@@ -446,8 +502,9 @@ impl Blueprint {
                 }
             });
             syntax?;
-            rt.validate(&spec.params)
+            let checked = crate::render::check(&spec.params, self.templates.as_ref())
                 .map_err(|e| in_resource(name, e))?;
+            rt.validate(&checked).map_err(|e| in_resource(name, e))?;
 
             let mut mine = BTreeSet::new();
             for (path, r) in Self::references(spec) {
@@ -569,7 +626,7 @@ impl Blueprint {
             .resources
             .get(resource)
             .ok_or_else(|| Error::invalid_input(format!("no resource named {resource:?}")))?;
-        map_strings(&spec.params, "params", &mut |path, s| {
+        let resolved = map_strings(&spec.params, "params", &mut |path, s| {
             let t = Template::parse(s).map_err(|e| bad(resource, format!("{path}: {e}")))?;
             if t.is_literal() {
                 // keep escapes resolved ("$${" -> "${")
@@ -603,7 +660,18 @@ impl Blueprint {
                     Ok(Some(cur.clone()))
                 }
             })
-        })
+        })?;
+        if self.templates.is_none() && crate::render::check(&resolved, None).is_ok() {
+            return Ok(resolved);
+        }
+        let plain = self
+            .variables
+            .iter()
+            .filter(|(_, v)| !v.secret)
+            .map(|(k, _)| (k.clone(), self.variable_value(tenant, k)));
+        let context = crate::render::tenant_context(tenant, plain);
+        crate::render::render(&resolved, self.templates.as_ref(), &context)
+            .map_err(|e| in_resource(resource, e))
     }
 }
 

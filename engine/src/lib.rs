@@ -19,6 +19,7 @@ pub mod events;
 pub mod fleet;
 pub mod plan;
 pub mod providers;
+pub mod render;
 /// Per-account rate limiting (lives in the core crate so providers can pace their own requests).
 pub use provisio::ratelimit;
 pub mod resource;

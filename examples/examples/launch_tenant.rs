@@ -11,9 +11,9 @@
 
 use provisio_engine::state::sqlite::SqliteStateStore;
 use provisio_engine::{
-    ApplyOptions, Blueprint, DestroyOptions, Engine, EventKind, FnSink, PlanOptions, Tenant, types,
+    ApplyOptions, DestroyOptions, Engine, EventKind, FnSink, PlanOptions, Tenant, types,
 };
-use provisio_examples::{LAUNCH_BLUEPRINT, prepared_memory_cloud, providers};
+use provisio_examples::{launch_blueprint, prepared_memory_cloud, providers};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -31,7 +31,7 @@ async fn run() -> provisio::Result<()> {
     provisio::validate::tenant_name("tenant", &tenant_name)?;
     let tenant = Tenant::new(&tenant_name).secret("smtp_password", "example-smtp-credential");
 
-    let blueprint = Blueprint::from_yaml(LAUNCH_BLUEPRINT)?;
+    let blueprint = launch_blueprint()?;
     let (cloud, _zone) = prepared_memory_cloud("example.com").await?;
     let state = SqliteStateStore::open(".provisio/state.db").await?;
     let engine = Engine::builder()

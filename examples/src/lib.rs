@@ -7,8 +7,13 @@ use provisio_engine::Providers;
 use provisio_memory::MemoryCloud;
 use std::sync::Arc;
 
-/// The launch blueprint shipped in `examples/launch-tenant/blueprint.yaml`.
-pub const LAUNCH_BLUEPRINT: &str = include_str!("../launch-tenant/blueprint.yaml");
+/// The directory of the launch blueprint: `blueprint.yaml` and its `templates/`.
+pub const LAUNCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/launch-tenant");
+
+/// The launch blueprint shipped in `examples/launch-tenant/`, with its templates.
+pub fn launch_blueprint() -> Result<provisio_engine::Blueprint> {
+    provisio_engine::Blueprint::load(LAUNCH_DIR)
+}
 
 /// The shared bucket holding every tenant's assets (`initial/` is copied per tenant).
 pub const ASSETS_BUCKET: &str = "provisio-shared-assets";

@@ -91,7 +91,7 @@ fn job_url(path: &str) -> String {
     url
 }
 
-fn parent(path: &str) -> Option<&str> {
+pub(crate) fn parent(path: &str) -> Option<&str> {
     path.rsplit_once('/').map(|(p, _)| p)
 }
 
@@ -210,6 +210,150 @@ fn check_parent(items: &BTreeMap<String, Item>, path: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// CI's part of a [`crate::MemorySnapshot`]: the folder and job tree with every build, the
+/// build settings and the per-job results. A running build keeps what is left of its run time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CiSnapshot {
+    items: Vec<ItemSnapshot>,
+    queue_time: Duration,
+    build_duration: Duration,
+    default_result: BuildResult,
+    results: BTreeMap<String, BuildResult>,
+}
+
+/// A folder (no `job`) or a job.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemSnapshot {
+    path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    job: Option<JobSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobSnapshot {
+    config: String,
+    next_build: u64,
+    builds: Vec<BuildSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildSnapshot {
+    number: u64,
+    result: BuildResult,
+    parameters: BTreeMap<String, String>,
+    /// How much longer it runs (zero once finished).
+    remaining: Duration,
+}
+
+impl MemoryCi {
+    /// Everything this provider holds.
+    pub(crate) fn snapshot(&self) -> CiSnapshot {
+        let now = Instant::now();
+        let s = self.lock();
+        CiSnapshot {
+            items: s
+                .items
+                .iter()
+                .map(|(path, item)| ItemSnapshot {
+                    path: path.clone(),
+                    job: match item {
+                        Item::Folder => None,
+                        Item::Job {
+                            config,
+                            next_build,
+                            builds,
+                        } => Some(JobSnapshot {
+                            config: config.clone(),
+                            next_build: *next_build,
+                            builds: builds
+                                .iter()
+                                .map(|b| BuildSnapshot {
+                                    number: b.number,
+                                    result: b.result,
+                                    parameters: b.parameters.clone(),
+                                    remaining: (b.started + b.duration)
+                                        .saturating_duration_since(now),
+                                })
+                                .collect(),
+                        }),
+                    },
+                })
+                .collect(),
+            queue_time: s.queue_time,
+            build_duration: s.build_duration,
+            default_result: s.default_result,
+            results: s.results.clone(),
+        }
+    }
+
+    /// Replaces everything this provider holds with `snap`; remaining run times count from now.
+    pub(crate) fn restore(&self, snap: CiSnapshot) -> Result<()> {
+        use crate::snapshot::{bounded, corrupt};
+        let now = Instant::now();
+        bounded("ci queue_time", snap.queue_time)?;
+        bounded("ci build_duration", snap.build_duration)?;
+        let mut items = BTreeMap::new();
+        for i in snap.items {
+            let item = match i.job {
+                None => Item::Folder,
+                Some(j) => {
+                    if j.builds
+                        .iter()
+                        .any(|b| b.number == 0 || b.number >= j.next_build)
+                    {
+                        return Err(corrupt(format!(
+                            "ci job {} has a build numbered outside 1..{}",
+                            i.path, j.next_build
+                        )));
+                    }
+                    for b in &j.builds {
+                        bounded("build remaining", b.remaining)?;
+                    }
+                    Item::Job {
+                        config: j.config,
+                        next_build: j.next_build,
+                        builds: j
+                            .builds
+                            .into_iter()
+                            .map(|b| Build {
+                                number: b.number,
+                                started: now,
+                                duration: b.remaining,
+                                result: b.result,
+                                parameters: b.parameters,
+                            })
+                            .collect(),
+                    }
+                }
+            };
+            if items.insert(i.path.clone(), item).is_some() {
+                return Err(corrupt(format!("ci item {} appears twice", i.path)));
+            }
+        }
+        for path in items.keys() {
+            if let Some(p) = parent(path)
+                && !matches!(items.get(p), Some(Item::Folder))
+            {
+                return Err(corrupt(format!(
+                    "ci item {path} is not inside a folder {p}"
+                )));
+            }
+        }
+        *self.lock() = State {
+            items,
+            queue_time: snap.queue_time,
+            build_duration: snap.build_duration,
+            default_result: snap.default_result,
+            results: snap.results,
+        };
+        Ok(())
+    }
 }
 
 impl Provider for MemoryCi {

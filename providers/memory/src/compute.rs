@@ -75,6 +75,8 @@ impl InstanceRec {
 struct State {
     instances: BTreeMap<String, InstanceRec>,
     rng: SmallRng,
+    /// How many ids `rng` has drawn (to rebuild it at the same point after a restore).
+    draws: u64,
     launched: u32,
     boot: Duration,
     shutdown: Duration,
@@ -136,6 +138,45 @@ fn ownership_tags(tags: &Tags) -> Tags {
         .collect()
 }
 
+/// The generator of instance ids for `seed`, after `draws` ids have been drawn from it.
+fn id_rng(seed: u64, draws: u64) -> SmallRng {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0xc0_4d_u64);
+    for _ in 0..draws {
+        let _: u128 = rng.r#gen();
+    }
+    rng
+}
+
+/// The most id draws a snapshot may claim (rebuilding the generator replays them).
+const MAX_DRAWS: u64 = 10_000_000;
+
+/// Compute's part of a [`crate::MemorySnapshot`]. Times are stored as what is left of them:
+/// a pending instance keeps the rest of its boot time, a shutting-down one the rest of its
+/// shutdown time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ComputeSnapshot {
+    instances: Vec<InstanceSnapshot>,
+    launched: u32,
+    id_draws: u64,
+    boot_time: Duration,
+    shutdown_time: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceSnapshot {
+    id: String,
+    spec: InstanceSpec,
+    private_ip: String,
+    public_ip: String,
+    /// How much longer it stays `pending` (zero once running).
+    boot_remaining: Duration,
+    /// Set once terminated: how much longer it stays `shutting_down`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shutdown_remaining: Option<Duration>,
+}
+
 fn check_id(id: &str) -> Result<()> {
     let ok = id
         .strip_prefix("i-")
@@ -161,12 +202,13 @@ impl MemoryCompute {
 
     /// A provider using the shared `faults`; instance ids derive from its seed.
     pub fn with_faults(faults: Faults) -> Self {
-        let rng = SmallRng::seed_from_u64(faults.seed() ^ 0xc0_4d_u64);
+        let rng = id_rng(faults.seed(), 0);
         MemoryCompute {
             base: Base::new(faults, Self::DEFAULT_ACCOUNT),
             state: Mutex::new(State {
                 instances: BTreeMap::new(),
                 rng,
+                draws: 0,
                 launched: 0,
                 boot: DEFAULT_BOOT_TIME,
                 shutdown: DEFAULT_SHUTDOWN_TIME,
@@ -225,7 +267,7 @@ impl MemoryCompute {
         inv
     }
 
-    fn check_spec(spec: &InstanceSpec) -> Result<()> {
+    pub(crate) fn check_spec(spec: &InstanceSpec) -> Result<()> {
         let nonempty = |field: &str, v: &str, max: usize| {
             if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
                 Err(Error::invalid_field(
@@ -256,6 +298,79 @@ impl MemoryCompute {
         {
             return Err(Error::invalid_field("user_data", "must be at most 16 KiB"));
         }
+        Ok(())
+    }
+}
+
+impl MemoryCompute {
+    /// Everything this provider holds.
+    pub(crate) fn snapshot(&self) -> ComputeSnapshot {
+        let now = Instant::now();
+        let s = self.lock();
+        ComputeSnapshot {
+            instances: s
+                .instances
+                .values()
+                .map(|r| InstanceSnapshot {
+                    id: r.id.clone(),
+                    spec: r.spec.clone(),
+                    private_ip: r.private_ip.clone(),
+                    public_ip: r.public_ip.clone(),
+                    boot_remaining: (r.launched_at + r.boot).saturating_duration_since(now),
+                    shutdown_remaining: r
+                        .terminated_at
+                        .map(|t| (t + r.shutdown).saturating_duration_since(now)),
+                })
+                .collect(),
+            launched: s.launched,
+            id_draws: s.draws,
+            boot_time: s.boot,
+            shutdown_time: s.shutdown,
+        }
+    }
+
+    /// Replaces everything this provider holds with `snap`; remaining times count from now, and
+    /// the id generator continues where it stopped (for the same seed).
+    pub(crate) fn restore(&self, snap: ComputeSnapshot) -> Result<()> {
+        use crate::snapshot::{bounded, corrupt};
+        if snap.id_draws > MAX_DRAWS {
+            return Err(corrupt(format!(
+                "compute claims {} instance id draws (at most {MAX_DRAWS})",
+                snap.id_draws
+            )));
+        }
+        let now = Instant::now();
+        bounded("compute boot_time", snap.boot_time)?;
+        bounded("compute shutdown_time", snap.shutdown_time)?;
+        let mut instances = BTreeMap::new();
+        for i in snap.instances {
+            check_id(&i.id).map_err(|e| corrupt(e.message()))?;
+            bounded("instance boot_remaining", i.boot_remaining)?;
+            if let Some(d) = i.shutdown_remaining {
+                bounded("instance shutdown_remaining", d)?;
+            }
+            let rec = InstanceRec {
+                id: i.id.clone(),
+                spec: i.spec,
+                launched_at: now,
+                boot: i.boot_remaining,
+                terminated_at: i.shutdown_remaining.map(|_| now),
+                shutdown: i.shutdown_remaining.unwrap_or(snap.shutdown_time),
+                private_ip: i.private_ip,
+                public_ip: i.public_ip,
+            };
+            if instances.insert(i.id.clone(), rec).is_some() {
+                return Err(corrupt(format!("compute instance {} appears twice", i.id)));
+            }
+        }
+        *self.lock() = State {
+            instances,
+            rng: id_rng(self.base.faults.seed(), snap.id_draws),
+            draws: snap.id_draws,
+            launched: snap.launched,
+            boot: snap.boot_time,
+            shutdown: snap.shutdown_time,
+        };
         Ok(())
     }
 }
@@ -308,6 +423,7 @@ impl Compute for MemoryCompute {
                 }
                 let id = loop {
                     let n: u128 = s.rng.r#gen();
+                    s.draws += 1;
                     let id = format!("i-{:017x}", n & ((1u128 << 68) - 1));
                     if !s.instances.contains_key(&id) {
                         break id;

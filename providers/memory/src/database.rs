@@ -98,7 +98,7 @@ impl Default for MemoryDatabase {
 
 /// An RDS instance or snapshot identifier: 1 to 63 letters, digits and hyphens, starting with a
 /// letter, no trailing hyphen and no two consecutive hyphens.
-fn rds_identifier(field: &str, name: &str) -> Result<String> {
+pub(crate) fn rds_identifier(field: &str, name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -117,7 +117,7 @@ fn rds_identifier(field: &str, name: &str) -> Result<String> {
     }
 }
 
-fn check_password(field: &str, pw: &provisio::SecretString) -> Result<()> {
+pub(crate) fn check_password(field: &str, pw: &provisio::SecretString) -> Result<()> {
     let v = pw.expose();
     if v.len() < 8 || v.len() > 128 || v.chars().any(|c| "/\"@ ".contains(c) || c.is_control()) {
         return Err(Error::invalid_field(
@@ -249,6 +249,191 @@ impl MemoryDatabase {
             );
         }
         inv
+    }
+}
+
+/// The databases' part of a [`crate::MemorySnapshot`]. Like the provider itself, it keeps
+/// password fingerprints only (the administrator's password is never read back from a server,
+/// and a role's password is compared by fingerprint), so restored servers hold an empty
+/// `admin_password` in their spec and compare by the stored fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DatabaseSnapshot {
+    servers: Vec<ServerSnapshot>,
+    final_snapshots: Vec<FinalSnapshot>,
+    roles: BTreeMap<String, RoleSnapshot>,
+    /// Database -> owner.
+    databases: BTreeMap<String, String>,
+    seeds: Vec<AppliedSeed>,
+    create_time: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSnapshot {
+    name: String,
+    engine: String,
+    version: String,
+    size: String,
+    storage_gb: u32,
+    admin_user: String,
+    admin_password_fingerprint: String,
+    deletion_protection: bool,
+    tags: provisio::Tags,
+    /// How much longer it stays `creating` (zero once available).
+    creating_remaining: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FinalSnapshot {
+    id: String,
+    server: String,
+    engine: String,
+    version: String,
+    storage_gb: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleSnapshot {
+    password_fingerprint: String,
+}
+
+impl MemoryDatabase {
+    /// Everything this provider holds.
+    pub(crate) fn snapshot(&self) -> DatabaseSnapshot {
+        let now = Instant::now();
+        let s = self.lock();
+        DatabaseSnapshot {
+            servers: s
+                .servers
+                .values()
+                .map(|r| ServerSnapshot {
+                    name: r.spec.name.clone(),
+                    engine: r.spec.engine.clone(),
+                    version: r.spec.version.clone(),
+                    size: r.spec.size.clone(),
+                    storage_gb: r.spec.storage_gb,
+                    admin_user: r.spec.admin_user.clone(),
+                    admin_password_fingerprint: r.password_fingerprint.clone(),
+                    deletion_protection: r.spec.deletion_protection,
+                    tags: r.spec.tags.clone(),
+                    creating_remaining: r.available_at.saturating_duration_since(now),
+                })
+                .collect(),
+            final_snapshots: s
+                .snapshots
+                .iter()
+                .map(|(id, snap)| FinalSnapshot {
+                    id: id.clone(),
+                    server: snap.server.clone(),
+                    engine: snap.engine.clone(),
+                    version: snap.version.clone(),
+                    storage_gb: snap.storage_gb,
+                })
+                .collect(),
+            roles: s
+                .roles
+                .iter()
+                .map(|(name, fp)| {
+                    (
+                        name.clone(),
+                        RoleSnapshot {
+                            password_fingerprint: fp.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            databases: s.databases.clone(),
+            seeds: s
+                .seeds
+                .iter()
+                .map(|((db, id), checksum)| AppliedSeed {
+                    database: db.clone(),
+                    id: id.clone(),
+                    checksum: checksum.clone(),
+                })
+                .collect(),
+            create_time: s.create_time,
+        }
+    }
+
+    /// Replaces everything this provider holds with `snap`; remaining creation times count
+    /// from now.
+    pub(crate) fn restore(&self, snap: DatabaseSnapshot) -> Result<()> {
+        use crate::snapshot::{bounded, corrupt};
+        let now = Instant::now();
+        bounded("database create_time", snap.create_time)?;
+        let mut servers = BTreeMap::new();
+        for r in snap.servers {
+            let rec = ServerRec {
+                spec: ServerSpec {
+                    name: r.name.clone(),
+                    engine: r.engine,
+                    version: r.version,
+                    size: r.size,
+                    storage_gb: r.storage_gb,
+                    admin_user: r.admin_user,
+                    admin_password: provisio::SecretString::default(),
+                    deletion_protection: r.deletion_protection,
+                    tags: r.tags,
+                },
+                password_fingerprint: r.admin_password_fingerprint,
+                available_at: now + bounded("server creating_remaining", r.creating_remaining)?,
+            };
+            if servers.insert(r.name.clone(), rec).is_some() {
+                return Err(corrupt(format!("database server {} appears twice", r.name)));
+            }
+        }
+        let mut snapshots = BTreeMap::new();
+        for f in snap.final_snapshots {
+            let snapshot = Snapshot {
+                server: f.server,
+                engine: f.engine,
+                version: f.version,
+                storage_gb: f.storage_gb,
+            };
+            if snapshots.insert(f.id.clone(), snapshot).is_some() {
+                return Err(corrupt(format!("database snapshot {} appears twice", f.id)));
+            }
+        }
+        let roles: BTreeMap<String, String> = snap
+            .roles
+            .into_iter()
+            .map(|(name, r)| (name, r.password_fingerprint))
+            .collect();
+        for (db, owner) in &snap.databases {
+            if !roles.contains_key(owner) {
+                return Err(corrupt(format!(
+                    "database {db} is owned by {owner}, which is not a role"
+                )));
+            }
+        }
+        let mut seeds = BTreeMap::new();
+        for a in snap.seeds {
+            if !snap.databases.contains_key(&a.database) {
+                return Err(corrupt(format!(
+                    "seed {} belongs to database {}, which does not exist",
+                    a.id, a.database
+                )));
+            }
+            if seeds
+                .insert((a.database, a.id.clone()), a.checksum)
+                .is_some()
+            {
+                return Err(corrupt(format!("seed {} appears twice", a.id)));
+            }
+        }
+        *self.lock() = State {
+            servers,
+            snapshots,
+            roles,
+            databases: snap.databases,
+            seeds,
+            create_time: snap.create_time,
+        };
+        Ok(())
     }
 }
 

@@ -175,6 +175,69 @@ impl MemoryDns {
     }
 }
 
+/// DNS's part of a [`crate::MemorySnapshot`]: every zone with its records, and the record
+/// counter new record ids derive from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnsSnapshot {
+    zones: Vec<ZoneSnapshot>,
+    next_record: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZoneSnapshot {
+    id: String,
+    name: String,
+    records: Vec<Record>,
+}
+
+impl MemoryDns {
+    /// Everything this provider holds.
+    pub(crate) fn snapshot(&self) -> DnsSnapshot {
+        let s = self.lock();
+        DnsSnapshot {
+            zones: s
+                .zones
+                .iter()
+                .map(|(id, z)| ZoneSnapshot {
+                    id: id.clone(),
+                    name: z.name.clone(),
+                    records: z.records.values().cloned().collect(),
+                })
+                .collect(),
+            next_record: s.next_record,
+        }
+    }
+
+    /// Replaces everything this provider holds with `snap`.
+    pub(crate) fn restore(&self, snap: DnsSnapshot) -> Result<()> {
+        use crate::snapshot::corrupt;
+        let mut zones = BTreeMap::new();
+        for z in snap.zones {
+            let mut records = BTreeMap::new();
+            for r in z.records {
+                let key = (r.name.clone(), r.record_type.clone());
+                if records.insert(key, r).is_some() {
+                    return Err(corrupt(format!("dns zone {} repeats a record", z.name)));
+                }
+            }
+            let zone = ZoneState {
+                name: z.name,
+                records,
+            };
+            if zones.insert(z.id.clone(), zone).is_some() {
+                return Err(corrupt(format!("dns zone id {} appears twice", z.id)));
+            }
+        }
+        *self.lock() = State {
+            zones,
+            next_record: snap.next_record,
+        };
+        Ok(())
+    }
+}
+
 /// Checks that `zone` exists with that id and name.
 fn zone_mut<'a>(s: &'a mut State, zone: &Zone) -> Result<&'a mut ZoneState> {
     match s.zones.get_mut(&zone.id) {
@@ -186,7 +249,7 @@ fn zone_mut<'a>(s: &'a mut State, zone: &Zone) -> Result<&'a mut ZoneState> {
     }
 }
 
-fn in_zone(zone: &str, name: &str) -> Result<()> {
+pub(crate) fn in_zone(zone: &str, name: &str) -> Result<()> {
     if name == zone || name.ends_with(&format!(".{zone}")) {
         Ok(())
     } else {
@@ -295,13 +358,15 @@ impl DnsProvider for MemoryDns {
                     ));
                 }
                 let mut s = self.lock();
-                s.next_record += 1;
+                // The counter moves only when a record is created, so ensuring what exists
+                // leaves the provider exactly as it was.
+                let next_record = s.next_record + 1;
                 let fresh_id = hex_id(
                     &[
                         &self.base.faults.seed().to_be_bytes(),
                         b"record",
                         zone.id.as_bytes(),
-                        &s.next_record.to_be_bytes(),
+                        &next_record.to_be_bytes(),
                     ],
                     32,
                 );
@@ -355,6 +420,7 @@ impl DnsProvider for MemoryDns {
                             priority: spec.priority,
                         };
                         z.records.insert(key, record.clone());
+                        s.next_record = next_record;
                         Ok(Ensured::created(record))
                     }
                 }

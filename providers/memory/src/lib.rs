@@ -15,29 +15,42 @@
 //! [`MemoryCloud`] bundles one of each around a shared [`Faults`]; [`Faults`] injects errors,
 //! latency and rate limits deterministically under a seed; [`Inventory`] is a comparable
 //! snapshot of what the providers hold.
+//!
+//! A memory world can outlive its process: [`MemoryCloud::snapshot`] /
+//! [`MemoryCloud::from_snapshot`] turn it into a [`MemorySnapshot`] and back, and
+//! [`MemoryCloud::save`] / [`MemoryCloud::load`] keep it in a JSON file (see [`snapshot`]).
+//! What a world holds before provisioning (a DNS zone, a shared bucket, umbrella CI jobs) is
+//! written as [`MemoryFixtures`] in YAML, JSON or TOML and ensured with
+//! [`MemoryCloud::apply_fixtures`] (see [`fixtures`]).
 #![deny(missing_docs)]
 
 pub mod ci;
 pub mod cloud;
 pub mod compute;
+pub mod content;
 pub mod database;
 pub mod dns;
 pub mod faults;
+pub mod fixtures;
 pub mod inventory;
 pub mod mail;
 mod paging;
 pub mod repo;
 pub mod secrets;
+pub mod snapshot;
 pub mod storage;
 
 pub use ci::MemoryCi;
 pub use cloud::MemoryCloud;
 pub use compute::MemoryCompute;
+pub use content::Content;
 pub use database::MemoryDatabase;
 pub use dns::MemoryDns;
 pub use faults::{CallOutcome, CallRecord, Faults};
+pub use fixtures::MemoryFixtures;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
 pub use repo::MemoryRepo;
 pub use secrets::MemorySecrets;
+pub use snapshot::{MemorySnapshot, SNAPSHOT_VERSION};
 pub use storage::MemoryStorage;

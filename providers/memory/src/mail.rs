@@ -86,7 +86,7 @@ impl Default for MemoryMail {
 
 /// The canonical form of an identity name: domains (and the domain part of addresses) in
 /// lower-case punycode.
-fn canonical(name: &str) -> Result<(String, IdentityKind)> {
+pub(crate) fn canonical(name: &str) -> Result<(String, IdentityKind)> {
     let kind = identity_kind(name)?;
     let name = match name.split_once('@') {
         Some((local, domain)) => {
@@ -199,6 +199,84 @@ impl MemoryMail {
                 )
             })
             .collect()
+    }
+}
+
+/// Mail's part of a [`crate::MemorySnapshot`]: every identity with its DKIM records, forced
+/// status and what is left of its verification delay, and the delay for new identities.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MailSnapshot {
+    identities: Vec<IdentitySnapshot>,
+    verification_delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentitySnapshot {
+    name: String,
+    kind: IdentityKind,
+    tags: Tags,
+    dns_records: Vec<RecordSpec>,
+    /// How much longer it stays pending; `None`: until verified explicitly.
+    verification_remaining: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forced_status: Option<VerificationStatus>,
+}
+
+impl MemoryMail {
+    /// Everything this provider holds.
+    pub(crate) fn snapshot(&self) -> MailSnapshot {
+        let now = Instant::now();
+        let s = self.lock();
+        MailSnapshot {
+            identities: s
+                .identities
+                .iter()
+                .map(|(name, r)| IdentitySnapshot {
+                    name: name.clone(),
+                    kind: r.kind,
+                    tags: r.tags.clone(),
+                    dns_records: r.dns_records.clone(),
+                    verification_remaining: r
+                        .delay
+                        .map(|d| (r.created + d).saturating_duration_since(now)),
+                    forced_status: r.forced,
+                })
+                .collect(),
+            verification_delay: s.delay,
+        }
+    }
+
+    /// Replaces everything this provider holds with `snap`; remaining delays count from now.
+    pub(crate) fn restore(&self, snap: MailSnapshot) -> Result<()> {
+        use crate::snapshot::{bounded, corrupt};
+        let now = Instant::now();
+        if let Some(d) = snap.verification_delay {
+            bounded("mail verification_delay", d)?;
+        }
+        let mut identities = BTreeMap::new();
+        for i in snap.identities {
+            if let Some(d) = i.verification_remaining {
+                bounded("identity verification_remaining", d)?;
+            }
+            let rec = IdentityRec {
+                kind: i.kind,
+                tags: i.tags,
+                created: now,
+                delay: i.verification_remaining,
+                forced: i.forced_status,
+                dns_records: i.dns_records,
+            };
+            if identities.insert(i.name.clone(), rec).is_some() {
+                return Err(corrupt(format!("mail identity {} appears twice", i.name)));
+            }
+        }
+        *self.lock() = State {
+            identities,
+            delay: snap.verification_delay,
+        };
+        Ok(())
     }
 }
 

@@ -20,7 +20,7 @@ struct Commit {
     tree: Tree,
     parent: Option<String>,
     message: String,
-    #[allow(dead_code)] // kept like git keeps it; not part of the id (see `commit_id`)
+    /// Kept like git keeps it; not part of the id (see `commit_id`).
     author: Author,
 }
 
@@ -228,6 +228,99 @@ fn path_clash(tree: &Tree, path: &str) -> Option<String> {
         .next()
         .filter(|(k, _)| k.starts_with(&dir))
         .map(|(k, _)| k.clone())
+}
+
+/// The repository's part of a [`crate::MemorySnapshot`]: every commit (with its full tree)
+/// and every branch head.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RepoSnapshot {
+    commits: Vec<CommitSnapshot>,
+    /// Branch -> head commit id.
+    branches: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitSnapshot {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    message: String,
+    author: Author,
+    files: BTreeMap<String, crate::Content>,
+}
+
+impl MemoryRepo {
+    /// Everything this repository holds.
+    pub(crate) fn snapshot(&self) -> RepoSnapshot {
+        let s = self.lock();
+        RepoSnapshot {
+            commits: s
+                .commits
+                .iter()
+                .map(|(id, c)| CommitSnapshot {
+                    id: id.clone(),
+                    parent: c.parent.clone(),
+                    message: c.message.clone(),
+                    author: c.author.clone(),
+                    files: c
+                        .tree
+                        .iter()
+                        .map(|(p, b)| (p.clone(), crate::Content(b.clone())))
+                        .collect(),
+                })
+                .collect(),
+            branches: s.branches.clone(),
+        }
+    }
+
+    /// Replaces everything this repository holds with `snap`, after checking that every commit
+    /// id matches its content and that parents and branch heads exist.
+    pub(crate) fn restore(&self, snap: RepoSnapshot) -> Result<()> {
+        use crate::snapshot::corrupt;
+        let mut commits = BTreeMap::new();
+        for c in snap.commits {
+            let tree: Tree = c.files.into_iter().map(|(p, b)| (p, b.0)).collect();
+            if commit_id(&tree, c.parent.as_deref(), &c.message) != c.id {
+                return Err(corrupt(format!(
+                    "repo commit {} does not match its content",
+                    c.id
+                )));
+            }
+            let commit = Commit {
+                tree,
+                parent: c.parent,
+                message: c.message,
+                author: c.author,
+            };
+            commits.insert(c.id, commit);
+        }
+        for (id, c) in &commits {
+            if let Some(p) = &c.parent
+                && !commits.contains_key(p)
+            {
+                return Err(corrupt(format!(
+                    "repo commit {id} has a missing parent {p}"
+                )));
+            }
+        }
+        if !snap.branches.contains_key(DEFAULT_BRANCH) {
+            return Err(corrupt(format!("repo has no {DEFAULT_BRANCH} branch")));
+        }
+        for (name, head) in &snap.branches {
+            if !commits.contains_key(head) {
+                return Err(corrupt(format!(
+                    "repo branch {name} points at a missing commit {head}"
+                )));
+            }
+        }
+        *self.lock() = State {
+            commits,
+            branches: snap.branches,
+        };
+        Ok(())
+    }
 }
 
 impl Provider for MemoryRepo {

@@ -25,7 +25,9 @@ struct Version {
 }
 
 struct Deletion {
-    at: Instant,
+    /// When the recovery window ends and the secret is purged (Key Vault's
+    /// `scheduledPurgeDate`).
+    purge_at: Instant,
     recovery_days: u32,
 }
 
@@ -62,7 +64,7 @@ impl State {
     /// `scheduledPurgeDate`).
     fn sweep(&mut self, now: Instant) {
         self.secrets.retain(|_, r| match &r.deleted {
-            Some(d) => now < d.at + DAY * d.recovery_days,
+            Some(d) => now < d.purge_at,
             None => true,
         });
     }
@@ -188,15 +190,15 @@ impl MemorySecrets {
         inv
     }
 
-    fn new_version(&self, s: &mut State, name: &str, value: &SecretString) -> Version {
-        s.versions_made += 1;
+    /// The `n`-th version this store makes (counting from 1).
+    fn new_version(&self, n: u64, name: &str, value: &SecretString) -> Version {
         Version {
             id: hex_id(
                 &[
                     &self.base.faults.seed().to_be_bytes(),
                     b"secret-version",
                     name.as_bytes(),
-                    &s.versions_made.to_be_bytes(),
+                    &n.to_be_bytes(),
                 ],
                 32,
             ),
@@ -209,6 +211,113 @@ fn deleted_conflict(name: &str) -> Error {
     Error::conflict(format!(
         "secret {name} is deleted but recoverable (ObjectIsDeletedButRecoverable): recover or purge it first"
     ))
+}
+
+/// The secret store's part of a [`crate::MemorySnapshot`]: every secret with every version's
+/// value (this is the store's own storage, so the values are kept), its tags, and for a
+/// soft-deleted secret its recovery window and what is left of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretsSnapshot {
+    secrets: Vec<SecretSnapshot>,
+    versions_made: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretSnapshot {
+    name: String,
+    tags: Tags,
+    /// Oldest first; the last one is current.
+    versions: Vec<VersionSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted: Option<DeletionSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionSnapshot {
+    id: String,
+    value: crate::snapshot::StoredSecret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeletionSnapshot {
+    recovery_days: u32,
+    /// How long until it is purged.
+    purge_in: Duration,
+}
+
+impl MemorySecrets {
+    /// Everything this store holds (after purging what is due).
+    pub(crate) fn snapshot(&self) -> SecretsSnapshot {
+        let now = Instant::now();
+        let s = self.lock();
+        SecretsSnapshot {
+            secrets: s
+                .secrets
+                .iter()
+                .map(|(name, r)| SecretSnapshot {
+                    name: name.clone(),
+                    tags: r.tags.clone(),
+                    versions: r
+                        .versions
+                        .iter()
+                        .map(|v| VersionSnapshot {
+                            id: v.id.clone(),
+                            value: crate::snapshot::StoredSecret(v.value.clone()),
+                        })
+                        .collect(),
+                    deleted: r.deleted.as_ref().map(|d| DeletionSnapshot {
+                        recovery_days: d.recovery_days,
+                        purge_in: d.purge_at.saturating_duration_since(now),
+                    }),
+                })
+                .collect(),
+            versions_made: s.versions_made,
+        }
+    }
+
+    /// Replaces everything this store holds with `snap`; recovery windows count from now.
+    pub(crate) fn restore(&self, snap: SecretsSnapshot) -> Result<()> {
+        use crate::snapshot::{bounded, corrupt};
+        let now = Instant::now();
+        let mut secrets = BTreeMap::new();
+        for r in snap.secrets {
+            if r.versions.is_empty() {
+                return Err(corrupt(format!("secret {} has no version", r.name)));
+            }
+            let deleted = match r.deleted {
+                Some(d) => Some(Deletion {
+                    purge_at: now + bounded("secret purge_in", d.purge_in)?,
+                    recovery_days: d.recovery_days,
+                }),
+                None => None,
+            };
+            let rec = SecretRec {
+                versions: r
+                    .versions
+                    .into_iter()
+                    .map(|v| Version {
+                        id: v.id,
+                        value: v.value.0,
+                    })
+                    .collect(),
+                tags: r.tags,
+                deleted,
+            };
+            if secrets.insert(r.name.clone(), rec).is_some() {
+                return Err(corrupt(format!("secret {} appears twice", r.name)));
+            }
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *s = State {
+            secrets,
+            versions_made: snap.versions_made,
+        };
+        Ok(())
+    }
 }
 
 impl Provider for MemorySecrets {
@@ -244,7 +353,9 @@ impl SecretStore for MemorySecrets {
                 if s.secrets.get(&name).is_some_and(|r| r.deleted.is_some()) {
                     return Err(deleted_conflict(&name));
                 }
-                let version = self.new_version(&mut s, &name, value);
+                // The version counter moves only when a version is made, so putting what
+                // exists leaves the store exactly as it was.
+                let version = self.new_version(s.versions_made + 1, &name, value);
                 match s.secrets.get_mut(&name) {
                     Some(r) => {
                         let same_value = r.current().value.expose() == value.expose();
@@ -256,9 +367,14 @@ impl SecretStore for MemorySecrets {
                         if !same_value {
                             r.versions.push(version);
                         }
-                        Ok(Ensured::updated(r.meta(&name)))
+                        let meta = r.meta(&name);
+                        if !same_value {
+                            s.versions_made += 1;
+                        }
+                        Ok(Ensured::updated(meta))
                     }
                     None => {
+                        s.versions_made += 1;
                         let r = SecretRec {
                             versions: vec![version],
                             tags: tags.clone(),
@@ -331,7 +447,7 @@ impl SecretStore for MemorySecrets {
                 Ok(match s.secrets.get_mut(&name) {
                     Some(r) if r.deleted.is_none() => {
                         r.deleted = Some(Deletion {
-                            at: Instant::now(),
+                            purge_at: Instant::now() + DAY * recovery_days,
                             recovery_days,
                         });
                         Deleted::Deleted

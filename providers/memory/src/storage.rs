@@ -147,6 +147,98 @@ impl MemoryStorage {
     }
 }
 
+/// Storage's part of a [`crate::MemorySnapshot`]: buckets with their settings and objects,
+/// and the names other accounts own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StorageSnapshot {
+    buckets: Vec<BucketSnapshot>,
+    foreign_buckets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BucketSnapshot {
+    settings: Bucket,
+    objects: Vec<ObjectSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectSnapshot {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
+    body: crate::Content,
+}
+
+impl MemoryStorage {
+    /// Everything this provider holds.
+    pub(crate) fn snapshot(&self) -> StorageSnapshot {
+        let s = self.lock();
+        StorageSnapshot {
+            buckets: s
+                .buckets
+                .values()
+                .map(|b| BucketSnapshot {
+                    settings: b.bucket.clone(),
+                    objects: b
+                        .objects
+                        .iter()
+                        .map(|(key, o)| ObjectSnapshot {
+                            key: key.clone(),
+                            content_type: o.meta.content_type.clone(),
+                            body: crate::Content(o.body.clone()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            foreign_buckets: s.foreign.iter().cloned().collect(),
+        }
+    }
+
+    /// Replaces everything this provider holds with `snap`. Sizes and ETags are recomputed
+    /// from the bodies, as [`ObjectStorage::put_object`] computes them.
+    pub(crate) fn restore(&self, snap: StorageSnapshot) -> Result<()> {
+        use crate::snapshot::corrupt;
+        let mut buckets = BTreeMap::new();
+        for b in snap.buckets {
+            let name = b.settings.name.clone();
+            let mut objects = BTreeMap::new();
+            for o in b.objects {
+                let body = o.body.0;
+                let meta = ObjectMeta {
+                    key: o.key.clone(),
+                    size: body.len() as u64,
+                    etag: content_etag(&body),
+                    content_type: o.content_type,
+                };
+                if objects
+                    .insert(o.key.clone(), Object { body, meta })
+                    .is_some()
+                {
+                    return Err(corrupt(format!(
+                        "storage bucket {name} repeats object {}",
+                        o.key
+                    )));
+                }
+            }
+            let state = BucketState {
+                bucket: b.settings,
+                objects,
+            };
+            if buckets.insert(name.clone(), state).is_some() {
+                return Err(corrupt(format!("storage bucket {name} appears twice")));
+            }
+        }
+        *self.lock() = State {
+            buckets,
+            foreign: snap.foreign_buckets.into_iter().collect(),
+        };
+        Ok(())
+    }
+}
+
 impl Provider for MemoryStorage {
     fn info(&self) -> ProviderInfo {
         self.base.info()

@@ -31,6 +31,7 @@ pub enum GitTransport {
 /// assert_eq!(c.ssh_key_path.as_deref(), Some(std::path::Path::new("/etc/provisio/deploy_key")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GitConfig {
     /// The remote: a local path, `file://...`, `ssh://...`, scp-like `user@host:path`, or
     /// `https://...`.

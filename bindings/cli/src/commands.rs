@@ -1,0 +1,609 @@
+//! The commands.
+
+use crate::report::{FleetReporter, Mode, Palette, Reporter, json_line};
+use crate::session::{self, Session};
+use crate::{Cli, Command, FleetArgs, FleetCommand, Global, StateCommand, Target, hints};
+use console::Term;
+use provisio::{Error, ErrorKind, Result};
+use provisio_engine::fleet::{FailureThreshold, Fleet, TenantStatus};
+use provisio_engine::{
+    ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RunReport, Tenant,
+};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Runs the command and returns the exit code.
+pub(crate) async fn run(cli: Cli) -> u8 {
+    let color =
+        !cli.global.no_color && std::env::var_os("NO_COLOR").is_none() && Term::stdout().is_term();
+    let palette = Palette::new(color);
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("cancelling: the steps in flight finish or roll back...");
+                cancel.cancel();
+            }
+        });
+    }
+    match dispatch(&cli, &palette, cancel.clone()).await {
+        Ok(code) => code,
+        Err(e) => {
+            hints::print(&e);
+            if cancel.is_cancelled() || e.kind() == &ErrorKind::Cancelled {
+                130
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn reporter(global: &Global, palette: &Palette) -> Arc<Reporter> {
+    let mode = if global.json {
+        Mode::Json
+    } else if Term::stderr().is_term() {
+        Mode::Bars
+    } else {
+        Mode::Lines
+    };
+    Arc::new(Reporter::new(mode, palette.clone()))
+}
+
+/// Prints unless `--json`.
+macro_rules! say {
+    ($global:expr, $($arg:tt)*) => {
+        if !$global.json {
+            println!($($arg)*);
+        }
+    };
+}
+
+struct Prepared {
+    session: Session,
+    blueprint: provisio_engine::Blueprint,
+    tenant: Tenant,
+    reporter: Arc<Reporter>,
+}
+
+async fn prepare(global: &Global, target: &Target, palette: &Palette) -> Result<Prepared> {
+    let blueprint = session::load_blueprint(&target.blueprint)?;
+    let tenant = session::tenant(&target.tenant, &blueprint, &target.vars)?;
+    let reporter = reporter(global, palette);
+    let session = Session::open(global, Some(&target.blueprint), reporter.clone()).await?;
+    Ok(Prepared {
+        session,
+        blueprint,
+        tenant,
+        reporter,
+    })
+}
+
+fn providers_line(palette: &Palette, session: &Session) -> String {
+    let mut by_kind: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (cap, name, kind) in &session.connection.summary {
+        let label = if name == provisio_engine::providers::DEFAULT_PROVIDER {
+            cap.as_str().to_string()
+        } else {
+            format!("{}:{name}", cap.as_str())
+        };
+        by_kind.entry(kind.clone()).or_default().push(label);
+    }
+    let parts: Vec<String> = by_kind
+        .iter()
+        .map(|(k, caps)| format!("{} ({})", palette.bold.apply_to(k), caps.join(", ")))
+        .collect();
+    format!("providers: {}", parts.join("; "))
+}
+
+/// Keeps the memory world whatever happened, then passes the result on.
+fn saved<T>(session: &Session, result: Result<T>) -> Result<T> {
+    let save = session.save();
+    let value = result?;
+    save?;
+    Ok(value)
+}
+
+async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Result<u8> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Plan {
+            target,
+            detailed_exitcode,
+            no_refresh,
+        } => {
+            let p = prepare(g, target, palette).await?;
+            let plan = p
+                .session
+                .engine
+                .plan(
+                    &p.blueprint,
+                    &p.tenant,
+                    &PlanOptions {
+                        refresh: !no_refresh,
+                        ..Default::default()
+                    },
+                )
+                .await;
+            let plan = saved(&p.session, plan)?;
+            if g.json {
+                json_line(
+                    &json!({"type": "plan", "plan": plan, "has_changes": plan.has_changes()}),
+                );
+            } else {
+                println!("{}", providers_line(palette, &p.session));
+                print!("{}", crate::view::plan_table(palette, &plan));
+            }
+            Ok(if *detailed_exitcode && plan.has_changes() {
+                2
+            } else {
+                0
+            })
+        }
+        Command::Apply {
+            target,
+            allow,
+            keep_partial,
+        } => {
+            let p = prepare(g, target, palette).await?;
+            say!(g, "{}", providers_line(palette, &p.session));
+            let plan = p
+                .session
+                .engine
+                .plan(
+                    &p.blueprint,
+                    &p.tenant,
+                    &PlanOptions {
+                        refresh: true,
+                        ..Default::default()
+                    },
+                )
+                .await;
+            let plan = saved(&p.session, plan)?;
+            if g.json {
+                json_line(
+                    &json!({"type": "plan", "plan": plan, "has_changes": plan.has_changes()}),
+                );
+            } else {
+                print!("{}", crate::view::plan_table(palette, &plan));
+            }
+            if !plan.has_changes() {
+                say!(
+                    g,
+                    "{}",
+                    palette
+                        .green
+                        .apply_to("No changes: the tenant is up to date.")
+                );
+                return Ok(0);
+            }
+            let mut options = ApplyOptions::default().refresh().cancel(cancel);
+            options.keep_partial = *keep_partial;
+            for a in allow {
+                options = options.allow(a.clone());
+            }
+            say!(g, "\n{}", palette.bold.apply_to("Applying"));
+            let report = p
+                .session
+                .engine
+                .apply(&p.blueprint, &p.tenant, options)
+                .await;
+            p.reporter.finish();
+            let report = saved(&p.session, report)?;
+            finish_run(g, palette, &p, report).await
+        }
+        Command::Destroy { target, allow } => {
+            let p = prepare(g, target, palette).await?;
+            say!(g, "{}", providers_line(palette, &p.session));
+            let mut options = DestroyOptions::default().cancel(cancel);
+            for a in allow {
+                options = options.allow(a.clone());
+            }
+            say!(
+                g,
+                "{} tenant {}",
+                palette.bold.apply_to("Destroying"),
+                p.tenant.name
+            );
+            let report = p
+                .session
+                .engine
+                .destroy(&p.blueprint, &p.tenant, options)
+                .await;
+            p.reporter.finish();
+            let report = saved(&p.session, report)?;
+            finish_run(g, palette, &p, report).await
+        }
+        Command::Refresh { target, write } => {
+            let p = prepare(g, target, palette).await?;
+            let options = RefreshOptions {
+                write: *write,
+                cancel,
+                ..Default::default()
+            };
+            let report = p
+                .session
+                .engine
+                .refresh(&p.blueprint, &p.tenant, options)
+                .await;
+            p.reporter.finish();
+            let report = saved(&p.session, report)?;
+            if g.json {
+                json_line(&json!({"type": "refresh", "report": report}));
+            } else {
+                for r in &report.resources {
+                    let text = match &r.drift {
+                        provisio_engine::plan::Drift::InSync => {
+                            palette.dim.apply_to("in sync".to_string())
+                        }
+                        provisio_engine::plan::Drift::Missing => {
+                            palette.red.apply_to("missing".to_string())
+                        }
+                        provisio_engine::plan::Drift::Changed { diff } => {
+                            palette.yellow.apply_to(format!(
+                                "changed: {}",
+                                diff.iter()
+                                    .map(|d| d.field.clone())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        }
+                    };
+                    println!("  {:<24} {text}", r.resource);
+                }
+                println!(
+                    "{}",
+                    if report.has_drift() {
+                        "drift found".to_string()
+                    } else {
+                        "no drift".to_string()
+                    }
+                );
+            }
+            Ok(0)
+        }
+        Command::Status { tenant } => status(g, palette, tenant.as_deref()).await,
+        Command::Outputs { tenant, resource } => {
+            provisio::validate::tenant_name("--tenant", tenant)?;
+            let state = session::open_state(&g.state).await?;
+            let engine = provisio_engine::Engine::builder()
+                .state(state)
+                .events(Arc::new(provisio_engine::events::NullSink))
+                .build()?;
+            let mut outputs = engine.outputs(tenant).await?;
+            if outputs.is_empty() {
+                return Err(Error::not_found(format!(
+                    "tenant {tenant:?} has no resources in the state store {}",
+                    g.state
+                )));
+            }
+            if let Some(r) = resource {
+                let v = outputs.remove(r).ok_or_else(|| {
+                    Error::not_found(format!("tenant {tenant:?} has no resource {r:?}"))
+                })?;
+                outputs = [(r.clone(), v)].into_iter().collect();
+            }
+            if g.json {
+                json_line(&outputs);
+            } else {
+                print!("{}", crate::view::outputs_table(&outputs));
+            }
+            Ok(0)
+        }
+        Command::Fleet(FleetCommand::Apply(args)) => fleet(g, palette, args, false, cancel).await,
+        Command::Fleet(FleetCommand::Destroy(args)) => fleet(g, palette, args, true, cancel).await,
+        Command::State(StateCommand::Unlock { tenant }) => {
+            provisio::validate::tenant_name("--tenant", tenant)?;
+            let state = session::open_state(&g.state).await?;
+            match state.break_lease(tenant).await? {
+                Some(lease) => {
+                    say!(
+                        g,
+                        "broke the lease of tenant {tenant} held by {}",
+                        lease.owner
+                    );
+                    if g.json {
+                        json_line(
+                            &json!({"type": "unlocked", "tenant": tenant, "owner": lease.owner}),
+                        );
+                    }
+                }
+                None => {
+                    say!(g, "tenant {tenant} was not locked");
+                    if g.json {
+                        json_line(&json!({"type": "unlocked", "tenant": tenant, "owner": null}));
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunReport) -> Result<u8> {
+    let s = &report.summary;
+    if g.json {
+        json_line(&json!({
+            "type": "result",
+            "run_id": report.run_id,
+            "tenant": report.tenant,
+            "success": report.is_success(),
+            "summary": s,
+            "kept_protected": report.kept_protected,
+        }));
+    } else {
+        println!(
+            "\n{} in {:.1} s: {} created, {} updated, {} unchanged, {} deleted, {} failed, {} rolled back",
+            if report.is_success() {
+                palette.green.apply_to("Done")
+            } else {
+                palette.red.apply_to("Failed")
+            },
+            s.duration_ms as f64 / 1000.0,
+            s.created,
+            s.updated,
+            s.unchanged,
+            s.deleted,
+            s.failed,
+            s.rolled_back
+        );
+        if !report.kept_protected.is_empty() {
+            println!(
+                "{} {} (protected; delete with --allow <name>)",
+                palette.yellow.apply_to("Kept:"),
+                report.kept_protected.join(", ")
+            );
+            let needed: Vec<&str> = report
+                .steps
+                .iter()
+                .filter(|st| {
+                    matches!(st.status, provisio_engine::StepStatus::Skipped { .. })
+                        && !report.kept_protected.contains(&st.resource)
+                })
+                .map(|st| st.resource.as_str())
+                .collect();
+            if !needed.is_empty() {
+                println!(
+                    "{} {} (what the protected resources depend on)",
+                    palette.yellow.apply_to("Also kept:"),
+                    needed.join(", ")
+                );
+            }
+        }
+    }
+    let report = report.into_result()?;
+    if !g.json && report.operation == provisio_engine::Operation::Apply {
+        let outputs = p.session.engine.outputs(&p.tenant.name).await?;
+        let wanted = [
+            ("hostname", "dns_prod", "fqdn"),
+            ("staging hostname", "dns_stg", "fqdn"),
+            ("instance", "web", "id"),
+            ("public ip", "web", "public_ip"),
+            ("database", "database", "name"),
+            ("branches", "branch_prod", "name"),
+            ("", "branch_dev", "name"),
+        ];
+        let mut lines = Vec::new();
+        for (label, res, key) in wanted {
+            if let Some(v) = outputs.get(res).and_then(|o| o.get(key)) {
+                lines.push((label, crate::view::short(v, 60)));
+            }
+        }
+        if lines.is_empty() {
+            println!("\nOutputs:");
+            print!("{}", crate::view::outputs_table(&outputs));
+        } else {
+            println!("\n{}", palette.bold.apply_to("Outputs"));
+            for (label, v) in lines {
+                println!("  {label:<18} {v}");
+            }
+            println!(
+                "  (all outputs: provisio outputs --tenant {})",
+                p.tenant.name
+            );
+        }
+    }
+    Ok(0)
+}
+
+async fn status(g: &Global, palette: &Palette, tenant: Option<&str>) -> Result<u8> {
+    let state = session::open_state(&g.state).await?;
+    match tenant {
+        None => {
+            let tenants = state.list_tenants().await?;
+            let mut rows = Vec::new();
+            for t in &tenants {
+                let resources = state.list_resources(t).await?;
+                let lease = state.get_lease(t).await?;
+                rows.push(json!({
+                    "tenant": t,
+                    "resources": resources.len(),
+                    "protected": resources.iter().filter(|r| r.protect).count(),
+                    "locked_by": lease.as_ref().map(|l| l.owner.clone()),
+                    "updated_at_ms": resources.iter().map(|r| r.updated_at_ms).max(),
+                }));
+            }
+            if g.json {
+                json_line(&json!({"type": "status", "tenants": rows}));
+            } else if rows.is_empty() {
+                println!("no tenants in {}", g.state);
+            } else {
+                println!(
+                    "  {}",
+                    palette.dim.apply_to(format!(
+                        "{:<24} {:>9}  {:>9}  lock",
+                        "TENANT", "RESOURCES", "PROTECTED"
+                    ))
+                );
+                for r in rows {
+                    println!(
+                        "  {:<24} {:>9}  {:>9}  {}",
+                        r["tenant"].as_str().unwrap_or_default(),
+                        r["resources"].as_u64().unwrap_or(0),
+                        r["protected"].as_u64().unwrap_or(0),
+                        r["locked_by"].as_str().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        Some(t) => {
+            provisio::validate::tenant_name("--tenant", t)?;
+            let resources = state.list_resources(t).await?;
+            let lease = state.get_lease(t).await?;
+            if g.json {
+                let rows: Vec<_> = resources
+                    .iter()
+                    .map(|r| {
+                        json!({"name": r.name, "type": r.resource_type, "provider": r.provider,
+                               "identity": r.identity, "protect": r.protect, "updated_at_ms": r.updated_at_ms})
+                    })
+                    .collect();
+                json_line(&json!({"type": "status", "tenant": t, "resources": rows,
+                                  "locked_by": lease.map(|l| l.owner)}));
+            } else {
+                if resources.is_empty() {
+                    println!("tenant {t} has no resources in {}", g.state);
+                }
+                for r in &resources {
+                    println!(
+                        "  {:<24} {:<18} {}{}",
+                        r.name,
+                        r.resource_type,
+                        r.identity,
+                        if r.protect { " [protected]" } else { "" }
+                    );
+                }
+                if let Some(l) = lease {
+                    println!(
+                        "locked by {} (run `provisio state unlock --tenant {t}` if it died)",
+                        l.owner
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn threshold(s: &str) -> Result<FailureThreshold> {
+    let bad = || {
+        Error::invalid_field(
+            "--max-failures",
+            format!("{s:?} is not a count (3), a percentage (5%) or `never`"),
+        )
+    };
+    if s == "never" {
+        return Ok(FailureThreshold::Never);
+    }
+    if let Some(p) = s.strip_suffix('%') {
+        let f: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=100.0).contains(&f) {
+            return Err(bad());
+        }
+        return Ok(FailureThreshold::Fraction(f / 100.0));
+    }
+    s.trim()
+        .parse()
+        .map(FailureThreshold::Count)
+        .map_err(|_| bad())
+}
+
+async fn fleet(
+    g: &Global,
+    palette: &Palette,
+    args: &FleetArgs,
+    destroy: bool,
+    cancel: CancellationToken,
+) -> Result<u8> {
+    let blueprint = session::load_blueprint(&args.blueprint)?;
+    let rows = crate::tenants::read(&args.tenants)?;
+    let common = session::plain_vars(&args.vars)?;
+    let secrets = session::secret_vars(&blueprint, &args.vars)?;
+    let mut tenants = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut t = Tenant::new(&row.name);
+        for (k, v) in common.iter().chain(row.vars.iter()) {
+            if !blueprint.variables.contains_key(k) {
+                return Err(Error::invalid_field(
+                    "tenant variable",
+                    format!(
+                        "tenant {:?}: the blueprint declares no variable {k:?}",
+                        row.name
+                    ),
+                ));
+            }
+            t = t.var(k.clone(), v.clone());
+        }
+        for (k, v) in &secrets {
+            t = t.secret(k.clone(), v.clone());
+        }
+        blueprint.check_tenant(&t)?;
+        tenants.push(t);
+    }
+    let threshold = threshold(&args.max_failures)?;
+    let fleet_id = args.fleet_id.clone().unwrap_or_else(|| {
+        let stem = args
+            .tenants
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("tenants");
+        format!("{}-{stem}", blueprint.name)
+    });
+    let steps = Arc::new(Reporter::new(
+        if g.json { Mode::Json } else { Mode::Quiet },
+        palette.clone(),
+    ));
+    let session = Session::open(g, Some(&args.blueprint), steps).await?;
+    say!(g, "{}", providers_line(palette, &session));
+    say!(
+        g,
+        "{} {} for {} tenants (fleet id {fleet_id}, concurrency {})",
+        palette
+            .bold
+            .apply_to(if destroy { "Destroying" } else { "Applying" }),
+        blueprint.name,
+        tenants.len(),
+        args.concurrency
+    );
+    let reporter = Arc::new(FleetReporter::new(g.json, palette.clone(), tenants.len()));
+    let mut fleet = Fleet::new(session.engine.clone())
+        .concurrency(args.concurrency.max(1))
+        .canary(args.canary)
+        .max_failures(threshold)
+        .events(reporter.clone());
+    if destroy {
+        fleet = fleet.destroy_options(DestroyOptions::default());
+    }
+    let report = fleet.run(&fleet_id, &blueprint, tenants, cancel).await;
+    reporter.finish();
+    let report = saved(&session, report)?;
+    let c = &report.counts;
+    if g.json {
+        json_line(&json!({"type": "fleet_result", "report": report}));
+    } else {
+        println!(
+            "\n{} in {:.1} s: {} succeeded, {} failed, {} already done, {} not started ({} resources created, {} deleted)",
+            if report.is_success() {
+                palette.green.apply_to("Fleet done")
+            } else {
+                palette.red.apply_to("Fleet stopped")
+            },
+            report.duration_ms as f64 / 1000.0,
+            c.succeeded,
+            c.failed,
+            c.already_succeeded,
+            c.not_started,
+            c.resources.created,
+            c.resources.deleted
+        );
+        for t in report.with_status(TenantStatus::Failed) {
+            println!(
+                "  failed: {} — {}",
+                t.tenant,
+                t.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
+            );
+        }
+    }
+    Ok(if report.is_success() { 0 } else { 1 })
+}

@@ -1,0 +1,212 @@
+//! What every command sets up: the state store, the providers, the blueprint and the tenant.
+
+use crate::{Global, VarArgs};
+use provisio::{Error, Result, SecretString};
+use provisio_config::{Connection, ProviderConfig};
+use provisio_engine::state::sqlite::SqliteStateStore;
+use provisio_engine::{Blueprint, EventSink, StateStore, Tenant, types};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Opens the state store named by `--state`.
+pub(crate) async fn open_state(spec: &str) -> Result<Arc<dyn StateStore>> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        let store = provisio_engine::state::postgres::PostgresStateStore::connect(spec).await?;
+        return Ok(Arc::new(store));
+    }
+    let path = Path::new(spec);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::invalid_input(format!("cannot create state directory {}", dir.display()))
+                .with_source(e)
+        })?;
+    }
+    Ok(Arc::new(SqliteStateStore::open(path).await?))
+}
+
+/// The directory beside the state: where the memory world is kept by default.
+pub(crate) fn state_dir(spec: &str) -> PathBuf {
+    if spec.contains("://") {
+        return PathBuf::from(".provisio");
+    }
+    match Path::new(spec).parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The provider configuration: `--providers`, else memory providers. Memory worlds are kept
+/// beside the state file unless the configuration says where, and a blueprint directory's
+/// `memory-fixtures.yaml` prepares them unless the configuration names fixtures.
+pub(crate) fn provider_config(global: &Global, blueprint: Option<&Path>) -> Result<ProviderConfig> {
+    let mut config = match &global.providers {
+        Some(path) => ProviderConfig::from_file(path)?,
+        None => ProviderConfig::memory(),
+    };
+    if config.uses_memory() {
+        if config.memory.persist.is_none() {
+            config.memory.persist = Some(state_dir(&global.state).join("memory.json"));
+        }
+        if config.memory.fixtures.is_none()
+            && let Some(bp) = blueprint
+        {
+            let dir = if bp.is_dir() {
+                Some(bp.to_path_buf())
+            } else {
+                bp.parent().map(Path::to_path_buf)
+            };
+            let fixtures = dir.map(|d| d.join("memory-fixtures.yaml"));
+            config.memory.fixtures = fixtures.filter(|f| f.is_file());
+        }
+    }
+    Ok(config)
+}
+
+/// An engine with its providers.
+pub(crate) struct Session {
+    pub(crate) engine: provisio_engine::Engine,
+    pub(crate) connection: Connection,
+}
+
+impl Session {
+    /// Connects the providers and builds the engine.
+    pub(crate) async fn open(
+        global: &Global,
+        blueprint: Option<&Path>,
+        events: Arc<dyn EventSink>,
+    ) -> Result<Session> {
+        let config = provider_config(global, blueprint)?;
+        let connection = config.connect().await?;
+        let state = open_state(&global.state).await?;
+        let engine = provisio_engine::Engine::builder()
+            .providers(connection.providers.clone())
+            .registry(types::builtin())
+            .state(state)
+            .events(events)
+            .concurrency(global.step_concurrency.max(1))
+            .build()?;
+        Ok(Session { engine, connection })
+    }
+
+    /// Saves the memory world (if any).
+    pub(crate) fn save(&self) -> Result<()> {
+        self.connection.save()
+    }
+}
+
+/// Loads and validates a blueprint.
+pub(crate) fn load_blueprint(path: &Path) -> Result<Blueprint> {
+    let bp = Blueprint::load(path)?;
+    bp.validate(&types::builtin())?;
+    Ok(bp)
+}
+
+fn split_pair<'a>(arg: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+    arg.split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
+        .map(|(k, v)| (k.trim(), v))
+        .ok_or_else(|| Error::invalid_field(flag, format!("{arg:?} is not KEY=VALUE")))
+}
+
+/// Reads a YAML/JSON/TOML object of variables.
+pub(crate) fn read_vars_file(path: &Path) -> Result<BTreeMap<String, Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::not_found(format!("cannot read variables file {}", path.display())).with_source(e)
+    })?;
+    let bad = |e: String| {
+        Error::invalid_input(format!("malformed variables file {}: {e}", path.display()))
+    };
+    let value: Value = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "json" => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        "toml" => toml::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        _ => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
+    };
+    match value {
+        Value::Object(m) => Ok(m.into_iter().collect()),
+        Value::Null => Ok(BTreeMap::new()),
+        _ => Err(bad("expected an object of KEY: VALUE".into())),
+    }
+}
+
+/// The environment variable a secret variable is read from by default.
+pub(crate) fn secret_env_name(key: &str) -> String {
+    let mut s = String::from("PROVISIO_SECRET_");
+    for c in key.chars() {
+        s.push(if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        });
+    }
+    s
+}
+
+/// The plain variables of `--vars-file` and `--var`.
+pub(crate) fn plain_vars(args: &VarArgs) -> Result<BTreeMap<String, Value>> {
+    let mut vars = match &args.vars_file {
+        Some(p) => read_vars_file(p)?,
+        None => BTreeMap::new(),
+    };
+    for arg in &args.vars {
+        let (k, v) = split_pair(arg, "--var")?;
+        vars.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Ok(vars)
+}
+
+/// The secret variables the blueprint declares, read from the environment.
+pub(crate) fn secret_vars(
+    bp: &Blueprint,
+    args: &VarArgs,
+) -> Result<BTreeMap<String, SecretString>> {
+    let mut envs: BTreeMap<String, String> = bp
+        .variables
+        .iter()
+        .filter(|(_, v)| v.secret)
+        .map(|(k, _)| (k.clone(), secret_env_name(k)))
+        .collect();
+    for arg in &args.secret_env {
+        let (k, env) = split_pair(arg, "--secret-env")?;
+        if !bp.variables.get(k).is_some_and(|v| v.secret) {
+            return Err(Error::invalid_field(
+                "--secret-env",
+                format!("the blueprint declares no secret variable {k:?}"),
+            ));
+        }
+        envs.insert(k.to_string(), env.to_string());
+    }
+    let mut out = BTreeMap::new();
+    for (k, env) in envs {
+        if let Ok(v) = std::env::var(&env)
+            && !v.is_empty()
+        {
+            out.insert(k, SecretString::from(v));
+        }
+    }
+    Ok(out)
+}
+
+/// The tenant of a single-tenant command.
+pub(crate) fn tenant(name: &str, bp: &Blueprint, args: &VarArgs) -> Result<Tenant> {
+    provisio::validate::tenant_name("--tenant", name)?;
+    let mut t = Tenant::new(name);
+    for (k, v) in plain_vars(args)? {
+        if !bp.variables.contains_key(&k) {
+            return Err(Error::invalid_field(
+                "--var",
+                format!(
+                    "the blueprint declares no variable {k:?} (declared: {})",
+                    bp.variables.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        t = t.var(k, v);
+    }
+    for (k, v) in secret_vars(bp, args)? {
+        t = t.secret(k, v);
+    }
+    bp.check_tenant(&t)?;
+    Ok(t)
+}

@@ -1,0 +1,133 @@
+//! Provider kinds: turning a [`ProviderEntry`] into trait objects.
+
+use crate::ProviderEntry;
+use provisio::{Error, Result};
+use provisio_engine::{Capability, Providers};
+use provisio_memory::MemoryCloud;
+use serde_json::Value;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The provider kinds this build can construct.
+pub const KINDS: &[&str] = &[
+    "memory",
+    #[cfg(feature = "git")]
+    "git",
+];
+
+/// Builds providers, sharing one instance among entries of the same kind and settings.
+pub(crate) struct Builder {
+    memory: Option<MemoryCloud>,
+    /// (kind, settings as JSON) -> the built client, type-erased.
+    built: HashMap<(String, String), Arc<dyn Any + Send + Sync>>,
+}
+
+fn unsupported(cap: Capability, kind: &str) -> Error {
+    Error::invalid_field(
+        "kind",
+        format!(
+            "provider kind {kind:?} does not serve the {} capability",
+            cap.as_str()
+        ),
+    )
+}
+
+/// Deserializes an entry's settings into a kind's config type; unknown keys are errors.
+#[allow(dead_code)]
+pub(crate) fn settings<T: serde::de::DeserializeOwned>(entry: &ProviderEntry) -> Result<T> {
+    serde_json::from_value(Value::Object(entry.settings.clone()))
+        .map_err(|e| Error::invalid_field("settings", e.to_string()))
+}
+
+impl Builder {
+    pub(crate) fn new(memory: Option<MemoryCloud>) -> Self {
+        Builder {
+            memory,
+            built: HashMap::new(),
+        }
+    }
+
+    /// The shared instance for `entry`, built by `make` on first use.
+    #[allow(dead_code)]
+    async fn shared<T, F, Fut>(&mut self, entry: &ProviderEntry, make: F) -> Result<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let key = (
+            entry.kind.clone(),
+            Value::Object(entry.settings.clone()).to_string(),
+        );
+        if let Some(existing) = self.built.get(&key)
+            && let Ok(t) = existing.clone().downcast::<T>()
+        {
+            return Ok(t);
+        }
+        let made = Arc::new(make().await?);
+        self.built.insert(key, made.clone());
+        Ok(made)
+    }
+
+    /// Registers `entry` as the provider `name` of `cap`.
+    pub(crate) async fn register(
+        &mut self,
+        providers: Providers,
+        cap: Capability,
+        name: &str,
+        entry: &ProviderEntry,
+    ) -> Result<Providers> {
+        match entry.kind.as_str() {
+            "memory" => self.memory(providers, cap, name, entry),
+            #[cfg(feature = "git")]
+            "git" => {
+                if cap != Capability::Repo {
+                    return Err(unsupported(cap, "git"));
+                }
+                let config: provisio_git::GitConfig = settings(entry)?;
+                let repo = self
+                    .shared(entry, || async { provisio_git::GitRepository::new(config) })
+                    .await?;
+                Ok(providers.with_repo(name, repo))
+            }
+            other => Err(Error::invalid_field(
+                "kind",
+                format!(
+                    "unknown provider kind {other:?} (this build knows: {})",
+                    KINDS.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn memory(
+        &mut self,
+        providers: Providers,
+        cap: Capability,
+        name: &str,
+        entry: &ProviderEntry,
+    ) -> Result<Providers> {
+        if let Some(key) = entry.settings.keys().next() {
+            return Err(Error::invalid_field(
+                &format!("settings.{key}"),
+                "memory providers take no settings here (use the [memory] table)",
+            ));
+        }
+        let cloud = self
+            .memory
+            .as_ref()
+            .ok_or_else(|| Error::unexpected("the memory world was not opened"))?;
+        Ok(match cap {
+            Capability::Dns => providers.with_dns(name, cloud.dns.clone()),
+            Capability::Storage => providers.with_storage(name, cloud.storage.clone()),
+            Capability::Compute => providers.with_compute(name, cloud.compute.clone()),
+            Capability::Ci => providers.with_ci(name, cloud.ci.clone()),
+            Capability::Secrets => providers.with_secrets(name, cloud.secrets.clone()),
+            Capability::Database => providers.with_database(name, cloud.database.clone()),
+            Capability::Repo => providers.with_repo(name, cloud.repo.clone()),
+            Capability::Mail => providers.with_mail(name, cloud.mail.clone()),
+            Capability::None => return Err(unsupported(cap, "memory")),
+        })
+    }
+}

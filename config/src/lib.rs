@@ -1,0 +1,315 @@
+//! Builds the providers a run uses from a provider configuration file — the facade the CLI and
+//! the language bindings share, so one file means the same thing everywhere.
+//!
+//! A blueprint resource names a provider by capability and name (`provider: default` unless it
+//! says otherwise); the configuration maps each such pair to a provider *kind* and its
+//! settings. Credentials are never written here: each kind reads them from the environment
+//! (see its `docs/providers/<kind>.md`).
+//!
+//! ```toml
+//! # providers.toml
+//! fallback = "memory"          # capabilities not listed below get memory providers
+//!
+//! [memory]
+//! seed = 7
+//! persist = ".provisio/memory.json"   # keep the memory world between runs
+//! fixtures = "memory-fixtures.yaml"   # what exists before the first run
+//!
+//! [providers.repo.default]
+//! kind = "git"
+//! url = "ssh://git@git.internal/ops/tenant-config.git"
+//! cache_dir = ".provisio/git-cache"
+//! ```
+//!
+//! The same in YAML (`providers: { repo: { default: { kind: git, url: ... } } }`) or JSON.
+//! Relative paths are relative to the configuration file's directory.
+//!
+//! Without a file ([`ProviderConfig::memory`]) every capability's `default` provider is a
+//! memory provider. With a file, only what it lists is configured, unless `fallback = "memory"`:
+//! a real launch never silently lands in memory.
+//!
+//! Kinds available in this build: see [`ProviderConfig::kinds`]. Providers of one kind with
+//! identical settings are built once and shared by every capability and name that uses them
+//! (one AWS SDK configuration, one memory world).
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use provisio_config::ProviderConfig;
+//! use provisio_engine::Capability;
+//! let config = ProviderConfig::from_toml(r#"
+//!     [providers.dns.default]
+//!     kind = "memory"
+//! "#)?;
+//! let connection = config.connect().await?;
+//! assert!(connection.providers.has(Capability::Dns, "default"));
+//! assert!(!connection.providers.has(Capability::Storage, "default"));
+//! # Ok::<(), provisio::Error>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+mod kinds;
+mod memory;
+
+pub use kinds::KINDS;
+pub use memory::MemorySettings;
+
+use provisio::{Error, Result};
+use provisio_engine::{Capability, Providers};
+use provisio_memory::MemoryCloud;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every capability a configuration can name.
+pub const CAPABILITIES: [Capability; 8] = [
+    Capability::Dns,
+    Capability::Storage,
+    Capability::Compute,
+    Capability::Ci,
+    Capability::Secrets,
+    Capability::Database,
+    Capability::Repo,
+    Capability::Mail,
+];
+
+/// One configured provider: its kind and the kind's own settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProviderEntry {
+    /// The provider kind: `memory`, `git`, `aws`, `cloudflare`, ... (see [`KINDS`]).
+    pub kind: String,
+    /// The kind's settings (checked by the kind when the provider is built).
+    #[serde(flatten)]
+    pub settings: Map<String, Value>,
+}
+
+impl ProviderEntry {
+    /// An entry of `kind` with no settings.
+    pub fn new(kind: impl Into<String>) -> Self {
+        ProviderEntry {
+            kind: kind.into(),
+            settings: Map::new(),
+        }
+    }
+
+    /// The same with one more setting.
+    pub fn setting(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What serves a capability nobody configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Nothing: a resource using it fails validation naming the missing provider.
+    #[default]
+    None,
+    /// The memory provider of that capability, as `default`.
+    Memory,
+}
+
+/// A provider configuration: which kind serves each capability and name.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// What serves a capability with no `default` entry.
+    #[serde(default)]
+    pub fallback: Fallback,
+    /// Settings of the memory world (used by every `memory` entry).
+    #[serde(default)]
+    pub memory: MemorySettings,
+    /// Capability -> provider name -> entry.
+    #[serde(default)]
+    pub providers: BTreeMap<Capability, BTreeMap<String, ProviderEntry>>,
+}
+
+impl ProviderConfig {
+    /// Every capability's `default` provider is a memory provider (the embedded default).
+    pub fn memory() -> Self {
+        ProviderConfig {
+            fallback: Fallback::Memory,
+            ..Default::default()
+        }
+    }
+
+    /// The kinds this build can construct.
+    pub fn kinds() -> &'static [&'static str] {
+        KINDS
+    }
+
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| parse_error("TOML", e))
+    }
+
+    /// Parses a YAML document.
+    pub fn from_yaml(text: &str) -> Result<Self> {
+        serde_yaml::from_str(text).map_err(|e| parse_error("YAML", e))
+    }
+
+    /// Parses a JSON document.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| parse_error("JSON", e))
+    }
+
+    /// Builds a configuration from a JSON-like value (what the bindings pass: a dict, an
+    /// object).
+    pub fn from_value(value: Value) -> Result<Self> {
+        serde_json::from_value(value).map_err(|e| parse_error("provider", e))
+    }
+
+    /// Reads a file (`.toml`, `.yaml`/`.yml` or `.json`); relative paths inside it become
+    /// relative to the file's directory.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let err = if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_found(format!("provider config {} not found", path.display()))
+            } else {
+                Error::invalid_input(format!("cannot read provider config {}", path.display()))
+            };
+            err.with_source(e)
+        })?;
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let config = match ext {
+            "toml" => Self::from_toml(&text),
+            "yaml" | "yml" => Self::from_yaml(&text),
+            "json" => Self::from_json(&text),
+            _ => Err(Error::invalid_input(format!(
+                "cannot tell the format of provider config {}: use .toml, .yaml, .yml or .json",
+                path.display()
+            ))),
+        }
+        .map_err(|e| Error::invalid_input(format!("{}: {}", path.display(), e.message())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(config.relative_to(base))
+    }
+
+    /// Makes the relative paths of the memory settings relative to `base`.
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        self.memory = self.memory.relative_to(base);
+        self
+    }
+
+    /// Adds (or replaces) the provider `name` of `capability`.
+    pub fn with(
+        mut self,
+        capability: Capability,
+        name: impl Into<String>,
+        entry: ProviderEntry,
+    ) -> Self {
+        self.providers
+            .entry(capability)
+            .or_default()
+            .insert(name.into(), entry);
+        self
+    }
+
+    /// Every (capability, name, kind) this configuration serves, fallbacks included.
+    pub fn summary(&self) -> Vec<(Capability, String, String)> {
+        let mut out = Vec::new();
+        for cap in CAPABILITIES {
+            let entries = self.providers.get(&cap);
+            for (name, entry) in entries.into_iter().flatten() {
+                out.push((cap, name.clone(), entry.kind.clone()));
+            }
+            let has_default = entries
+                .is_some_and(|e| e.contains_key(provisio_engine::providers::DEFAULT_PROVIDER));
+            if !has_default && self.fallback == Fallback::Memory {
+                out.push((
+                    cap,
+                    provisio_engine::providers::DEFAULT_PROVIDER.to_string(),
+                    "memory".to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Whether any capability is served by the memory providers.
+    pub fn uses_memory(&self) -> bool {
+        self.summary().iter().any(|(_, _, kind)| kind == "memory")
+    }
+
+    /// Builds every configured provider (and the memory world, restored from
+    /// [`MemorySettings::persist`] and prepared with [`MemorySettings::fixtures`] when set).
+    ///
+    /// Errors name the capability, the provider name and the setting at fault.
+    pub async fn connect(&self) -> Result<Connection> {
+        let memory = if self.uses_memory() {
+            Some(self.memory.open().await?)
+        } else {
+            None
+        };
+        let mut builder = kinds::Builder::new(memory.clone());
+        let mut providers = Providers::new();
+        for (cap, name, kind) in self.summary() {
+            let entry = self
+                .providers
+                .get(&cap)
+                .and_then(|e| e.get(&name))
+                .cloned()
+                .unwrap_or_else(|| ProviderEntry::new(kind));
+            providers = builder
+                .register(providers, cap, &name, &entry)
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        e.kind().clone(),
+                        format!(
+                            "providers.{}.{name} (kind {:?}): {}",
+                            cap.as_str(),
+                            entry.kind,
+                            e.message()
+                        ),
+                    )
+                    .with_source(e)
+                })?;
+        }
+        Ok(Connection {
+            providers,
+            memory,
+            persist: self.memory.persist.clone(),
+            summary: self.summary(),
+        })
+    }
+}
+
+fn parse_error(format: &str, e: impl std::fmt::Display) -> Error {
+    Error::invalid_input(format!("malformed {format} provider config: {e}"))
+}
+
+/// The providers built from a [`ProviderConfig`].
+#[derive(Clone)]
+pub struct Connection {
+    /// The registry to hand to [`provisio_engine::Engine::builder`].
+    pub providers: Providers,
+    /// The memory world, when any capability uses memory providers (for inventory and fault
+    /// injection).
+    pub memory: Option<MemoryCloud>,
+    persist: Option<PathBuf>,
+    /// What serves each (capability, name): the kind.
+    pub summary: Vec<(Capability, String, String)>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("summary", &self.summary)
+            .field("persist", &self.persist)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Writes the memory world back to [`MemorySettings::persist`] (a no-op without memory
+    /// providers or without a persist path). Call it after every run.
+    pub fn save(&self) -> Result<()> {
+        match (&self.memory, &self.persist) {
+            (Some(cloud), Some(path)) => memory::save(cloud, path),
+            _ => Ok(()),
+        }
+    }
+}

@@ -14,6 +14,10 @@ pub const KINDS: &[&str] = &[
     "memory",
     #[cfg(feature = "git")]
     "git",
+    #[cfg(feature = "jenkins")]
+    "jenkins",
+    #[cfg(feature = "postgres")]
+    "postgres",
 ];
 
 /// Builds providers, sharing one instance among entries of the same kind and settings.
@@ -90,6 +94,30 @@ impl Builder {
                     .shared(entry, || async { provisio_git::GitRepository::new(config) })
                     .await?;
                 Ok(providers.with_repo(name, repo))
+            }
+            #[cfg(feature = "jenkins")]
+            "jenkins" => {
+                if cap != Capability::Ci {
+                    return Err(unsupported(cap, "jenkins"));
+                }
+                let config: provisio_jenkins::JenkinsConfig = settings(entry)?;
+                let ci = self
+                    .shared(entry, || async { provisio_jenkins::JenkinsCi::new(config) })
+                    .await?;
+                Ok(providers.with_ci(name, ci))
+            }
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                if cap != Capability::Database {
+                    return Err(unsupported(cap, "postgres"));
+                }
+                let config: provisio_postgres::PostgresConfig = settings(entry)?;
+                let db = self
+                    .shared(entry, || async {
+                        provisio_postgres::PostgresDatabase::new(config)
+                    })
+                    .await?;
+                Ok(providers.with_database(name, db))
             }
             other => Err(Error::invalid_field(
                 "kind",

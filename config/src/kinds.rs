@@ -18,6 +18,8 @@ pub const KINDS: &[&str] = &[
     "jenkins",
     #[cfg(feature = "postgres")]
     "postgres",
+    #[cfg(feature = "cloudflare")]
+    "cloudflare",
 ];
 
 /// Builds providers, sharing one instance among entries of the same kind and settings.
@@ -118,6 +120,19 @@ impl Builder {
                     })
                     .await?;
                 Ok(providers.with_database(name, db))
+            }
+            #[cfg(feature = "cloudflare")]
+            "cloudflare" => {
+                if cap != Capability::Dns {
+                    return Err(unsupported(cap, "cloudflare"));
+                }
+                let config: provisio_cloudflare::CloudflareConfig = settings(entry)?;
+                let dns = self
+                    .shared(entry, || async {
+                        provisio_cloudflare::CloudflareDns::new(config)
+                    })
+                    .await?;
+                Ok(providers.with_dns(name, dns))
             }
             other => Err(Error::invalid_field(
                 "kind",

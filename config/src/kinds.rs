@@ -20,6 +20,8 @@ pub const KINDS: &[&str] = &[
     "postgres",
     #[cfg(feature = "cloudflare")]
     "cloudflare",
+    #[cfg(feature = "azure")]
+    "azure",
 ];
 
 /// Builds providers, sharing one instance among entries of the same kind and settings.
@@ -133,6 +135,20 @@ impl Builder {
                     })
                     .await?;
                 Ok(providers.with_dns(name, dns))
+            }
+            #[cfg(feature = "azure")]
+            "azure" => {
+                let config: provisio_azure::AzureConfig = settings(entry)?;
+                let azure = self
+                    .shared(entry, || async { provisio_azure::Azure::new(config) })
+                    .await?;
+                Ok(match cap {
+                    Capability::Dns => providers.with_dns(name, azure.dns()?),
+                    Capability::Storage => providers.with_storage(name, azure.blob()?),
+                    Capability::Secrets => providers.with_secrets(name, azure.key_vault()?),
+                    Capability::Compute => providers.with_compute(name, azure.compute()?),
+                    other => return Err(unsupported(other, "azure")),
+                })
             }
             other => Err(Error::invalid_field(
                 "kind",

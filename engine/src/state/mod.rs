@@ -234,6 +234,8 @@ pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
+// Used by the SQL stores only; without both features nothing calls these.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl JournalPhase {
     /// The stable snake_case name stored by the SQL stores.
     pub(crate) fn as_str(self) -> &'static str {

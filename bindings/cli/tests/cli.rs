@@ -365,3 +365,40 @@ fn fleet_launches_200_tenants_from_a_csv_file() {
         stdout(&out)
     );
 }
+
+#[test]
+fn postgres_state_store_by_url() {
+    let Ok(url) = std::env::var("PROVISIO_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: PROVISIO_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // a tenant name of its own, so reruns and other tests sharing the server don't collide
+    let tenant = format!("cli-{}", std::process::id());
+    let apply = |command: &str| {
+        let mut cmd = provisio(tmp.path());
+        cmd.args(["--state", &url, command])
+            .arg(launch_dir())
+            .args(["--tenant", &tenant]);
+        if command == "destroy" {
+            cmd.args(["--allow", "database"]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    assert!(apply("apply").contains("21 created"));
+    provisio(tmp.path())
+        .args(["--state", &url, "status", "--tenant", &tenant])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("database.database"));
+    // the memory world sits in ./.provisio when the state is a URL
+    assert!(tmp.path().join(".provisio/memory.json").is_file());
+    assert!(apply("apply").contains("No changes"));
+    assert!(apply("destroy").contains("21 deleted"));
+}

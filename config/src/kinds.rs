@@ -9,6 +9,18 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Builds a kind that serves one capability from its config type and constructor.
+macro_rules! single {
+    ($self:ident, $providers:ident, $cap:ident, $name:ident, $entry:ident, $serves:expr, $config:ty, $new:path, $with:ident) => {{
+        if $cap != $serves {
+            return Err(unsupported($cap, &$entry.kind));
+        }
+        let config: $config = settings($entry)?;
+        let built = $self.shared($entry, || async { $new(config) }).await?;
+        Ok($providers.$with($name, built))
+    }};
+}
+
 /// The provider kinds this build can construct.
 pub const KINDS: &[&str] = &[
     "memory",
@@ -89,53 +101,53 @@ impl Builder {
         match entry.kind.as_str() {
             "memory" => self.memory(providers, cap, name, entry),
             #[cfg(feature = "git")]
-            "git" => {
-                if cap != Capability::Repo {
-                    return Err(unsupported(cap, "git"));
-                }
-                let config: provisio_git::GitConfig = settings(entry)?;
-                let repo = self
-                    .shared(entry, || async { provisio_git::GitRepository::new(config) })
-                    .await?;
-                Ok(providers.with_repo(name, repo))
-            }
+            "git" => single!(
+                self,
+                providers,
+                cap,
+                name,
+                entry,
+                Capability::Repo,
+                provisio_git::GitConfig,
+                provisio_git::GitRepository::new,
+                with_repo
+            ),
             #[cfg(feature = "jenkins")]
-            "jenkins" => {
-                if cap != Capability::Ci {
-                    return Err(unsupported(cap, "jenkins"));
-                }
-                let config: provisio_jenkins::JenkinsConfig = settings(entry)?;
-                let ci = self
-                    .shared(entry, || async { provisio_jenkins::JenkinsCi::new(config) })
-                    .await?;
-                Ok(providers.with_ci(name, ci))
-            }
+            "jenkins" => single!(
+                self,
+                providers,
+                cap,
+                name,
+                entry,
+                Capability::Ci,
+                provisio_jenkins::JenkinsConfig,
+                provisio_jenkins::JenkinsCi::new,
+                with_ci
+            ),
             #[cfg(feature = "postgres")]
-            "postgres" => {
-                if cap != Capability::Database {
-                    return Err(unsupported(cap, "postgres"));
-                }
-                let config: provisio_postgres::PostgresConfig = settings(entry)?;
-                let db = self
-                    .shared(entry, || async {
-                        provisio_postgres::PostgresDatabase::new(config)
-                    })
-                    .await?;
-                Ok(providers.with_database(name, db))
-            }
+            "postgres" => single!(
+                self,
+                providers,
+                cap,
+                name,
+                entry,
+                Capability::Database,
+                provisio_postgres::PostgresConfig,
+                provisio_postgres::PostgresDatabase::new,
+                with_database
+            ),
             #[cfg(feature = "cloudflare")]
-            "cloudflare" => {
-                if cap != Capability::Dns {
-                    return Err(unsupported(cap, "cloudflare"));
-                }
-                let config: provisio_cloudflare::CloudflareConfig = settings(entry)?;
-                let dns = self
-                    .shared(entry, || async {
-                        provisio_cloudflare::CloudflareDns::new(config)
-                    })
-                    .await?;
-                Ok(providers.with_dns(name, dns))
-            }
+            "cloudflare" => single!(
+                self,
+                providers,
+                cap,
+                name,
+                entry,
+                Capability::Dns,
+                provisio_cloudflare::CloudflareConfig,
+                provisio_cloudflare::CloudflareDns::new,
+                with_dns
+            ),
             #[cfg(feature = "azure")]
             "azure" => {
                 let config: provisio_azure::AzureConfig = settings(entry)?;

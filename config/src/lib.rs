@@ -313,3 +313,99 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn without_a_fallback_only_listed_capabilities_are_served() {
+        let c =
+            ProviderConfig::from_yaml("providers: { dns: { default: { kind: memory } } }").unwrap();
+        let conn = c.connect().await.unwrap();
+        assert!(conn.providers.has(Capability::Dns, "default"));
+        assert!(!conn.providers.has(Capability::Database, "default"));
+        let all = ProviderConfig::memory().connect().await.unwrap();
+        for cap in CAPABILITIES {
+            assert!(all.providers.has(cap, "default"), "{cap:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_capability_provider_and_setting() {
+        let cases = [
+            (
+                "[providers.dns.default]\nkind = \"nope\"\n",
+                "providers.dns.default",
+            ),
+            (
+                "[providers.dns.default]\nkind = \"postgres\"\n",
+                "does not serve the dns",
+            ),
+            (
+                "[providers.database.default]\nkind = \"postgres\"\nurl = \"postgres://a@h/d\"\ncolour = 1\n",
+                "colour",
+            ),
+            (
+                "[providers.dns.main]\nkind = \"memory\"\nseed = 1\n",
+                "[memory] table",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = ProviderConfig::from_toml(text)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap_err();
+            assert!(
+                err.message().contains(needle),
+                "{needle}: {}",
+                err.message()
+            );
+        }
+        let err =
+            ProviderConfig::from_toml("[providers.dnss.default]\nkind = \"memory\"\n").unwrap_err();
+        assert!(err.message().contains("dnss"), "{}", err.message());
+    }
+
+    #[tokio::test]
+    async fn one_memory_world_behind_every_memory_entry() {
+        let conn = ProviderConfig::memory()
+            .with(Capability::Dns, "second", ProviderEntry::new("memory"))
+            .connect()
+            .await
+            .unwrap();
+        let cloud = conn.memory.clone().unwrap();
+        cloud.dns.add_zone("example.com");
+        let second = conn.providers.dns("second").unwrap();
+        assert!(second.find_zone("example.com").await.unwrap().is_some());
+        assert!(
+            conn.summary
+                .iter()
+                .any(|(c, n, k)| *c == Capability::Dns && n == "second" && k == "memory")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_memory_world_persists_and_fixtures_only_seed_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("fixtures.yaml"),
+            "dns: { zones: [ { name: example.com } ] }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("providers.toml"),
+            "fallback = \"memory\"\n[memory]\npersist = \"world.json\"\nfixtures = \"fixtures.yaml\"\n",
+        )
+        .unwrap();
+        let config = ProviderConfig::from_file(dir.path().join("providers.toml")).unwrap();
+        let conn = config.connect().await.unwrap();
+        let cloud = conn.memory.clone().unwrap();
+        assert_eq!(cloud.inventory().count("dns.zone"), 1);
+        cloud.dns.add_zone("other.example");
+        conn.save().unwrap();
+        let again = config.connect().await.unwrap();
+        assert_eq!(again.memory.unwrap().inventory().count("dns.zone"), 2);
+    }
+}

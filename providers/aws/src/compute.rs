@@ -1,0 +1,416 @@
+//! EC2 as [`Compute`].
+//!
+//! A launch is idempotent twice over. First, **adoption by tag**: before any `RunInstances`,
+//! `DescribeInstances` filtered by the `Name` tag and every ownership tag of the spec
+//! (`provisio:tenant`, `provisio:blueprint`, `provisio:resource`), excluding terminated and
+//! shutting-down instances, finds an instance a previous attempt started, and that one is
+//! returned as `Unchanged`. Second, the spec's idempotency key is sent as EC2's `ClientToken`,
+//! so a retried `RunInstances` whose first answer was lost returns the first instance on real
+//! EC2. The tags go on the instance in the `RunInstances` call itself (`TagSpecifications`),
+//! so there is no moment when an instance exists without its ownership tags.
+//!
+//! Waits poll `DescribeInstances` every [`AwsConfig::poll_interval_ms`], bounded by the
+//! caller's timeout.
+
+use crate::config::AwsConfig;
+use crate::error::{PROVIDER, classify, located};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    Filter, Instance as Ec2Instance, InstanceStateName, InstanceType, ResourceType, Tag,
+    TagSpecification,
+};
+use provisio::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
+use provisio::types::ownership;
+use provisio::{
+    Compute, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Quota, Result, Tags,
+    validate,
+};
+use std::time::Duration;
+
+/// EC2's mutating actions refill at 5 per second (bucket of 50); describes at 20 per second.
+const EC2_QUOTA: Quota = Quota {
+    requests: 20,
+    per: Duration::from_secs(1),
+};
+
+/// The largest user data EC2 accepts (before base64).
+const MAX_USER_DATA: usize = 16 * 1024;
+
+/// The states that count as "live" when adopting or finding instances.
+const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
+
+/// EC2 instances.
+#[derive(Debug, Clone)]
+pub struct Ec2Compute {
+    client: Client,
+    account: String,
+    poll: Duration,
+}
+
+fn state_of(name: Option<&InstanceStateName>) -> InstanceState {
+    match name {
+        Some(InstanceStateName::Pending) | None => InstanceState::Pending,
+        Some(InstanceStateName::Running) => InstanceState::Running,
+        Some(InstanceStateName::Stopping) => InstanceState::Stopping,
+        Some(InstanceStateName::Stopped) => InstanceState::Stopped,
+        Some(InstanceStateName::ShuttingDown) => InstanceState::ShuttingDown,
+        Some(InstanceStateName::Terminated) => InstanceState::Terminated,
+        Some(_) => InstanceState::Pending,
+    }
+}
+
+fn to_instance(i: &Ec2Instance) -> Instance {
+    let tags: Tags = i
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    Instance {
+        id: i.instance_id().unwrap_or_default().to_string(),
+        name: tags.get("Name").cloned().unwrap_or_default(),
+        image: i.image_id().unwrap_or_default().to_string(),
+        size: i
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        state: state_of(i.state().and_then(|s| s.name())),
+        public_ip: i.public_ip_address().map(str::to_string),
+        private_ip: i.private_ip_address().map(str::to_string),
+        tags,
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    let ok = id.strip_prefix("i-").is_some_and(|h| {
+        !h.is_empty() && h.len() <= 17 && h.chars().all(|c| c.is_ascii_hexdigit())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "instance id",
+            format!("{id:?} is not an EC2 instance id (i- and 8 or 17 hex digits)"),
+        ))
+    }
+}
+
+fn check_spec(spec: &InstanceSpec) -> Result<()> {
+    let text = |field: &str, v: &str, max: usize| {
+        if v.trim().is_empty() || v.len() > max || v.chars().any(char::is_control) {
+            Err(Error::invalid_field(
+                field,
+                format!("must be 1 to {max} characters without control characters"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    text("instance name", &spec.name, 255)?;
+    validate::tag("instance name", "Name", &spec.name)?;
+    text("instance image", &spec.image, 255)?;
+    text("instance size", &spec.size, 64)?;
+    if spec.idempotency_key.is_empty()
+        || spec.idempotency_key.len() > 64
+        || !spec.idempotency_key.is_ascii()
+    {
+        return Err(Error::invalid_field(
+            "idempotency_key",
+            "must be 1 to 64 ASCII characters (EC2 ClientToken)",
+        ));
+    }
+    validate::tags("instance tags", &spec.tags)?;
+    if spec.tags.contains_key("Name") && spec.tags["Name"] != spec.name {
+        return Err(Error::invalid_field(
+            "instance tags",
+            "the Name tag is the instance name; set `name` instead",
+        ));
+    }
+    if spec
+        .user_data
+        .as_ref()
+        .is_some_and(|u| u.len() > MAX_USER_DATA)
+    {
+        return Err(Error::invalid_field("user_data", "must be at most 16 KiB"));
+    }
+    Ok(())
+}
+
+impl Ec2Compute {
+    /// Wraps an EC2 client (built by [`crate::Aws`], or a mock in tests).
+    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+        Ec2Compute {
+            client,
+            account: account.into(),
+            poll: config.poll_interval(),
+        }
+    }
+
+    /// Live instances carrying every one of `tags`, oldest first.
+    async fn find(&self, tags: &Tags, op: &str, resource: &str) -> Result<Vec<Instance>> {
+        let mut filters = vec![
+            Filter::builder()
+                .name("instance-state-name")
+                .set_values(Some(LIVE_STATES.iter().map(|s| s.to_string()).collect()))
+                .build(),
+        ];
+        for (k, v) in tags {
+            filters.push(Filter::builder().name(format!("tag:{k}")).values(v).build());
+        }
+        let mut found: Vec<(Option<aws_smithy_types::DateTime>, Instance)> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .describe_instances()
+                .set_filters(Some(filters.clone()))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify(e, op, resource))?;
+            for r in resp.reservations() {
+                for i in r.instances() {
+                    let inst = to_instance(i);
+                    // Filters are applied by EC2; checked again so an emulator that ignores
+                    // one cannot make us adopt a stranger's instance.
+                    if !inst.state.is_terminal() && provisio::types::tags_match(&inst.tags, tags) {
+                        found.push((i.launch_time().cloned(), inst));
+                    }
+                }
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        found.sort_by(|a, b| {
+            let ka = a.0.map(|d| (d.secs(), d.subsec_nanos()));
+            let kb = b.0.map(|d| (d.secs(), d.subsec_nanos()));
+            ka.cmp(&kb).then_with(|| a.1.id.cmp(&b.1.id))
+        });
+        Ok(found.into_iter().map(|(_, i)| i).collect())
+    }
+
+    async fn describe(&self, id: &str, op: &str) -> Result<Option<Instance>> {
+        match self
+            .client
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+        {
+            Ok(resp) => Ok(resp
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .find(|i| i.instance_id() == Some(id))
+                .map(to_instance)),
+            Err(e) => {
+                let err = classify(e, op, id);
+                if err.kind() == &ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+impl Provider for Ec2Compute {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo::new("aws-ec2", &self.account).with_quota(EC2_QUOTA)
+    }
+}
+
+/// The tags adoption looks for: the `Name` tag and the spec's ownership tags.
+fn adoption_tags(spec: &InstanceSpec) -> Tags {
+    let mut tags: Tags = spec
+        .tags
+        .iter()
+        .filter(|(k, _)| {
+            [ownership::TENANT, ownership::BLUEPRINT, ownership::RESOURCE].contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.insert("Name".to_string(), spec.name.clone());
+    tags
+}
+
+#[provisio::async_trait]
+impl Compute for Ec2Compute {
+    fn capabilities(&self) -> ComputeCapabilities {
+        ComputeCapabilities {
+            native_idempotency: true,
+            tags: true,
+            user_data: true,
+        }
+    }
+
+    async fn launch_instance(&self, spec: &InstanceSpec) -> Result<Ensured<Instance>> {
+        let op = "compute.launch_instance";
+        check_spec(spec).map_err(|e| located(e, op, &spec.name))?;
+        // Adoption before any create: a previous attempt (whose answer was lost, or which
+        // crashed) may have started the instance already.
+        let owned = self.find(&adoption_tags(spec), op, &spec.name).await?;
+        if let Some(first) = owned.into_iter().next() {
+            tracing::debug!(instance = %first.id, name = %spec.name, "adopting the instance found by its tags");
+            return Ok(Ensured::unchanged(first));
+        }
+        let mut tags = Vec::new();
+        let mut all = spec.tags.clone();
+        all.insert("Name".to_string(), spec.name.clone());
+        for (k, v) in &all {
+            tags.push(Tag::builder().key(k).value(v).build());
+        }
+        let tag_spec = |rt: ResourceType| {
+            TagSpecification::builder()
+                .resource_type(rt)
+                .set_tags(Some(tags.clone()))
+                .build()
+        };
+        let mut req = self
+            .client
+            .run_instances()
+            .image_id(&spec.image)
+            .instance_type(InstanceType::from(spec.size.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .client_token(&spec.idempotency_key)
+            .tag_specifications(tag_spec(ResourceType::Instance))
+            .tag_specifications(tag_spec(ResourceType::Volume));
+        if let Some(ud) = &spec.user_data {
+            req = req.user_data(aws_smithy_types::base64::encode(ud.as_bytes()));
+        }
+        let resp = req.send().await.map_err(|e| classify(e, op, &spec.name))?;
+        let inst = resp.instances().first().map(to_instance).ok_or_else(|| {
+            Error::unexpected("RunInstances answered without an instance")
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(&spec.name)
+        })?;
+        Ok(Ensured::created(inst))
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
+        let op = "compute.get_instance";
+        check_id(id).map_err(|e| located(e, op, id))?;
+        self.describe(id, op).await
+    }
+
+    async fn find_instances(&self, tags: &Tags) -> Result<Vec<Instance>> {
+        let op = "compute.find_instances";
+        validate::tags("instance tags", tags).map_err(|e| located(e, op, "tags"))?;
+        let resource = tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.find(tags, op, &resource).await
+    }
+
+    async fn wait_for_state(
+        &self,
+        id: &str,
+        state: InstanceState,
+        timeout: Duration,
+    ) -> Result<Instance> {
+        let op = "compute.wait_for_state";
+        check_id(id).map_err(|e| located(e, op, id))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Some(inst) = self.describe(id, op).await? else {
+                return Err(Error::not_found(format!("instance {id} does not exist"))
+                    .with_provider(PROVIDER)
+                    .with_operation(op)
+                    .with_resource(id));
+            };
+            if inst.state == state {
+                return Ok(inst);
+            }
+            if inst.state.is_terminal() {
+                return Err(Error::conflict(format!(
+                    "instance {id} is {:?} and will never be {state:?}",
+                    inst.state
+                ))
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(id));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::timeout(format!(
+                    "instance {id} is still {:?} after {} s (waiting for {state:?})",
+                    inst.state,
+                    timeout.as_secs_f64()
+                ))
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(id));
+            }
+            tokio::time::sleep(self.poll.min(deadline - now)).await;
+        }
+    }
+
+    async fn terminate_instance(&self, id: &str) -> Result<Deleted> {
+        let op = "compute.terminate_instance";
+        check_id(id).map_err(|e| located(e, op, id))?;
+        match self.describe(id, op).await? {
+            None => return Ok(Deleted::AlreadyGone),
+            Some(i) if i.state.is_terminal() => return Ok(Deleted::AlreadyGone),
+            Some(_) => {}
+        }
+        match self
+            .client
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(e) => {
+                let err = classify(e, op, id);
+                if err.kind() == &ErrorKind::NotFound {
+                    Ok(Deleted::AlreadyGone)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("i-0123456789abcdef0").is_ok());
+        assert!(check_id("i-12345678").is_ok());
+        assert!(check_id("vol-1234").is_err());
+        assert!(check_id("i-").is_err());
+    }
+
+    #[test]
+    fn adoption_uses_name_and_ownership_tags_only() {
+        let mut tags = ownership::tags("acme", "launch", "web");
+        tags.insert("team".into(), "platform".into());
+        let spec = InstanceSpec {
+            name: "acme-web".into(),
+            image: "ami-1".into(),
+            size: "t3.micro".into(),
+            tags,
+            user_data: None,
+            idempotency_key: "k".into(),
+        };
+        let t = adoption_tags(&spec);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t["Name"], "acme-web");
+        assert!(!t.contains_key("team"));
+    }
+}

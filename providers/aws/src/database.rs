@@ -1,0 +1,452 @@
+//! RDS as the server half of [`Database`].
+//!
+//! `ensure_server` creates a PostgreSQL DB instance (encrypted storage, not publicly
+//! accessible, tags copied to snapshots, deletion protection as asked) or brings an existing
+//! one's deletion protection, class, storage and tags to the spec. `delete_server` refuses a
+//! protected instance unless the caller's [`Confirm`](provisio::Confirm) names it, and keeps a
+//! final snapshot (`<name>-final` unless named otherwise) unless told to skip it.
+//!
+//! Roles, databases and seed data live inside the server and are the PostgreSQL provider's
+//! job: those operations return `Unsupported`, as [`DatabaseCapabilities`] says.
+
+use crate::config::AwsConfig;
+use crate::error::{PROVIDER, classify, located};
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{DbInstance, Tag};
+use provisio::database::{
+    AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec, SeedSpec,
+    Server, ServerSpec,
+};
+use provisio::{
+    Confirm, Database, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, Tags,
+    validate,
+};
+use std::time::Duration;
+
+/// RDS database servers (DB instances).
+#[derive(Debug, Clone)]
+pub struct RdsDatabase {
+    client: Client,
+    account: String,
+    poll: Duration,
+}
+
+/// An RDS DB instance identifier: 1 to 63 letters, digits and hyphens, starting with a letter,
+/// not ending with a hyphen, no two hyphens in a row.
+pub fn rds_identifier(field: &str, value: &str) -> Result<String> {
+    let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if value.is_empty()
+        || value.len() > 63
+        || !ok_chars
+        || !value.starts_with(|c: char| c.is_ascii_alphabetic())
+        || value.ends_with('-')
+        || value.contains("--")
+    {
+        return Err(Error::invalid_field(
+            field,
+            format!(
+                "{value:?} must be 1 to 63 letters, digits and single hyphens, start with a letter and not end with a hyphen"
+            ),
+        ));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+fn server_name(name: &str) -> Result<String> {
+    rds_identifier("server name", name)
+}
+
+fn check_spec(spec: &ServerSpec) -> Result<String> {
+    let name = server_name(&spec.name)?;
+    if spec.engine != "postgres" {
+        return Err(Error::invalid_field(
+            "server engine",
+            format!(
+                "{:?} is not supported; provisio manages `postgres`",
+                spec.engine
+            ),
+        ));
+    }
+    if spec.version.is_empty() || !spec.version.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(Error::invalid_field(
+            "server version",
+            format!("{:?} is not a version such as 16 or 16.4", spec.version),
+        ));
+    }
+    if !spec.size.starts_with("db.") {
+        return Err(Error::invalid_field(
+            "server size",
+            format!(
+                "{:?} is not an instance class such as db.t3.micro",
+                spec.size
+            ),
+        ));
+    }
+    if !(20..=65_536).contains(&spec.storage_gb) {
+        return Err(Error::invalid_field(
+            "server storage_gb",
+            "must be 20 to 65536 GiB for PostgreSQL",
+        ));
+    }
+    let user = &spec.admin_user;
+    if user.is_empty()
+        || user.len() > 63
+        || !user.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || user == "rdsadmin"
+    {
+        return Err(Error::invalid_field(
+            "server admin_user",
+            format!("{user:?} must be 1 to 63 letters, digits and '_', starting with a letter"),
+        ));
+    }
+    let pw = spec.admin_password.expose();
+    // The rule is described, never the value.
+    if pw.len() < 8
+        || pw.len() > 128
+        || pw
+            .chars()
+            .any(|c| !c.is_ascii_graphic() || matches!(c, '/' | '"' | '@'))
+    {
+        return Err(Error::invalid_field(
+            "server admin_password",
+            "must be 8 to 128 printable ASCII characters other than '/', '\"', '@' and space",
+        ));
+    }
+    validate::tags("server tags", &spec.tags)?;
+    Ok(name)
+}
+
+fn to_server(db: &DbInstance) -> Server {
+    Server {
+        name: db.db_instance_identifier().unwrap_or_default().to_string(),
+        engine: db.engine().unwrap_or_default().to_string(),
+        status: db.db_instance_status().unwrap_or_default().to_string(),
+        endpoint: db.endpoint().and_then(|e| {
+            Some(Endpoint {
+                host: e.address()?.to_string(),
+                port: e.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(5432),
+            })
+        }),
+        deletion_protection: db.deletion_protection().unwrap_or(false),
+        tags: db
+            .tag_list()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+    }
+}
+
+fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn unsupported(op: &str, resource: &str) -> Error {
+    Error::unsupported(op)
+        .with_provider(PROVIDER)
+        .with_resource(resource)
+}
+
+impl RdsDatabase {
+    /// Wraps an RDS client (built by [`crate::Aws`], or a mock in tests).
+    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+        RdsDatabase {
+            client,
+            account: account.into(),
+            poll: config.poll_interval(),
+        }
+    }
+
+    async fn describe(&self, name: &str, op: &str) -> Result<Option<DbInstance>> {
+        match self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .db_instances()
+                .iter()
+                .find(|d| {
+                    d.db_instance_identifier()
+                        .is_some_and(|i| i.eq_ignore_ascii_case(name))
+                })
+                .cloned()),
+            Err(e) => {
+                let err = classify(e, op, name);
+                if err.kind() == &ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+impl Provider for RdsDatabase {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo::new("aws-rds", &self.account)
+    }
+}
+
+#[provisio::async_trait]
+impl Database for RdsDatabase {
+    fn capabilities(&self) -> DatabaseCapabilities {
+        DatabaseCapabilities {
+            servers: true,
+            roles_and_databases: false,
+        }
+    }
+
+    async fn ensure_server(&self, spec: &ServerSpec) -> Result<Ensured<Server>> {
+        let op = "database.ensure_server";
+        let name = check_spec(spec).map_err(|e| located(e, op, &spec.name))?;
+        let Some(current) = self.describe(&name, op).await? else {
+            let out = self
+                .client
+                .create_db_instance()
+                .db_instance_identifier(&name)
+                .engine("postgres")
+                .engine_version(&spec.version)
+                .db_instance_class(&spec.size)
+                .allocated_storage(spec.storage_gb as i32)
+                .master_username(&spec.admin_user)
+                .master_user_password(spec.admin_password.expose())
+                .deletion_protection(spec.deletion_protection)
+                .storage_encrypted(true)
+                .publicly_accessible(false)
+                .copy_tags_to_snapshot(true)
+                .set_tags(Some(sdk_tags(&spec.tags)))
+                .send()
+                .await
+                .map_err(|e| classify(e, op, &name))?;
+            let server = out.db_instance().map(to_server).unwrap_or_else(|| Server {
+                name: name.clone(),
+                engine: "postgres".into(),
+                status: "creating".into(),
+                endpoint: None,
+                deletion_protection: spec.deletion_protection,
+                tags: spec.tags.clone(),
+            });
+            return Ok(Ensured::created(server));
+        };
+        let server = to_server(&current);
+        if server.engine != "postgres" {
+            return Err(Error::conflict(format!(
+                "server {name:?} runs {:?}, not postgres; an engine cannot be changed in place",
+                server.engine
+            ))
+            .with_provider(PROVIDER)
+            .with_operation(op)
+            .with_resource(&name));
+        }
+        let protection_differs = server.deletion_protection != spec.deletion_protection;
+        let class_differs = current.db_instance_class() != Some(spec.size.as_str());
+        let storage_differs = current.allocated_storage() != Some(spec.storage_gb as i32);
+        let tags_differ = !provisio::types::tags_match(&server.tags, &spec.tags);
+        if !(protection_differs || class_differs || storage_differs || tags_differ) {
+            return Ok(Ensured::unchanged(server));
+        }
+        if protection_differs || class_differs || storage_differs {
+            let mut req = self
+                .client
+                .modify_db_instance()
+                .db_instance_identifier(&name)
+                .apply_immediately(true);
+            if protection_differs {
+                req = req.deletion_protection(spec.deletion_protection);
+            }
+            if class_differs {
+                req = req.db_instance_class(&spec.size);
+            }
+            if storage_differs {
+                req = req.allocated_storage(spec.storage_gb as i32);
+            }
+            req.send().await.map_err(|e| classify(e, op, &name))?;
+        }
+        if tags_differ && let Some(arn) = current.db_instance_arn() {
+            self.client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(sdk_tags(&spec.tags)))
+                .send()
+                .await
+                .map_err(|e| classify(e, op, &name))?;
+        }
+        let after = self.describe(&name, op).await?.map(|d| to_server(&d));
+        let mut after = after.unwrap_or(server);
+        // RDS may report a pending modification for a moment; the spec is what was applied.
+        after.deletion_protection = spec.deletion_protection;
+        Ok(Ensured::updated(after))
+    }
+
+    async fn get_server(&self, name: &str) -> Result<Option<Server>> {
+        let op = "database.get_server";
+        let name = server_name(name).map_err(|e| located(e, op, name))?;
+        Ok(self.describe(&name, op).await?.map(|d| to_server(&d)))
+    }
+
+    async fn wait_for_server(&self, name: &str, timeout: Duration) -> Result<Server> {
+        let op = "database.wait_for_server";
+        let name = server_name(name).map_err(|e| located(e, op, name))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Some(db) = self.describe(&name, op).await? else {
+                return Err(
+                    Error::not_found(format!("database server {name:?} does not exist"))
+                        .with_provider(PROVIDER)
+                        .with_operation(op)
+                        .with_resource(&name),
+                );
+            };
+            let server = to_server(&db);
+            match server.status.as_str() {
+                "available" => return Ok(server),
+                "deleting"
+                | "failed"
+                | "incompatible-parameters"
+                | "incompatible-restore"
+                | "incompatible-network"
+                | "storage-full" => {
+                    return Err(Error::conflict(format!(
+                        "database server {name:?} is {:?} and will not become available by itself",
+                        server.status
+                    ))
+                    .with_provider(PROVIDER)
+                    .with_operation(op)
+                    .with_resource(&name));
+                }
+                _ => {}
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::timeout(format!(
+                    "database server {name:?} is still {:?} after {} s",
+                    server.status,
+                    timeout.as_secs_f64()
+                ))
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(&name));
+            }
+            tokio::time::sleep(self.poll.min(deadline - now)).await;
+        }
+    }
+
+    async fn delete_server(&self, name: &str, options: &DeleteServer) -> Result<Deleted> {
+        let op = "database.delete_server";
+        let name = server_name(name).map_err(|e| located(e, op, name))?;
+        if let Some(confirm) = &options.override_protection {
+            confirm
+                .check("database server", &name)
+                .map_err(|e| located(e, op, &name))?;
+        }
+        let final_snapshot = if options.skip_final_snapshot {
+            None
+        } else {
+            let id = options
+                .final_snapshot
+                .clone()
+                .unwrap_or_else(|| format!("{name}-final"));
+            Some(rds_identifier("final snapshot", &id).map_err(|e| located(e, op, &name))?)
+        };
+        let Some(db) = self.describe(&name, op).await? else {
+            return Ok(Deleted::AlreadyGone);
+        };
+        let server = to_server(&db);
+        if server.status == "deleting" {
+            return Ok(Deleted::AlreadyGone);
+        }
+        if server.deletion_protection {
+            if options.override_protection.is_none() {
+                return Err(Error::protected(format!(
+                    "database server {name:?} has deletion protection; name it in override_protection to delete it"
+                ))
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(&name));
+            }
+            tracing::warn!(server = %name, "turning deletion protection off, as confirmed by name");
+            self.client
+                .modify_db_instance()
+                .db_instance_identifier(&name)
+                .deletion_protection(false)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| classify(e, op, &name))?;
+        }
+        let mut req = self
+            .client
+            .delete_db_instance()
+            .db_instance_identifier(&name)
+            .delete_automated_backups(false);
+        req = match &final_snapshot {
+            Some(id) => req
+                .skip_final_snapshot(false)
+                .final_db_snapshot_identifier(id),
+            None => req.skip_final_snapshot(true),
+        };
+        match req.send().await {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(e) => {
+                let err = classify(e, op, &name);
+                if err.kind() == &ErrorKind::NotFound {
+                    Ok(Deleted::AlreadyGone)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>> {
+        Err(unsupported("database.ensure_role", &spec.name))
+    }
+
+    async fn ensure_database(&self, spec: &DatabaseSpec) -> Result<Ensured<String>> {
+        Err(unsupported("database.ensure_database", &spec.name))
+    }
+
+    async fn apply_seed(&self, spec: &SeedSpec) -> Result<Ensured<AppliedSeed>> {
+        Err(unsupported("database.apply_seed", &spec.database))
+    }
+
+    async fn database_exists(&self, name: &str) -> Result<bool> {
+        Err(unsupported("database.database_exists", name))
+    }
+
+    async fn role_exists(&self, name: &str) -> Result<bool> {
+        Err(unsupported("database.role_exists", name))
+    }
+
+    async fn drop_database(&self, name: &str, _confirm: &Confirm) -> Result<Deleted> {
+        Err(unsupported("database.drop_database", name))
+    }
+
+    async fn drop_role(&self, name: &str, _confirm: &Confirm) -> Result<Deleted> {
+        Err(unsupported("database.drop_role", name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert_eq!(rds_identifier("s", "Acme-DB1").unwrap(), "acme-db1");
+        for bad in ["", "1abc", "a--b", "a-", "Bad_Name!", &"a".repeat(64)] {
+            assert!(rds_identifier("server name", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Classification of AWS SDK failures into provisio's [`ErrorKind`]s.
+//!
+//! The AWS services report failures as an HTTP status plus an error code (`ThrottlingException`,
+//! `NoSuchBucket`, `InvalidInstanceID.NotFound`, ...). The code decides the kind where it is
+//! known; the status decides otherwise (429 → rate limited, 5xx → transient, 403 → permission
+//! denied, ...). Failures before a response (connection refused, a timeout) are classified from
+//! the SDK's own error kind. Every error carries the provider (`aws`), the operation
+//! (`dns.ensure_record`) and the resource (a name or id).
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use provisio::{Error, ErrorKind};
+use std::time::Duration;
+
+/// The provider name every error carries.
+pub(crate) const PROVIDER: &str = "aws";
+
+/// Error codes AWS services use for throttling.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "EC2ThrottledException",
+    "PriorRequestNotComplete",
+];
+
+/// Codes of temporary server-side failures.
+const TRANSIENT: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalServiceErrorException",
+    "InternalServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "DependencyTimeoutException",
+];
+
+const TIMEOUT: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "RequestExpired",
+];
+
+const UNAUTHENTICATED: &[&str] = &[
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "MissingAuthenticationToken",
+    "IncompleteSignature",
+    "InvalidSignatureException",
+    "InvalidToken",
+    "TokenRefreshRequired",
+];
+
+const PERMISSION_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "Forbidden",
+    "AllAccessDisabled",
+    "AuthorizationError",
+    "OptInRequired",
+    "InvalidKMSKey.InvalidState",
+];
+
+const NOT_FOUND: &[&str] = &[
+    "NotFound",
+    "NotFoundException",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NoSuchVersion",
+    "NoSuchUpload",
+    "NoSuchHostedZone",
+    "NoSuchChange",
+    "ResourceNotFoundException",
+    "InvalidInstanceID.NotFound",
+    "InvalidAMIID.NotFound",
+    "DBInstanceNotFound",
+    "DBInstanceNotFoundFault",
+    "DBSnapshotNotFound",
+    "DBSnapshotNotFoundFault",
+    "DBSubnetGroupNotFoundFault",
+    "DBParameterGroupNotFound",
+    "NoSuchLifecycleConfiguration",
+    "NoSuchTagSet",
+    "NoSuchPublicAccessBlockConfiguration",
+];
+
+const ALREADY_EXISTS: &[&str] = &[
+    "AlreadyExists",
+    "AlreadyExistsException",
+    "EntityAlreadyExists",
+    "BucketAlreadyExists",
+    "BucketAlreadyOwnedByYou",
+    "ResourceExistsException",
+    "HostedZoneAlreadyExists",
+    "DBInstanceAlreadyExists",
+    "DBInstanceAlreadyExistsFault",
+    "DBSnapshotAlreadyExists",
+    "DBSnapshotAlreadyExistsFault",
+];
+
+const CONFLICT: &[&str] = &[
+    "BucketNotEmpty",
+    "OperationAborted",
+    "ConflictException",
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+    "IdempotentParameterMismatch",
+    "InvalidChangeBatch",
+    "InvalidDBInstanceState",
+    "InvalidDBInstanceStateFault",
+    "IncorrectState",
+    "IncorrectInstanceState",
+    "InvalidRequestException",
+    // Quotas: the request is valid, the account's state refuses it; retrying will not help.
+    "LimitExceededException",
+    "InstanceLimitExceeded",
+    "TooManyBuckets",
+    "StorageQuotaExceeded",
+    "InstanceQuotaExceeded",
+    "DBInstanceQuotaExceeded",
+    "TooManyHostedZones",
+];
+
+const PROTECTED: &[&str] = &["OperationNotPermitted"];
+
+const INVALID_INPUT: &[&str] = &[
+    "ValidationError",
+    "ValidationException",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "InvalidParameterValueException",
+    "InvalidParameterException",
+    "InvalidParameterCombination",
+    "InvalidInput",
+    "InvalidArgument",
+    "InvalidBucketName",
+    "InvalidDomainName",
+    "MalformedXML",
+    "MalformedPolicyDocumentException",
+    "MissingParameter",
+    "BadRequestException",
+    "InvalidInstanceID.Malformed",
+    "InvalidAMIID.Malformed",
+    "InvalidTagKey.Malformed",
+    "InvalidUserID.Malformed",
+    "InvalidNextToken",
+    "InvalidPaginationToken",
+    "InvalidStorageClass",
+    "Unsupported",
+    "UnsupportedOperation",
+];
+
+/// The kind of a service error from its code and HTTP status. Unknown codes fall back on the
+/// status; a missing status (no response) is `Transient`.
+///
+/// ```
+/// use provisio::ErrorKind;
+/// use provisio_aws::error::kind_for;
+/// assert_eq!(kind_for(Some("SlowDown"), Some(503)), ErrorKind::RateLimited { retry_after: None });
+/// assert_eq!(kind_for(Some("NoSuchBucket"), Some(404)), ErrorKind::NotFound);
+/// assert_eq!(kind_for(Some("SomethingNew"), Some(502)), ErrorKind::Transient);
+/// assert_eq!(kind_for(None, Some(403)), ErrorKind::PermissionDenied);
+/// ```
+pub fn kind_for(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    if let Some(code) = code {
+        let is = |list: &[&str]| list.contains(&code);
+        if is(THROTTLING) {
+            return ErrorKind::RateLimited { retry_after: None };
+        }
+        if is(TIMEOUT) {
+            return ErrorKind::Timeout;
+        }
+        if is(TRANSIENT) {
+            return ErrorKind::Transient;
+        }
+        if is(UNAUTHENTICATED) {
+            return ErrorKind::Unauthenticated;
+        }
+        if is(PERMISSION_DENIED) {
+            return ErrorKind::PermissionDenied;
+        }
+        if is(NOT_FOUND) || code.ends_with(".NotFound") {
+            return ErrorKind::NotFound;
+        }
+        if is(ALREADY_EXISTS) || code.ends_with(".Duplicate") {
+            return ErrorKind::AlreadyExists;
+        }
+        if is(PROTECTED) {
+            return ErrorKind::Protected;
+        }
+        if is(CONFLICT) {
+            return ErrorKind::Conflict;
+        }
+        if is(INVALID_INPUT) || code.ends_with(".Malformed") {
+            return ErrorKind::InvalidInput;
+        }
+    }
+    match status {
+        Some(429) => ErrorKind::RateLimited { retry_after: None },
+        Some(408) => ErrorKind::Timeout,
+        Some(401) => ErrorKind::Unauthenticated,
+        Some(403) => ErrorKind::PermissionDenied,
+        Some(404) => ErrorKind::NotFound,
+        Some(409 | 412) => ErrorKind::Conflict,
+        Some(400 | 413 | 414 | 422) => ErrorKind::InvalidInput,
+        Some(s) if s >= 500 => ErrorKind::Transient,
+        Some(_) => ErrorKind::Unexpected,
+        None => ErrorKind::Transient,
+    }
+}
+
+/// The service's error code of a failed call, if the service answered.
+pub(crate) fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(_) => err.code(),
+        _ => None,
+    }
+}
+
+/// Classifies an SDK failure into a provisio [`Error`] for `operation` on `resource`.
+pub(crate) fn classify<E>(err: SdkError<E, HttpResponse>, operation: &str, resource: &str) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (kind, message) = match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = err.code();
+            let mut kind = kind_for(code, Some(status));
+            if let ErrorKind::RateLimited { retry_after } = &mut kind {
+                *retry_after = service
+                    .raw()
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+            }
+            let message = match (code, err.message()) {
+                (Some(c), Some(m)) => format!("{c} (HTTP {status}): {m}"),
+                (Some(c), None) => format!("{c} (HTTP {status})"),
+                (None, Some(m)) => format!("HTTP {status}: {m}"),
+                (None, None) => format!("HTTP {status}"),
+            };
+            (kind, message)
+        }
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, "the request timed out".to_string()),
+        SdkError::DispatchFailure(d) => {
+            if d.is_timeout() {
+                (ErrorKind::Timeout, "the request timed out".to_string())
+            } else if d.is_io() {
+                (
+                    ErrorKind::Transient,
+                    "the request could not be sent (I/O error)".to_string(),
+                )
+            } else if mentions_credentials(&err) {
+                (
+                    ErrorKind::Unauthenticated,
+                    "no usable AWS credentials (check the credential chain, profile or role)"
+                        .to_string(),
+                )
+            } else if d.is_user() {
+                (
+                    ErrorKind::InvalidInput,
+                    "the request could not be sent".to_string(),
+                )
+            } else {
+                (
+                    ErrorKind::Transient,
+                    "the request could not be sent".to_string(),
+                )
+            }
+        }
+        SdkError::ResponseError(r) => {
+            let status = r.raw().status().as_u16();
+            let kind = if status >= 500 || (200..300).contains(&status) {
+                // A truncated or garbled answer: worth another try.
+                ErrorKind::Transient
+            } else {
+                kind_for(None, Some(status))
+            };
+            (kind, format!("unreadable response (HTTP {status})"))
+        }
+        SdkError::ConstructionFailure(_) => {
+            if mentions_credentials(&err) {
+                (
+                    ErrorKind::Unauthenticated,
+                    "no usable AWS credentials".to_string(),
+                )
+            } else {
+                (
+                    ErrorKind::InvalidInput,
+                    "the request could not be built".to_string(),
+                )
+            }
+        }
+        _ => (ErrorKind::Unexpected, "unexpected SDK failure".to_string()),
+    };
+    Error::new(kind, message)
+        .with_provider(PROVIDER)
+        .with_operation(operation)
+        .with_resource(resource)
+        .with_source(err)
+}
+
+/// Whether the failure's source chain is about missing or unusable credentials. The SDK reports
+/// a failed identity resolution as a dispatch failure of kind "other"; without this check it
+/// would look retryable forever.
+fn mentions_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("credential") || text.contains("identity") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// An error of this crate's own making, with the location filled in.
+pub(crate) fn located(err: Error, operation: &str, resource: &str) -> Error {
+    let err = err.in_context(PROVIDER, operation);
+    if err.resource().is_none() {
+        err.with_resource(resource)
+    } else {
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_decide_before_status() {
+        let rl = ErrorKind::RateLimited { retry_after: None };
+        for c in [
+            "Throttling",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "SlowDown",
+            "TooManyRequestsException",
+        ] {
+            assert_eq!(kind_for(Some(c), Some(400)), rl, "{c}");
+        }
+        assert_eq!(
+            kind_for(Some("AccessDenied"), Some(403)),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            kind_for(Some("UnauthorizedOperation"), Some(403)),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            kind_for(Some("InvalidClientTokenId"), Some(403)),
+            ErrorKind::Unauthenticated
+        );
+        assert_eq!(
+            kind_for(Some("ExpiredToken"), Some(400)),
+            ErrorKind::Unauthenticated
+        );
+        for c in [
+            "NoSuchBucket",
+            "ResourceNotFoundException",
+            "NoSuchHostedZone",
+            "InvalidInstanceID.NotFound",
+            "DBInstanceNotFound",
+            "InvalidVpcID.NotFound",
+        ] {
+            assert_eq!(kind_for(Some(c), Some(400)), ErrorKind::NotFound, "{c}");
+        }
+        for c in [
+            "AlreadyExists",
+            "BucketAlreadyOwnedByYou",
+            "ResourceExistsException",
+        ] {
+            assert_eq!(
+                kind_for(Some(c), Some(409)),
+                ErrorKind::AlreadyExists,
+                "{c}"
+            );
+        }
+        assert_eq!(
+            kind_for(Some("BucketNotEmpty"), Some(409)),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_for(Some("InvalidParameterValue"), Some(400)),
+            ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn status_decides_unknown_codes() {
+        assert_eq!(kind_for(Some("Brand.New"), Some(503)), ErrorKind::Transient);
+        assert_eq!(
+            kind_for(None, Some(429)),
+            ErrorKind::RateLimited { retry_after: None }
+        );
+        assert_eq!(kind_for(None, Some(401)), ErrorKind::Unauthenticated);
+        assert_eq!(kind_for(None, Some(404)), ErrorKind::NotFound);
+        assert_eq!(kind_for(None, Some(418)), ErrorKind::Unexpected);
+        assert_eq!(kind_for(None, None), ErrorKind::Transient);
+        assert!(kind_for(None, Some(500)).is_retryable());
+    }
+}

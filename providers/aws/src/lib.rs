@@ -1,0 +1,176 @@
+//! The AWS provider of provisio, on the official AWS SDK for Rust.
+//!
+//! | capability | service | type |
+//! |---|---|---|
+//! | [`DnsProvider`](provisio::DnsProvider) | Route 53 | [`Route53Dns`] |
+//! | [`ObjectStorage`](provisio::ObjectStorage) | S3 | [`S3Storage`] |
+//! | [`Compute`](provisio::Compute) | EC2 | [`Ec2Compute`] |
+//! | [`SecretStore`](provisio::SecretStore) | Secrets Manager | [`SecretsManagerStore`] |
+//! | [`Database`](provisio::Database) (servers only) | RDS | [`RdsDatabase`] |
+//! | [`Mail`](provisio::Mail) | SES v2 | [`SesMail`] |
+//!
+//! # Design
+//!
+//! * **One SDK configuration, many clients.** [`Aws::connect`] loads the region, endpoint and
+//!   credentials once ([`AwsConfig`]: the standard chain of environment, profile, web
+//!   identity and instance metadata, optionally a role to assume; never credentials from a
+//!   file) and hands out one provider per capability, all sharing the HTTPS client.
+//! * **No retries inside the SDK** (by default): provisio's engine retries what the error kind
+//!   says is retryable, with backoff, jitter and the per-account rate limit, so the SDK is set
+//!   to one attempt per call ([`AwsConfig::max_attempts`]). Otherwise a throttled call would be
+//!   retried three times by the SDK inside each of the engine's attempts.
+//! * **Errors are classified here**: service error codes and HTTP statuses become provisio's
+//!   kinds ([`error::kind_for`]), with the provider (`aws`), the operation and the resource.
+//! * **Names are validated before any call** with [`provisio::validate`].
+//! * **Idempotency does not depend on the service alone**: EC2 launches are adopted by their
+//!   ownership tags before any `RunInstances` (and carry a `ClientToken`), buckets and
+//!   records are read before they are written.
+//! * **TLS is rustls with *ring***: every AWS crate is built without its default features, so
+//!   neither OpenSSL nor aws-lc is compiled.
+//!
+//! # Getting the capabilities
+//!
+//! ```no_run
+//! # async fn demo() -> provisio::Result<()> {
+//! use std::sync::Arc;
+//! use provisio::{Compute, Database, DnsProvider, Mail, ObjectStorage, SecretStore};
+//! use provisio_aws::{Aws, AwsConfig};
+//!
+//! // eu-west-1 with the standard credential chain, as the role provisio runs under.
+//! let aws = Aws::connect(
+//!     AwsConfig::new("eu-west-1").with_assume_role("arn:aws:iam::123456789012:role/provisio"),
+//! )
+//! .await?;
+//! let dns: Arc<dyn DnsProvider> = aws.dns();
+//! let storage: Arc<dyn ObjectStorage> = aws.storage();
+//! let compute: Arc<dyn Compute> = aws.compute();
+//! let secrets: Arc<dyn SecretStore> = aws.secrets();
+//! let database: Arc<dyn Database> = aws.database();
+//! let mail: Arc<dyn Mail> = aws.mail();
+//!
+//! let zone = dns.find_zone("example.com").await?.expect("the zone exists");
+//! println!("zone {} is {}", zone.name, zone.id);
+//! # let _ = (storage, compute, secrets, database, mail);
+//! # Ok(()) }
+//! ```
+//!
+//! Against moto (or another emulator), [`AwsConfig::for_emulator`] sets the endpoint and fake
+//! credentials in code.
+#![deny(missing_docs)]
+
+mod client;
+mod compute;
+mod config;
+mod database;
+mod dns;
+pub mod error;
+mod mail;
+mod secrets;
+mod storage;
+
+#[cfg(test)]
+mod mock_tests;
+
+pub use compute::Ec2Compute;
+pub use config::{AwsConfig, StaticCredentials};
+pub use database::{RdsDatabase, rds_identifier};
+pub use dns::Route53Dns;
+pub use mail::{SesMail, dkim_records};
+pub use secrets::SecretsManagerStore;
+pub use storage::{ARCHIVE_RULE_ID, S3Storage};
+
+use std::sync::Arc;
+
+/// A connected AWS account and region: the factory of every AWS capability.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    config: AwsConfig,
+    sdk: aws_types::SdkConfig,
+    account: String,
+}
+
+impl Aws {
+    /// Loads the SDK configuration (region, endpoint, credential chain, optional role) from
+    /// `config`. No AWS call is made: credentials are resolved at the first request.
+    pub async fn connect(config: AwsConfig) -> provisio::Result<Aws> {
+        let sdk = client::load(&config).await?;
+        let account = client::account_label(&config, &sdk);
+        Ok(Aws {
+            config,
+            sdk,
+            account,
+        })
+    }
+
+    /// Uses an SDK configuration built by the caller (its retry settings are kept).
+    pub fn from_sdk_config(sdk: aws_types::SdkConfig, config: AwsConfig) -> Aws {
+        let account = client::account_label(&config, &sdk);
+        Aws {
+            config,
+            sdk,
+            account,
+        }
+    }
+
+    /// The configuration this account was connected with.
+    pub fn config(&self) -> &AwsConfig {
+        &self.config
+    }
+
+    /// The SDK configuration, for callers who need a client provisio does not wrap.
+    pub fn sdk_config(&self) -> &aws_types::SdkConfig {
+        &self.sdk
+    }
+
+    /// The account label used in [`provisio::ProviderInfo::account`].
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// Route 53 as a DNS provider.
+    pub fn dns(&self) -> Arc<Route53Dns> {
+        let client = aws_sdk_route53::Client::new(&self.sdk);
+        Arc::new(Route53Dns::from_client(client, &self.config, &self.account))
+    }
+
+    /// S3 as object storage (path-style addressing with an endpoint override, for moto).
+    pub fn storage(&self) -> Arc<S3Storage> {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.config.path_style())
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(conf);
+        Arc::new(S3Storage::from_client(client, &self.config, &self.account))
+    }
+
+    /// EC2 as compute.
+    pub fn compute(&self) -> Arc<Ec2Compute> {
+        let client = aws_sdk_ec2::Client::new(&self.sdk);
+        Arc::new(Ec2Compute::from_client(client, &self.config, &self.account))
+    }
+
+    /// Secrets Manager as a secret store.
+    pub fn secrets(&self) -> Arc<SecretsManagerStore> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        Arc::new(SecretsManagerStore::from_client(
+            client,
+            &self.config,
+            &self.account,
+        ))
+    }
+
+    /// RDS as the server half of a database provider.
+    pub fn database(&self) -> Arc<RdsDatabase> {
+        let client = aws_sdk_rds::Client::new(&self.sdk);
+        Arc::new(RdsDatabase::from_client(
+            client,
+            &self.config,
+            &self.account,
+        ))
+    }
+
+    /// SES v2 as a mail provider.
+    pub fn mail(&self) -> Arc<SesMail> {
+        let client = aws_sdk_sesv2::Client::new(&self.sdk);
+        Arc::new(SesMail::from_client(client, &self.config, &self.account))
+    }
+}

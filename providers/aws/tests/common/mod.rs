@@ -1,0 +1,44 @@
+//! Shared helpers of the moto-backed tests.
+#![allow(dead_code)]
+
+use provisio::Result;
+use provisio_aws::{Aws, AwsConfig};
+
+/// The AMI moto ships that the compute tests launch.
+pub const MOTO_AMI: &str = "ami-12c6146b";
+
+/// Connects to moto at `endpoint` with the fake credentials set in code.
+pub async fn aws(endpoint: &str) -> Result<Aws> {
+    Aws::connect(AwsConfig::for_emulator(endpoint)).await
+}
+
+/// Finds or creates the public hosted zone `name` in moto, directly through the SDK (moto does
+/// not honour a repeated CallerReference, so the zone is looked up first; tests of one binary
+/// share one zone through [`tokio::sync::OnceCell`]s of their own).
+pub async fn ensure_zone(aws: &Aws, name: &str) -> Result<String> {
+    let client = aws_sdk_route53::Client::new(aws.sdk_config());
+    let list = client
+        .list_hosted_zones_by_name()
+        .dns_name(format!("{name}."))
+        .send()
+        .await
+        .map_err(|e| provisio::Error::unexpected(format!("list zones: {e:?}")))?;
+    if let Some(z) = list
+        .hosted_zones()
+        .iter()
+        .find(|z| z.name().trim_end_matches('.') == name)
+    {
+        return Ok(z.id().trim_start_matches("/hostedzone/").to_string());
+    }
+    let made = client
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(format!("provisio-test-{name}"))
+        .send()
+        .await
+        .map_err(|e| provisio::Error::unexpected(format!("create zone: {e:?}")))?;
+    Ok(made
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .unwrap_or_default())
+}

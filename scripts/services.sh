@@ -65,6 +65,121 @@ start_git_sshd() {
   log "sshd on 127.0.0.1:${PROVISIO_SSHD_PORT:-22022} (pid $PROVISIO_TEST_GIT_SSHD_PID)"
 }
 
+# moto (AWS emulator) on 127.0.0.1:$PROVISIO_MOTO_PORT, from a venv in the tools cache. The
+# tests set fake credentials in code (AwsConfig::for_emulator), not in this environment.
+start_moto() {
+  local port="${PROVISIO_MOTO_PORT:-5055}" tools venv pid
+  tools="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}"
+  venv="$tools/moto-venv"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    mkdir -p "$tools"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      log "installing python3-venv (Debian packages)"
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+    log "installing moto[server] into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6'
+  fi
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$PROVISIO_SERVICES_DIR/moto.log" 2>&1 &
+  pid=$!
+  echo "moto $pid" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "$port" 60
+  export PROVISIO_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+  log "moto on 127.0.0.1:$port (pid $pid)"
+}
+
+# The Jenkins fake (our own binary, built by the build step) on 127.0.0.1:$PROVISIO_JENKINS_PORT,
+# with one user and a fresh API token, and the launch blueprint's umbrella jobs seeded.
+start_jenkins_fake() {
+  local port="${PROVISIO_JENKINS_PORT:-28080}" bin pid user token
+  bin="${CARGO_TARGET_DIR:-target}/debug/provisio-fake-jenkins"
+  if [ ! -x "$bin" ]; then
+    log "building provisio-fake-jenkins"
+    cargo build -q -p provisio-fake-jenkins --bin provisio-fake-jenkins
+  fi
+  user="provisio-test"
+  token="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+  "$bin" --port "$port" --user "$user" --token "$token" --seed-umbrellas \
+    --queue-delay-ms 200 --build-duration-ms 200 >"$PROVISIO_SERVICES_DIR/jenkins-fake.log" 2>&1 &
+  pid=$!
+  echo "jenkins-fake $pid" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "$port" 30
+  export PROVISIO_TEST_JENKINS_URL="http://127.0.0.1:$port"
+  export PROVISIO_TEST_JENKINS_USER="$user"
+  export PROVISIO_TEST_JENKINS_TOKEN="$token"
+  log "Jenkins fake on 127.0.0.1:$port (pid $pid)"
+}
+
+# Cloudflare: our contract fake (built by the build step) on 127.0.0.1:$PROVISIO_CF_FAKE_PORT,
+# behind Prism (`prism proxy --errors`) on 127.0.0.1:$PROVISIO_CF_PRISM_PORT, which validates
+# every request and response against ../shared/contracts/cloudflare/dns.openapi.yaml and turns
+# a violation into an error answer (422 / 500) that fails the test. Prism is installed from npm
+# into the tools cache. The tests go through Prism (PROVISIO_TEST_CLOUDFLARE_URL); the fake's own
+# URL is exported for its /__fake/ test helpers.
+start_cloudflare_fake_and_prism() {
+  local fake_port="${PROVISIO_CF_FAKE_PORT:-28787}" prism_port="${PROVISIO_CF_PRISM_PORT:-28788}"
+  local prism_version="5.16.0" tools prism_dir prism bin spec shared token zone dir pid
+  tools="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}"
+  prism_dir="$tools/prism-$prism_version"
+  prism="$prism_dir/node_modules/.bin/prism"
+  if [ ! -x "$prism" ]; then
+    log "installing @stoplight/prism-cli@$prism_version into $prism_dir"
+    mkdir -p "$prism_dir"
+    npm install --prefix "$prism_dir" --no-audit --no-fund --loglevel=error \
+      "@stoplight/prism-cli@$prism_version" >/dev/null
+  fi
+  # The shared contracts sit beside the repository (CI clones it next to shared/).
+  shared="${PROVISIO_SHARED_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/../shared}"
+  spec="$shared/contracts/cloudflare/dns.openapi.yaml"
+  [ -f "$spec" ] || { log "missing $spec"; return 1; }
+  bin="${CARGO_TARGET_DIR:-target}/debug/provisio-fake-cloudflare"
+  if [ ! -x "$bin" ]; then
+    log "building provisio-fake-cloudflare"
+    cargo build -q -p provisio-fake-cloudflare --bin provisio-fake-cloudflare
+  fi
+  dir="$PROVISIO_SERVICES_DIR/cloudflare"
+  mkdir -p "$dir"
+  token="cf-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+  zone="provisio-test.example"
+  PROVISIO_FAKE_CLOUDFLARE_TOKEN="$token" "$bin" --port "$fake_port" --zone "$zone" \
+    >"$dir/fake.log" 2>&1 &
+  pid=$!
+  echo "cloudflare-fake $pid" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "$fake_port" 30
+  log "Cloudflare fake on 127.0.0.1:$fake_port (pid $pid)"
+  "$prism" proxy --errors "$spec" "http://127.0.0.1:$fake_port" --host 127.0.0.1 \
+    --port "$prism_port" >"$dir/prism.log" 2>&1 &
+  pid=$!
+  echo "cloudflare-prism $pid" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "$prism_port" 120
+  export PROVISIO_TEST_CLOUDFLARE_URL="http://127.0.0.1:$prism_port"
+  export PROVISIO_TEST_CLOUDFLARE_TOKEN="$token"
+  export PROVISIO_TEST_CLOUDFLARE_ZONE="$zone"
+  export PROVISIO_TEST_CLOUDFLARE_FAKE_URL="http://127.0.0.1:$fake_port"
+  log "Prism $prism_version (contract check) on 127.0.0.1:$prism_port (pid $pid, log $dir/prism.log)"
+}
+
+# Azurite (Blob only, in memory) on 127.0.0.1:$PROVISIO_AZURITE_PORT, for the Azure storage tests.
+start_azurite() {
+  local port="${PROVISIO_AZURITE_PORT:-10000}" tools="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}" bin pid
+  bin="$tools/azurite/node_modules/.bin/azurite-blob"
+  if [ ! -x "$bin" ]; then
+    command -v npm >/dev/null 2>&1 || { log "installing nodejs and npm (Debian packages)"; apt_install nodejs npm; }
+    log "installing azurite (npm) into $tools/azurite"
+    mkdir -p "$tools/azurite"
+    npm install --prefix "$tools/azurite" --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
+  fi
+  "$bin" --inMemoryPersistence --skipApiVersionCheck --disableTelemetry \
+      --blobHost 127.0.0.1 --blobPort "$port" >"$PROVISIO_SERVICES_DIR/azurite.log" 2>&1 &
+  pid=$!
+  echo "azurite $pid" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "$port" 60
+  export PROVISIO_TEST_AZURITE_BLOB_URL="http://127.0.0.1:$port/devstoreaccount1"
+  log "Azurite Blob on 127.0.0.1:$port (pid $pid)"
+}
+
 # Stops every recorded server by PID: TERM, then KILL after 10 s.
 stop_services() {
   local name pid i

@@ -27,11 +27,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Build every test and binary first: some services (the contract fakes) are our own binaries.
 step "cargo build (tests and binaries)"
 cargo test --workspace --locked --no-run
-cargo build --workspace --bins --locked
+# only the fake servers: a workspace-wide `cargo build` would compile much of the tree again
+# without the dev-dependencies' features
+cargo build --locked -p provisio-fake-jenkins -p provisio-fake-cloudflare -p provisio-fake-azure --bins
 
 step "services"
 start_postgres
 start_git_sshd
+start_jenkins_fake
+start_moto
+start_cloudflare_fake_and_prism
+start_azurite
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$PROVISIO_SERVICES_DIR/cargo-test.log"

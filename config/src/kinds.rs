@@ -34,6 +34,8 @@ pub const KINDS: &[&str] = &[
     "cloudflare",
     #[cfg(feature = "azure")]
     "azure",
+    #[cfg(feature = "aws")]
+    "aws",
 ];
 
 /// Builds providers, sharing one instance among entries of the same kind and settings.
@@ -160,6 +162,22 @@ impl Builder {
                     Capability::Secrets => providers.with_secrets(name, azure.key_vault()?),
                     Capability::Compute => providers.with_compute(name, azure.compute()?),
                     other => return Err(unsupported(other, "azure")),
+                })
+            }
+            #[cfg(feature = "aws")]
+            "aws" => {
+                let config: provisio_aws::AwsConfig = settings(entry)?;
+                let aws = self
+                    .shared(entry, || provisio_aws::Aws::connect(config))
+                    .await?;
+                Ok(match cap {
+                    Capability::Dns => providers.with_dns(name, aws.dns()),
+                    Capability::Storage => providers.with_storage(name, aws.storage()),
+                    Capability::Compute => providers.with_compute(name, aws.compute()),
+                    Capability::Secrets => providers.with_secrets(name, aws.secrets()),
+                    Capability::Database => providers.with_database(name, aws.database()),
+                    Capability::Mail => providers.with_mail(name, aws.mail()),
+                    other => return Err(unsupported(other, "aws")),
                 })
             }
             other => Err(Error::invalid_field(

@@ -1,0 +1,331 @@
+// @ts-check
+// The engine on memory providers: the launch blueprint end to end, events, custom JS steps,
+// concurrent tenants, cancellation, errors, secrets, refresh and fleets.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import util from 'node:util'
+import {
+  Blueprint,
+  Engine,
+  Secret,
+  ProvisioError,
+  InvalidInputError,
+  TransientError,
+  REDACTED,
+} from '../index.mjs'
+import { LAUNCH, launchWorld, world, sleep } from './helpers.mjs'
+
+const SMTP = 'smtp-pa55word-for-acme'
+
+/** @param {string} name */
+function tenant(name) {
+  return { name, secrets: { smtp_password: new Secret(SMTP) } }
+}
+
+test('launch: plan, apply, no-op, destroy', async () => {
+  const providers = await launchWorld()
+  const w = world(providers)
+  const before = w.inventory()
+  /** @type {import('../index.mjs').RunEvent[]} */
+  const events = []
+  const engine = new Engine(providers, { onEvent: (e) => events.push(e) })
+  const bp = Blueprint.load(LAUNCH)
+  assert.equal(bp.name, 'launch-tenant')
+
+  const plan = await engine.plan(bp, tenant('acme'))
+  assert.equal(plan.has_changes, true)
+  assert.equal(plan.counts.create, bp.resources.length)
+  assert.match(plan.text, /Plan for tenant "acme"/)
+
+  const applied = await engine.apply(bp, tenant('acme'))
+  assert.equal(applied.success, true, JSON.stringify(applied.errors))
+  assert.equal(applied.summary.created, bp.resources.length)
+  assert.deepEqual(applied.errors, [])
+
+  const inv = w.inventory()
+  assert.ok(inv['compute.instance'])
+  assert.ok(Object.keys(inv['dns.record'] ?? {}).includes('A acme.example.com'))
+  assert.ok(Object.keys(inv['ci.job'] ?? {}).includes('web_build-acme'))
+  const outputs = await engine.outputs('acme')
+  assert.equal(outputs.dns_prod.fqdn, 'acme.example.com')
+  // the SMTP password went to the secret store, and nowhere else
+  const stored = await providers.secrets().getSecret('acme-smtp-password')
+  assert.equal(stored.value.reveal(), SMTP)
+  assert.ok(!JSON.stringify(applied).includes(SMTP))
+  assert.ok(!JSON.stringify(outputs).includes(SMTP))
+
+  const noop = await engine.plan(bp, tenant('acme'))
+  assert.equal(noop.has_changes, false)
+  const again = await engine.apply(bp, tenant('acme'))
+  assert.equal(again.summary.created + again.summary.updated + again.summary.deleted, 0)
+
+  // the database is protected: destroy keeps it unless allowed
+  const kept = await engine.destroy(bp, 'acme')
+  assert.ok(kept.kept_protected.includes('database'))
+  const destroyed = await engine.destroy(bp, 'acme', { allow: ['database'] })
+  assert.equal(destroyed.success, true)
+  assert.deepEqual(await engine.outputs('acme'), {})
+  assert.equal(w.inventory()['compute.instance'], undefined)
+  assert.deepEqual(w.inventory()['dns.record'], before['dns.record'])
+
+  // events arrive as the runs proceed, typed, secret-free
+  const types = new Set(events.map((e) => /** @type {string} */ (e.type)))
+  for (const t of ['run_started', 'step_started', 'step_succeeded', 'run_finished']) assert.ok(types.has(t), t)
+  const web = events.find((e) => e.type === 'step_succeeded' && e.resource === 'web')
+  assert.ok(web && web.type === 'step_succeeded' && typeof web.outputs.public_ip === 'string')
+  assert.ok(events.every((e) => e.tenant === 'acme'))
+  assert.ok(!JSON.stringify(events).includes(SMTP))
+})
+
+test('blueprints from text and objects; tenants as names', async () => {
+  const providers = await launchWorld()
+  const engine = new Engine(providers)
+  const doc = {
+    name: 'bucket-only',
+    resources: { bucket: { type: 'storage.bucket', params: { name: '${tenant.name}-data' } } },
+  }
+  const fromObject = await engine.apply(doc, 'beta')
+  assert.equal(fromObject.success, true)
+  const text = 'name: bucket-only\nresources:\n  bucket: { type: storage.bucket, params: { name: "${tenant.name}-data" } }\n'
+  const parsed = Blueprint.fromYaml(text)
+  assert.deepEqual(Blueprint.parse(text).toObject(), parsed.toObject())
+  assert.deepEqual(parsed.toObject().resources, Blueprint.fromObject(doc).toObject().resources)
+  assert.equal((await engine.plan(parsed, 'beta')).has_changes, false)
+  assert.throws(() => Blueprint.parse('name: [', 'yaml'), InvalidInputError)
+  assert.throws(() => Blueprint.load('/nonexistent/blueprint'), ProvisioError)
+})
+
+test('custom steps are async JS functions, retried on retryable errors', async () => {
+  const providers = await launchWorld()
+  /** @type {string[]} */
+  const calls = []
+  let failures = 1
+  /** @type {import('../index.mjs').RunEvent[]} */
+  const events = []
+  const engine = new Engine(providers, {
+    onEvent: (e) => events.push(e),
+    steps: [
+      {
+        type: 'custom.notify',
+        outputs: ['message_id'],
+        async apply(ctx, params, prior) {
+          calls.push(`apply ${ctx.tenant.name} ${params.channel} ${prior ? 'again' : 'first'}`)
+          await sleep(5)
+          if (failures-- > 0) throw new TransientError('chat service is down')
+          return { outputs: { message_id: `msg-${ctx.resource}-${params.bucket}` } }
+        },
+        async delete(ctx, _params, outputs) {
+          calls.push(`delete ${ctx.tenant.name} ${outputs?.message_id}`)
+          return 'deleted'
+        },
+      },
+    ],
+  })
+  const doc = {
+    name: 'notify',
+    resources: {
+      bucket: { type: 'storage.bucket', params: { name: '${tenant.name}-data' } },
+      notify: { type: 'custom.notify', params: { channel: '#ops', bucket: '${bucket.name}' } },
+      after: { type: 'storage.bucket', params: { name: '${tenant.name}-${notify.message_id}' } },
+    },
+  }
+  const report = await engine.apply(doc, 'gamma')
+  assert.equal(report.success, true, JSON.stringify(report.errors))
+  assert.deepEqual(calls, ['apply gamma #ops first', 'apply gamma #ops first'])
+  assert.ok(events.some((e) => e.type === 'step_retrying' && e.resource === 'notify'))
+  const outputs = await engine.outputs('gamma')
+  assert.equal(outputs.notify.message_id, 'msg-notify-gamma-data')
+  assert.ok(Object.keys(world(providers).inventory()['storage.bucket'] ?? {}).includes('gamma-msg-notify-gamma-data'))
+  await engine.destroy(doc, 'gamma')
+  assert.equal(calls.at(-1), 'delete gamma msg-notify-gamma-data')
+
+  // a permanent failure fails the step with the JS error's kind and rolls the run back
+  const failing = new Engine(providers, {
+    steps: [
+      {
+        type: 'custom.fail',
+        async apply() {
+          throw new InvalidInputError('channel #nope does not exist')
+        },
+      },
+    ],
+  })
+  const bad = await failing.apply(
+    {
+      name: 'fail',
+      resources: {
+        bucket: { type: 'storage.bucket', params: { name: '${tenant.name}-data' } },
+        fail: { type: 'custom.fail', params: {}, depends_on: ['bucket'] },
+      },
+    },
+    'delta',
+  )
+  assert.equal(bad.success, false)
+  assert.equal(bad.errors[0].kind, 'invalid_input')
+  assert.equal(bad.errors[0].step, 'fail')
+  assert.match(bad.errors[0].message, /channel #nope does not exist/)
+  assert.equal(bad.summary.rolled_back, 1)
+  // a plain Error thrown by a step is unexpected
+  const plain = new Engine(providers, {
+    steps: [{ type: 'custom.plain', async apply() { throw new Error('oops') } }],
+  })
+  const r = await plain.apply({ name: 'plain', resources: { p: { type: 'custom.plain', params: {} } } }, 'eps')
+  assert.equal(r.errors[0].kind, 'unexpected')
+})
+
+test('concurrent tenants from one process share one engine', async () => {
+  const providers = await launchWorld()
+  const engine = new Engine(providers)
+  const bp = Blueprint.load(LAUNCH)
+  const names = ['t01', 't02', 't03', 't04', 't05', 't06']
+  const reports = await Promise.all(names.map((n) => engine.apply(bp, tenant(n))))
+  for (const r of reports) assert.equal(r.success, true, JSON.stringify(r.errors))
+  assert.deepEqual(reports.map((r) => r.tenant).sort(), names)
+  const instances = world(providers).inventory()['compute.instance'] ?? {}
+  assert.equal(Object.keys(instances).length, names.length)
+  const destroyed = await Promise.all(names.map((n) => engine.destroy(bp, n, { allow: ['database'] })))
+  assert.ok(destroyed.every((r) => r.success))
+})
+
+test('an AbortSignal cancels a run, which rolls back', async () => {
+  const providers = await launchWorld()
+  const w = world(providers)
+  const before = w.inventory()
+  w.faults.latency('*', 40)
+  const controller = new AbortController()
+  // abort as soon as the first step has succeeded: the run is under way, most steps are not
+  const engine = new Engine(providers, {
+    onEvent: (e) => {
+      if (e.type === 'step_succeeded') controller.abort()
+    },
+  })
+  const report = await engine.apply(LAUNCH, tenant('zeta'), { signal: controller.signal })
+  assert.equal(report.success, false)
+  assert.ok(report.errors.some((e) => e.kind === 'cancelled'), JSON.stringify(report.errors))
+  assert.ok(report.summary.skipped > 0)
+  w.faults.clear()
+  assert.equal(w.inventory()['compute.instance'], undefined)
+  assert.deepEqual(w.inventory(), before)
+
+  // an already aborted signal runs nothing: every step is skipped (the engine counts a run
+  // with no failed step as a success)
+  const aborted = AbortSignal.abort()
+  const none = await engine.apply(LAUNCH, tenant('zeta'), { signal: aborted })
+  assert.equal(none.summary.created, 0)
+  assert.equal(none.summary.skipped, Blueprint.load(LAUNCH).resources.length)
+  assert.deepEqual(w.inventory(), before)
+})
+
+test('errors carry kind, retryable, provider, operation, resource', async () => {
+  const providers = await launchWorld()
+  const err = await providers
+    .storage()
+    .getObject('provisio-shared-assets', 'initial/missing.txt')
+    .then(
+      () => assert.fail('must fail'),
+      (e) => e,
+    )
+  assert.ok(err instanceof ProvisioError)
+  assert.ok(err instanceof Error)
+  assert.equal(err.name, 'NotFoundError')
+  assert.equal(err.kind, 'not_found')
+  assert.equal(err.retryable, false)
+  assert.equal(err.provider, 'memory')
+  assert.equal(err.operation, 'storage.get_object')
+  assert.match(String(err.resource), /initial\/missing.txt/)
+  assert.match(err.message, /^not_found in memory storage.get_object/)
+  assert.ok(err.stack?.includes('NotFoundError'))
+
+  // blueprint problems stop the run before any step
+  const engine = new Engine(providers)
+  await assert.rejects(
+    engine.apply({ name: 'bad', resources: { x: { type: 'no.such.type', params: {} } } }, 'acme'),
+    (e) => e instanceof InvalidInputError && e.resource === 'x',
+  )
+  await assert.rejects(engine.apply(LAUNCH, 'Not A Tenant'), InvalidInputError)
+  // so does a required secret variable the tenant lacks
+  await assert.rejects(
+    engine.apply(LAUNCH, 'acme'),
+    (e) => e instanceof InvalidInputError && /smtp_password/.test(e.message),
+  )
+  // retryable faults are retried by the engine until they pass
+  world(providers).faults.errorOnCall('dns.ensure_record', 1, 'transient')
+  const retried = await engine.apply(LAUNCH, tenant('acme'))
+  assert.equal(retried.success, true, JSON.stringify(retried.errors))
+})
+
+test('secrets are redacted everywhere but reveal()', () => {
+  const s = new Secret('hunter2-long-value')
+  assert.equal(String(s), REDACTED)
+  assert.equal(`${s}`, REDACTED)
+  assert.equal(s + '', REDACTED)
+  assert.equal(JSON.stringify({ s }), `{"s":"${REDACTED}"}`)
+  assert.equal(util.inspect(s), `Secret(${REDACTED})`)
+  assert.ok(!util.inspect({ nested: [s] }).includes('hunter2'))
+  assert.ok(!util.format('%o %O %j', s, s, s).includes('hunter2'))
+  assert.equal(s.reveal(), 'hunter2-long-value')
+  assert.equal(Object.keys(s).length, 0)
+  assert.throws(() => new Secret(/** @type {any} */ (42)), TypeError)
+})
+
+test('refresh reports drift', async () => {
+  const providers = await launchWorld()
+  const engine = new Engine(providers)
+  const bp = Blueprint.load(LAUNCH)
+  assert.equal((await engine.apply(bp, tenant('eta'))).success, true)
+  // the branches moved on with the config commits (and the mail identity may have been
+  // verified) since they were recorded: refresh reports that, and `write` records it
+  const first = await engine.refresh(bp, 'eta', { write: true })
+  const drifted = first.resources.filter((r) => r.drift.status !== 'in_sync').map((r) => r.resource)
+  assert.ok(drifted.includes('branch_prod') && drifted.includes('branch_dev'), drifted.join())
+  assert.equal((await engine.refresh(bp, 'eta')).has_drift, false)
+  const dns = providers.dns()
+  const zone = await dns.findZone('example.com')
+  assert.ok(zone)
+  await dns.deleteRecord(zone, 'eta.stg.example.com', 'CNAME')
+  const drift = await engine.refresh(bp, 'eta')
+  assert.equal(drift.has_drift, true)
+  assert.deepEqual(drift.resources.find((r) => r.resource === 'dns_stg')?.drift, { status: 'missing' })
+  const plan = await engine.plan(bp, tenant('eta'), { refresh: true })
+  assert.equal(plan.resources.find((r) => r.name === 'dns_stg')?.action, 'create')
+})
+
+test('fleet runs with canary, events and destroy', async () => {
+  const providers = await launchWorld()
+  const engine = new Engine(providers, { state: 'memory' })
+  const bp = Blueprint.load(LAUNCH)
+  /** @type {import('../index.mjs').FleetEvent[]} */
+  const events = []
+  const tenants = ['f1', 'f2', 'f3', 'f4'].map(tenant)
+  const report = await engine.fleet(bp, tenants, {
+    fleetId: 'launch-1',
+    concurrency: 2,
+    canary: 1,
+    onEvent: (e) => events.push(e),
+  })
+  assert.equal(report.success, true)
+  assert.equal(report.counts.succeeded, 4)
+  assert.deepEqual(report.status, { status: 'completed' })
+  assert.ok(events.some((e) => e.type === 'canary_passed'))
+  assert.equal(events.filter((e) => e.type === 'tenant_finished').length, 4)
+  // resuming the same fleet id skips what succeeded
+  const resumed = await engine.fleet(bp, tenants, { fleetId: 'launch-1' })
+  assert.equal(resumed.counts.already_succeeded, 4)
+  const gone = await engine.fleet(bp, tenants, { fleetId: 'retire-1', destroy: true, allow: ['database'] })
+  assert.equal(gone.counts.succeeded, 4)
+  assert.equal(world(providers).inventory()['compute.instance'], undefined)
+})
+
+test('a SQLite state store outlives the engine', async (t) => {
+  const fs = await import('node:fs/promises')
+  const os = await import('node:os')
+  const path = await import('node:path')
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'provisio-node-'))
+  t.after(() => fs.rm(dir, { recursive: true, force: true }))
+  const providers = await launchWorld()
+  const state = path.join(dir, 'state.db')
+  const first = new Engine(providers, { state })
+  assert.equal((await first.apply(LAUNCH, tenant('theta'))).success, true)
+  const second = new Engine(providers, { state })
+  assert.equal((await second.plan(LAUNCH, tenant('theta'))).has_changes, false)
+})

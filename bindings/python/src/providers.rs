@@ -20,7 +20,7 @@ pub(crate) struct Providers {
 /// Fixtures given as a path (applied by the configuration) or as data (applied here).
 enum FixturesArg {
     Path(PathBuf),
-    Data(MemoryFixtures),
+    Data(Box<MemoryFixtures>),
 }
 
 fn fixtures_arg(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<FixturesArg> {
@@ -28,16 +28,16 @@ fn fixtures_arg(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<FixturesArg>
         let path: PathBuf = obj.extract()?;
         return Ok(FixturesArg::Path(path));
     }
-    Ok(FixturesArg::Data(convert::from_json(
+    Ok(FixturesArg::Data(Box::new(convert::from_json(
         py,
         "memory fixtures",
         convert::from_py(obj)?,
-    )?))
+    )?)))
 }
 
 pub(crate) fn read_fixtures(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<MemoryFixtures> {
     match fixtures_arg(py, obj)? {
-        FixturesArg::Data(f) => Ok(f),
+        FixturesArg::Data(f) => Ok(*f),
         FixturesArg::Path(p) => {
             MemoryFixtures::from_path(&p).map_err(|e| crate::errors::to_py(py, &e))
         }
@@ -94,7 +94,7 @@ impl Providers {
         let mut data = None;
         match fixtures.map(|f| fixtures_arg(py, &f)).transpose()? {
             Some(FixturesArg::Path(p)) => config.memory.fixtures = Some(p),
-            Some(FixturesArg::Data(f)) => data = Some(f),
+            Some(FixturesArg::Data(f)) => data = Some(*f),
             None => {}
         }
         connect(py, config, data)

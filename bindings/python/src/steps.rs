@@ -182,7 +182,7 @@ impl ResourceType for PyStep {
                 None,
                 &context,
                 &[],
-                &[params.clone()],
+                std::slice::from_ref(params),
             )
         })?;
         match out {

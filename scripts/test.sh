@@ -27,9 +27,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Build every test and binary first: some services (the contract fakes) are our own binaries.
 step "cargo build (tests and binaries)"
 cargo test --workspace --locked --no-run
-# only the fake servers: a workspace-wide `cargo build` would compile much of the tree again
-# without the dev-dependencies' features
-cargo build --locked -p provisio-fake-jenkins -p provisio-fake-cloudflare -p provisio-fake-azure --bins
+# Libraries and binaries with their own feature set (no dev-dependencies): the fake servers and
+# the two binding cdylibs (bindings/python, bindings/node), which `cargo test` does not build.
+# This recompiles only the workspace crates and the few dependencies whose features differ.
+# PYO3_BUILD_EXTENSION_MODULE: the Python extension does not link libpython (the interpreter
+# provides it), as maturin builds it.
+PYO3_BUILD_EXTENSION_MODULE=1 cargo build --workspace --lib --bins --locked
 
 step "services"
 start_postgres
@@ -43,6 +46,64 @@ step "cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$PROVISIO_SERVICES_DIR/cargo-test.log"
 summary=$(grep -E '^test result:' "$PROVISIO_SERVICES_DIR/cargo-test.log" |
   awk '{p+=$4; f+=$6} END {printf "%d passed, %d failed", p, f}')
+
+# --- python binding (bindings/python): owned by the Python binding ---------------------------
+# A venv in the tools cache with pytest and mypy. The extension is the dev-profile cdylib of the
+# build step (built `--workspace`: `maturin develop` builds `-p provisio-python` alone, which
+# unifies features differently and would compile most dependencies again), staged as a development
+# package (the Python sources plus the module, put on the venv's path by a .pth file); then the
+# pytest suite and mypy --strict.
+step "python binding"
+py_venv="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}/python-venv"
+if [ ! -x "$py_venv/bin/pytest" ] || [ ! -x "$py_venv/bin/mypy" ]; then
+  mkdir -p "$(dirname "$py_venv")"
+  if ! python3 -m venv "$py_venv" >/dev/null 2>&1; then
+    rm -rf "$py_venv"
+    apt_install python3-venv
+    python3 -m venv "$py_venv"
+  fi
+  "$py_venv/bin/pip" install -q --disable-pip-version-check 'pytest>=8,<10' 'mypy>=1.10,<3'
+fi
+py_stage="$PROVISIO_SERVICES_DIR/python-package"
+rm -rf "$py_stage" && mkdir -p "$py_stage"
+cp -r bindings/python/python/provisio "$py_stage/"
+cp "${CARGO_TARGET_DIR:-target}/debug/libprovisio_python.so" "$py_stage/provisio/_native.abi3.so"
+echo "$py_stage" >"$("$py_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/provisio-dev.pth"
+export PYTHONDONTWRITEBYTECODE=1
+(cd bindings/python && "$py_venv/bin/python" -m pytest -q -p no:cacheprovider tests) 2>&1 |
+  tee "$PROVISIO_SERVICES_DIR/pytest.log"
+(cd bindings/python && "$py_venv/bin/python" -m mypy --strict --cache-dir "$PROVISIO_SERVICES_DIR/mypy-cache" tests examples/launch.py)
+py_result=$(tail -n 1 "$PROVISIO_SERVICES_DIR/pytest.log")
+py_passed=$(grep -Eo '[0-9]+ passed' <<<"$py_result" | grep -Eo '[0-9]+' || echo 0)
+py_failed=$(grep -Eo '[0-9]+ failed' <<<"$py_result" | grep -Eo '[0-9]+' || echo 0)
+summary=$(awk -v s="$summary" -v p="$py_passed" -v f="$py_failed" \
+  'BEGIN {split(s, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f}')
+# --- end of the python binding block ------------------------------------------------------------
+
+# --- node binding (bindings/node): owned by the Node binding -------------------------------------
+# npm install from package-lock.json (not `npm ci`: npm 11 leaves the platform packages of the
+# napi CLI's optional dependencies out of the lockfile, which `npm ci` then rejects), the addon
+# (the dev-profile provisio-node cdylib of the build step) copied beside index.js, then
+# `node --test` and `tsc --strict --noEmit`. The addon is not built with `napi build`: napi always
+# passes --target, which makes cargo compile every dependency again under target/<triple>/.
+step "node binding"
+node_started=$SECONDS
+(cd bindings/node && npm install --no-audit --no-fund --loglevel=error)
+cp "${CARGO_TARGET_DIR:-target}/debug/libprovisio_node.so" bindings/node/provisio.linux-x64-gnu.node
+(
+  cd bindings/node
+  node --test --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$PROVISIO_SERVICES_DIR/node-test.tap" \
+    test/*.test.mjs test/*.test.cjs
+  npx --no-install tsc -p tsconfig.json
+)
+node_counts=$(awk '/^# (pass|fail|skipped) / {c[$2]=$3} END {printf "%d %d %d", c["pass"], c["fail"], c["skipped"]}' \
+  "$PROVISIO_SERVICES_DIR/node-test.tap")
+read -r node_passed node_failed node_skipped <<<"$node_counts"
+echo "node binding: $node_passed passed, $node_failed failed, $node_skipped skipped; tsc ok ($((SECONDS - node_started))s)"
+summary=$(awk -v s="$summary" -v p="$node_passed" -v f="$node_failed" \
+  'BEGIN {split(s, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f}')
+# --- end of the node binding block -----------------------------------------------------------------
 
 step "done"
 echo "$summary"

@@ -10,6 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Builds a kind that serves one capability from its config type and constructor.
+#[cfg(any(
+    feature = "git",
+    feature = "jenkins",
+    feature = "postgres",
+    feature = "cloudflare"
+))]
 macro_rules! single {
     ($self:ident, $providers:ident, $cap:ident, $name:ident, $entry:ident, $serves:expr, $config:ty, $new:path, $with:ident) => {{
         if $cap != $serves {

@@ -27,12 +27,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Build every test and binary first: some services (the contract fakes) are our own binaries.
 step "cargo build (tests and binaries)"
 cargo test --workspace --locked --no-run
-# Libraries and binaries with their own feature set (no dev-dependencies): the fake servers and
-# the two binding cdylibs (bindings/python, bindings/node), which `cargo test` does not build.
-# This recompiles only the workspace crates and the few dependencies whose features differ.
+# The fake servers and the two binding cdylibs (bindings/python, bindings/node), which `cargo test`
+# does not build. `--examples` brings in the dev-dependencies, so the features match the test
+# build above and only these five crates compile (without it, `--lib --bins` unifies features
+# differently and compiles much of the tree again: 8 minutes cold on 2 cores).
 # PYO3_BUILD_EXTENSION_MODULE: the Python extension does not link libpython (the interpreter
 # provides it), as maturin builds it.
-PYO3_BUILD_EXTENSION_MODULE=1 cargo build --workspace --lib --bins --locked
+PYO3_BUILD_EXTENSION_MODULE=1 cargo build --workspace --lib --bins --examples --locked
 
 step "services"
 start_postgres

@@ -31,6 +31,7 @@ pub mod mail;
 pub mod provider;
 pub mod ratelimit;
 pub mod repo;
+pub mod requests;
 pub mod secret;
 pub mod secrets;
 pub mod storage;

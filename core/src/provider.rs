@@ -62,6 +62,24 @@ impl ProviderInfo {
 pub trait Provider: Send + Sync {
     /// Who this provider is and which account it acts on.
     fn info(&self) -> ProviderInfo;
+
+    /// Checks a name of `kind` against this provider's own rules (AWS Secrets Manager allows
+    /// `tenants/acme/db`, Key Vault does not; PostgreSQL refuses the role `postgres`, git the
+    /// branch `HEAD`). The engine calls it when it plans, with every reference resolved, so a
+    /// name the provider would refuse stops the run before the first side effect; providers
+    /// call it at their boundary too. `field` names the input in the error
+    /// (`invalid <field>: <rule>`).
+    ///
+    /// The default applies [`crate::validate::portable`]: the rules under which a name works
+    /// with every provider provisio drives. Providers override it with their real rules.
+    fn check_name(
+        &self,
+        kind: crate::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> crate::Result<()> {
+        crate::validate::portable(kind, field, value).map(|_| ())
+    }
 }
 
 mod duration_ms {

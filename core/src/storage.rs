@@ -136,6 +136,16 @@ pub trait ObjectStorage: Provider {
     /// Deletes an object; [`Deleted::AlreadyGone`] when it does not exist.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted>;
 
+    /// The etag this provider reports for an object stored by one simple put of `body`, when
+    /// that etag is a function of the content alone (S3: the quoted MD5 hex digest; the memory
+    /// provider: [`content_etag`]). `None` (the default) when it is not, as with Azure Blob's
+    /// opaque etags. Callers use it to skip writing objects that are already identical, from a
+    /// listing alone instead of reading every object back.
+    fn etag_of(&self, body: &[u8]) -> Option<String> {
+        let _ = body;
+        None
+    }
+
     /// Copies every object under `src_prefix` of `src_bucket` to `dst_prefix` of `dst_bucket`,
     /// skipping objects whose destination already has the same etag. Returns how many objects
     /// were written. Providers with a server-side copy override this.

@@ -33,6 +33,73 @@ fn check_len(field: &str, value: &str, min: usize, max: usize, unit: &str) -> Re
     Ok(())
 }
 
+/// The kinds of names whose rules differ between providers (see
+/// [`crate::Provider::check_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NameKind {
+    /// A DNS record or zone name.
+    DnsName,
+    /// A bucket or container.
+    Bucket,
+    /// An object key.
+    ObjectKey,
+    /// A secret's name.
+    Secret,
+    /// A database.
+    Database,
+    /// A database role (user).
+    Role,
+    /// A git branch.
+    Branch,
+    /// A file path inside a repository.
+    RepoPath,
+    /// A CI job or folder path (`tenants/acme/build`).
+    JobPath,
+}
+
+impl NameKind {
+    /// The kind as a word for messages (`secret name`, `branch`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameKind::DnsName => "DNS name",
+            NameKind::Bucket => "bucket",
+            NameKind::ObjectKey => "object key",
+            NameKind::Secret => "secret name",
+            NameKind::Database => "database name",
+            NameKind::Role => "role name",
+            NameKind::Branch => "branch",
+            NameKind::RepoPath => "repository path",
+            NameKind::JobPath => "job path",
+        }
+    }
+}
+
+/// The portable rule of `kind`: a name that passes works with every provider provisio drives
+/// (for a bucket, S3's rule or Azure's; for a secret, Key Vault's, the strictest). Returns the
+/// canonical form. This is [`crate::Provider::check_name`]'s default.
+///
+/// ```
+/// use provisio::validate::{NameKind, portable};
+/// assert!(portable(NameKind::Secret, "secret", "acme-db").is_ok());
+/// assert!(portable(NameKind::Secret, "secret", "tenants/acme/db").is_err()); // Key Vault refuses '/'
+/// assert!(portable(NameKind::Branch, "branch", "dev-acme").is_ok());
+/// ```
+pub fn portable(kind: NameKind, field: &str, value: &str) -> Result<String> {
+    match kind {
+        NameKind::DnsName => dns_name(field, value),
+        NameKind::Bucket => s3_bucket_name(field, value)
+            .or_else(|e| azure_container_name(field, value).map_err(|_| e)),
+        NameKind::ObjectKey => object_key(field, value),
+        NameKind::Secret => secret_name(field, value),
+        NameKind::Database | NameKind::Role => pg_identifier(field, value),
+        NameKind::Branch => git_branch_name(field, value),
+        NameKind::RepoPath => repo_file_path(field, value),
+        NameKind::JobPath => jenkins_job_path(field, value),
+    }
+}
+
 /// A DNS name as used for records and zones: IDN converted to punycode, lower-cased, trailing
 /// dot removed; labels of 1 to 63 octets of letters, digits, hyphens (not at either end) and
 /// underscores (for `_dmarc`-style names); a leading `*` label is allowed; 253 octets at most.

@@ -27,6 +27,7 @@ pub mod compute;
 pub mod database;
 pub mod dns;
 pub mod error;
+pub mod existence;
 pub mod mail;
 pub mod provider;
 pub mod ratelimit;

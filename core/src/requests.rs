@@ -59,6 +59,18 @@ impl RequestTally {
             }
         }
     }
+    /// Adds every count of `other` (a step's tally into its run's).
+    pub fn merge(&self, other: &RequestTally) {
+        for (service, n) in other.by_service() {
+            self.total.fetch_add(n, Ordering::Relaxed);
+            *self
+                .by_service
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(service)
+                .or_insert(0) += n;
+        }
+    }
     /// Every request counted so far.
     pub fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)

@@ -94,6 +94,12 @@ pub async fn counted<F: Future>(tally: Arc<RequestTally>, fut: F) -> F::Output {
     STEP.scope(tally, fut).await
 }
 
+/// The requests counted so far by the innermost [`counted`] scope around the caller (0
+/// outside one).
+pub fn current_total() -> u64 {
+    STEP.try_with(|t| t.total()).unwrap_or(0)
+}
+
 /// The process-wide limiter every provider paces its requests in.
 pub fn limiter() -> &'static RateLimiter {
     static LIMITER: OnceLock<RateLimiter> = OnceLock::new();

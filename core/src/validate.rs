@@ -354,6 +354,30 @@ pub fn aws_secret_name(field: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
+/// A secret name that at least one secret store provisio drives accepts (AWS Secrets
+/// Manager's characters and length, path-style names included): what a blueprint may say
+/// before it is known which store gets the name. The store then applies its own rule
+/// ([`crate::Provider::check_name`]; Key Vault refuses `/`).
+///
+/// ```
+/// use provisio::validate::lenient_secret_name;
+/// assert!(lenient_secret_name("name", "tenants/acme/db-password").is_ok());
+/// assert!(lenient_secret_name("name", "acme db").is_err());
+/// ```
+pub fn lenient_secret_name(field: &str, value: &str) -> Result<String> {
+    check_len(field, value, 1, 512, "characters")?;
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
+    {
+        return fail(
+            field,
+            format!("{value:?} contains {c:?}; only letters, digits and /_+=.@- are allowed"),
+        );
+    }
+    Ok(value.to_string())
+}
+
 /// A portable secret name, valid in every secret store provisio drives (Key Vault is the
 /// strictest): 1 to 127 letters, digits and hyphens.
 pub fn secret_name(field: &str, value: &str) -> Result<String> {

@@ -68,6 +68,12 @@ pub struct Summary {
     pub rolled_back: usize,
     /// Wall time of the run in milliseconds.
     pub duration_ms: u64,
+    /// Provider requests the run sent (as counted by [`provisio::requests`]).
+    #[serde(default)]
+    pub requests: u64,
+    /// The same per provider (`aws-s3`, `postgres`, `memory-dns`, ...).
+    #[serde(default)]
+    pub requests_by_service: std::collections::BTreeMap<String, u64>,
 }
 
 /// What a successful step did.
@@ -171,6 +177,9 @@ pub enum EventKind {
         outputs: Value,
         /// Wall time of the step in milliseconds.
         duration_ms: u64,
+        /// Provider requests the step sent (reads and writes, retries included).
+        #[serde(default)]
+        requests: u64,
     },
     /// A step failed for good.
     StepFailed {
@@ -357,6 +366,7 @@ mod tests {
                 outcome: StepOutcome::Created,
                 outputs: serde_json::json!({"id": "x"}),
                 duration_ms: 3,
+                requests: 2,
             }),
             ev(EventKind::StepFailed {
                 resource: "a".into(),

@@ -163,6 +163,21 @@ pub(crate) fn decide(
     (action, diff, reasons)
 }
 
+/// What a refresh found, given the recorded outputs and those read now: a change of an output
+/// that is not volatile for the type ([`ResourceType::volatile_outputs`]) is drift.
+pub(crate) fn drift_of(rt: &dyn ResourceType, recorded: &Value, read: &Value) -> Drift {
+    let volatile = rt.volatile_outputs();
+    let diff: Vec<FieldDiff> = diff_values(recorded, read)
+        .into_iter()
+        .filter(|d| !volatile.contains(&d.field.split('.').next().unwrap_or_default()))
+        .collect();
+    if diff.is_empty() {
+        Drift::InSync
+    } else {
+        Drift::Changed { diff }
+    }
+}
+
 /// What a refresh found about one resource.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -207,6 +222,9 @@ pub struct PlannedResource {
     /// What a refresh found (only when the plan refreshed and the resource was in state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// The outputs the refresh read (only when the plan refreshed and the resource exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Value>,
 }
 
 /// A plan: every resource of the blueprint in dependency order, then the deletes.
@@ -368,6 +386,37 @@ pub(crate) fn check_providers(
     Ok(())
 }
 
+/// Checks one resource's resolved parameters ([`ResourceType::check`]); parameters that still
+/// hold [`KNOWN_AFTER_APPLY`] get the load-time checks on what is known. The error names the
+/// resource, its type, the field and the rule.
+fn check_resolved(rt: &dyn ResourceType, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+    let checked = if crate::template::contains_unknown(params) {
+        // unknown values look like unresolved references to the load-time checks
+        let masked = crate::template::map_strings::<Error>(params, "", &mut |_, s| {
+            Ok(Value::String(if s == KNOWN_AFTER_APPLY {
+                "${known.after.apply}".to_string()
+            } else {
+                s.to_string()
+            }))
+        })?;
+        rt.validate(&masked)
+    } else {
+        rt.check(ctx, params)
+    };
+    checked.map_err(|e| {
+        Error::new(
+            e.kind().clone(),
+            format!(
+                "resource {:?} ({}): {}",
+                ctx.resource,
+                rt.name(),
+                e.message()
+            ),
+        )
+        .with_resource(ctx.resource)
+    })
+}
+
 /// Deletion order of records: dependents first.
 pub(crate) fn delete_order(records: &[&ResourceRecord]) -> Vec<String> {
     let names: BTreeSet<&str> = records.iter().map(|r| r.name.as_str()).collect();
@@ -457,26 +506,61 @@ pub(crate) async fn plan_with(
                     current_outputs = None;
                 }
                 Some(outs) => {
-                    let d = diff_values(&rec.outputs, &outs);
-                    drift = Some(if d.is_empty() {
-                        Drift::InSync
-                    } else {
-                        Drift::Changed { diff: d }
-                    });
+                    drift = Some(drift_of(rt.as_ref(), &rec.outputs, &outs));
                     current_outputs = Some(outs);
                 }
             }
         }
         let desired = blueprint.resolve(name, tenant, &known)?;
-        let (action, diff, replace_because) = decide(rt.as_ref(), spec, record, &desired);
-        if matches!(action, Action::NoOp | Action::Update)
-            && let Some(o) = current_outputs
-        {
-            known.insert(name.clone(), o);
+        let provider = record
+            .filter(|r| r.provider == spec.provider)
+            .map(|r| r.provider.as_str())
+            .unwrap_or(spec.provider.as_str());
+        check_resolved(
+            rt.as_ref(),
+            &StepContext {
+                tenant,
+                blueprint: &blueprint.name,
+                resource: name,
+                provider,
+                providers,
+                ownership: provisio::types::ownership::tags(&tenant.name, &blueprint.name, name),
+                idempotency_token: "",
+            },
+            &desired,
+        )?;
+        let (mut action, mut diff, replace_because) = decide(rt.as_ref(), spec, record, &desired);
+        // drift is put back by the type's ensure
+        if action == Action::NoOp && matches!(drift, Some(Drift::Changed { .. })) {
+            action = Action::Update;
         }
-        let protect = spec.protect || record.is_some_and(|r| r.protect);
-        let blocked = (action == Action::Replace && protect && !options.overrides.contains(name))
-            .then(|| protected_message(name, "replacing"));
+        // protection is part of the plan: adding it changes nothing at the provider, removing
+        // it needs the same override as deleting the resource
+        let was_protected = record.is_some_and(|r| r.protect);
+        if record.is_some() && was_protected != spec.protect {
+            diff.push(FieldDiff {
+                field: "protect".into(),
+                before: Some(Value::Bool(was_protected)),
+                after: Some(Value::Bool(spec.protect)),
+            });
+            if action == Action::NoOp {
+                action = Action::Update;
+            }
+        }
+        if matches!(action, Action::NoOp | Action::Update)
+            && let Some(o) = &current_outputs
+        {
+            known.insert(name.clone(), o.clone());
+        }
+        let protect = spec.protect || was_protected;
+        let allowed = options.overrides.contains(name);
+        let blocked = if action == Action::Replace && protect && !allowed {
+            Some(protected_message(name, "replacing"))
+        } else if was_protected && !spec.protect && !allowed {
+            Some(protected_message(name, "removing the protection of"))
+        } else {
+            None
+        };
         resources.push(PlannedResource {
             name: name.clone(),
             resource_type: spec.resource_type.clone(),
@@ -489,6 +573,7 @@ pub(crate) async fn plan_with(
             protect,
             blocked,
             drift,
+            outputs: current_outputs.filter(|_| options.refresh),
         });
     }
     let orphans: Vec<&ResourceRecord> = records
@@ -511,6 +596,7 @@ pub(crate) async fn plan_with(
             protect: rec.protect,
             blocked,
             drift: None,
+            outputs: None,
         });
     }
     Ok(Plan {
@@ -781,8 +867,9 @@ mod tests {
         )
         .await
         .unwrap();
+        // the drift is put back by an update (the type's ensure)
         let web = p.get("web").unwrap();
-        assert_eq!(web.action, Action::NoOp);
+        assert_eq!(web.action, Action::Update);
         match &web.drift {
             Some(Drift::Changed { diff }) => assert_eq!(diff[0].field, "public_ip"),
             other => panic!("{other:?}"),

@@ -111,9 +111,37 @@ pub trait ResourceType: Send + Sync + 'static {
         &[]
     }
 
+    /// Whether the providers this type calls report, while `apply` runs, whether the resource
+    /// existed before (through [`provisio::existence::found`]). When they do, the engine learns
+    /// it for free; when they do not (the default), the engine reads the resource before it
+    /// creates one, which costs one more read per create.
+    fn reports_existence(&self) -> bool {
+        false
+    }
+
+    /// Outputs that change in the resource's normal life, which a refresh records but does
+    /// not report as drift: a branch's `head` moves with every commit to it, an instance's
+    /// `public_ip` with a restart, a mail identity's `status` when it is verified.
+    fn volatile_outputs(&self) -> &[&str] {
+        &[]
+    }
+
     /// The output keys this type produces (for "known after apply" in plans and for
     /// reference checks at load time).
     fn outputs(&self) -> &[&str];
+
+    /// Checks resolved parameters before the first side effect of a run: what [`validate`]
+    /// could not check at load time because it came from a variable, a template or another
+    /// resource's output, and the naming rules of the provider that will receive it
+    /// ([`provisio::Provider::check_name`]). The engine calls it when it plans, for every
+    /// resource whose parameters are fully known. Errors are `InvalidInput` naming the field.
+    /// The default parses the parameters as [`identity`] does.
+    ///
+    /// [`validate`]: ResourceType::validate
+    /// [`identity`]: ResourceType::identity
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        self.identity(ctx, params).map(|_| ())
+    }
 
     /// The deterministic identity of the resource from its resolved parameters (e.g.
     /// `A acme.example.com`); journaled with every intent and used for adoption.

@@ -22,17 +22,17 @@
 use crate::blueprint::{Blueprint, Graph, ResourceSpec};
 use crate::events::{Event, EventError, EventKind, EventSink, Operation, StepOutcome, Summary};
 use crate::plan::{
-    self, Action, Drift, FieldDiff, Plan, PlanOptions, decide, delete_order, diff_values,
+    self, Action, Drift, Plan, PlanOptions, PlannedResource, decide, delete_order, diff_values,
     protected_message,
 };
 use crate::providers::Providers;
-use crate::ratelimit::RateLimiter;
 use crate::resource::{Registry, ResourceType, StepContext, Tenant};
 use crate::retry::RetryPolicy;
 use crate::state::{JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use provisio::{Error, ErrorKind, ProviderInfo, Result};
+use provisio::requests::RequestTally;
+use provisio::{Error, ErrorKind, Result};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -155,7 +155,6 @@ impl EngineBuilder {
                 lock_ttl: self.lock_ttl,
                 step_timeout: self.step_timeout,
                 retry: self.retry,
-                limiter: RateLimiter::new(),
             }),
         })
     }
@@ -172,10 +171,13 @@ struct Inner {
     lock_ttl: Duration,
     step_timeout: Option<Duration>,
     retry: RetryPolicy,
-    limiter: RateLimiter,
 }
 
-/// The provisioning engine. Cheap to clone; clones share the rate limiter.
+/// The provisioning engine. Cheap to clone.
+///
+/// Rate limits are not the engine's: providers pace every request they send in the
+/// process-wide limiter of [`provisio::requests`], keyed by account, so every engine, fleet and
+/// direct caller in the process shares an account's quota.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -314,8 +316,14 @@ pub struct RunReport {
     pub summary: Summary,
     /// Every step, in the order they finished.
     pub steps: Vec<StepReport>,
-    /// Protected resources a destroy kept.
+    /// Protected resources a destroy kept, and what they need (a rollback keeps the same: a
+    /// protected database created by a failed first launch keeps its owner role).
     pub kept_protected: Vec<String>,
+    /// Resources this run may have created without being able to prove it (a provider
+    /// reported what it found only after an attempt whose answer was lost): kept when the run
+    /// rolled back, recorded in state, so a later apply adopts them and destroy removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_doubt: Vec<String>,
     /// The plan the apply started from (`None` for destroy).
     pub plan: Option<Plan>,
     /// The failures, with their full errors.
@@ -381,6 +389,11 @@ struct Run<'a> {
     /// Resources whose create step failed after an attempt had taken effect (found by a read
     /// after the failure, absent before the step): made by this run, so rolled back with it.
     created_on_failure: std::sync::Mutex<BTreeSet<String>>,
+    /// Resources whose create step could not tell whether they existed before (see
+    /// [`Provenance::InDoubt`]).
+    in_doubt: std::sync::Mutex<BTreeSet<String>>,
+    /// Every provider request of the run, per provider.
+    requests: Arc<RequestTally>,
 }
 
 impl Run<'_> {
@@ -405,6 +418,62 @@ impl Run<'_> {
             Error::cancelled("the run was cancelled")
         }
     }
+}
+
+/// One apply step: a blueprint resource with its record and resolved parameters.
+struct ApplyStep<'a> {
+    name: &'a str,
+    spec: &'a ResourceSpec,
+    deps: &'a BTreeSet<String>,
+    record: Option<&'a ResourceRecord>,
+    params: Result<Value>,
+    overrides: &'a BTreeSet<String>,
+    token: &'a str,
+    /// What the plan said about it (its drift and refreshed outputs).
+    planned: Option<&'a PlannedResource>,
+}
+
+/// What the rollback of a failed apply did.
+#[derive(Debug, Default)]
+struct Rollback {
+    /// Deleted again.
+    rolled_back: BTreeSet<String>,
+    /// Created by the run but kept, because something that stays needs them.
+    kept: Vec<String>,
+}
+
+/// Whether this run created a resource it had no record of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provenance {
+    /// It was absent before the step: this run made it (and rolls it back with the run).
+    Created,
+    /// It existed before the step (adopted, or recorded in state).
+    Existed,
+    /// The provider's first report came after a failed attempt that may have created it:
+    /// kept on rollback (recorded in state, listed in [`RunReport::in_doubt`]).
+    InDoubt,
+}
+
+impl Provenance {
+    fn from_absent(absent: bool) -> Self {
+        if absent {
+            Provenance::Created
+        } else {
+            Provenance::Existed
+        }
+    }
+}
+
+/// A resource whose create step failed, to look up once more (see
+/// `Engine::record_after_failed_create`).
+struct FoundAfterFailure<'a> {
+    name: &'a str,
+    spec: &'a ResourceSpec,
+    ctx: &'a StepContext<'a>,
+    rt: &'a dyn ResourceType,
+    params: &'a Value,
+    identity: String,
+    depends_on: Vec<String>,
 }
 
 /// How a node of the schedule ended.
@@ -503,10 +572,6 @@ impl Engine {
     /// The state store.
     pub fn state(&self) -> &Arc<dyn StateStore> {
         &self.inner.state
-    }
-    /// The rate limiter shared by every run of this engine.
-    pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.inner.limiter
     }
 
     /// Plans an apply; makes no changes and takes no lease.
@@ -635,20 +700,13 @@ impl Engine {
         }
     }
 
-    fn provider_info(&self, rt: &dyn ResourceType, provider: &str) -> Option<ProviderInfo> {
-        self.inner.providers.info(rt.capability(), provider)
-    }
-
-    /// Runs `call` with rate limiting, retries (retryable errors only, full-jitter backoff),
-    /// the step timeout and cancellation.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs `call` with retries (retryable errors only, full-jitter backoff), the step timeout
+    /// and cancellation. (Providers pace their own requests; see [`provisio::requests`].)
     async fn call<'f, T, F, Fut>(
         &self,
         run: &Run<'_>,
         resource: &str,
-        policy: RetryPolicy,
-        timeout: Option<Duration>,
-        info: Option<ProviderInfo>,
+        (policy, timeout): (RetryPolicy, Option<Duration>),
         cancel: &CancellationToken,
         mut call: F,
     ) -> Result<T>
@@ -659,15 +717,9 @@ impl Engine {
         let attempts = async {
             let mut attempt = 1u32;
             loop {
-                if let Some(i) = &info {
-                    self.inner.limiter.acquire(i).await;
-                }
                 match call().await {
                     Ok(v) => return Ok(v),
                     Err(e) => {
-                        if let (Some(i), Some(after)) = (&info, e.retry_after()) {
-                            self.inner.limiter.penalize(i, after);
-                        }
                         if !policy.should_retry(attempt, &e) {
                             return Err(e);
                         }
@@ -781,10 +833,8 @@ impl Engine {
             json!({"params": rec.params, "outputs": rec.outputs, "provider": rec.provider, "protect": rec.protect, "depends_on": rec.depends_on, "idempotency_token": token}),
         )
         .await?;
-        let (policy, timeout) = self.policy(spec);
-        let info = self.provider_info(rt.as_ref(), &rec.provider);
         let r = self
-            .call(run, &rec.name, policy, timeout, info, cancel, || {
+            .call(run, &rec.name, self.policy(spec), cancel, || {
                 rt.delete(&ctx, &rec.params, &rec.outputs)
             })
             .await;
@@ -860,38 +910,71 @@ impl Engine {
             json!({"params": params, "provider": spec.provider, "protect": spec.protect, "depends_on": depends_on, "idempotency_token": token}),
         )
         .await?;
-        let (policy, timeout) = self.policy(Some(spec));
-        let info = self.provider_info(rt.as_ref(), &spec.provider);
+        let policy = self.policy(Some(spec));
         let prior_outputs = prior.map(|r| &r.outputs);
-        // Without a record, learn first whether the resource exists already. An attempt whose
-        // response is lost can still have created it: the retry then reports `Unchanged`, or
-        // the step fails for good with the resource in place. Knowing it was absent before,
-        // the run counts it as its own and rolls it back; what existed before the run (or
-        // whose existence could not be read) is never rolled back. The read shares the
-        // step's first rate-limit token (the limiter paces step attempts, not single calls).
-        let absent_before = prior.is_none()
-            && matches!(
-                self.call(run, name, policy, timeout, None, &run.cancel, || {
-                    rt.read(&ctx, params, None)
-                })
-                .await,
+        // Without a record, the run must learn whether the resource existed before this step:
+        // it rolls back what it created and never what existed. Built-in types' providers say
+        // what they found while they ensure (`provisio::existence`), which costs no request;
+        // for other types the engine reads first. An attempt whose answer is lost can have
+        // created the resource; the retry then finds it, so a report made only after a failed
+        // attempt leaves the step in doubt.
+        let pre_read_absent = if prior.is_none() && !rt.reports_existence() {
+            Some(matches!(
+                self.call(run, name, policy, &run.cancel, || rt
+                    .read(&ctx, params, None))
+                    .await,
                 Ok(None)
-            );
+            ))
+        } else {
+            None
+        };
+        let existence = Arc::new(provisio::existence::Existence::default());
+        let failed_before_report = AtomicBool::new(false);
         let r = self
-            .call(run, name, policy, timeout, info, &run.cancel, || {
-                rt.apply(&ctx, params, prior_outputs)
+            .call(run, name, policy, &run.cancel, || {
+                let existence = existence.clone();
+                let failed_before_report = &failed_before_report;
+                let attempt = rt.apply(&ctx, params, prior_outputs);
+                async move {
+                    let r = provisio::existence::watched(existence.clone(), attempt).await;
+                    if r.is_err() && existence.get().is_none() {
+                        failed_before_report.store(true, Ordering::SeqCst);
+                    }
+                    r
+                }
             })
-            .await
+            .await;
+        let provenance = match (prior, pre_read_absent, existence.get()) {
+            (Some(_), _, _) => Provenance::Existed,
+            (None, Some(absent), _) => Provenance::from_absent(absent),
+            // nothing there when the provider looked: a failed earlier attempt made nothing
+            (None, None, Some(false)) => Provenance::Created,
+            (None, None, Some(true)) if !failed_before_report.load(Ordering::SeqCst) => {
+                Provenance::Existed
+            }
+            (None, None, _) => Provenance::InDoubt,
+        };
+        let r = r
             .and_then(|a| secret_free(run.tenant, name, &a.outputs).map(|_| a))
             .map(|mut a| {
                 // absent before the step: whatever the ensure reports (`Unchanged` after a lost
                 // response, `Updated` for files written to a branch that was just made), this
                 // run created it
-                if absent_before {
+                if provenance == Provenance::Created {
                     a.outcome = provisio::Outcome::Created;
                 }
                 a
             });
+        if prior.is_none() && provenance == Provenance::InDoubt {
+            tracing::warn!(
+                resource = name,
+                "cannot tell whether this run created the resource; it is kept on rollback"
+            );
+            run.in_doubt
+                .lock()
+                .expect("in_doubt lock")
+                .insert(name.to_string());
+        }
         match r {
             Ok(applied) => {
                 self.journal(
@@ -935,18 +1018,17 @@ impl Engine {
                 )
                 .await?;
                 if prior.is_none() {
-                    self.record_after_failed_create(
-                        run,
+                    let found = FoundAfterFailure {
                         name,
                         spec,
-                        &ctx,
-                        rt.as_ref(),
+                        ctx: &ctx,
+                        rt: rt.as_ref(),
                         params,
                         identity,
                         depends_on,
-                        absent_before,
-                    )
-                    .await;
+                    };
+                    self.record_after_failed_create(run, found, provenance)
+                        .await;
                 }
                 Err(e)
             }
@@ -958,29 +1040,28 @@ impl Engine {
     /// recorded in state (so destroy knows it), and when it was absent before the step it is
     /// marked for rollback. Best effort: a failing read leaves things as they are, and the next
     /// apply adopts the resource by name or tags.
-    #[allow(clippy::too_many_arguments)]
     async fn record_after_failed_create(
         &self,
         run: &Run<'_>,
-        name: &str,
-        spec: &ResourceSpec,
-        ctx: &StepContext<'_>,
-        rt: &dyn ResourceType,
-        params: &Value,
-        identity: String,
-        depends_on: Vec<String>,
-        absent_before: bool,
+        found: FoundAfterFailure<'_>,
+        provenance: Provenance,
     ) {
+        let FoundAfterFailure {
+            name,
+            spec,
+            ctx,
+            rt,
+            params,
+            identity,
+            depends_on,
+        } = found;
         // retried like any call, and not cut short by a cancelled run: the rollback that
         // follows runs after cancellation too
-        let (policy, timeout) = self.policy(Some(spec));
         let Ok(Some(outputs)) = self
             .call(
                 run,
                 name,
-                policy,
-                timeout,
-                None,
+                self.policy(Some(spec)),
                 &CancellationToken::new(),
                 || rt.read(ctx, params, None),
             )
@@ -1003,7 +1084,8 @@ impl Engine {
             depends_on,
             updated_at_ms: now_ms(),
         };
-        if self.inner.state.put_resource(&record).await.is_ok() && absent_before {
+        if self.inner.state.put_resource(&record).await.is_ok() && provenance == Provenance::Created
+        {
             run.created_on_failure
                 .lock()
                 .expect("created_on_failure lock")
@@ -1012,18 +1094,17 @@ impl Engine {
     }
 
     /// The apply step of one blueprint resource.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_step(
-        &self,
-        run: &Run<'_>,
-        name: &str,
-        spec: &ResourceSpec,
-        deps: &BTreeSet<String>,
-        record: Option<&ResourceRecord>,
-        params: Result<Value>,
-        overrides: &BTreeSet<String>,
-        token: &str,
-    ) -> NodeOutcome {
+    async fn apply_step(&self, run: &Run<'_>, step: ApplyStep<'_>) -> NodeOutcome {
+        let ApplyStep {
+            name,
+            spec,
+            deps,
+            record,
+            params,
+            overrides,
+            token,
+            planned,
+        } = step;
         let params = match params {
             Ok(p) => p,
             Err(error) => {
@@ -1042,28 +1123,51 @@ impl Engine {
                 };
             }
         };
-        // without a record it is a create (`decide` would also compute the plan's diff)
-        let action = match record {
-            None => Action::Create,
-            Some(_) => decide(rt.as_ref(), spec, record, &params).0,
+        // Parameters are resolved now, with the outputs their dependencies really produced,
+        // so the action is decided again; a refresh that found drift makes an unchanged
+        // resource an update (the ensure puts it back).
+        let repair = planned.is_some_and(|p| matches!(p.drift, Some(Drift::Changed { .. })));
+        let action = match (record, decide(rt.as_ref(), spec, record, &params).0) {
+            (None, _) => Action::Create,
+            (Some(_), Action::NoOp) if repair => Action::Update,
+            (Some(_), a) => a,
         };
         run.emit(|| EventKind::StepStarted {
             resource: name.to_string(),
             action,
         });
         let r: Result<(StepOutcome, Value)> = async {
+            if let Some(rec) = record
+                && rec.protect
+                && !spec.protect
+                && !overrides.contains(name)
+            {
+                return Err(Error::protected(protected_message(
+                    name,
+                    "removing the protection of",
+                ))
+                .with_resource(name));
+            }
             match action {
                 Action::NoOp => {
                     let rec = record.expect("no-op has a record");
                     let depends_on: Vec<String> = deps.iter().cloned().collect();
-                    if rec.protect != spec.protect || rec.depends_on != depends_on {
+                    // what a refresh read (a branch head moved by a commit) is the current truth
+                    let outputs = planned
+                        .and_then(|p| p.outputs.clone())
+                        .unwrap_or_else(|| rec.outputs.clone());
+                    if rec.protect != spec.protect
+                        || rec.depends_on != depends_on
+                        || rec.outputs != outputs
+                    {
                         let mut r = rec.clone();
                         r.protect = spec.protect;
                         r.depends_on = depends_on;
+                        r.outputs = outputs.clone();
                         r.updated_at_ms = now_ms();
                         self.inner.state.put_resource(&r).await?;
                     }
-                    Ok((StepOutcome::Unchanged, rec.outputs.clone()))
+                    Ok((StepOutcome::Unchanged, outputs))
                 }
                 Action::Replace => {
                     let rec = record.expect("replace has a record");
@@ -1222,7 +1326,15 @@ impl Engine {
                 }
                 let (action, fut) = start(&n, &results);
                 let span = tracing::info_span!("provisio.step", resource = %n, action = %action);
-                running.push(async move { (n, fut.await) }.instrument(span));
+                let tally = Arc::new(RequestTally::default());
+                running.push(
+                    async move {
+                        let outcome = provisio::requests::counted(tally.clone(), fut).await;
+                        run.requests.merge(&tally);
+                        (n, outcome)
+                    }
+                    .instrument(span),
+                );
             }
             match running.next().await {
                 None => break,
@@ -1244,8 +1356,13 @@ impl Engine {
         (finished, results)
     }
 
-    /// Resolves the in-doubt intents of a crashed run of this tenant.
-    async fn recover(&self, run: &Run<'_>) -> Result<()> {
+    /// Resolves the in-doubt intents of a crashed run of this tenant. Deletes are run again.
+    /// A create or update is looked up; when the resource exists and `finish` is set (an
+    /// apply resumes), the interrupted ensure is run again with the intent's parameters, so
+    /// that a half-done step (a prefix copy killed after one object of three) finishes
+    /// instead of being taken for done; without `finish` (a destroy resumes) it is adopted as
+    /// found.
+    async fn recover(&self, run: &Run<'_>, finish: bool) -> Result<()> {
         let pending = self.inner.state.pending_intents(&run.tenant.name).await?;
         for intent in pending {
             let rt = self.type_of(&intent.resource_type)?;
@@ -1281,14 +1398,13 @@ impl Engine {
                 action: Action::Adopt,
             });
             let started = Instant::now();
-            let (policy, timeout) = self.policy(None);
-            let info = self.provider_info(rt.as_ref(), &provider);
-            let result: Result<(StepOutcome, Value)> = async {
+            let policy = self.policy(None);
+            let result = async {
                 match intent.action.as_str() {
                     "delete" | "rollback" => {
                         let outputs = record.as_ref().map(|r| r.outputs.clone()).or_else(|| d.get("outputs").cloned()).unwrap_or(Value::Null);
                         let del = self
-                            .call(run, &intent.resource, policy, timeout, info, &run.cancel, || rt.delete(&ctx, &params, &outputs))
+                            .call(run, &intent.resource, policy, &run.cancel, || rt.delete(&ctx, &params, &outputs))
                             .await?;
                         self.inner.state.append_journal(&JournalEntry {
                             seq: 0,
@@ -1304,8 +1420,18 @@ impl Engine {
                     _ => {
                         let prior = record.as_ref().map(|r| &r.outputs);
                         let found = self
-                            .call(run, &intent.resource, policy, timeout, info, &run.cancel, || rt.read(&ctx, &params, prior))
+                            .call(run, &intent.resource, policy, &run.cancel, || rt.read(&ctx, &params, prior))
                             .await?;
+                        let found = match found {
+                            Some(_) if finish => Some(
+                                self.call(run, &intent.resource, policy, &run.cancel, || {
+                                    rt.apply(&ctx, &params, prior)
+                                })
+                                .await?
+                                .outputs,
+                            ),
+                            other => other,
+                        };
                         match found {
                             Some(outputs) => {
                                 secret_free(run.tenant, &intent.resource, &outputs)?;
@@ -1353,8 +1479,11 @@ impl Engine {
                     }
                 }
             }
-            .instrument(span)
-            .await;
+            .instrument(span);
+            let tally = Arc::new(RequestTally::default());
+            let result: Result<(StepOutcome, Value)> =
+                provisio::requests::counted(tally.clone(), result).await;
+            run.requests.merge(&tally);
             match result {
                 Ok((outcome, outputs)) => run.emit(|| EventKind::StepSucceeded {
                     resource: intent.resource.clone(),
@@ -1362,6 +1491,7 @@ impl Engine {
                     outcome,
                     outputs,
                     duration_ms: started.elapsed().as_millis() as u64,
+                    requests: tally.total(),
                 }),
                 Err(e) => {
                     run.emit(|| EventKind::StepFailed {
@@ -1397,6 +1527,7 @@ impl Engine {
                 outcome: *outcome,
                 outputs: outputs.clone(),
                 duration_ms: started.elapsed().as_millis() as u64,
+                requests: provisio::requests::current_total(),
             }),
             NodeOutcome::Failed { error, .. } => {
                 tracing::warn!(resource = name, error = %error, "step failed");
@@ -1418,9 +1549,10 @@ impl Engine {
         started: Instant,
         order: &[String],
         results: &BTreeMap<String, NodeOutcome>,
-        rolled_back: &BTreeSet<String>,
+        rollback: &Rollback,
         plan: Option<Plan>,
     ) -> RunReport {
+        let rolled_back = &rollback.rolled_back;
         let mut summary = Summary::default();
         let mut steps = Vec::new();
         let mut errors = Vec::new();
@@ -1492,7 +1624,11 @@ impl Engine {
             });
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
+        summary.requests = run.requests.total();
+        summary.requests_by_service = run.requests.by_service();
+        kept.extend(rollback.kept.iter().cloned());
         kept.sort();
+        kept.dedup();
         run.emit(|| EventKind::RunFinished {
             summary: summary.clone(),
         });
@@ -1503,6 +1639,13 @@ impl Engine {
             summary,
             steps,
             kept_protected: kept,
+            in_doubt: run
+                .in_doubt
+                .lock()
+                .expect("in_doubt lock")
+                .iter()
+                .cloned()
+                .collect(),
             plan,
             errors,
         }
@@ -1576,6 +1719,8 @@ impl Engine {
                 lease_lost: lost,
                 events: self.inner.events.as_deref(),
                 created_on_failure: Default::default(),
+                in_doubt: Default::default(),
+                requests: Default::default(),
             };
             let r = body(&run).await;
             guard.release().await;
@@ -1593,7 +1738,7 @@ impl Engine {
         options: &ApplyOptions,
     ) -> Result<RunReport> {
         let started = Instant::now();
-        self.recover(run).await?;
+        self.recover(run, true).await?;
         let records: BTreeMap<String, ResourceRecord> = self
             .inner
             .state
@@ -1667,6 +1812,7 @@ impl Engine {
             })
             .collect();
 
+        let plan_ref = &plan;
         let (finished, results) = self
             .schedule(run, &waits, &run.cancel, "dependency ", |name, results| {
                 let started = Instant::now();
@@ -1685,18 +1831,24 @@ impl Engine {
                         .collect();
                     let params = blueprint.resolve(name, run.tenant, &known);
                     let record = records.get(name);
-                    let planned = plan.get(name).map(|p| p.action).unwrap_or(Action::Create);
+                    let planned = plan_ref
+                        .get(name)
+                        .map(|p| p.action)
+                        .unwrap_or(Action::Create);
                     let fut = async move {
                         let o = self
                             .apply_step(
                                 run,
-                                &name_owned,
-                                spec,
-                                deps,
-                                record,
-                                params,
-                                &options.overrides,
-                                &token,
+                                ApplyStep {
+                                    name: &name_owned,
+                                    spec,
+                                    deps,
+                                    record,
+                                    params,
+                                    overrides: &options.overrides,
+                                    token: &token,
+                                    planned: plan_ref.get(&name_owned),
+                                },
                             )
                             .await;
                         Self::step_events(run, &name_owned, &o, started);
@@ -1742,6 +1894,7 @@ impl Engine {
 
         // rollback of what this run created
         let mut rolled_back = BTreeSet::new();
+        let mut kept_for_rollback: Vec<String> = Vec::new();
         let failed = results
             .values()
             .any(|o| matches!(o, NodeOutcome::Failed { .. }));
@@ -1753,7 +1906,15 @@ impl Engine {
                 .lock()
                 .expect("created_on_failure lock")
                 .clone();
-            let created: BTreeSet<String> = results
+            let current: BTreeMap<String, ResourceRecord> = self
+                .inner
+                .state
+                .list_resources(&run.tenant.name)
+                .await?
+                .into_iter()
+                .map(|r| (r.name.clone(), r))
+                .collect();
+            let mut created: BTreeSet<String> = results
                 .iter()
                 .filter(|(n, o)| {
                     (matches!(
@@ -1768,6 +1929,30 @@ impl Engine {
                 })
                 .map(|(n, _)| n.clone())
                 .collect();
+            // What stays (a protected resource, or one that existed before) keeps what it
+            // depends on: a kept database still needs its owner role. Destroy does the same.
+            let depends_on = |r: &ResourceRecord| -> Vec<String> {
+                if blueprint.resources.contains_key(&r.name) {
+                    graph.dependencies(&r.name).iter().cloned().collect()
+                } else {
+                    r.depends_on.clone()
+                }
+            };
+            loop {
+                let needed: BTreeSet<String> = current
+                    .values()
+                    .filter(|r| !created.contains(&r.name))
+                    .flat_map(|r| depends_on(r))
+                    .filter(|d| created.contains(d))
+                    .collect();
+                if needed.is_empty() {
+                    break;
+                }
+                for n in needed {
+                    created.remove(&n);
+                    kept_for_rollback.push(n);
+                }
+            }
             if !created.is_empty() {
                 // X is deleted after every created Y that depends on X
                 let mut rwaits: BTreeMap<String, BTreeSet<String>> = created
@@ -1783,14 +1968,6 @@ impl Engine {
                 }
                 // rollback runs even when the run was cancelled: recoverable by default
                 let rollback_cancel = CancellationToken::new();
-                let current: BTreeMap<String, ResourceRecord> = self
-                    .inner
-                    .state
-                    .list_resources(&run.tenant.name)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.name.clone(), r))
-                    .collect();
                 let current = &current;
                 let rc = &rollback_cancel;
                 let (_, rb) = self
@@ -1844,7 +2021,10 @@ impl Engine {
             started,
             &finished,
             &results,
-            &rolled_back,
+            &Rollback {
+                rolled_back,
+                kept: kept_for_rollback,
+            },
             Some(plan),
         ))
     }
@@ -1879,7 +2059,7 @@ impl Engine {
         options: &DestroyOptions,
     ) -> Result<RunReport> {
         let started = Instant::now();
-        self.recover(run).await?;
+        self.recover(run, false).await?;
         let records: BTreeMap<String, ResourceRecord> = self
             .inner
             .state
@@ -1965,7 +2145,7 @@ impl Engine {
             started,
             &finished,
             &results,
-            &BTreeSet::new(),
+            &Rollback::default(),
             None,
         ))
     }
@@ -2009,26 +2189,29 @@ impl Engine {
                 resource: rec.name.clone(),
                 action: Action::Read,
             });
-            let r = async {
+            let tally = Arc::new(RequestTally::default());
+            let read = async {
                 let rt = self.type_of(&rec.resource_type)?;
                 let ctx = self.ctx(run, &rec.name, &rec.provider, "");
-                let (policy, timeout) = self.policy(blueprint.resources.get(&rec.name));
-                let info = self.provider_info(rt.as_ref(), &rec.provider);
-                self.call(run, &rec.name, policy, timeout, info, &run.cancel, || {
+                let policy = self.policy(blueprint.resources.get(&rec.name));
+                self.call(run, &rec.name, policy, &run.cancel, || {
                     rt.read(&ctx, &rec.params, Some(&rec.outputs))
                 })
                 .await
             }
-            .instrument(tracing::info_span!("provisio.step", resource = %rec.name, action = "read"))
-            .await;
-            (rec, r, t0)
+            .instrument(
+                tracing::info_span!("provisio.step", resource = %rec.name, action = "read"),
+            );
+            let r = provisio::requests::counted(tally.clone(), read).await;
+            run.requests.merge(&tally);
+            (rec, r, t0, tally.total())
         }))
         .buffer_unordered(self.inner.concurrency)
         .collect::<Vec<_>>()
         .await;
         let mut out = Vec::new();
         let mut first_error = None;
-        for (rec, r, t0) in reads {
+        for (rec, r, t0, step_requests) in reads {
             match r {
                 Err(e) => {
                     summary.failed += 1;
@@ -2039,16 +2222,13 @@ impl Engine {
                     first_error.get_or_insert(e);
                 }
                 Ok(found) => {
-                    let drift = match &found {
-                        None => Drift::Missing,
-                        Some(o) => {
-                            let diff: Vec<FieldDiff> = diff_values(&rec.outputs, o);
-                            if diff.is_empty() {
-                                Drift::InSync
-                            } else {
-                                Drift::Changed { diff }
-                            }
-                        }
+                    // the read went through the type, so it is registered
+                    let drift = match (&found, self.type_of(&rec.resource_type)) {
+                        (None, _) => Drift::Missing,
+                        (Some(o), Ok(rt)) => plan::drift_of(rt.as_ref(), &rec.outputs, o),
+                        (Some(o), Err(_)) => Drift::Changed {
+                            diff: diff_values(&rec.outputs, o),
+                        },
                     };
                     if options.write {
                         match (&drift, found) {
@@ -2058,7 +2238,7 @@ impl Engine {
                                     .delete_resource(&run.tenant.name, &rec.name)
                                     .await?
                             }
-                            (Drift::Changed { .. }, Some(o)) => {
+                            (_, Some(o)) if o != rec.outputs => {
                                 secret_free(run.tenant, &rec.name, &o)?;
                                 let mut r = rec.clone();
                                 r.outputs = o;
@@ -2083,6 +2263,7 @@ impl Engine {
                         },
                         outputs: Value::Null,
                         duration_ms: t0.elapsed().as_millis() as u64,
+                        requests: step_requests,
                     });
                     out.push(RefreshedResource {
                         resource: rec.name.clone(),
@@ -2092,6 +2273,8 @@ impl Engine {
             }
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
+        summary.requests = run.requests.total();
+        summary.requests_by_service = run.requests.by_service();
         run.emit(|| EventKind::RunFinished { summary });
         if let Some(e) = first_error {
             return Err(e);

@@ -228,6 +228,12 @@ impl ResourceType for ComputeInstance {
         &["id", "name", "state", "public_ip", "private_ip"]
     }
 
+    fn volatile_outputs(&self) -> &[&str] {
+        // an instance stops, starts and moves addresses in its normal life; a terminated one
+        // reads as missing, which is drift
+        &["state", "public_ip", "private_ip"]
+    }
+
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!("instance {}", parse(params, Phase::Resolved)?.name))
     }

@@ -4,6 +4,7 @@ use super::{Params, Phase, check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::database::{DatabaseSpec, DeleteServer, RoleSpec, SeedSpec, Server, ServerSpec};
+use provisio::validate::NameKind;
 use provisio::{Confirm, Database, Deleted, Error, Result, SecretString, validate};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -132,7 +133,7 @@ fn parse_server(params: &Value, phase: Phase) -> Result<ServerParams> {
     let size = p.name("size", non_empty)?;
     let storage_gb = p.req_u64("storage_gb", 1, 65_536)?.unwrap_or(20) as u32;
     let admin_user = p.name("admin_user", validate::pg_identifier)?;
-    let password_secret = p.name("admin_password_secret", validate::secret_name)?;
+    let password_secret = p.name("admin_password_secret", validate::lenient_secret_name)?;
     let secrets_provider = p
         .opt_str("secrets_provider")?
         .unwrap_or(crate::providers::DEFAULT_PROVIDER)
@@ -228,6 +229,10 @@ impl ResourceType for DatabaseServer {
 
     fn outputs(&self) -> &[&str] {
         &["name", "host", "port", "status"]
+    }
+
+    fn volatile_outputs(&self) -> &[&str] {
+        &["status"]
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
@@ -356,7 +361,7 @@ fn parse_role(params: &Value, phase: Phase) -> Result<RoleParams> {
     )?;
     Ok(RoleParams {
         name: p.name("name", validate::pg_identifier)?,
-        password_secret: p.name("password_secret", validate::secret_name)?,
+        password_secret: p.name("password_secret", validate::lenient_secret_name)?,
         secrets_provider: p
             .opt_str("secrets_provider")?
             .unwrap_or(crate::providers::DEFAULT_PROVIDER)
@@ -384,6 +389,18 @@ impl ResourceType for DatabaseRole {
 
     fn outputs(&self) -> &[&str] {
         &["name"]
+    }
+
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let role = parse_role(params, Phase::Resolved)?;
+        ctx.providers
+            .database(ctx.provider)?
+            .check_name(NameKind::Role, "name", &role.name)?;
+        ctx.providers.secrets(&role.secrets_provider)?.check_name(
+            NameKind::Secret,
+            "password_secret",
+            &role.password_secret,
+        )
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
@@ -503,6 +520,13 @@ impl ResourceType for DatabaseDatabase {
 
     fn outputs(&self) -> &[&str] {
         &["name", "owner"]
+    }
+
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let spec = parse_database(params, Phase::Resolved)?;
+        let db = ctx.providers.database(ctx.provider)?;
+        db.check_name(NameKind::Database, "name", &spec.name)?;
+        db.check_name(NameKind::Role, "owner", &spec.owner)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
@@ -728,7 +752,7 @@ mod tests {
             ("name", json!("a--b")),
             ("storage_gb", json!(0)),
             ("admin_user", json!("pg_admin")),
-            ("admin_password_secret", json!("a/b")),
+            ("admin_password_secret", json!("a b")),
             ("deletion_protection", json!("maybe")),
             ("version", json!(true)),
         ] {

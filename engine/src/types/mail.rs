@@ -81,6 +81,11 @@ impl ResourceType for MailIdentity {
         &["name", "kind", "status", "dkim_records"]
     }
 
+    fn volatile_outputs(&self) -> &[&str] {
+        // verification moves on by itself
+        &["status", "dkim_records"]
+    }
+
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!("mail identity {}", parse(params, Phase::Resolved)?))
     }

@@ -5,6 +5,7 @@ use super::{Params, Phase, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::repo::{Author, CommitSpec};
+use provisio::validate::NameKind;
 use provisio::{Bytes, Deleted, Error, Result, validate};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -74,6 +75,18 @@ impl ResourceType for RepoBranch {
 
     fn outputs(&self) -> &[&str] {
         &["name", "head"]
+    }
+
+    fn volatile_outputs(&self) -> &[&str] {
+        // every commit to the branch moves it
+        &["head"]
+    }
+
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let spec = parse_branch(params, Phase::Resolved)?;
+        let repo = ctx.providers.repo(ctx.provider)?;
+        repo.check_name(NameKind::Branch, "name", &spec.name)?;
+        repo.check_name(NameKind::Branch, "base", &spec.base)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
@@ -251,6 +264,19 @@ impl ResourceType for RepoFiles {
 
     fn outputs(&self) -> &[&str] {
         &["branch", "head"]
+    }
+
+    fn volatile_outputs(&self) -> &[&str] {
+        // other commits to the branch move it; changed files make `read` report the
+        // resource missing, which is drift
+        &["head"]
+    }
+
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let spec = parse_files(params, Phase::Resolved)?;
+        ctx.providers
+            .repo(ctx.provider)?
+            .check_name(NameKind::Branch, "branch", &spec.branch)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {

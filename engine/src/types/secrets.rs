@@ -5,6 +5,7 @@ use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::secrets::{SecretMeta, check_recovery_days};
 use provisio::types::tags_match;
+use provisio::validate::NameKind;
 use provisio::{Deleted, Error, Outcome, Result, SecretString, validate};
 use serde_json::{Value, json};
 
@@ -68,7 +69,7 @@ fn parse(params: &Value, phase: Phase) -> Result<Spec> {
         phase,
         &["name", "generate", "from_var", "recovery_days"],
     )?;
-    let name = p.name("name", validate::secret_name)?;
+    let name = p.name("name", validate::lenient_secret_name)?;
     let generate = p.opt_object("generate", &["length", "alphabet"])?;
     let from_var = p.opt_str("from_var")?;
     let source = match (generate, from_var) {
@@ -160,6 +161,19 @@ impl ResourceType for SecretsSecret {
 
     fn outputs(&self) -> &[&str] {
         &["name", "version", "ref"]
+    }
+
+    fn volatile_outputs(&self) -> &[&str] {
+        // a rotation outside provisio makes a new version, which is not drift of the
+        // blueprint
+        &["version"]
+    }
+
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let spec = parse(params, Phase::Resolved)?;
+        ctx.providers
+            .secrets(ctx.provider)?
+            .check_name(NameKind::Secret, "name", &spec.name)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
@@ -296,7 +310,7 @@ mod tests {
         t.validate(&json!({"name": "acme-smtp", "from_var": "smtp_password", "recovery_days": 30}))
             .unwrap();
         rejects(
-            t.validate(&json!({"name": "acme/db", "generate": {}})),
+            t.validate(&json!({"name": "acme db", "generate": {}})),
             "name",
         );
         rejects(t.validate(&json!({"name": "acme-db"})), "generate");

@@ -4,6 +4,7 @@ use super::{Params, Phase, check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::storage::BucketSpec;
+use provisio::validate::NameKind;
 use provisio::{
     Bytes, Deleted, Error, ErrorKind, ObjectStorage, Outcome, PageRequest, Result, validate,
 };
@@ -89,6 +90,13 @@ impl ResourceType for StorageBucket {
 
     fn outputs(&self) -> &[&str] {
         &["name"]
+    }
+
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let spec = parse_bucket(params, Phase::Resolved)?;
+        ctx.providers
+            .storage(ctx.provider)?
+            .check_name(NameKind::Bucket, "name", &spec.name)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {

@@ -256,16 +256,11 @@ impl ProviderConfig {
                 .register(providers, cap, &name, &entry)
                 .await
                 .map_err(|e| {
-                    Error::new(
-                        e.kind().clone(),
-                        format!(
-                            "providers.{}.{name} (kind {:?}): {}",
-                            cap.as_str(),
-                            entry.kind,
-                            e.message()
-                        ),
-                    )
-                    .with_source(e)
+                    e.context(format_args!(
+                        "providers.{}.{name} (kind {:?})",
+                        cap.as_str(),
+                        entry.kind
+                    ))
                 })?;
         }
         Ok(Connection {

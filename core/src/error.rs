@@ -218,6 +218,19 @@ impl Error {
         self.0.source = Some(source.into());
         self
     }
+    /// The same error with `prefix` put before its message (`"resource \"db\": "` + message),
+    /// keeping kind, provider, operation, resource and source: context added on the way up
+    /// without repeating the message as a source.
+    ///
+    /// ```
+    /// let e = provisio::Error::invalid_field("name", "contains '/'").context("resource \"db\"");
+    /// assert_eq!(e.message(), "resource \"db\": invalid name: contains '/'");
+    /// assert_eq!(e.to_string(), "invalid_input: resource \"db\": invalid name: contains '/'");
+    /// ```
+    pub fn context(mut self, prefix: impl fmt::Display) -> Self {
+        self.0.message = format!("{prefix}: {}", self.0.message);
+        self
+    }
     /// Fills in provider and operation only where they are not set yet; providers call this at
     /// their boundary so inner helpers need not repeat it.
     pub fn in_context(mut self, provider: &str, operation: &str) -> Self {

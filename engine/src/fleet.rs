@@ -533,6 +533,15 @@ impl<'f> Driver<'f> {
             .get_fleet_cursor(fleet_id)
             .await?
             .unwrap_or_default();
+        // an apply's cursor lists tenants as done; a destroy under the same id would skip them
+        if let Some(theirs) = cursor.detail.get("operation").and_then(|v| v.as_str())
+            && theirs != operation.to_string()
+        {
+            return Err(Error::invalid_input(format!(
+                "fleet id {fleet_id:?} is the cursor of a fleet {theirs}; a fleet {operation} \
+                 needs a fleet id of its own"
+            )));
+        }
         let done: HashSet<&str> = cursor.succeeded.iter().map(String::as_str).collect();
         let mut results = Vec::with_capacity(tenants.len());
         let mut todo = Vec::new();

@@ -45,8 +45,8 @@ pub use providers::{Capability, Providers};
 pub use resource::{Applied, Registry, ResourceType, StepContext, Tenant};
 pub use retry::RetryPolicy;
 pub use run::{
-    ApplyOptions, DestroyOptions, Engine, EngineBuilder, RefreshOptions, RefreshReport, RunReport,
-    StepReport, StepStatus, idempotency_token,
+    ApplyOptions, DestroyOptions, Engine, EngineBuilder, PlanHook, RefreshOptions, RefreshReport,
+    RunReport, StepReport, StepStatus, idempotency_token,
 };
 pub use state::StateStore;
 /// Re-exported: the cancellation token apply, destroy and refresh take.

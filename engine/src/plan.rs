@@ -404,16 +404,8 @@ fn check_resolved(rt: &dyn ResourceType, ctx: &StepContext<'_>, params: &Value) 
         rt.check(ctx, params)
     };
     checked.map_err(|e| {
-        Error::new(
-            e.kind().clone(),
-            format!(
-                "resource {:?} ({}): {}",
-                ctx.resource,
-                rt.name(),
-                e.message()
-            ),
-        )
-        .with_resource(ctx.resource)
+        e.context(format_args!("resource {:?} ({})", ctx.resource, rt.name()))
+            .with_resource(ctx.resource)
     })
 }
 

@@ -183,9 +183,31 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+/// A look at the plan an apply is about to carry out; see [`ApplyOptions::on_plan`].
+#[derive(Clone)]
+pub struct PlanHook(Arc<dyn Fn(&Plan) -> bool + Send + Sync>);
+
+impl PlanHook {
+    /// Wraps `f`; it returns whether the run goes on.
+    pub fn new(f: impl Fn(&Plan) -> bool + Send + Sync + 'static) -> Self {
+        PlanHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for PlanHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanHook")
+    }
+}
+
 /// Options of [`Engine::apply`].
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
+    /// Called with the plan once the run holds the tenant's lease and has finished what a
+    /// crashed run left, before any step (and before a blocked plan is refused); returning
+    /// `false` ends the run there, changing nothing. The CLI prints the plan from here, so
+    /// what it shows is what the run does, planned under the lease and read once.
+    pub on_plan: Option<PlanHook>,
     /// Keep what a failed run created instead of rolling it back.
     pub keep_partial: bool,
     /// Protected resources the caller allows to be deleted or replaced.
@@ -222,6 +244,11 @@ impl ApplyOptions {
     /// Waits up to `d` for the tenant's lease.
     pub fn lock_wait(mut self, d: Duration) -> Self {
         self.lock_wait = Some(d);
+        self
+    }
+    /// Shows the plan to `f` before the first step; `f` returns whether to go on.
+    pub fn on_plan(mut self, f: impl Fn(&Plan) -> bool + Send + Sync + 'static) -> Self {
+        self.on_plan = Some(PlanHook::new(f));
         self
     }
 }
@@ -523,6 +550,33 @@ impl LeaseGuard {
             tracing::warn!(tenant = %lease.tenant, error = %e, "releasing the lease failed");
         }
     }
+}
+
+/// Refuses an override that names no resource of the blueprint or the tenant's state: a typo
+/// in `--allow` must not pass silently while the user believes something is allowed.
+fn check_overrides<'a>(
+    overrides: &BTreeSet<String>,
+    known: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    let known: BTreeSet<&str> = known.map(String::as_str).collect();
+    for o in overrides {
+        if known.contains(o.as_str()) {
+            continue;
+        }
+        let hint = match known.iter().find(|k| k.eq_ignore_ascii_case(o)) {
+            Some(k) => format!("; did you mean {k:?}? (names are case-sensitive)"),
+            None => format!(
+                " (resources: {})",
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        return Err(Error::invalid_field(
+            "override",
+            format!("{o:?} names no resource of the blueprint or the tenant's state{hint}"),
+        )
+        .with_resource(o.clone()));
+    }
+    Ok(())
 }
 
 fn new_run_id() -> String {
@@ -1747,6 +1801,10 @@ impl Engine {
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
+        check_overrides(
+            &options.overrides,
+            blueprint.resources.keys().chain(records.keys()),
+        )?;
         let plan = plan::plan_with(
             &self.inner.registry,
             &self.inner.providers,
@@ -1760,6 +1818,19 @@ impl Engine {
             },
         )
         .await?;
+        if let Some(hook) = &options.on_plan
+            && !(hook.0)(&plan)
+        {
+            return Ok(Self::report(
+                run,
+                Operation::Apply,
+                started,
+                &[],
+                &BTreeMap::new(),
+                &Rollback::default(),
+                Some(plan),
+            ));
+        }
         if let Some(b) = plan.blocked().next() {
             let names: Vec<&str> = plan.blocked().map(|r| r.name.as_str()).collect();
             return Err(Error::protected(format!(
@@ -2068,6 +2139,10 @@ impl Engine {
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
+        check_overrides(
+            &options.overrides,
+            blueprint.resources.keys().chain(records.keys()),
+        )?;
         let all: Vec<&ResourceRecord> = records.values().collect();
         let order = delete_order(&all);
         run.emit(|| EventKind::RunStarted {

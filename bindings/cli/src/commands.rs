@@ -67,9 +67,14 @@ struct Prepared {
     reporter: Arc<Reporter>,
 }
 
-async fn prepare(global: &Global, target: &Target, palette: &Palette) -> Result<Prepared> {
+async fn prepare(
+    global: &Global,
+    target: &Target,
+    palette: &Palette,
+    inputs: session::Inputs,
+) -> Result<Prepared> {
     let blueprint = session::load_blueprint(&target.blueprint)?;
-    let tenant = session::tenant(&target.tenant, &blueprint, &target.vars)?;
+    let tenant = session::tenant(&target.tenant, &blueprint, &target.vars, inputs)?;
     let reporter = reporter(global, palette);
     let session = Session::open(global, Some(&target.blueprint), reporter.clone()).await?;
     Ok(Prepared {
@@ -113,7 +118,7 @@ async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Re
             detailed_exitcode,
             no_refresh,
         } => {
-            let p = prepare(g, target, palette).await?;
+            let p = prepare(g, target, palette, session::Inputs::All).await?;
             let plan = p
                 .session
                 .engine
@@ -146,29 +151,40 @@ async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Re
             allow,
             keep_partial,
         } => {
-            let p = prepare(g, target, palette).await?;
+            let p = prepare(g, target, palette, session::Inputs::All).await?;
             say!(g, "{}", providers_line(palette, &p.session));
-            let plan = p
+            // The plan is made by the apply itself, under the tenant's lease (another runner
+            // gets the lease error before anything is read) and with one read per resource.
+            let json_out = g.json;
+            let plan_palette = palette.clone();
+            let mut options = ApplyOptions::default()
+                .refresh()
+                .cancel(cancel)
+                .on_plan(move |plan| {
+                    if json_out {
+                        json_line(
+                            &json!({"type": "plan", "plan": plan, "has_changes": plan.has_changes()}),
+                        );
+                    } else {
+                        print!("{}", crate::view::plan_table(&plan_palette, plan));
+                        if plan.has_changes() && plan.blocked().next().is_none() {
+                            println!("\n{}", plan_palette.bold.apply_to("Applying"));
+                        }
+                    }
+                    plan.has_changes()
+                });
+            options.keep_partial = *keep_partial;
+            for a in allow {
+                options = options.allow(a.clone());
+            }
+            let report = p
                 .session
                 .engine
-                .plan(
-                    &p.blueprint,
-                    &p.tenant,
-                    &PlanOptions {
-                        refresh: true,
-                        ..Default::default()
-                    },
-                )
+                .apply(&p.blueprint, &p.tenant, options)
                 .await;
-            let plan = saved(&p.session, plan)?;
-            if g.json {
-                json_line(
-                    &json!({"type": "plan", "plan": plan, "has_changes": plan.has_changes()}),
-                );
-            } else {
-                print!("{}", crate::view::plan_table(palette, &plan));
-            }
-            if !plan.has_changes() {
+            p.reporter.finish();
+            let report = saved(&p.session, report)?;
+            if report.steps.is_empty() && report.plan.as_ref().is_some_and(|p| !p.has_changes()) {
                 say!(
                     g,
                     "{}",
@@ -178,23 +194,10 @@ async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Re
                 );
                 return Ok(0);
             }
-            let mut options = ApplyOptions::default().refresh().cancel(cancel);
-            options.keep_partial = *keep_partial;
-            for a in allow {
-                options = options.allow(a.clone());
-            }
-            say!(g, "\n{}", palette.bold.apply_to("Applying"));
-            let report = p
-                .session
-                .engine
-                .apply(&p.blueprint, &p.tenant, options)
-                .await;
-            p.reporter.finish();
-            let report = saved(&p.session, report)?;
             finish_run(g, palette, &p, report).await
         }
         Command::Destroy { target, allow } => {
-            let p = prepare(g, target, palette).await?;
+            let p = prepare(g, target, palette, session::Inputs::Given).await?;
             say!(g, "{}", providers_line(palette, &p.session));
             let mut options = DestroyOptions::default().cancel(cancel);
             for a in allow {
@@ -216,7 +219,7 @@ async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Re
             finish_run(g, palette, &p, report).await
         }
         Command::Refresh { target, write } => {
-            let p = prepare(g, target, palette).await?;
+            let p = prepare(g, target, palette, session::Inputs::Given).await?;
             let options = RefreshOptions {
                 write: *write,
                 cancel,
@@ -523,22 +526,24 @@ async fn fleet(
     let mut tenants = Vec::with_capacity(rows.len());
     for row in rows {
         let mut t = Tenant::new(&row.name);
-        for (k, v) in common.iter().chain(row.vars.iter()) {
-            if !blueprint.variables.contains_key(k) {
-                return Err(Error::invalid_field(
-                    "tenant variable",
-                    format!(
-                        "tenant {:?}: the blueprint declares no variable {k:?}",
-                        row.name
-                    ),
-                ));
-            }
+        for (k, v) in &common {
+            session::check_plain_var(&blueprint, k, "--var")?;
+            t = t.var(k.clone(), v.clone());
+        }
+        for (k, v) in &row.vars {
+            session::check_plain_var(
+                &blueprint,
+                k,
+                &format!("tenants file, tenant {:?}", row.name),
+            )?;
             t = t.var(k.clone(), v.clone());
         }
         for (k, v) in &secrets {
             t = t.secret(k.clone(), v.clone());
         }
-        blueprint.check_tenant(&t)?;
+        if !destroy {
+            blueprint.check_tenant(&t)?;
+        }
         tenants.push(t);
     }
     let threshold = threshold(&args.max_failures)?;
@@ -548,7 +553,11 @@ async fn fleet(
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("tenants");
-        format!("{}-{stem}", blueprint.name)
+        if destroy {
+            format!("{}-{stem}-destroy", blueprint.name)
+        } else {
+            format!("{}-{stem}", blueprint.name)
+        }
     });
     let steps = Arc::new(Reporter::new(
         if g.json { Mode::Json } else { Mode::Quiet },
@@ -572,10 +581,24 @@ async fn fleet(
         .canary(args.canary)
         .max_failures(threshold)
         .events(reporter.clone());
-    if destroy {
-        fleet = fleet.destroy_options(DestroyOptions::default());
+    if args.refresh && destroy {
+        return Err(Error::invalid_field(
+            "--refresh",
+            "only fleet apply refreshes; a destroy deletes what the state records",
+        ));
     }
-    let report = fleet.run(&fleet_id, &blueprint, tenants, cancel).await;
+    let report = if destroy {
+        let mut options = DestroyOptions::default();
+        options.overrides = args.allow.iter().cloned().collect();
+        fleet = fleet.destroy_options(options);
+        fleet.destroy(&fleet_id, &blueprint, tenants, cancel).await
+    } else {
+        let mut options = ApplyOptions::default();
+        options.refresh = args.refresh;
+        options.overrides = args.allow.iter().cloned().collect();
+        fleet = fleet.apply_options(options);
+        fleet.run(&fleet_id, &blueprint, tenants, cancel).await
+    };
     reporter.finish();
     let report = saved(&session, report)?;
     let c = &report.counts;

@@ -15,7 +15,7 @@ pub(crate) fn hint(err: &Error) -> Option<String> {
     if msg.contains("required variable") {
         return Some("pass it with --var KEY=VALUE or --vars-file FILE".into());
     }
-    if msg.contains("lease") || msg.contains("locked") {
+    if err.kind() == &ErrorKind::Conflict && err.operation() == Some("state.lease") {
         return Some(
             "another run holds this tenant; if that runner died, run `provisio state unlock --tenant <name>`"
                 .into(),

@@ -188,10 +188,19 @@ pub(crate) struct FleetArgs {
     /// Halt after this many failed tenants: a count (`3`), a percentage (`5%`) or `never`.
     #[arg(long, default_value = "1", value_name = "N|P%|never")]
     pub(crate) max_failures: String,
-    /// The rollout's id (its resumable cursor). Default: `<blueprint>-<tenants file name>`.
-    /// Running again with the same id skips the tenants that already succeeded.
+    /// The rollout's id (its resumable cursor). Default: `<blueprint>-<tenants file name>`
+    /// for apply, with `-destroy` appended for destroy. Running again with the same id skips
+    /// the tenants that already succeeded.
     #[arg(long, value_name = "ID")]
     pub(crate) fleet_id: Option<String>,
+    /// Allow deleting (destroy) or replacing or unprotecting (apply) the protected resource
+    /// NAME in every tenant (repeatable).
+    #[arg(long = "allow", value_name = "NAME")]
+    pub(crate) allow: Vec<String>,
+    /// Apply only: read every recorded resource first, so drift (a deleted branch, a
+    /// terminated instance, a removed object) is put back.
+    #[arg(long)]
+    pub(crate) refresh: bool,
     #[command(flatten)]
     pub(crate) vars: VarArgs,
 }

@@ -188,25 +188,55 @@ pub(crate) fn secret_vars(
     Ok(out)
 }
 
+/// Checks that `key`, given as a plain variable by `source` (`--var`, a vars file, a tenants
+/// file), is one the blueprint declares, and not a secret: a secret on a command line or in a
+/// plain file would end up in shell histories and process lists, so it is refused, pointing at
+/// the environment variable it is read from.
+pub(crate) fn check_plain_var(bp: &Blueprint, key: &str, source: &str) -> Result<()> {
+    match bp.variables.get(key) {
+        None => Err(Error::invalid_field(
+            source,
+            format!(
+                "the blueprint declares no variable {key:?} (declared: {})",
+                bp.variables.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        Some(v) if v.secret => Err(Error::invalid_field(
+            source,
+            format!(
+                "{key:?} is a secret variable; secrets are never passed on a command line or in \
+                 a plain file: set {} in the environment (or name another one with \
+                 --secret-env {key}=ENV_VAR)",
+                secret_env_name(key)
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// What a command needs of the tenant's inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inputs {
+    /// Every required variable, secrets included (plan, apply).
+    All,
+    /// Only what is given (destroy and refresh work from the recorded state, so a secret that
+    /// only creates need is not asked for).
+    Given,
+}
+
 /// The tenant of a single-tenant command.
-pub(crate) fn tenant(name: &str, bp: &Blueprint, args: &VarArgs) -> Result<Tenant> {
+pub(crate) fn tenant(name: &str, bp: &Blueprint, args: &VarArgs, inputs: Inputs) -> Result<Tenant> {
     provisio::validate::tenant_name("--tenant", name)?;
     let mut t = Tenant::new(name);
     for (k, v) in plain_vars(args)? {
-        if !bp.variables.contains_key(&k) {
-            return Err(Error::invalid_field(
-                "--var",
-                format!(
-                    "the blueprint declares no variable {k:?} (declared: {})",
-                    bp.variables.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
+        check_plain_var(bp, &k, "--var")?;
         t = t.var(k, v);
     }
     for (k, v) in secret_vars(bp, args)? {
         t = t.secret(k, v);
     }
-    bp.check_tenant(&t)?;
+    if inputs == Inputs::All {
+        bp.check_tenant(&t)?;
+    }
     Ok(t)
 }

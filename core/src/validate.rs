@@ -386,11 +386,13 @@ pub fn secret_name(field: &str, value: &str) -> Result<String> {
 
 /// A git branch name, following `git check-ref-format --branch`: no `..`, `@{`, control
 /// characters, space, `~^:?*[\`; no component starting with `.` or ending with `.lock`; not
-/// starting or ending with `/`, no `//`, not ending with `.`, not `@`, not starting with `-`.
+/// starting or ending with `/`, no `//`, not ending with `.`, not `@` or `HEAD`, not starting
+/// with `-`.
 pub fn git_branch_name(field: &str, value: &str) -> Result<String> {
     check_len(field, value, 1, 255, "bytes")?;
     let bad = |rule: &str| fail::<String>(field, format!("{value:?} {rule}"));
-    if value == "@" {
+    if value == "@" || value == "HEAD" {
+        // `git check-ref-format --branch HEAD` refuses it: it would shadow the symbolic ref
         return bad("is not a valid branch name");
     }
     if value.starts_with('-') {

@@ -1985,21 +1985,21 @@ impl Engine {
                 .into_iter()
                 .map(|r| (r.name.clone(), r))
                 .collect();
-            let mut created: BTreeSet<String> = results
+            let (mut created, protected): (BTreeSet<String>, BTreeSet<String>) = results
                 .iter()
                 .filter(|(n, o)| {
-                    (matches!(
+                    matches!(
                         o,
                         NodeOutcome::Done {
                             action: Action::Create,
                             outcome: StepOutcome::Created,
                             ..
                         }
-                    ) || created_on_failure.contains(*n))
-                        && blueprint.resources.get(*n).is_some_and(|s| !s.protect)
+                    ) || created_on_failure.contains(*n)
                 })
                 .map(|(n, _)| n.clone())
-                .collect();
+                .partition(|n| blueprint.resources.get(n).is_none_or(|s| !s.protect));
+            kept_for_rollback.extend(protected);
             // What stays (a protected resource, or one that existed before) keeps what it
             // depends on: a kept database still needs its owner role. Destroy does the same.
             let depends_on = |r: &ResourceRecord| -> Vec<String> {

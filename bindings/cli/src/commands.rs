@@ -334,6 +334,7 @@ async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunRepo
             "success": report.is_success(),
             "summary": s,
             "kept_protected": report.kept_protected,
+            "in_doubt": report.in_doubt,
         }));
     } else {
         println!(
@@ -351,6 +352,21 @@ async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunRepo
             s.failed,
             s.rolled_back
         );
+        if s.requests > 0 {
+            let per: Vec<String> = s
+                .requests_by_service
+                .iter()
+                .map(|(service, n)| format!("{service} {n}"))
+                .collect();
+            println!("{} provider requests ({})", s.requests, per.join(", "));
+        }
+        if !report.in_doubt.is_empty() {
+            println!(
+                "{} {} (this run may have created them; kept and recorded, so the next apply adopts them)",
+                palette.yellow.apply_to("In doubt:"),
+                report.in_doubt.join(", ")
+            );
+        }
         if !report.kept_protected.is_empty() {
             println!(
                 "{} {} (protected; delete with --allow <name>)",

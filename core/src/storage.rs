@@ -146,9 +146,24 @@ pub trait ObjectStorage: Provider {
         None
     }
 
+    /// Copies one object, server-side where the provider can (the default reads it and writes
+    /// it back). Returns the new object's metadata.
+    async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+    ) -> Result<ObjectMeta> {
+        let (body, meta) = self.get_object(src_bucket, src_key).await?;
+        self.put_object(dst_bucket, dst_key, body, meta.content_type.as_deref())
+            .await
+    }
+
     /// Copies every object under `src_prefix` of `src_bucket` to `dst_prefix` of `dst_bucket`,
-    /// skipping objects whose destination already has the same etag. Returns how many objects
-    /// were written. Providers with a server-side copy override this.
+    /// skipping objects whose destination already has the same etag: one listing of each side,
+    /// then one [`ObjectStorage::copy_object`] per missing or different object. Returns how
+    /// many objects were written.
     async fn copy_prefix(
         &self,
         src_bucket: &str,
@@ -156,27 +171,24 @@ pub trait ObjectStorage: Provider {
         dst_bucket: &str,
         dst_prefix: &str,
     ) -> Result<u64> {
+        let source = list_all(self, src_bucket, src_prefix).await?;
+        let have: std::collections::BTreeMap<String, String> =
+            list_all(self, dst_bucket, dst_prefix)
+                .await?
+                .into_iter()
+                .map(|o| (o.key, o.etag))
+                .collect();
         let mut written = 0;
-        let mut req = PageRequest::first();
-        loop {
-            let page = self.list_objects(src_bucket, src_prefix, &req).await?;
-            for obj in &page.items {
-                let dst_key = format!("{dst_prefix}{}", &obj.key[src_prefix.len()..]);
-                if let Some(existing) = self.head_object(dst_bucket, &dst_key).await?
-                    && existing.etag == obj.etag
-                {
-                    continue;
-                }
-                let (body, meta) = self.get_object(src_bucket, &obj.key).await?;
-                self.put_object(dst_bucket, &dst_key, body, meta.content_type.as_deref())
-                    .await?;
-                written += 1;
+        for obj in &source {
+            let dst_key = format!("{dst_prefix}{}", &obj.key[src_prefix.len()..]);
+            if have.get(&dst_key) == Some(&obj.etag) {
+                continue;
             }
-            match req.next(&page) {
-                Some(next) => req = next,
-                None => return Ok(written),
-            }
+            self.copy_object(src_bucket, &obj.key, dst_bucket, &dst_key)
+                .await?;
+            written += 1;
         }
+        Ok(written)
     }
 
     /// Deletes every object under `prefix`; returns how many were deleted.
@@ -195,6 +207,25 @@ pub trait ObjectStorage: Provider {
                     deleted += 1;
                 }
             }
+        }
+    }
+}
+
+/// Every object under `prefix`, following the pages of [`ObjectStorage::list_objects`].
+pub async fn list_all<S: ObjectStorage + ?Sized>(
+    storage: &S,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<ObjectMeta>> {
+    let mut all = Vec::new();
+    let mut req = PageRequest::first();
+    loop {
+        let page = storage.list_objects(bucket, prefix, &req).await?;
+        let next = req.next(&page);
+        all.extend(page.items);
+        match next {
+            Some(n) => req = n,
+            None => return Ok(all),
         }
     }
 }

@@ -3,13 +3,13 @@
 use super::{Params, Phase, check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
-use provisio::storage::BucketSpec;
+use provisio::storage::{BucketSpec, ObjectMeta, list_all};
 use provisio::validate::NameKind;
 use provisio::{
-    Bytes, Deleted, Error, ErrorKind, ObjectStorage, Outcome, PageRequest, Result, validate,
+    Bytes, Deleted, Error, ErrorKind, ObjectStorage, Outcome, Result, validate,
 };
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// A bucket or container name: valid for S3 or for Azure Blob (the provider applies its own
 /// rule as well). The S3 message is reported because it is the more detailed one.
@@ -295,46 +295,85 @@ fn parse_objects(params: &Value, phase: Phase) -> Result<ObjectsSpec> {
     })
 }
 
-/// Every key under `prefix`, following pages.
-async fn list_keys(storage: &dyn ObjectStorage, bucket: &str, prefix: &str) -> Result<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut req = PageRequest::first();
-    loop {
-        let page = storage.list_objects(bucket, prefix, &req).await?;
-        keys.extend(page.items.iter().map(|o| o.key.clone()));
-        match req.next(&page) {
-            Some(next) => req = next,
-            None => return Ok(keys),
-        }
+/// What exists under the destination prefix, by key; `None` when the bucket itself is gone.
+/// One listing (a request per thousand objects on S3), whatever the number of objects.
+async fn existing(
+    storage: &dyn ObjectStorage,
+    spec: &ObjectsSpec,
+) -> Result<Option<BTreeMap<String, ObjectMeta>>> {
+    match list_all(storage, &spec.bucket, &spec.prefix).await {
+        Ok(objects) => Ok(Some(objects.into_iter().map(|o| (o.key.clone(), o)).collect())),
+        Err(e) if e.kind() == &ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
-/// How many of the objects this resource manages exist now (and, for `files`, hold the
-/// declared content).
-async fn present(storage: &dyn ObjectStorage, spec: &ObjectsSpec) -> Result<u64> {
-    match &spec.source {
-        Source::Files(files) => {
-            let mut n = 0;
-            for (key, text) in files {
-                let full = format!("{}{key}", spec.prefix);
-                if storage.head_object(&spec.bucket, &full).await?.is_some() {
-                    let (body, _) = storage.get_object(&spec.bucket, &full).await?;
-                    if body.as_ref() == text.as_bytes() {
-                        n += 1;
-                    }
-                }
-            }
-            Ok(n)
-        }
-        Source::Copy { bucket, prefix } => {
-            let wanted: BTreeSet<String> = list_keys(storage, bucket, prefix)
-                .await?
-                .into_iter()
-                .map(|k| format!("{}{}", spec.prefix, &k[prefix.len()..]))
-                .collect();
-            let have = list_keys(storage, &spec.bucket, &spec.prefix).await?;
-            Ok(have.iter().filter(|k| wanted.contains(*k)).count() as u64)
-        }
+/// Whether the stored object `meta` holds `body`: from the listing's etag when the provider's
+/// etags are content hashes, else by reading it back.
+async fn holds(
+    storage: &dyn ObjectStorage,
+    bucket: &str,
+    meta: &ObjectMeta,
+    body: &[u8],
+) -> Result<bool> {
+    if meta.size != body.len() as u64 {
+        return Ok(false);
+    }
+    match storage.etag_of(body) {
+        Some(etag) => Ok(etag == meta.etag),
+        None => Ok(storage.get_object(bucket, &meta.key).await?.0.as_ref() == body),
+    }
+}
+
+/// One object the resource manages: its key under the destination prefix, and where its
+/// content comes from.
+enum Wanted<'a> {
+    Text { key: String, text: &'a str },
+    Copy {
+        key: String,
+        bucket: &'a str,
+        source: ObjectMeta,
+    },
+}
+
+/// The objects the resource manages, in key order (for `copy_from`, one listing of the
+/// source).
+async fn wanted<'a>(storage: &dyn ObjectStorage, spec: &'a ObjectsSpec) -> Result<Vec<Wanted<'a>>> {
+    Ok(match &spec.source {
+        Source::Files(files) => files
+            .iter()
+            .map(|(k, text)| Wanted::Text {
+                key: format!("{}{k}", spec.prefix),
+                text,
+            })
+            .collect(),
+        Source::Copy { bucket, prefix } => list_all(storage, bucket, prefix)
+            .await?
+            .into_iter()
+            .map(|o| Wanted::Copy {
+                key: format!("{}{}", spec.prefix, &o.key[prefix.len()..]),
+                bucket,
+                source: o,
+            })
+            .collect(),
+    })
+}
+
+/// Whether the destination already holds `want` (copies keep their etag).
+async fn in_place(
+    storage: &dyn ObjectStorage,
+    spec: &ObjectsSpec,
+    have: &BTreeMap<String, ObjectMeta>,
+    want: &Wanted<'_>,
+) -> Result<bool> {
+    match want {
+        Wanted::Text { key, text } => match have.get(key) {
+            Some(meta) => holds(storage, &spec.bucket, meta, text.as_bytes()).await,
+            None => Ok(false),
+        },
+        Wanted::Copy { key, source, .. } => Ok(have
+            .get(key)
+            .is_some_and(|m| m.etag == source.etag && m.size == source.size)),
     }
 }
 
@@ -369,6 +408,12 @@ impl ResourceType for StorageObjects {
         Ok(format!("objects {}/{}", s.bucket, s.prefix))
     }
 
+    fn reports_existence(&self) -> bool {
+        true
+    }
+
+    /// One listing of the destination (and of the source, for a copy): the count of managed
+    /// objects that are in place, so a partial copy or a deleted object reads as drift.
     async fn read(
         &self,
         ctx: &StepContext<'_>,
@@ -377,20 +422,30 @@ impl ResourceType for StorageObjects {
     ) -> Result<Option<Value>> {
         let spec = parse_objects(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
-        if storage
-            .get_bucket(&spec.bucket)
+        let Some(have) = existing(storage.as_ref(), &spec)
             .await
             .map_err(in_resource(ctx))?
-            .is_none()
-        {
+        else {
             return Ok(None);
-        }
-        let n = present(storage.as_ref(), &spec)
+        };
+        let mut n = 0;
+        for want in wanted(storage.as_ref(), &spec)
             .await
-            .map_err(in_resource(ctx))?;
+            .map_err(in_resource(ctx))?
+        {
+            if in_place(storage.as_ref(), &spec, &have, &want)
+                .await
+                .map_err(in_resource(ctx))?
+            {
+                n += 1;
+            }
+        }
         Ok((n > 0).then(|| objects_outputs(&spec, n)))
     }
 
+    /// One listing of the destination (and of the source, for a copy), then one write per
+    /// object that is missing or different: nothing is sent for what is in place, so a
+    /// repeated or resumed apply finishes an interrupted copy and sends no other request.
     async fn apply(
         &self,
         ctx: &StepContext<'_>,
@@ -399,63 +454,60 @@ impl ResourceType for StorageObjects {
     ) -> Result<Applied> {
         let spec = parse_objects(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
-        let was_empty = storage
-            .list_objects(&spec.bucket, &spec.prefix, &PageRequest::with_limit(1))
+        let have = existing(storage.as_ref(), &spec)
             .await
             .map_err(in_resource(ctx))?
-            .items
-            .is_empty();
-        // Writes are puts of whole objects by key: repeating them after a crash or a retry
-        // overwrites with the same bytes, never duplicates. Identical objects are skipped so
-        // that a second apply sends nothing.
-        let (written, count) = match &spec.source {
-            Source::Files(files) => {
-                let mut written = 0u64;
-                for (key, text) in files {
-                    let full = format!("{}{key}", spec.prefix);
-                    let same = match storage
-                        .head_object(&spec.bucket, &full)
-                        .await
-                        .map_err(in_resource(ctx))?
-                    {
-                        None => false,
-                        Some(_) => {
-                            let (body, _) = storage
-                                .get_object(&spec.bucket, &full)
-                                .await
-                                .map_err(in_resource(ctx))?;
-                            body.as_ref() == text.as_bytes()
-                        }
-                    };
-                    if !same {
-                        storage
-                            .put_object(&spec.bucket, &full, Bytes::from(text.clone()), None)
-                            .await
-                            .map_err(in_resource(ctx))?;
-                        written += 1;
-                    }
-                }
-                (written, files.len() as u64)
-            }
-            Source::Copy { bucket, prefix } => {
-                let written = storage
-                    .copy_prefix(bucket, prefix, &spec.bucket, &spec.prefix)
-                    .await
-                    .map_err(in_resource(ctx))?;
-                let count = list_keys(storage.as_ref(), bucket, prefix)
-                    .await
-                    .map_err(in_resource(ctx))?
-                    .len() as u64;
-                (written, count)
-            }
+            .ok_or_else(|| {
+                Error::not_found(format!("bucket {:?} does not exist", spec.bucket))
+                    .with_resource(ctx.resource)
+            })?;
+        let wanted = wanted(storage.as_ref(), &spec)
+            .await
+            .map_err(in_resource(ctx))?;
+        let managed = |key: &str| {
+            wanted.iter().any(|w| match w {
+                Wanted::Text { key: k, .. } | Wanted::Copy { key: k, .. } => k == key,
+            })
         };
+        let was_empty = !have.keys().any(|k| managed(k));
+        provisio::existence::found(!was_empty);
+        // Writes are puts of whole objects by key: repeating them after a crash or a retry
+        // overwrites with the same bytes, never duplicates.
+        let mut written = 0u64;
+        for want in &wanted {
+            if in_place(storage.as_ref(), &spec, &have, want)
+                .await
+                .map_err(in_resource(ctx))?
+            {
+                continue;
+            }
+            match want {
+                Wanted::Text { key, text } => {
+                    storage
+                        .put_object(&spec.bucket, key, Bytes::from(text.to_string()), None)
+                        .await
+                        .map_err(in_resource(ctx))?;
+                }
+                Wanted::Copy {
+                    key,
+                    bucket,
+                    source,
+                } => {
+                    storage
+                        .copy_object(bucket, &source.key, &spec.bucket, key)
+                        .await
+                        .map_err(in_resource(ctx))?;
+                }
+            }
+            written += 1;
+        }
         let outcome = match (written, was_empty) {
             (0, _) => Outcome::Unchanged,
             (_, true) => Outcome::Created,
             (_, false) => Outcome::Updated,
         };
         Ok(Applied {
-            outputs: objects_outputs(&spec, count),
+            outputs: objects_outputs(&spec, wanted.len() as u64),
             outcome,
         })
     }

@@ -14,8 +14,8 @@ and operation, as a read or a write:
 
 Control endpoints (not forwarded, not counted): `POST /__bench/phase?name=<phase>` switches the
 phase, `GET /__bench/counts` returns every count as JSON, `GET /__bench/health` answers 200.
-With `--log FILE` each request is also written as one JSON line (phase, service, op, rw, status,
-milliseconds).
+With `--log FILE` each request is also written as one JSON line (Unix time, phase, service, op,
+rw, status, milliseconds).
 
     python3 count_proxy.py --listen 127.0.0.1:5701 --upstream 127.0.0.1:5702 --log proxy.jsonl
 
@@ -59,12 +59,12 @@ class Counts:
         with self.lock:
             self.phase = name
 
-    def add(self, service, op, rw, status, millis):
+    def add(self, service, op, rw, status, millis, at):
         with self.lock:
             self.by_phase[self.phase][(service, op, rw)] += 1
             if self.log:
                 self.log.write(json.dumps({
-                    "phase": self.phase, "service": service, "op": op, "rw": rw,
+                    "t": round(at, 4), "phase": self.phase, "service": service, "op": op, "rw": rw,
                     "status": status, "ms": round(millis, 1),
                 }) + "\n")
 
@@ -187,7 +187,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/__bench/"):
             self.read_body()
             return self.control()
-        started = time.monotonic()
+        started, at = time.monotonic(), time.time()
         body = self.read_body()
         headers = {k: v for k, v in self.headers.items() if k.lower() not in NOT_FORWARDED}
         if body or self.command in ("PUT", "POST"):
@@ -222,7 +222,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         rw = "read" if is_read(self.command, op) else "write"
-        self.server.counts.add(service, op, rw, resp.status, (time.monotonic() - started) * 1000)
+        self.server.counts.add(service, op, rw, resp.status, (time.monotonic() - started) * 1000, at)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = forward
 

@@ -85,7 +85,8 @@ class Launcher:
         )
         self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(tenant, "bucket")})
         for key, text in shape.asset_files().items():
-            self.s3.put_object(Bucket=bucket, Key=shape.ASSET_PREFIX + key, Body=text.encode())
+            self.s3.put_object(Bucket=bucket, Key=shape.ASSET_PREFIX + key, Body=text.encode(),
+                               ContentType=shape.ASSET_CONTENT_TYPE)
 
     def instance(self, tenant):
         name = shape.instance_name(tenant)
@@ -115,7 +116,7 @@ class Launcher:
         zone_id = zones["HostedZones"][0]["Id"]
         wanted = [
             (shape.hostname(tenant), "A", ip),
-            (shape.staging_hostname(tenant), "CNAME", shape.hostname(tenant)),
+            (shape.staging_hostname(tenant), "CNAME", shape.hostname(tenant) + "."),
             (shape.txt_name(tenant), "TXT", f'"{shape.txt_value(tenant)}"'),
         ]
         change = self.route53.change_resource_record_sets(

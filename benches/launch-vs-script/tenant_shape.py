@@ -21,6 +21,8 @@ BASE_BRANCH = "main"
 ASSET_PREFIX = "assets/"
 ASSET_COUNT = 20
 ASSET_SIZE = 2048
+# What provisio's S3 provider stores as the objects' Content-Type; the script sets the same.
+ASSET_CONTENT_TYPE = "application/octet-stream"
 RECORD_TTL = 300
 # Secret resource name in the blueprint -> (secret name suffix, generated length).
 SECRETS = {
@@ -118,7 +120,8 @@ def render_files(tenant, environment):
     bucket = bucket_name(tenant)
     password = secret_name(tenant, "db_password")
     config = (
-        f"# Rendered for tenant {tenant}; edit the template, not this file.\n"
+        # provisio's YAML escaping quotes every interpolated value, comments included.
+        f"# Rendered for tenant {_yaml(tenant)}; edit the template, not this file.\n"
         f"tenant: {_yaml(tenant)}\n"
         f"environment: {_yaml(environment)}\n"
         f"hostname: {_yaml(host)}\n"
@@ -151,7 +154,7 @@ def render_files(tenant, environment):
     )
     image_tag = "stable" if production else "staging"
     compose = (
-        f"# Rendered for tenant {tenant}.\n"
+        f"# Rendered for tenant {_yaml(tenant)}.\n"
         "services:\n"
         "  web:\n"
         f"    image: {_yaml('registry.local/web:' + image_tag)}\n"

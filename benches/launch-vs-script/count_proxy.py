@@ -105,7 +105,7 @@ def rest_operation(method, path):
     """A REST request (Route 53 and others): method and path with ids folded."""
     parsed = urllib.parse.urlsplit(path)
     folded = ROUTE53_ID.sub(lambda m: f"/{m.group(1)}/{{id}}", parsed.path)
-    folded = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", folded)
+    folded = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", folded).rstrip("/")
     return f"{method} {folded}"
 
 

@@ -36,7 +36,7 @@ def pg_operation(statement):
     if word in PG_CONTROL:
         return word, "control"
     words = statement.split()
-    op = " ".join(w.upper() for w in words[:2]) if word in ("CREATE", "ALTER", "DROP", "GRANT",
+    op = " ".join(w.upper().rstrip(",;") for w in words[:2]) if word in ("CREATE", "ALTER", "DROP", "GRANT",
                                                            "REVOKE", "INSERT") else word
     return op, "write"
 

@@ -17,7 +17,6 @@ import bisect
 import collections
 import datetime
 import json
-import pathlib
 import subprocess
 import sys
 import time

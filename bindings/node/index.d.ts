@@ -547,6 +547,10 @@ export interface Summary {
   skipped: number
   rolled_back: number
   duration_ms: number
+  /** Provider requests the run sent. */
+  requests: number
+  /** The same per provider (`aws-s3`, `postgres`, `memory-dns`, ...). */
+  requests_by_service: Record<string, number>
 }
 export interface EventError {
   kind: ErrorKind
@@ -571,6 +575,8 @@ export interface PlannedResource {
   protect: boolean
   blocked?: string
   drift?: Drift
+  /** The outputs a refreshing plan read. */
+  outputs?: unknown
 }
 export interface PlanCounts {
   create: number
@@ -606,6 +612,8 @@ export interface RunReport {
   summary: Summary
   steps: StepReport[]
   kept_protected: string[]
+  /** Resources this run may have created without being able to prove it: kept, recorded. */
+  in_doubt?: string[]
   plan: Omit<Plan, 'counts' | 'has_changes' | 'text'> | null
   success: boolean
   /** Each failed step's error (with `step` set). */
@@ -635,6 +643,8 @@ export type RunEvent = EventBase &
         outcome: StepOutcome
         outputs: Record<string, unknown>
         duration_ms: number
+        /** Provider requests the step sent. */
+        requests: number
       }
     | { type: 'step_failed'; resource: string; error: EventError }
     | { type: 'step_skipped'; resource: string; reason: string }

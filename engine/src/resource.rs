@@ -111,10 +111,12 @@ pub trait ResourceType: Send + Sync + 'static {
         &[]
     }
 
-    /// Whether the providers this type calls report, while `apply` runs, whether the resource
-    /// existed before (through [`provisio::existence::found`]). When they do, the engine learns
-    /// it for free; when they do not (the default), the engine reads the resource before it
-    /// creates one, which costs one more read per create.
+    /// Whether `apply` tells whether the resource existed before it: its `outcome` is
+    /// `Created` exactly when the resource was not there when the call looked (the engine
+    /// takes that, or an earlier report through [`provisio::existence::found`] by the type or
+    /// its provider, made before the write). When it does, the engine learns it without a
+    /// request; when it does not (the default, for custom types whose outcome may not say it),
+    /// the engine reads the resource before it creates one, which costs one more read.
     fn reports_existence(&self) -> bool {
         false
     }

@@ -991,8 +991,14 @@ impl Engine {
                 let attempt = rt.apply(&ctx, params, prior_outputs);
                 async move {
                     let r = provisio::existence::watched(existence.clone(), attempt).await;
-                    if r.is_err() && existence.get().is_none() {
-                        failed_before_report.store(true, Ordering::SeqCst);
+                    match &r {
+                        // a provider that said nothing: what the ensure did tells (`Created`:
+                        // it was not there)
+                        Ok(a) => existence.report(a.outcome != provisio::Outcome::Created),
+                        Err(_) if existence.get().is_none() => {
+                            failed_before_report.store(true, Ordering::SeqCst)
+                        }
+                        Err(_) => {}
                     }
                     r
                 }

@@ -46,6 +46,11 @@ impl ResourceType for CiFolder {
         Capability::Ci
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_folder(params, Phase::Load).map(|_| ())
     }
@@ -157,6 +162,11 @@ impl ResourceType for CiJob {
 
     fn capability(&self) -> Capability {
         Capability::Ci
+    }
+
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
@@ -340,6 +350,11 @@ impl ResourceType for CiDownstream {
 
     fn capability(&self) -> Capability {
         Capability::Ci
+    }
+
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
     }
 
     fn validate(&self, params: &Value) -> Result<()> {

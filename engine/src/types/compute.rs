@@ -216,6 +216,11 @@ impl ResourceType for ComputeInstance {
         Capability::Compute
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse(params, Phase::Load).map(|_| ())
     }
@@ -260,10 +265,11 @@ impl ResourceType for ComputeInstance {
     ) -> Result<Applied> {
         let spec = parse(params, Phase::Resolved)?;
         let compute = ctx.providers.compute(ctx.provider)?;
-        let ensured = match current(compute.as_ref(), ctx, &spec, prior)
+        let found = current(compute.as_ref(), ctx, &spec, prior)
             .await
-            .map_err(in_resource(ctx))?
-        {
+            .map_err(in_resource(ctx))?;
+        provisio::existence::found(found.is_some());
+        let ensured = match found {
             Some(existing) => {
                 check_owner(ctx, &existing.tags, &format!("instance {:?}", existing.id))?;
                 if existing.image != spec.image || existing.size != spec.size {

@@ -219,6 +219,11 @@ impl ResourceType for DatabaseServer {
         Capability::Database
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_server(params, Phase::Load).map(|_| ())
     }
@@ -379,6 +384,11 @@ impl ResourceType for DatabaseRole {
         Capability::Database
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_role(params, Phase::Load).map(|_| ())
     }
@@ -508,6 +518,11 @@ impl ResourceType for DatabaseDatabase {
 
     fn capability(&self) -> Capability {
         Capability::Database
+    }
+
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
@@ -650,6 +665,11 @@ impl ResourceType for DatabaseSeed {
 
     fn capability(&self) -> Capability {
         Capability::Database
+    }
+
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
     }
 
     fn validate(&self, params: &Value) -> Result<()> {

@@ -135,6 +135,11 @@ impl ResourceType for DnsRecord {
         Capability::Dns
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse(params, Phase::Load).map(|_| ())
     }

@@ -69,6 +69,11 @@ impl ResourceType for MailIdentity {
         Capability::Mail
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse(params, Phase::Load).map(|_| ())
     }
@@ -110,7 +115,9 @@ impl ResourceType for MailIdentity {
     ) -> Result<Applied> {
         let name = parse(params, Phase::Resolved)?;
         let mail = ctx.providers.mail(ctx.provider)?;
-        if let Some(existing) = mail.get_identity(&name).await.map_err(in_resource(ctx))? {
+        let existing = mail.get_identity(&name).await.map_err(in_resource(ctx))?;
+        provisio::existence::found(existing.is_some());
+        if let Some(existing) = existing {
             check_owner(ctx, &existing.tags, &format!("mail identity {name:?}"))?;
         }
         let ensured = mail

@@ -65,6 +65,11 @@ impl ResourceType for RepoBranch {
         Capability::Repo
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_branch(params, Phase::Load).map(|_| ())
     }
@@ -254,6 +259,11 @@ impl ResourceType for RepoFiles {
         Capability::Repo
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_files(params, Phase::Load).map(|_| ())
     }
@@ -323,6 +333,9 @@ impl ResourceType for RepoFiles {
         // write_files compares contents and commits only what differs: a retry after a crash
         // finds the files written and makes no second commit.
         let ensured = repo.write_files(&spec).await.map_err(in_resource(ctx))?;
+        // the resource "exists" when every file is there as wanted (see `read`): anything
+        // written means it was not
+        provisio::existence::found(ensured.outcome == provisio::Outcome::Unchanged);
         Ok(Applied {
             outputs: json!({ "branch": ensured.value.name, "head": ensured.value.head }),
             outcome: ensured.outcome,

@@ -151,6 +151,11 @@ impl ResourceType for SecretsSecret {
         Capability::Secrets
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse(params, Phase::Load).map(|_| ())
     }
@@ -208,6 +213,8 @@ impl ResourceType for SecretsSecret {
             .describe_secret(&spec.name)
             .await
             .map_err(in_resource(ctx))?;
+        // a soft-deleted secret of ours is brought back: for this run it was not there
+        provisio::existence::found(existing.as_ref().is_some_and(|m| !m.deleted));
         let mut recovered = false;
         if let Some(meta) = &existing
             && meta.deleted

@@ -80,6 +80,11 @@ impl ResourceType for StorageBucket {
         Capability::Storage
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_bucket(params, Phase::Load).map(|_| ())
     }
@@ -131,11 +136,12 @@ impl ResourceType for StorageBucket {
         let storage = ctx.providers.storage(ctx.provider)?;
         // Bucket names are global and deterministic: an existing bucket of this name is ours
         // to adopt, unless its tags say it belongs to another tenant.
-        if let Some(existing) = storage
+        let existing = storage
             .get_bucket(&spec.name)
             .await
-            .map_err(in_resource(ctx))?
-        {
+            .map_err(in_resource(ctx))?;
+        provisio::existence::found(existing.is_some());
+        if let Some(existing) = existing {
             check_owner(ctx, &existing.tags, &format!("bucket {:?}", spec.name))?;
         }
         if storage.capabilities().tags {
@@ -391,6 +397,11 @@ impl ResourceType for StorageObjects {
         Capability::Storage
     }
 
+    fn reports_existence(&self) -> bool {
+        // `apply`'s outcome is `Created` exactly when the resource was not there
+        true
+    }
+
     fn validate(&self, params: &Value) -> Result<()> {
         parse_objects(params, Phase::Load).map(|_| ())
     }
@@ -406,10 +417,6 @@ impl ResourceType for StorageObjects {
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         let s = parse_objects(params, Phase::Resolved)?;
         Ok(format!("objects {}/{}", s.bucket, s.prefix))
-    }
-
-    fn reports_existence(&self) -> bool {
-        true
     }
 
     /// One listing of the destination (and of the source, for a copy): the count of managed

@@ -5,9 +5,7 @@ use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::storage::{BucketSpec, ObjectMeta, list_all};
 use provisio::validate::NameKind;
-use provisio::{
-    Bytes, Deleted, Error, ErrorKind, ObjectStorage, Outcome, Result, validate,
-};
+use provisio::{Bytes, Deleted, Error, ErrorKind, ObjectStorage, Outcome, Result, validate};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -308,7 +306,9 @@ async fn existing(
     spec: &ObjectsSpec,
 ) -> Result<Option<BTreeMap<String, ObjectMeta>>> {
     match list_all(storage, &spec.bucket, &spec.prefix).await {
-        Ok(objects) => Ok(Some(objects.into_iter().map(|o| (o.key.clone(), o)).collect())),
+        Ok(objects) => Ok(Some(
+            objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
+        )),
         Err(e) if e.kind() == &ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -334,7 +334,10 @@ async fn holds(
 /// One object the resource manages: its key under the destination prefix, and where its
 /// content comes from.
 enum Wanted<'a> {
-    Text { key: String, text: &'a str },
+    Text {
+        key: String,
+        text: &'a str,
+    },
     Copy {
         key: String,
         bucket: &'a str,

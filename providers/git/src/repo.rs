@@ -190,8 +190,20 @@ impl GitRepository {
             let built = {
                 let spec = spec.clone();
                 state
-                    .local(move |repo| commit_on(repo, head, &spec))
+                    .local(move |repo| {
+                        if !cache::has_commit(repo, head) {
+                            return Ok(None);
+                        }
+                        commit_on(repo, head, &spec).map(Some)
+                    })
                     .await?
+            };
+            let Some(built) = built else {
+                // The cache lost the head (removed under a running process): fetch it again.
+                state.forget(name);
+                head = self.fetch_head(name).await?;
+                verified = true;
+                continue;
             };
             let Some(commit) = built else {
                 // The files are there. On a head learned earlier that needs proof, so look

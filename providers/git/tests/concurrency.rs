@@ -48,13 +48,19 @@ fn transport(name: &str, remote_path: &Path) -> (String, GitTransport) {
 /// once (a task per tenant), and commits a file of its own to each. Shared branches end up
 /// with one commit per writer; nothing may fail.
 async fn write_tenants(repo: GitRepository, writer: &str, tenants: usize) {
+    write_prefixed_tenants(repo, "", writer, tenants).await
+}
+
+/// [`write_tenants`] on branches named `<prefix>tenant-<n>` and `<prefix><writer>-tenant-<n>`.
+async fn write_prefixed_tenants(repo: GitRepository, prefix: &str, writer: &str, tenants: usize) {
     let mut tasks = Vec::new();
     for t in 0..tenants {
         let repo = repo.clone();
         let writer = writer.to_string();
+        let prefix = prefix.to_string();
         tasks.push(tokio::spawn(async move {
-            let shared = format!("tenant-{t}");
-            let own = format!("{writer}-tenant-{t}");
+            let shared = format!("{prefix}tenant-{t}");
+            let own = format!("{prefix}{writer}-tenant-{t}");
             let (a, b) = tokio::join!(
                 repo.ensure_branch(&shared, "main"),
                 repo.ensure_branch(&own, "main")
@@ -224,4 +230,62 @@ async fn child_writer() {
     let (_, transport) = transport(&name, Path::new(path));
     let repo = GitRepository::new(GitConfig::new(url, cache).with_transport(transport)).unwrap();
     write_tenants(repo, &writer, tenants.parse().unwrap()).await;
+}
+
+/// Over the real sshd of `tests/sshd.sh` (skipped when `PROVISIO_TEST_GIT_SSH` is unset): two
+/// writers with caches of their own and one sharing a cache with the first, on the same
+/// tenants' branches at once; every writer's file is on every shared branch afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn real_sshd_writers() {
+    const TENANTS: usize = 6;
+    let Some(url) = provisio_testkit::endpoint_from_env("GIT_SSH") else {
+        eprintln!("skipped: PROVISIO_TEST_GIT_SSH is not set (see tests/sshd.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let provider = |cache: &str| {
+        let mut config = GitConfig::new(url.clone(), dir.path().join(cache));
+        if let Ok(key) = std::env::var("PROVISIO_TEST_GIT_SSH_KEY") {
+            config = config.with_ssh_key(key);
+        }
+        if let Ok(hosts) = std::env::var("PROVISIO_TEST_GIT_SSH_KNOWN_HOSTS") {
+            config = config.with_ssh_known_hosts(hosts);
+        }
+        GitRepository::new(config).unwrap()
+    };
+    let prefix = format!("{}-", provisio_testkit::unique("conc"));
+    let writers = [
+        ("a", provider("one")),
+        ("b", provider("one")),
+        ("c", provider("two")),
+    ];
+    let runs: Vec<_> = writers
+        .into_iter()
+        .map(|(w, repo)| {
+            let prefix = prefix.clone();
+            tokio::spawn(async move { write_prefixed_tenants(repo, &prefix, w, TENANTS).await })
+        })
+        .collect();
+    for run in runs {
+        run.await.unwrap();
+    }
+    let check = provider("check");
+    let paths: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|w| format!("{w}/config.yml"))
+        .collect();
+    for t in 0..TENANTS {
+        let shared = format!("{prefix}tenant-{t}");
+        let read = check.read_files(&shared, &paths).await.unwrap().unwrap();
+        for (path, content) in &read.files {
+            assert!(content.is_some(), "{shared} lost {path}");
+        }
+        check.delete_branch(&shared).await.unwrap();
+        for w in ["a", "b", "c"] {
+            check
+                .delete_branch(&format!("{prefix}{w}-tenant-{t}"))
+                .await
+                .unwrap();
+        }
+    }
 }

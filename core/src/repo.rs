@@ -1,6 +1,6 @@
 //! Git repositories: branches and files committed to them.
 
-use crate::{Deleted, Ensured, Provider, Result};
+use crate::{Deleted, Ensured, ErrorKind, Provider, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -36,6 +36,15 @@ pub struct CommitSpec {
     pub author: Author,
 }
 
+/// Files of a branch read at one head (see [`Repository::read_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchFiles {
+    /// The branch, with the head the files were read at.
+    pub branch: Branch,
+    /// Path -> content; `None` when the file is missing at that head.
+    pub files: BTreeMap<String, Option<Bytes>>,
+}
+
 /// What a repository provider can do.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RepoCapabilities {
@@ -58,6 +67,33 @@ pub trait Repository: Provider {
 
     /// Reads a file at a branch's head; `Ok(None)` when the file is missing.
     async fn read_file(&self, branch: &str, path: &str) -> Result<Option<Bytes>>;
+
+    /// Reads several files of a branch: `Ok(None)` when the branch is missing, else the branch
+    /// and each path's content (`None` for a missing file).
+    ///
+    /// Providers that can read a whole commit at once override it to read every file at one
+    /// head with one request (git: one fetch). The default reads the branch, then each file,
+    /// so a concurrent writer can make them come from different heads.
+    async fn read_files(&self, branch: &str, paths: &[String]) -> Result<Option<BranchFiles>> {
+        let Some(head) = self.get_branch(branch).await? else {
+            return Ok(None);
+        };
+        let mut files = BTreeMap::new();
+        for path in paths {
+            match self.read_file(branch, path).await {
+                Ok(content) => {
+                    files.insert(path.clone(), content);
+                }
+                // deleted since it was read
+                Err(e) if e.kind() == &ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(BranchFiles {
+            branch: head,
+            files,
+        }))
+    }
 
     /// Writes the files as one commit on the branch; `Unchanged` (no commit) when every file
     /// already has that content. Returns the branch with its new head.

@@ -2019,7 +2019,7 @@ impl Engine {
                 let needed: BTreeSet<String> = current
                     .values()
                     .filter(|r| !created.contains(&r.name))
-                    .flat_map(|r| depends_on(r))
+                    .flat_map(&depends_on)
                     .filter(|d| created.contains(d))
                     .collect();
                 if needed.is_empty() {

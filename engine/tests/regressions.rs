@@ -92,11 +92,8 @@ fn mutations(cloud: &MemoryCloud) -> u64 {
         .call_log()
         .iter()
         .filter(|c| {
-            let op = c.operation.as_str();
-            !(op.contains(".get") || op.contains(".list") || op.contains(".find"))
-                && !op.contains(".head")
-                && !op.contains(".read")
-                && !op.contains(".describe")
+            let reads = [".get", ".list", ".find", ".head", ".read", ".describe"];
+            !reads.iter().any(|r| c.operation.contains(r))
         })
         .count() as u64
 }

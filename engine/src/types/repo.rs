@@ -6,7 +6,7 @@ use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::repo::{Author, CommitSpec};
 use provisio::validate::NameKind;
-use provisio::{Bytes, Deleted, Error, Result, validate};
+use provisio::{Bytes, Deleted, Error, Outcome, Result, validate};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -65,11 +65,6 @@ impl ResourceType for RepoBranch {
         Capability::Repo
     }
 
-    fn reports_existence(&self) -> bool {
-        // `apply`'s outcome is `Created` exactly when the resource was not there
-        true
-    }
-
     fn validate(&self, params: &Value) -> Result<()> {
         parse_branch(params, Phase::Load).map(|_| ())
     }
@@ -85,6 +80,11 @@ impl ResourceType for RepoBranch {
     fn volatile_outputs(&self) -> &[&str] {
         // every commit to the branch moves it
         &["head"]
+    }
+
+    fn reports_existence(&self) -> bool {
+        // `apply` reports it (below), so a create costs no read first
+        true
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
@@ -128,6 +128,9 @@ impl ResourceType for RepoBranch {
             .ensure_branch(&spec.name, &spec.base)
             .await
             .map_err(in_resource(ctx))?;
+        // For providers that do not report it themselves (the first report counts): a branch
+        // the call did not create existed.
+        provisio::existence::found(ensured.outcome != Outcome::Created);
         Ok(Applied {
             outputs: json!({ "name": ensured.value.name, "head": ensured.value.head }),
             outcome: ensured.outcome,
@@ -259,11 +262,6 @@ impl ResourceType for RepoFiles {
         Capability::Repo
     }
 
-    fn reports_existence(&self) -> bool {
-        // `apply`'s outcome is `Created` exactly when the resource was not there
-        true
-    }
-
     fn validate(&self, params: &Value) -> Result<()> {
         parse_files(params, Phase::Load).map(|_| ())
     }
@@ -280,6 +278,11 @@ impl ResourceType for RepoFiles {
         // other commits to the branch move it; changed files make `read` report the
         // resource missing, which is drift
         &["head"]
+    }
+
+    fn reports_existence(&self) -> bool {
+        // `apply` reports it (below), so a write costs no read first
+        true
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
@@ -303,23 +306,23 @@ impl ResourceType for RepoFiles {
     ) -> Result<Option<Value>> {
         let spec = parse_files(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
-        let Some(branch) = repo
-            .get_branch(&spec.branch)
+        // every file at one head, in one request where the provider can
+        let paths: Vec<String> = spec.files.keys().cloned().collect();
+        let Some(read) = repo
+            .read_files(&spec.branch, &paths)
             .await
             .map_err(in_resource(ctx))?
         else {
             return Ok(None);
         };
         for (path, want) in &spec.files {
-            let have = repo
-                .read_file(&spec.branch, path)
-                .await
-                .map_err(in_resource(ctx))?;
-            if have.as_ref() != Some(want) {
+            if read.files.get(path).and_then(Option::as_ref) != Some(want) {
                 return Ok(None);
             }
         }
-        Ok(Some(json!({ "branch": branch.name, "head": branch.head })))
+        Ok(Some(
+            json!({ "branch": read.branch.name, "head": read.branch.head }),
+        ))
     }
 
     async fn apply(
@@ -333,9 +336,9 @@ impl ResourceType for RepoFiles {
         // write_files compares contents and commits only what differs: a retry after a crash
         // finds the files written and makes no second commit.
         let ensured = repo.write_files(&spec).await.map_err(in_resource(ctx))?;
-        // the resource "exists" when every file is there as wanted (see `read`): anything
-        // written means it was not
-        provisio::existence::found(ensured.outcome == provisio::Outcome::Unchanged);
+        // For providers that do not report it themselves (the first report counts): files the
+        // call did not have to write were there.
+        provisio::existence::found(ensured.outcome == Outcome::Unchanged);
         Ok(Applied {
             outputs: json!({ "branch": ensured.value.name, "head": ensured.value.head }),
             outcome: ensured.outcome,
@@ -359,7 +362,7 @@ impl ResourceType for RepoFiles {
 mod tests {
     use super::*;
     use crate::types::testing::{Harness, check_outputs, lifecycle, rejects};
-    use provisio::{Outcome, Repository};
+    use provisio::Repository;
 
     #[test]
     fn validates_params() {
@@ -404,6 +407,33 @@ mod tests {
         assert_eq!(out["name"], "dev-acme");
         let main = h.cloud.repo.get_branch("main").await.unwrap().unwrap();
         assert_eq!(out["head"], main.head.as_str());
+    }
+
+    /// Both types report whether what they ensure existed (the engine then reads nothing
+    /// before a create), whatever the provider reports itself.
+    #[tokio::test]
+    async fn apply_reports_existence() {
+        use provisio::existence::{Existence, watched};
+        use std::sync::Arc;
+        let h = Harness::new();
+        let ctx = h.ctx("dev_branch", "tok");
+        assert!(RepoBranch.reports_existence() && RepoFiles.reports_existence());
+        let files = json!({"branch": "dev-acme", "files": {"config.yml": "tenant: acme\n"}});
+        for expected in [false, true] {
+            let seen = Arc::new(Existence::default());
+            watched(
+                seen.clone(),
+                RepoBranch.apply(&ctx, &json!({"name": "dev-acme"}), None),
+            )
+            .await
+            .unwrap();
+            assert_eq!(seen.get(), Some(expected), "repo.branch");
+            let seen = Arc::new(Existence::default());
+            watched(seen.clone(), RepoFiles.apply(&ctx, &files, None))
+                .await
+                .unwrap();
+            assert_eq!(seen.get(), Some(expected), "repo.files");
+        }
     }
 
     #[tokio::test]

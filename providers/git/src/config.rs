@@ -4,7 +4,9 @@ use provisio::{Error, Result};
 use std::path::PathBuf;
 
 /// How fetches and pushes reach the remote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GitTransport {
     /// libgit2 for local paths and `file://` URLs, the `git` command for everything else
@@ -30,7 +32,7 @@ pub enum GitTransport {
 ///     .with_ssh_key("/etc/provisio/deploy_key");
 /// assert_eq!(c.ssh_key_path.as_deref(), Some(std::path::Path::new("/etc/provisio/deploy_key")));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitConfig {
     /// The remote: a local path, `file://...`, `ssh://...`, scp-like `user@host:path`, or

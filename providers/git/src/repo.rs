@@ -1,15 +1,18 @@
 //! [`GitRepository`]: the [`Repository`] capability over a git remote.
 
-use crate::client::{self, Pushed, Remote, Update, tracking_ref};
+use crate::cache;
+use crate::commit::{commit_on, read_paths, validate_spec};
 use crate::config::GitConfig;
-use crate::error::from_git2;
+use crate::remote::RemoteState;
+use crate::transport::{Pushed, Update};
 use git2::Oid;
-use provisio::repo::{Branch, CommitSpec, RepoCapabilities};
+use provisio::existence::found;
+use provisio::repo::{Branch, BranchFiles, CommitSpec, RepoCapabilities};
 use provisio::{
-    Bytes, Deleted, Ensured, Error, Provider, ProviderInfo, Repository, Result, async_trait,
-    validate,
+    Bytes, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Repository, Result,
+    async_trait, validate,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +22,12 @@ const PROVIDER: &str = "git";
 /// How often a write is rebuilt on a branch another writer moved before giving up with
 /// `Conflict`.
 pub const MAX_PUSH_ATTEMPTS: u32 = 5;
+
+/// How long a base branch's head, once learned, is used to create branches from without
+/// asking the remote again. A fleet creates every tenant's branches from one read of `main`
+/// (the plain script clones once, too); a process that lives longer than this re-reads it,
+/// so a branch never starts from a base head older than this.
+pub const BASE_HEAD_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// A git remote as a provisio [`Repository`]; see the [crate documentation](crate).
 ///
@@ -37,16 +46,14 @@ pub struct GitRepository {
 
 struct Inner {
     config: GitConfig,
-    cache: PathBuf,
-    remote: Remote,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    state: Arc<RemoteState>,
 }
 
 impl std::fmt::Debug for GitRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GitRepository")
             .field("url", &self.inner.config.redacted_url())
-            .field("cache", &self.inner.cache)
+            .field("cache", &self.inner.state.cache_path())
             .finish()
     }
 }
@@ -58,6 +65,10 @@ impl GitRepository {
         if config.url.trim().is_empty() {
             return Err(Error::invalid_field("git url", "must not be empty"));
         }
+        if config.url.starts_with('-') {
+            // git would read it as an option
+            return Err(Error::invalid_field("git url", "must not start with '-'"));
+        }
         if !config.uses_command()
             && config.url.contains("://")
             && !config.url.starts_with("file://")
@@ -67,18 +78,13 @@ impl GitRepository {
                 "the libgit2 transport only reaches local paths and file:// URLs",
             ));
         }
-        let cache = client::cache_path(&config.cache_dir, &config.url);
-        client::open_cache(&cache).map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
-        // One lock per cache repository in this process, whatever the instance.
-        let cache = cache.canonicalize().unwrap_or(cache);
-        let remote = Remote::new(&config, &cache);
+        let path = cache::cache_path(&config.cache_dir, &config.url);
+        cache::open_or_create(&path).map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
+        let path = path.canonicalize().unwrap_or(path);
+        let info = ProviderInfo::new(PROVIDER, config.redacted_url());
+        let state = RemoteState::shared(&config, &path, info);
         Ok(GitRepository {
-            inner: Arc::new(Inner {
-                lock: client::lock_for(&cache),
-                config,
-                cache,
-                remote,
-            }),
+            inner: Arc::new(Inner { config, state }),
         })
     }
 
@@ -89,28 +95,252 @@ impl GitRepository {
 
     /// The path of the local bare cache clone.
     pub fn cache_path(&self) -> &Path {
-        &self.inner.cache
+        self.inner.state.cache_path()
     }
 
-    /// Runs `work` on the cache repository, holding its lock, on tokio's blocking pool.
-    async fn with_cache<T, F>(&self, op: &'static str, resource: &str, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Inner, &git2::Repository) -> Result<T> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        // The guard moves into the blocking task: if the caller's future is dropped, the lock
-        // is still held until the git work really stops.
-        let guard = inner.lock.clone().lock_owned().await;
-        let result = tokio::task::spawn_blocking(move || {
-            let _guard = guard;
-            let repo = client::open_cache(&inner.cache)?;
-            work(&inner, &repo)
-        })
-        .await
-        .unwrap_or_else(|e| Err(Error::unexpected("the git task panicked").with_source(e)));
-        result.map_err(|e| e.in_context(PROVIDER, op).with_resource(resource))
+    fn state(&self) -> &Arc<RemoteState> {
+        &self.inner.state
     }
+
+    /// The head of `branch`, fetched now into the cache; `NotFound` when there is no such
+    /// branch.
+    async fn fetch_head(&self, branch: &str) -> Result<Oid> {
+        self.state().fetch(&[branch]).await?[0].ok_or_else(|| {
+            Error::not_found(format!("branch {branch} does not exist (ensure it first)"))
+        })
+    }
+
+    /// The head of `base` to create branches from without a read: learned less than
+    /// [`BASE_HEAD_MAX_AGE`] ago and held by the cache.
+    fn recent_base(&self, base: &str) -> Option<Oid> {
+        self.state()
+            .known(base)
+            .filter(|k| k.local && k.younger_than(BASE_HEAD_MAX_AGE))
+            .map(|k| k.head)
+    }
+
+    async fn ensure(&self, name: &str, base: &str) -> Result<Ensured<Branch>> {
+        let state = self.state();
+        let _branch = state.lock_branch(name).await;
+        let create = |head: Oid| Update {
+            branch: name.to_string(),
+            new: Some(head),
+            expected: None,
+        };
+        // A branch this process has not seen, from a base it knows: create it optimistically,
+        // one push (which the remote refuses when the branch exists).
+        if state.known(name).is_none()
+            && let Some(base_head) = self.recent_base(base)
+        {
+            match state.push(create(base_head)).await? {
+                Pushed::Accepted => {
+                    found(false);
+                    return Ok(Ensured::created(branch(name, base_head)));
+                }
+                Pushed::UpToDate => {
+                    found(true);
+                    return Ok(Ensured::unchanged(branch(name, base_head)));
+                }
+                Pushed::Rejected(reason) => {
+                    tracing::debug!(branch = %name, %reason, "branch not created: reading it");
+                }
+            }
+        }
+        // Read first: the branch and its base in one fetch (the fetch also brings the
+        // branch's commits, which a write of its files needs next). Another writer may create
+        // the branch between the read and the push; the next read then finds it.
+        let mut attempts = 0;
+        loop {
+            let heads = state.fetch(&[name, base]).await?;
+            if let Some(head) = heads[0] {
+                found(true);
+                return Ok(Ensured::unchanged(branch(name, head)));
+            }
+            let Some(base_head) = heads[1] else {
+                return Err(Error::not_found(format!(
+                    "base branch {base} does not exist"
+                )));
+            };
+            found(false);
+            attempts += 1;
+            let reason = match state.push(create(base_head)).await? {
+                Pushed::Accepted => return Ok(Ensured::created(branch(name, base_head))),
+                Pushed::UpToDate => return Ok(Ensured::unchanged(branch(name, base_head))),
+                Pushed::Rejected(reason) => reason,
+            };
+            if is_final_refusal(&reason) || attempts >= MAX_PUSH_ATTEMPTS {
+                return Err(refused(name, &reason));
+            }
+            backoff(attempts).await;
+        }
+    }
+
+    async fn write(&self, spec: &CommitSpec) -> Result<Ensured<Branch>> {
+        let state = self.state();
+        let name = spec.branch.as_str();
+        let _branch = state.lock_branch(name).await;
+        // Build on the head as last learned (the push's compare-and-swap proves it current),
+        // or on the head fetched now.
+        let (mut head, mut verified) = match state.known(name).filter(|k| k.local) {
+            Some(k) => (k.head, false),
+            None => (self.fetch_head(name).await?, true),
+        };
+        let mut attempts = 0;
+        loop {
+            let built = {
+                let spec = spec.clone();
+                state
+                    .local(move |repo| {
+                        if !cache::has_commit(repo, head) {
+                            return Ok(None);
+                        }
+                        commit_on(repo, head, &spec).map(Some)
+                    })
+                    .await?
+            };
+            let Some(built) = built else {
+                // The cache lost the head (removed under a running process): fetch it again.
+                state.forget(name);
+                head = self.fetch_head(name).await?;
+                verified = true;
+                continue;
+            };
+            let Some(commit) = built else {
+                // The files are there. On a head learned earlier that needs proof, so look
+                // once whether the branch is still there and still at that head.
+                if !verified {
+                    let now = self.fetch_head(name).await?;
+                    verified = true;
+                    if now != head {
+                        head = now;
+                        continue;
+                    }
+                }
+                found(true);
+                return Ok(Ensured::unchanged(branch(name, head)));
+            };
+            if verified {
+                found(false);
+            }
+            attempts += 1;
+            let update = Update {
+                branch: name.to_string(),
+                new: Some(commit),
+                expected: Some(head),
+            };
+            let reason = match state.push(update).await? {
+                Pushed::Accepted | Pushed::UpToDate => {
+                    found(false);
+                    return Ok(Ensured::updated(branch(name, commit)));
+                }
+                Pushed::Rejected(reason) => reason,
+            };
+            if is_final_refusal(&reason) {
+                return Err(refused(name, &reason));
+            }
+            if attempts >= MAX_PUSH_ATTEMPTS {
+                return Err(Error::conflict(format!(
+                    "branch {name} kept moving: the push was rejected {attempts} times ({reason})"
+                )));
+            }
+            tracing::debug!(
+                branch = %name,
+                attempt = attempts,
+                %reason,
+                "push rejected: another writer moved the branch; rebuilding"
+            );
+            backoff(attempts).await;
+            head = self.fetch_head(name).await?;
+            verified = true;
+        }
+    }
+
+    async fn read(&self, name: &str, paths: Vec<String>) -> Result<Option<BranchFiles>> {
+        let state = self.state();
+        let Some(head) = state.fetch(&[name]).await?[0] else {
+            return Ok(None);
+        };
+        let read = paths.clone();
+        let contents = state
+            .local(move |repo| read_paths(repo, head, &read))
+            .await?;
+        Ok(Some(BranchFiles {
+            branch: branch(name, head),
+            files: paths.into_iter().zip(contents).collect(),
+        }))
+    }
+
+    async fn delete(&self, name: &str) -> Result<Deleted> {
+        let state = self.state();
+        let _branch = state.lock_branch(name).await;
+        let Some(head) = state.list(&[name]).await?[0] else {
+            return Ok(Deleted::AlreadyGone);
+        };
+        let update = Update {
+            branch: name.to_string(),
+            new: None,
+            expected: Some(head),
+        };
+        match state.push(update).await? {
+            Pushed::Accepted | Pushed::UpToDate => Ok(Deleted::Deleted),
+            Pushed::Rejected(reason) => match state.list(&[name]).await?[0] {
+                None => Ok(Deleted::AlreadyGone),
+                Some(_) if is_final_refusal(&reason) => Err(refused(name, &reason)),
+                Some(_) => Err(Error::conflict(format!(
+                    "branch {name} moved while it was being deleted: {reason}"
+                ))),
+            },
+        }
+    }
+}
+
+fn branch(name: &str, head: Oid) -> Branch {
+    Branch {
+        name: name.to_string(),
+        head: head.to_string(),
+    }
+}
+
+fn branch_name(name: &str) -> Result<String> {
+    validate::git_branch_name("branch", name)
+}
+
+/// Whether the remote refused an update for a reason other than the branch having moved (a
+/// hook, a protected branch, missing permission): trying again would not help.
+fn is_final_refusal(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    [
+        "declined",
+        "denied",
+        "protected",
+        "not allowed",
+        "permission",
+    ]
+    .iter()
+    .any(|n| r.contains(n))
+}
+
+fn refused(branch: &str, reason: &str) -> Error {
+    let kind = if is_final_refusal(reason) {
+        ErrorKind::PermissionDenied
+    } else {
+        ErrorKind::Conflict
+    };
+    Error::new(
+        kind,
+        format!("the remote refused the update of branch {branch}: {reason}"),
+    )
+}
+
+/// A short pause before rebuilding a rejected write: 20–60 ms times the attempt, jittered so
+/// that writers racing for one branch spread out.
+async fn backoff(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = u64::from(nanos % 40);
+    tokio::time::sleep(Duration::from_millis((20 + jitter) * u64::from(attempt))).await;
 }
 
 impl Provider for GitRepository {
@@ -119,194 +349,9 @@ impl Provider for GitRepository {
     }
 }
 
-fn branch_name(name: &str) -> Result<String> {
-    validate::git_branch_name("branch", name)
-}
-
-fn validate_spec(spec: &CommitSpec) -> Result<()> {
-    branch_name(&spec.branch)?;
-    for path in spec.files.keys() {
-        validate::repo_file_path("file path", path)?;
-    }
-    // A path cannot be both a file and a directory in one commit.
-    for path in spec.files.keys() {
-        let mut prefix = path.as_str();
-        while let Some((dir, _)) = prefix.rsplit_once('/') {
-            if spec.files.contains_key(dir) {
-                return Err(Error::invalid_field(
-                    "file path",
-                    format!("{dir:?} cannot be both a file and the directory of {path:?}"),
-                ));
-            }
-            prefix = dir;
-        }
-    }
-    if spec.message.trim().is_empty() {
-        return Err(Error::invalid_field("commit message", "must not be empty"));
-    }
-    let a = &spec.author;
-    let bad = |s: &str| s.contains(['<', '>', '\n', '\r', '\0']);
-    if a.name.trim().is_empty() || !a.email.contains('@') || bad(&a.name) || bad(&a.email) {
-        return Err(Error::invalid_field(
-            "commit author",
-            "needs a name and an e-mail address without '<', '>' or line breaks",
-        ));
-    }
-    Ok(())
-}
-
-/// The head commit of a fetched branch.
-fn fetched_head<'r>(repo: &'r git2::Repository, branch: &str) -> Result<git2::Commit<'r>> {
-    repo.find_reference(&tracking_ref(branch))
-        .and_then(|r| r.peel_to_commit())
-        .map_err(|e| from_git2(e, "the fetched branch is missing from the cache"))
-}
-
-/// Fetches `branch` and returns its head, or `None` when the remote has no such branch.
-fn fetch_branch(inner: &Inner, repo: &git2::Repository, branch: &str) -> Result<Option<Oid>> {
-    let heads = inner.remote.heads(&[branch])?;
-    let Some(&head) = heads.get(branch) else {
-        return Ok(None);
-    };
-    if repo.find_commit(head).is_err() {
-        inner.remote.fetch(repo, &[branch])?;
-    }
-    // Point the tracking ref at the listed head (a fetch may have seen a newer one; the
-    // listed head is the one the caller compares against).
-    if repo.find_commit(head).is_err() {
-        return Err(Error::transient(format!(
-            "branch {branch} moved while it was fetched"
-        )));
-    }
-    repo.reference(&tracking_ref(branch), head, true, "provisio: fetch")
-        .map_err(|e| from_git2(e, "cannot update the cache's tracking ref"))?;
-    Ok(Some(head))
-}
-
-/// A conflict check against the head tree: a new file where a directory is, or below a file.
-fn clash(tree: &git2::Tree<'_>, path: &str) -> Option<String> {
-    if let Ok(entry) = tree.get_path(Path::new(path))
-        && entry.kind() == Some(git2::ObjectType::Tree)
-    {
-        return Some(format!("{path} is a directory"));
-    }
-    let mut prefix = path;
-    while let Some((dir, _)) = prefix.rsplit_once('/') {
-        if let Ok(entry) = tree.get_path(Path::new(dir))
-            && entry.kind() == Some(git2::ObjectType::Blob)
-        {
-            return Some(format!("{dir} is a file"));
-        }
-        prefix = dir;
-    }
-    None
-}
-
-/// Builds the tree of `head` plus the spec's files; `None` when it equals the head's tree.
-fn build_tree(
-    repo: &git2::Repository,
-    head: &git2::Commit<'_>,
-    spec: &CommitSpec,
-) -> Result<Option<Oid>> {
-    let tree = head
-        .tree()
-        .map_err(|e| from_git2(e, "cannot read the head tree"))?;
-    for path in spec.files.keys() {
-        if let Some(why) = clash(&tree, path) {
-            return Err(Error::conflict(format!("cannot write {path}: {why}")));
-        }
-    }
-    let mut index = git2::Index::new().map_err(|e| from_git2(e, "cannot create an index"))?;
-    index
-        .read_tree(&tree)
-        .map_err(|e| from_git2(e, "cannot read the head tree"))?;
-    for (path, content) in &spec.files {
-        // Keep an existing file's mode (an executable script stays executable).
-        let mode = tree
-            .get_path(Path::new(path))
-            .map(|e| e.filemode() as u32)
-            .unwrap_or(0o100644);
-        // An in-memory index cannot hash content itself: write the blob, then add the entry.
-        let blob = repo
-            .blob(content)
-            .map_err(|e| from_git2(e, "cannot write a file's blob"))?;
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode,
-            uid: 0,
-            gid: 0,
-            file_size: content.len() as u32,
-            id: blob,
-            flags: path.len().min(0xfff) as u16,
-            flags_extended: 0,
-            path: path.as_bytes().to_vec(),
-        };
-        index
-            .add(&entry)
-            .map_err(|e| from_git2(e, "cannot stage a file"))?;
-    }
-    let new_tree = index
-        .write_tree_to(repo)
-        .map_err(|e| from_git2(e, "cannot write the tree"))?;
-    Ok((new_tree != tree.id()).then_some(new_tree))
-}
-
-/// A short pause before rebuilding a rejected write: 20–60 ms times the attempt, jittered so
-/// that writers racing for one branch spread out.
-fn backoff(attempt: u32) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = u64::from(nanos % 40);
-    std::thread::sleep(Duration::from_millis((20 + jitter) * u64::from(attempt)));
-}
-
-fn write_once(
-    inner: &Inner,
-    repo: &git2::Repository,
-    spec: &CommitSpec,
-) -> Result<Result<Ensured<Branch>, String>> {
-    let branch = spec.branch.as_str();
-    let Some(head_id) = fetch_branch(inner, repo, branch)? else {
-        return Err(Error::not_found(format!(
-            "branch {branch} does not exist (ensure it first)"
-        )));
-    };
-    let head = fetched_head(repo, branch)?;
-    let Some(tree_id) = build_tree(repo, &head, spec)? else {
-        return Ok(Ok(Ensured::unchanged(Branch {
-            name: branch.to_string(),
-            head: head_id.to_string(),
-        })));
-    };
-    let tree = repo
-        .find_tree(tree_id)
-        .map_err(|e| from_git2(e, "cannot read the new tree"))?;
-    let sig = git2::Signature::now(&spec.author.name, &spec.author.email)
-        .map_err(|e| Error::invalid_field("commit author", e.message().to_string()))?;
-    let commit = repo
-        .commit(None, &sig, &sig, &spec.message, &tree, &[&head])
-        .map_err(|e| from_git2(e, "cannot create the commit"))?;
-    let update = Update {
-        branch,
-        new: Some(commit),
-        expected: Some(head_id),
-    };
-    match inner.remote.push(repo, &update)? {
-        Pushed::Accepted => {
-            repo.reference(&tracking_ref(branch), commit, true, "provisio: push")
-                .map_err(|e| from_git2(e, "cannot update the cache's tracking ref"))?;
-            Ok(Ok(Ensured::updated(Branch {
-                name: branch.to_string(),
-                head: commit.to_string(),
-            })))
-        }
-        Pushed::Rejected(reason) => Ok(Err(reason)),
-    }
+fn in_op(op: &'static str, resource: &str) -> impl FnOnce(Error) -> Error {
+    let resource = resource.to_string();
+    move |e| e.in_context(PROVIDER, op).with_resource(resource)
 }
 
 #[async_trait]
@@ -320,155 +365,60 @@ impl Repository for GitRepository {
     async fn ensure_branch(&self, name: &str, base: &str) -> Result<Ensured<Branch>> {
         let name = branch_name(name)?;
         let base = validate::git_branch_name("base branch", base)?;
-        let resource = name.clone();
-        self.with_cache("repo.ensure_branch", &resource, move |inner, repo| {
-            let heads = inner.remote.heads(&[&name, &base])?;
-            if let Some(head) = heads.get(&name) {
-                return Ok(Ensured::unchanged(Branch {
-                    name,
-                    head: head.to_string(),
-                }));
-            }
-            let Some(&base_head) = heads.get(&base) else {
-                return Err(Error::not_found(format!(
-                    "base branch {base} does not exist"
-                )));
-            };
-            if repo.find_commit(base_head).is_err() {
-                inner.remote.fetch(repo, &[&base])?;
-            }
-            let update = Update {
-                branch: &name,
-                new: Some(base_head),
-                expected: None,
-            };
-            match inner.remote.push(repo, &update)? {
-                Pushed::Accepted => Ok(Ensured::created(Branch {
-                    name,
-                    head: base_head.to_string(),
-                })),
-                Pushed::Rejected(reason) => {
-                    // Another writer created it first: it exists, which is all we ensure.
-                    let heads = inner.remote.heads(&[&name])?;
-                    match heads.get(&name) {
-                        Some(head) => Ok(Ensured::unchanged(Branch {
-                            name,
-                            head: head.to_string(),
-                        })),
-                        None => Err(Error::conflict(format!(
-                            "the remote refused to create the branch: {reason}"
-                        ))),
-                    }
-                }
-            }
-        })
-        .await
+        self.ensure(&name, &base)
+            .await
+            .map_err(in_op("repo.ensure_branch", &name))
     }
 
     async fn get_branch(&self, name: &str) -> Result<Option<Branch>> {
         let name = branch_name(name)?;
-        let resource = name.clone();
-        self.with_cache("repo.get_branch", &resource, move |inner, _repo| {
-            let heads = inner.remote.heads(&[&name])?;
-            Ok(heads.get(&name).map(|head| Branch {
-                name: name.clone(),
-                head: head.to_string(),
-            }))
-        })
-        .await
+        let head = self
+            .state()
+            .list(&[&name])
+            .await
+            .map_err(in_op("repo.get_branch", &name))?[0];
+        Ok(head.map(|head| branch(&name, head)))
     }
 
     async fn read_file(&self, branch: &str, path: &str) -> Result<Option<Bytes>> {
-        let branch = branch_name(branch)?;
+        let name = branch_name(branch)?;
         let path = validate::repo_file_path("file path", path)?;
-        let resource = format!("{branch}:{path}");
-        self.with_cache("repo.read_file", &resource, move |inner, repo| {
-            if fetch_branch(inner, repo, &branch)?.is_none() {
-                return Err(Error::not_found(format!("branch {branch} does not exist")));
-            }
-            let tree = fetched_head(repo, &branch)?
-                .tree()
-                .map_err(|e| from_git2(e, "cannot read the head tree"))?;
-            let entry = match tree.get_path(Path::new(&path)) {
-                Ok(entry) => entry,
-                Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-                Err(e) => return Err(from_git2(e, "cannot look up the file")),
-            };
-            if entry.kind() != Some(git2::ObjectType::Blob) {
-                return Ok(None);
-            }
-            let blob = repo
-                .find_blob(entry.id())
-                .map_err(|e| from_git2(e, "cannot read the file"))?;
-            Ok(Some(Bytes::copy_from_slice(blob.content())))
-        })
-        .await
+        let resource = format!("{name}:{path}");
+        let read = self
+            .read(&name, vec![path.clone()])
+            .await
+            .map_err(in_op("repo.read_file", &resource))?;
+        match read {
+            Some(mut at) => Ok(at.files.remove(&path).flatten()),
+            None => Err(Error::not_found(format!("branch {name} does not exist"))
+                .in_context(PROVIDER, "repo.read_file")
+                .with_resource(resource)),
+        }
+    }
+
+    async fn read_files(&self, branch: &str, paths: &[String]) -> Result<Option<BranchFiles>> {
+        let name = branch_name(branch)?;
+        let paths = paths
+            .iter()
+            .map(|p| validate::repo_file_path("file path", p))
+            .collect::<Result<Vec<_>>>()?;
+        self.read(&name, paths)
+            .await
+            .map_err(in_op("repo.read_files", &name))
     }
 
     async fn write_files(&self, spec: &CommitSpec) -> Result<Ensured<Branch>> {
-        validate_spec(spec).map_err(|e| {
-            e.in_context(PROVIDER, "repo.write_files")
-                .with_resource(spec.branch.clone())
-        })?;
-        let spec = spec.clone();
-        let resource = spec.branch.clone();
-        self.with_cache("repo.write_files", &resource, move |inner, repo| {
-            let mut last = String::new();
-            for attempt in 1..=MAX_PUSH_ATTEMPTS {
-                match write_once(inner, repo, &spec)? {
-                    Ok(done) => return Ok(done),
-                    Err(reason) => {
-                        tracing::debug!(
-                            branch = %spec.branch,
-                            attempt,
-                            %reason,
-                            "push rejected: another writer moved the branch; rebuilding"
-                        );
-                        last = reason;
-                        if attempt < MAX_PUSH_ATTEMPTS {
-                            backoff(attempt);
-                        }
-                    }
-                }
-            }
-            Err(Error::conflict(format!(
-                "branch {} kept moving: the push was rejected {MAX_PUSH_ATTEMPTS} times ({last})",
-                spec.branch
-            )))
-        })
-        .await
+        let fail = in_op("repo.write_files", &spec.branch);
+        validate_spec(spec).map_err(fail)?;
+        self.write(spec)
+            .await
+            .map_err(in_op("repo.write_files", &spec.branch))
     }
 
     async fn delete_branch(&self, name: &str) -> Result<Deleted> {
         let name = branch_name(name)?;
-        let resource = name.clone();
-        self.with_cache("repo.delete_branch", &resource, move |inner, repo| {
-            let heads = inner.remote.heads(&[&name])?;
-            let Some(&head) = heads.get(&name) else {
-                return Ok(Deleted::AlreadyGone);
-            };
-            let update = Update {
-                branch: &name,
-                new: None,
-                expected: Some(head),
-            };
-            let pushed = inner.remote.push(repo, &update)?;
-            if let Ok(mut r) = repo.find_reference(&tracking_ref(&name)) {
-                let _ = r.delete();
-            }
-            match pushed {
-                Pushed::Accepted => Ok(Deleted::Deleted),
-                Pushed::Rejected(reason) => {
-                    if inner.remote.heads(&[&name])?.contains_key(&name) {
-                        Err(Error::conflict(format!(
-                            "branch {name} moved while it was being deleted: {reason}"
-                        )))
-                    } else {
-                        Ok(Deleted::AlreadyGone)
-                    }
-                }
-            }
-        })
-        .await
+        self.delete(&name)
+            .await
+            .map_err(in_op("repo.delete_branch", &name))
     }
 }

@@ -130,3 +130,50 @@ impl std::ops::Deref for Fixture {
         &self.repo
     }
 }
+
+/// An `ssh` stand-in that runs the requested git command locally and logs it, one line per
+/// session, to `<repository>.sessions` (as an sshd forced command would): set as `GIT_SSH`
+/// once per test binary, before any git runs, by [`FakeSsh::install`].
+pub struct FakeSsh;
+
+impl FakeSsh {
+    /// Installs the stand-in as `GIT_SSH` for this process (once) and returns an ssh URL for
+    /// `remote` that goes through it.
+    pub fn url(remote: &Remote) -> String {
+        static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let script = dir.join("fake-ssh");
+            // git first asks `<ssh> -G <host>` whether it is OpenSSH; "no" makes it pass just
+            // the host and the command. The command is `git-upload-pack '<path>'` (reads:
+            // ls-remote, fetch) or `git-receive-pack '<path>'` (push).
+            std::fs::write(
+                &script,
+                "#!/bin/sh\n\
+                 [ \"$1\" = -G ] && exit 1\n\
+                 for arg; do cmd=\"$arg\"; done\n\
+                 repo=$(printf '%s' \"$cmd\" | sed \"s/^[^']*'\\(.*\\)'$/\\1/\")\n\
+                 printf '%s\\n' \"${cmd%% *}\" >> \"$repo.sessions\"\n\
+                 exec sh -c \"$cmd\"\n",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            // SAFETY of the test: set once, before this binary's first git command (every test
+            // that runs git over ssh calls this first).
+            unsafe { std::env::set_var("GIT_SSH", &script) };
+            script
+        });
+        format!("ssh://fakehost{}", remote.bare.display())
+    }
+
+    /// The sessions logged for `remote` so far: (reads, writes).
+    pub fn sessions(remote: &Remote) -> (usize, usize) {
+        let log = std::fs::read_to_string(format!("{}.sessions", remote.bare.display()))
+            .unwrap_or_default();
+        let reads = log.lines().filter(|l| *l == "git-upload-pack").count();
+        let writes = log.lines().filter(|l| *l == "git-receive-pack").count();
+        assert_eq!(reads + writes, log.lines().count(), "unexpected log: {log}");
+        (reads, writes)
+    }
+}

@@ -381,6 +381,8 @@ impl GitCommand {
 
     fn run(&self, what: &str, args: &[&str]) -> Result<std::process::Output> {
         let mut cmd = self.command()?;
+        // Every git command run here talks to the remote: one request.
+        crate::metering::network_request();
         cmd.args(args);
         tracing::debug!(url = %self.display_url, ?args, "running git");
         let out = cmd.output().map_err(|e| {

@@ -30,7 +30,7 @@ pub enum GitTransport {
 ///     .with_ssh_key("/etc/provisio/deploy_key");
 /// assert_eq!(c.ssh_key_path.as_deref(), Some(std::path::Path::new("/etc/provisio/deploy_key")));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitConfig {
     /// The remote: a local path, `file://...`, `ssh://...`, scp-like `user@host:path`, or
@@ -52,6 +52,11 @@ pub struct GitConfig {
     /// How fetches and pushes reach the remote.
     #[serde(default)]
     pub transport: GitTransport,
+    /// A limit every network operation on the remote (`ls-remote`, `fetch`, `push`) is paced
+    /// by: `rate_limit = { requests = 10, per_secs = 60 }`. Git hosts document no common
+    /// limit, so `None`, the default, paces nothing and only counts.
+    #[serde(default)]
+    pub rate_limit: Option<provisio::ratelimit::RateLimit>,
 }
 
 impl GitConfig {
@@ -64,6 +69,7 @@ impl GitConfig {
             ssh_known_hosts_path: None,
             https_token_env: None,
             transport: GitTransport::Auto,
+            rate_limit: None,
         }
     }
 
@@ -108,6 +114,7 @@ impl GitConfig {
             ssh_known_hosts_path: var("PROVISIO_GIT_SSH_KNOWN_HOSTS").map(PathBuf::from),
             https_token_env: var("PROVISIO_GIT_TOKEN_ENV"),
             transport,
+            rate_limit: None,
         })
     }
 

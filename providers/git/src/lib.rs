@@ -80,6 +80,7 @@
 mod client;
 mod config;
 mod error;
+mod metering;
 mod repo;
 
 pub use config::{GitConfig, GitTransport};

@@ -36,6 +36,8 @@ pub struct GitRepository {
 }
 
 struct Inner {
+    /// The remote as a provider: the key of its bucket and the name its requests count under.
+    info: ProviderInfo,
     config: GitConfig,
     cache: PathBuf,
     remote: Remote,
@@ -72,8 +74,17 @@ impl GitRepository {
         // One lock per cache repository in this process, whatever the instance.
         let cache = cache.canonicalize().unwrap_or(cache);
         let remote = Remote::new(&config, &cache);
+        let quota = provisio::ratelimit::RateLimit::effective(
+            config.rate_limit.as_ref(),
+            None,
+            "rate_limit",
+        )
+        .map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
+        let mut info = ProviderInfo::new(PROVIDER, config.redacted_url());
+        info.quota = quota;
         Ok(GitRepository {
             inner: Arc::new(Inner {
+                info,
                 lock: client::lock_for(&cache),
                 config,
                 cache,
@@ -102,10 +113,13 @@ impl GitRepository {
         // The guard moves into the blocking task: if the caller's future is dropped, the lock
         // is still held until the git work really stops.
         let guard = inner.lock.clone().lock_owned().await;
+        let meter = crate::metering::Meter::capture(&inner.info);
         let result = tokio::task::spawn_blocking(move || {
             let _guard = guard;
-            let repo = client::open_cache(&inner.cache)?;
-            work(&inner, &repo)
+            meter.run(|| {
+                let repo = client::open_cache(&inner.cache)?;
+                work(&inner, &repo)
+            })
         })
         .await
         .unwrap_or_else(|e| Err(Error::unexpected("the git task panicked").with_source(e)));
@@ -115,7 +129,23 @@ impl GitRepository {
 
 impl Provider for GitRepository {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(PROVIDER, self.inner.config.redacted_url())
+        self.inner.info.clone()
+    }
+
+    /// Git's branch rules (`git check-ref-format --branch`, and not `HEAD`) and its path rules.
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        use provisio::validate::NameKind;
+        match kind {
+            NameKind::Branch => validate::git_branch_name(field, value),
+            NameKind::RepoPath => validate::repo_file_path(field, value),
+            other => validate::portable(other, field, value),
+        }
+        .map(|_| ())
     }
 }
 

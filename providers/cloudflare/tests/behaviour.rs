@@ -431,3 +431,29 @@ async fn requests_are_paced_inside_the_quota() {
         start.elapsed()
     );
 }
+
+/// A CNAME written with or without the trailing dot reads back as the caller's canonical form,
+/// and each request is counted in the step's tally under `cloudflare`.
+#[tokio::test]
+async fn cname_targets_read_back_as_written_and_requests_are_counted() {
+    use provisio::requests::{RequestTally, counted};
+    let (dns, zone) = setup().await;
+    for (label, target) in [("plain", "web.example.net"), ("dotted", "Web.Example.NET.")] {
+        let name = format!("{label}.{}", zone.name);
+        let spec = RecordSpec::new(&name, RecordType::Cname, target, 300);
+        let tally = std::sync::Arc::new(RequestTally::default());
+        let made = counted(tally.clone(), dns.ensure_record(&zone, &spec))
+            .await
+            .unwrap();
+        // lookup + POST
+        assert_eq!(tally.by_service()["cloudflare"], 2, "{target}");
+        assert_eq!(made.value.content, "web.example.net", "{target}");
+        let read = dns
+            .get_record(&zone, &name, &RecordType::Cname)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.content, "web.example.net", "{target}");
+        assert!(read.matches(&spec.validated().unwrap()));
+    }
+}

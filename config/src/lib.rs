@@ -403,4 +403,65 @@ mod tests {
         let again = config.connect().await.unwrap();
         assert_eq!(again.memory.unwrap().inventory().count("dns.zone"), 2);
     }
+
+    /// `rate_limit` / `rate_limits.<service>` in a provider file become the quota each provider
+    /// declares and paces its requests by (`tests/requests.rs` of provisio-aws times them).
+    #[cfg(all(feature = "aws", feature = "postgres"))]
+    #[tokio::test]
+    async fn rate_limits_in_the_file_are_the_providers_quotas() {
+        use std::time::Duration;
+        let config = ProviderConfig::from_toml(
+            r#"
+            [providers.dns.default]
+            kind = "aws"
+            region = "eu-west-1"
+            rate_limits.route53 = { requests = 2, per_secs = 1 }
+
+            [providers.secrets.default]
+            kind = "aws"
+            region = "eu-west-1"
+
+            [providers.database.default]
+            kind = "postgres"
+            url = "postgres://admin@db.internal/postgres"
+            rate_limit = { requests = 7, per_secs = 2 }
+            "#,
+        )
+        .unwrap();
+        let conn = config.connect().await.unwrap();
+        let quota = |info: provisio::ProviderInfo| info.quota.map(|q| (q.requests, q.per));
+        let dns = conn.providers.dns("default").unwrap();
+        assert_eq!(quota(dns.info()), Some((2, Duration::from_secs(1))));
+        // not configured: the documented default (Secrets Manager, 50 per second)
+        let secrets = conn.providers.secrets("default").unwrap();
+        assert_eq!(quota(secrets.info()), Some((50, Duration::from_secs(1))));
+        let db = conn.providers.database("default").unwrap();
+        assert_eq!(quota(db.info()), Some((7, Duration::from_secs(2))));
+
+        for (text, needle) in [
+            (
+                "[providers.dns.default]\nkind = \"aws\"\nregion = \"eu-west-1\"\nrate_limits.route53 = { requests = 0 }\n",
+                "rate_limits.route53.requests",
+            ),
+            (
+                "[providers.database.default]\nkind = \"postgres\"\nurl = \"postgres://a@h/d\"\nrate_limit = { requests = 5, per_secs = 0 }\n",
+                "rate_limit.per_secs",
+            ),
+            (
+                "[providers.dns.default]\nkind = \"aws\"\nregion = \"eu-west-1\"\nrate_limits.route53 = { requests = 5, window = 1 }\n",
+                "window",
+            ),
+        ] {
+            let err = ProviderConfig::from_toml(text)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap_err();
+            assert!(
+                err.message().contains(needle),
+                "{needle}: {}",
+                err.message()
+            );
+        }
+    }
 }

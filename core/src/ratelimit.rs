@@ -15,11 +15,111 @@
 //! and sleeps until the balance it took would have been refilled. Callers are thus served in
 //! arrival order, without polling. Time is tokio time, so tests run with paused time.
 
-use crate::{ProviderInfo, Quota};
+use crate::{Error, ProviderInfo, Quota, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// A request limit as a provider file writes it: `rate_limit = { requests = 5, per_secs = 1 }`.
+///
+/// Every real provider's configuration takes one (`rate_limit`, or `rate_limits.<service>` for
+/// kinds that drive several services with separate limits, such as AWS and Azure). It replaces
+/// the default quota the provider declares from its service's documented limits
+/// ([`ProviderInfo::quota`]); the provider then paces each of its requests by it in
+/// [`crate::requests::before_request`].
+///
+/// ```
+/// use provisio::ratelimit::RateLimit;
+/// use std::time::Duration;
+/// let r: RateLimit = serde_json::from_str(r#"{"requests": 1200, "per_secs": 300}"#).unwrap();
+/// assert_eq!(r.quota("rate_limit").unwrap(), provisio::Quota::new(1200, Duration::from_secs(300)));
+/// // `per_secs` defaults to one second
+/// let r: RateLimit = serde_json::from_str(r#"{"requests": 5}"#).unwrap();
+/// assert_eq!(r.quota("rate_limit").unwrap().per_second(), 5.0);
+/// let bad: RateLimit = serde_json::from_str(r#"{"requests": 0}"#).unwrap();
+/// assert!(bad.quota("rate_limit").unwrap_err().to_string().contains("invalid rate_limit.requests"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed per window (at least 1).
+    pub requests: u32,
+    /// The window in seconds (default 1; fractions allowed, more than 0).
+    #[serde(default = "one_second")]
+    pub per_secs: f64,
+}
+
+// `per_secs` is a finite number (`quota` refuses anything else), so equality is reflexive:
+// configurations that hold a `RateLimit` may be map keys.
+impl Eq for RateLimit {}
+
+impl std::hash::Hash for RateLimit {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.requests.hash(state);
+        self.per_secs.to_bits().hash(state);
+    }
+}
+
+fn one_second() -> f64 {
+    1.0
+}
+
+impl RateLimit {
+    /// `requests` per `per_secs` seconds.
+    pub fn new(requests: u32, per_secs: f64) -> Self {
+        RateLimit { requests, per_secs }
+    }
+
+    /// The quota this setting stands for; `field` names the setting in the error
+    /// (`invalid <field>.requests: ...`).
+    pub fn quota(&self, field: &str) -> Result<Quota> {
+        if self.requests == 0 {
+            return Err(Error::invalid_field(
+                &format!("{field}.requests"),
+                "must be at least 1",
+            ));
+        }
+        if !(self.per_secs.is_finite() && self.per_secs > 0.0 && self.per_secs <= 86_400.0) {
+            return Err(Error::invalid_field(
+                &format!("{field}.per_secs"),
+                format!(
+                    "must be more than 0 and at most 86400, got {}",
+                    self.per_secs
+                ),
+            ));
+        }
+        Ok(Quota::new(
+            self.requests,
+            std::time::Duration::from_secs_f64(self.per_secs),
+        ))
+    }
+
+    /// The quota a provider runs with: the configured one, else its `default`.
+    ///
+    /// ```
+    /// use provisio::ratelimit::RateLimit;
+    /// use provisio::Quota;
+    /// use std::time::Duration;
+    /// let route53 = Some(Quota::new(5, Duration::from_secs(1)));
+    /// assert_eq!(RateLimit::effective(None, route53, "rate_limit").unwrap(), route53);
+    /// let two = RateLimit::new(2, 1.0);
+    /// assert_eq!(
+    ///     RateLimit::effective(Some(&two), route53, "rate_limit").unwrap(),
+    ///     Some(Quota::new(2, Duration::from_secs(1)))
+    /// );
+    /// ```
+    pub fn effective(
+        configured: Option<&RateLimit>,
+        default: Option<Quota>,
+        field: &str,
+    ) -> Result<Option<Quota>> {
+        match configured {
+            Some(r) => r.quota(field).map(Some),
+            None => Ok(default),
+        }
+    }
+}
 
 /// One token bucket.
 ///
@@ -115,9 +215,13 @@ impl TokenBucket {
 }
 
 /// The rate limiter of an engine: one [`TokenBucket`] per provider kind and account.
+///
+/// A bucket follows its account's quota: when a provider of the same name and account declares
+/// another quota than the one the bucket was made for (a provider file changed it), the bucket is
+/// rebuilt at the new rate, keeping a pause that is still running.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, TokenBucket>>,
+    buckets: Mutex<HashMap<String, (Option<Quota>, TokenBucket)>>,
 }
 
 impl RateLimiter {
@@ -137,13 +241,20 @@ impl RateLimiter {
         f: impl FnOnce(&mut TokenBucket, Instant) -> R,
     ) -> R {
         let now = Instant::now();
+        let fresh = |now| match info.quota {
+            Some(q) => TokenBucket::from_quota(q, now),
+            None => TokenBucket::unlimited(now),
+        };
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = map
+        let (quota, bucket) = map
             .entry(Self::key(info))
-            .or_insert_with(|| match info.quota {
-                Some(q) => TokenBucket::from_quota(q, now),
-                None => TokenBucket::unlimited(now),
-            });
+            .or_insert_with(|| (info.quota, fresh(now)));
+        if *quota != info.quota {
+            let paused_until = bucket.paused_until;
+            *bucket = fresh(now);
+            bucket.paused_until = paused_until;
+            *quota = info.quota;
+        }
         f(bucket, now)
     }
 
@@ -253,6 +364,41 @@ mod tests {
         rl.penalize(&i, Duration::from_secs(5));
         rl.penalize(&i, Duration::from_secs(1));
         assert_eq!(rl.reserve(&i), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_quota_rebuilds_the_bucket() {
+        let rl = RateLimiter::new();
+        let slow = info(Some(Quota::new(1, Duration::from_secs(10))));
+        rl.acquire(&slow).await;
+        assert_eq!(rl.reserve(&slow), Duration::from_secs(10));
+        // the same account, now configured at 10 per second: paced at the new rate
+        let fast = info(Some(Quota::new(10, Duration::from_secs(1))));
+        let start = Instant::now();
+        for _ in 0..3 {
+            rl.acquire(&fast).await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        // a running pause survives the change
+        rl.penalize(&fast, Duration::from_secs(4));
+        assert_eq!(rl.reserve(&info(None)), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn rate_limit_settings_are_checked() {
+        assert!(RateLimit::new(5, 0.0).quota("rate_limit").is_err());
+        assert!(RateLimit::new(5, f64::NAN).quota("rate_limit").is_err());
+        let e = RateLimit::new(5, -1.0)
+            .quota("rate_limits.route53")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("rate_limits.route53.per_secs"),
+            "{e}"
+        );
+        assert_eq!(
+            RateLimit::new(1, 0.5).quota("r").unwrap(),
+            Quota::new(1, Duration::from_millis(500))
+        );
     }
 
     #[test]

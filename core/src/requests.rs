@@ -100,6 +100,13 @@ pub fn current_total() -> u64 {
     STEP.try_with(|t| t.total()).unwrap_or(0)
 }
 
+/// The tally of the step the caller runs in, if any: for providers that send requests from
+/// blocking threads (a `git` subprocess, a blocking library), where the step's task-local is
+/// not visible. Count there with [`RequestTally::add`], pace with [`limiter`].
+pub fn current_tally() -> Option<Arc<RequestTally>> {
+    STEP.try_with(|t| t.clone()).ok()
+}
+
 /// The process-wide limiter every provider paces its requests in.
 pub fn limiter() -> &'static RateLimiter {
     static LIMITER: OnceLock<RateLimiter> = OnceLock::new();
@@ -157,6 +164,9 @@ mod tests {
         // outside a step nothing is counted, and nothing panics
         record("requests-test");
         assert_eq!(a.total() + b.total(), 5);
+        assert!(current_tally().is_none());
+        let seen = counted(a.clone(), async { current_tally() }).await;
+        assert!(seen.is_some_and(|t| Arc::ptr_eq(&t, &a)));
     }
 
     #[tokio::test(start_paused = true)]

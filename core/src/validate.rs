@@ -93,7 +93,8 @@ pub fn portable(kind: NameKind, field: &str, value: &str) -> Result<String> {
             .or_else(|e| azure_container_name(field, value).map_err(|_| e)),
         NameKind::ObjectKey => object_key(field, value),
         NameKind::Secret => secret_name(field, value),
-        NameKind::Database | NameKind::Role => pg_identifier(field, value),
+        NameKind::Database => pg_database_name(field, value),
+        NameKind::Role => pg_role_name(field, value),
         NameKind::Branch => git_branch_name(field, value),
         NameKind::RepoPath => repo_file_path(field, value),
         NameKind::JobPath => jenkins_job_path(field, value),
@@ -315,6 +316,61 @@ pub fn pg_identifier(field: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
+/// Role names PostgreSQL reserves (`CREATE ROLE` refuses them), compared case-sensitively as
+/// provisio quotes identifiers.
+pub const PG_RESERVED_ROLES: &[&str] = &[
+    "public",
+    "none",
+    "current_role",
+    "current_user",
+    "session_user",
+];
+
+/// A PostgreSQL role provisio may create: a [`pg_identifier`] that is not a reserved role name
+/// ([`PG_RESERVED_ROLES`]) and not `postgres`, the bootstrap superuser every cluster has.
+///
+/// ```
+/// use provisio::validate::pg_role_name;
+/// assert!(pg_role_name("role", "acme_app").is_ok());
+/// assert!(pg_role_name("role", "postgres").is_err());
+/// assert!(pg_role_name("role", "pg_monitor").is_err());
+/// assert!(pg_role_name("role", "public").is_err());
+/// ```
+pub fn pg_role_name(field: &str, value: &str) -> Result<String> {
+    let value = pg_identifier(field, value)?;
+    if value == "postgres" || PG_RESERVED_ROLES.contains(&value.as_str()) {
+        return fail(
+            field,
+            format!("{value:?} is reserved by PostgreSQL and cannot be created or dropped"),
+        );
+    }
+    Ok(value)
+}
+
+/// Databases every PostgreSQL cluster is created with.
+pub const PG_SYSTEM_DATABASES: &[&str] = &["postgres", "template0", "template1"];
+
+/// A PostgreSQL database provisio may create: a [`pg_identifier`] other than the system
+/// databases ([`PG_SYSTEM_DATABASES`]).
+///
+/// ```
+/// use provisio::validate::pg_database_name;
+/// assert!(pg_database_name("database", "acme").is_ok());
+/// assert!(pg_database_name("database", "template1").is_err());
+/// ```
+pub fn pg_database_name(field: &str, value: &str) -> Result<String> {
+    let value = pg_identifier(field, value)?;
+    if PG_SYSTEM_DATABASES.contains(&value.as_str()) {
+        return fail(
+            field,
+            format!(
+                "{value:?} is a system database of every cluster; provisio does not create or drop it"
+            ),
+        );
+    }
+    Ok(value)
+}
+
 /// A Key Vault secret name: 1 to 127 characters of ASCII letters, digits and hyphens.
 pub fn keyvault_secret_name(field: &str, value: &str) -> Result<String> {
     check_len(field, value, 1, 127, "characters")?;
@@ -392,8 +448,7 @@ pub fn git_branch_name(field: &str, value: &str) -> Result<String> {
     check_len(field, value, 1, 255, "bytes")?;
     let bad = |rule: &str| fail::<String>(field, format!("{value:?} {rule}"));
     if value == "@" || value == "HEAD" {
-        // `git check-ref-format --branch HEAD` refuses it: it would shadow the symbolic ref
-        return bad("is not a valid branch name");
+        return bad("is not a valid branch name (git reserves it)");
     }
     if value.starts_with('-') {
         return bad("must not start with '-'");
@@ -527,6 +582,33 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains(&format!("invalid {field}")), "{msg}");
         assert!(msg.contains(needle), "{msg} should mention {needle}");
+    }
+
+    #[test]
+    fn reserved_postgres_and_git_names() {
+        rejects(pg_role_name("role", "postgres"), "role", "reserved");
+        rejects(pg_role_name("role", "pg_read_all_data"), "role", "pg_");
+        rejects(pg_role_name("role", "current_user"), "role", "reserved");
+        assert!(
+            pg_role_name("role", "Postgres").is_ok(),
+            "quoted: another name"
+        );
+        rejects(pg_database_name("db", "template0"), "db", "system database");
+        rejects(pg_database_name("db", "postgres"), "db", "system database");
+        assert!(pg_database_name("db", "acme").is_ok());
+        rejects(git_branch_name("branch", "HEAD"), "branch", "reserves");
+        assert!(git_branch_name("branch", "head").is_ok());
+        assert!(git_branch_name("branch", "feature/HEAD-fix").is_ok());
+        rejects(
+            portable(NameKind::Role, "role", "postgres"),
+            "role",
+            "reserved",
+        );
+        rejects(
+            portable(NameKind::Database, "db", "template1"),
+            "db",
+            "system database",
+        );
     }
 
     #[test]

@@ -199,15 +199,27 @@ fn management_policy(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
     }
 }
 
-fn page(items: Vec<Value>, req: &Req, shared: &Shared, size: usize) -> Resp {
-    let skip: usize = req
-        .query
-        .get("$skipToken")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let end = (skip + size).min(items.len());
+/// One page of `items`. Like Resource Manager's, the `$skipToken` is a continuation (the id of
+/// the last item served), not an offset: items created or deleted between two pages by other
+/// callers neither hide nor repeat the items that stay.
+fn page(mut items: Vec<Value>, req: &Req, shared: &Shared, size: usize) -> Resp {
+    fn id(v: &Value) -> String {
+        v["id"].as_str().unwrap_or_default().to_ascii_lowercase()
+    }
+    items.sort_by_key(id);
+    let start = match req.query.get("$skipToken") {
+        Some(after) => {
+            let after = after.to_ascii_lowercase();
+            items
+                .iter()
+                .position(|v| id(v) > after)
+                .unwrap_or(items.len())
+        }
+        None => 0,
+    };
+    let end = (start + size).min(items.len());
     let slice = items
-        .get(skip..end)
+        .get(start..end)
         .map(<[Value]>::to_vec)
         .unwrap_or_default();
     let mut body = json!({ "value": slice });
@@ -218,7 +230,7 @@ fn page(items: Vec<Value>, req: &Req, shared: &Shared, size: usize) -> Resp {
             .filter(|(k, _)| k.as_str() != "$skipToken")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        q.push(("$skipToken".into(), end.to_string()));
+        q.push(("$skipToken".into(), id(&items[end - 1])));
         let qs: Vec<String> = q.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
         body["nextLink"] = json!(format!("{}{}?{}", shared.base, req.path, qs.join("&")));
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// The SDK's `default-https-client` feature would bring rustls with aws-lc-rs, whose C build
 /// dominates a cold compile on a small machine; *ring* gives the same TLS at a fraction of the
 /// build time. There is no OpenSSL anywhere.
-fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+pub(crate) fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()

@@ -22,16 +22,9 @@ use aws_sdk_ec2::types::{
 use provisio::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
 use provisio::types::ownership;
 use provisio::{
-    Compute, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Quota, Result, Tags,
-    validate,
+    Compute, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, Tags, validate,
 };
 use std::time::Duration;
-
-/// EC2's mutating actions refill at 5 per second (bucket of 50); describes at 20 per second.
-const EC2_QUOTA: Quota = Quota {
-    requests: 20,
-    per: Duration::from_secs(1),
-};
 
 /// The largest user data EC2 accepts (before base64).
 const MAX_USER_DATA: usize = 16 * 1024;
@@ -43,7 +36,7 @@ const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
 #[derive(Debug, Clone)]
 pub struct Ec2Compute {
     client: Client,
-    account: String,
+    info: ProviderInfo,
     poll: Duration,
 }
 
@@ -145,7 +138,7 @@ impl Ec2Compute {
     pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
         Ec2Compute {
             client,
-            account: account.into(),
+            info: config.provider_info(crate::config::Service::Ec2, &account.into()),
             poll: config.poll_interval(),
         }
     }
@@ -223,7 +216,16 @@ impl Ec2Compute {
 
 impl Provider for Ec2Compute {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("aws-ec2", &self.account).with_quota(EC2_QUOTA)
+        self.info.clone()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(kind, field, value)
     }
 }
 

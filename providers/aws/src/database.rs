@@ -27,7 +27,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct RdsDatabase {
     client: Client,
-    account: String,
+    info: ProviderInfo,
     poll: Duration,
 }
 
@@ -159,7 +159,7 @@ impl RdsDatabase {
     pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
         RdsDatabase {
             client,
-            account: account.into(),
+            info: config.provider_info(crate::config::Service::Rds, &account.into()),
             poll: config.poll_interval(),
         }
     }
@@ -194,7 +194,16 @@ impl RdsDatabase {
 
 impl Provider for RdsDatabase {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("aws-rds", &self.account)
+        self.info.clone()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(kind, field, value)
     }
 }
 

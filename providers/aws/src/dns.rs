@@ -1,28 +1,42 @@
 //! Route 53 as a [`DnsProvider`].
 //!
 //! provisio manages one record per (name, type); in Route 53 that is one simple record set
-//! (no set identifier) with one value. Creates are `CREATE` changes, updates `UPSERT`, deletes
-//! `DELETE` with the record set exactly as read; every change is waited for until Route 53
-//! reports it `INSYNC` (bounded by [`AwsConfig::dns_sync_timeout_secs`]).
+//! (no set identifier) with one value. Each operation sends as few requests as Route 53 allows
+//! (the counts are measured against moto in `docs/providers/aws.md`):
+//!
+//! * `find_zone`: one `ListHostedZonesByName`, then none: the zone id is remembered per
+//!   provider instance (forgotten when Route 53 answers `NoSuchHostedZone`).
+//! * `get_record`: one `ListResourceRecordSets` starting at the name.
+//! * `ensure_record` of a new record: one `CREATE` change. Route 53 refuses a `CREATE` of a set
+//!   that exists, and a CNAME beside other records, by itself; only then is the name read, and
+//!   an `UPSERT` sent when the set differs. A name this instance knows to hold the type is read
+//!   first instead (read + `UPSERT` when it differs).
+//! * `delete_record`: one `DELETE` with the values this instance last read or wrote; without
+//!   them, or when Route 53 says they are stale, one read first.
+//!
+//! Changes are not polled until `INSYNC` unless [`AwsConfig::dns_wait_for_sync`] asks for it:
+//! an accepted change is durable and visible to every API read at once.
 
 use crate::config::AwsConfig;
-use crate::error::{PROVIDER, classify, located};
+use crate::dns_known::Known;
+use crate::dns_sets::{
+    check_in_zone, decode_name, decode_token, encode_token, record_name, to_record, to_record_set,
+    zone_id,
+};
+use crate::error::{PROVIDER, classify, code, located};
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use provisio::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
+use provisio::validate::NameKind;
 use provisio::{
-    Deleted, DnsProvider, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Quota, Result,
-    validate,
+    Deleted, DnsProvider, Ensured, Error, ErrorKind, Page, PageRequest, Provider, ProviderInfo,
+    Result, validate,
 };
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Route 53 allows five API requests per second per account.
-const ROUTE53_QUOTA: Quota = Quota {
-    requests: 5,
-    per: Duration::from_secs(1),
-};
 
 /// The most record sets one `ListResourceRecordSets` call returns.
 const MAX_PAGE: u32 = 300;
@@ -31,9 +45,11 @@ const MAX_PAGE: u32 = 300;
 #[derive(Debug, Clone)]
 pub struct Route53Dns {
     client: Client,
-    account: String,
+    info: ProviderInfo,
     poll: Duration,
+    wait_for_sync: bool,
     sync_timeout: Duration,
+    known: Arc<Known>,
 }
 
 impl Route53Dns {
@@ -41,15 +57,17 @@ impl Route53Dns {
     pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
         Route53Dns {
             client,
-            account: account.into(),
+            info: config.provider_info(crate::config::Service::Route53, &account.into()),
             poll: config.poll_interval(),
+            wait_for_sync: config.dns_wait_for_sync,
             sync_timeout: Duration::from_secs(config.dns_sync_timeout_secs),
+            known: Arc::new(Known::default()),
         }
     }
 
-    /// Every simple record set at `fqdn` (canonical name, no trailing dot), as read.
-    async fn record_sets_at(&self, zone: &Zone, fqdn: &str) -> Result<Vec<ResourceRecordSet>> {
-        let op = "dns.get_record";
+    /// Every simple record set at `fqdn` (canonical name, no trailing dot), as read now; one
+    /// request unless a name holds more than 20 sets.
+    async fn read_name(&self, zone: &Zone, fqdn: &str, op: &str) -> Result<Vec<ResourceRecordSet>> {
         let mut out = Vec::new();
         let mut start_type: Option<RrType> = None;
         loop {
@@ -62,7 +80,10 @@ impl Route53Dns {
             if let Some(t) = start_type.take() {
                 req = req.start_record_type(t);
             }
-            let resp = req.send().await.map_err(|e| classify(e, op, fqdn))?;
+            let resp = match req.send().await {
+                Ok(resp) => resp,
+                Err(e) => return Err(self.zone_failure(zone, classify(e, op, fqdn))),
+            };
             let mut past = false;
             for set in resp.resource_record_sets() {
                 if decode_name(set.name()) == fqdn {
@@ -77,13 +98,23 @@ impl Route53Dns {
                 && !past
                 && resp.next_record_name().map(decode_name).as_deref() == Some(fqdn);
             if !more {
+                self.known.read_at(zone, fqdn, &out);
                 return Ok(out);
             }
             start_type = resp.next_record_type().cloned();
         }
     }
 
-    /// Sends one change and waits until Route 53 reports it in sync.
+    /// A `NotFound` on a zone-scoped call means the hosted zone is gone: forget its id.
+    fn zone_failure(&self, zone: &Zone, err: Error) -> Error {
+        if err.kind() == &ErrorKind::NotFound {
+            self.known.forget_zone(zone);
+        }
+        err
+    }
+
+    /// Sends one change; waits for `INSYNC` only when configured to. A `CREATE` of a set that
+    /// exists is `AlreadyExists`; other refused batches are `Conflict`.
     async fn change(
         &self,
         zone: &Zone,
@@ -96,26 +127,54 @@ impl Route53Dns {
             .comment("provisio")
             .changes(
                 Change::builder()
-                    .action(action)
+                    .action(action.clone())
                     .resource_record_set(set)
                     .build()
                     .map_err(|e| Error::unexpected("cannot build the change").with_source(e))?,
             )
             .build()
             .map_err(|e| Error::unexpected("cannot build the change batch").with_source(e))?;
-        let resp = self
+        let sent = self
             .client
             .change_resource_record_sets()
             .hosted_zone_id(&zone.id)
             .change_batch(batch)
             .send()
-            .await
-            .map_err(|e| classify(e, op, &resource))?;
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                let exists = action == ChangeAction::Create
+                    && code(&e) == Some("InvalidChangeBatch")
+                    && e.message().is_some_and(|m| m.contains("already exists"));
+                let err = classify(e, op, &resource);
+                if exists {
+                    return Err(Error::already_exists(err.to_string())
+                        .with_provider(PROVIDER)
+                        .with_operation(op)
+                        .with_resource(resource));
+                }
+                return Err(self.zone_failure(zone, err));
+            }
+        };
+        if !self.wait_for_sync {
+            return Ok(());
+        }
         let Some(info) = resp.change_info() else {
             return Ok(());
         };
-        let mut status = info.status().clone();
-        let id = info.id().to_string();
+        self.wait_in_sync(info.id(), info.status().clone(), op, &resource)
+            .await
+    }
+
+    /// Polls `GetChange` until the change is `INSYNC` (opt-in: [`AwsConfig::dns_wait_for_sync`]).
+    async fn wait_in_sync(
+        &self,
+        id: &str,
+        mut status: ChangeStatus,
+        op: &str,
+        resource: &str,
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.sync_timeout;
         while status != ChangeStatus::Insync {
             if tokio::time::Instant::now() >= deadline {
@@ -132,10 +191,10 @@ impl Route53Dns {
             let resp = self
                 .client
                 .get_change()
-                .id(&id)
+                .id(id)
                 .send()
                 .await
-                .map_err(|e| classify(e, op, &resource))?;
+                .map_err(|e| classify(e, op, resource))?;
             status = resp
                 .change_info()
                 .map(|i| i.status().clone())
@@ -143,220 +202,68 @@ impl Route53Dns {
         }
         Ok(())
     }
+
+    /// The set of `spec`'s type among `sets` (a fresh read), brought to `spec`: unchanged when
+    /// it matches, an `UPSERT` when it differs, an `UPSERT` creating it when it is missing
+    /// (Route 53 said it exists, the read says it does not: deleted in between, or moto's
+    /// change journal; `UPSERT` is right either way).
+    async fn converge(
+        &self,
+        zone: &Zone,
+        spec: &RecordSpec,
+        sets: &[ResourceRecordSet],
+        op: &str,
+    ) -> Result<Ensured<Record>> {
+        check_cname_rule(spec, sets, op)?;
+        let set = to_record_set(spec).map_err(|e| located(e, op, &spec.name))?;
+        let current = sets
+            .iter()
+            .find(|s| s.r#type().as_str() == spec.record_type.as_str());
+        match current {
+            Some(current) if to_record(current).matches(spec) => {
+                Ok(Ensured::unchanged(to_record(current)))
+            }
+            Some(_) => {
+                self.change(zone, ChangeAction::Upsert, set.clone(), op)
+                    .await?;
+                self.known.wrote(zone, &spec.name, &set);
+                Ok(Ensured::updated(to_record(&set)))
+            }
+            None => {
+                self.change(zone, ChangeAction::Upsert, set.clone(), op)
+                    .await?;
+                self.known.wrote(zone, &spec.name, &set);
+                Ok(Ensured::created(to_record(&set)))
+            }
+        }
+    }
+}
+
+/// DNS forbids a CNAME beside any other record at one name. Route 53 refuses it on write;
+/// this check gives the same error where the sets are known (and where an emulator is lax).
+fn check_cname_rule(spec: &RecordSpec, sets: &[ResourceRecordSet], op: &str) -> Result<()> {
+    let clash = sets.iter().map(|s| s.r#type().as_str()).find(|t| {
+        *t != spec.record_type.as_str() && (*t == "CNAME" || spec.record_type == RecordType::Cname)
+    });
+    match clash {
+        Some(other) => Err(Error::conflict(format!(
+            "{} already has a {other} record; a CNAME cannot share its name with another record",
+            spec.name
+        ))
+        .with_provider(PROVIDER)
+        .with_operation(op)
+        .with_resource(&spec.name)),
+        None => Ok(()),
+    }
 }
 
 impl Provider for Route53Dns {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("aws-route53", &self.account).with_quota(ROUTE53_QUOTA)
+        self.info.clone()
     }
-}
 
-/// Route 53's hosted zone id without the `/hostedzone/` prefix.
-fn zone_id(id: &str) -> String {
-    id.trim_start_matches("/hostedzone/").to_string()
-}
-
-/// A name as Route 53 returns it (`\052.example.com.`) in provisio's canonical form
-/// (`*.example.com`): octal escapes decoded, lower case, no trailing dot.
-fn decode_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let bytes = name.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit)
-        {
-            let n = (bytes[i + 1] - b'0') as u32 * 64
-                + (bytes[i + 2] - b'0') as u32 * 8
-                + (bytes[i + 3] - b'0') as u32;
-            out.push(char::from_u32(n).unwrap_or('?'));
-            i += 4;
-        } else {
-            out.push(bytes[i] as char);
-            i += 1;
-        }
-    }
-    out.strip_suffix('.').unwrap_or(&out).to_ascii_lowercase()
-}
-
-/// TXT content as Route 53 wants it: quoted character strings of at most 255 bytes.
-fn encode_txt(content: &str) -> String {
-    let mut parts = Vec::new();
-    let mut chunk = String::new();
-    let mut len = 0;
-    for c in content.chars() {
-        let n = c.len_utf8();
-        if len + n > 255 {
-            parts.push(std::mem::take(&mut chunk));
-            len = 0;
-        }
-        match c {
-            '"' => chunk.push_str("\\\""),
-            '\\' => chunk.push_str("\\\\"),
-            c => chunk.push(c),
-        }
-        len += n;
-    }
-    parts.push(chunk);
-    parts
-        .iter()
-        .map(|p| format!("\"{p}\""))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The reverse of [`encode_txt`]: the character strings concatenated, escapes decoded.
-fn decode_txt(value: &str) -> String {
-    let v = value.trim();
-    if !v.starts_with('"') {
-        return v.to_string();
-    }
-    let mut out: Vec<u8> = Vec::new();
-    let b = v.as_bytes();
-    let mut i = 0;
-    let mut quoted = false;
-    while i < b.len() {
-        let c = b[i];
-        if !quoted {
-            if c == b'"' {
-                quoted = true;
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            b'"' => {
-                quoted = false;
-                i += 1;
-            }
-            b'\\' if i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) => {
-                let n = (b[i + 1] - b'0') as u32 * 64
-                    + (b[i + 2] - b'0') as u32 * 8
-                    + (b[i + 3] - b'0') as u32;
-                out.push(n as u8);
-                i += 4;
-            }
-            b'\\' if i + 1 < b.len() => {
-                out.push(b[i + 1]);
-                i += 2;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn to_rr_type(t: &RecordType) -> RrType {
-    RrType::from(t.as_str())
-}
-
-/// A Route 53 record set as a provisio record. Several values (set by someone else) are
-/// joined with a space.
-fn to_record(set: &ResourceRecordSet) -> Record {
-    let record_type = RecordType::parse(set.r#type().as_str());
-    let values: Vec<&str> = match set.alias_target() {
-        Some(a) => vec![a.dns_name()],
-        None => set.resource_records().iter().map(|r| r.value()).collect(),
-    };
-    let mut priority = None;
-    let content = match record_type {
-        RecordType::Txt => values
-            .iter()
-            .map(|v| decode_txt(v))
-            .collect::<Vec<_>>()
-            .join(" "),
-        RecordType::Cname => values
-            .iter()
-            .map(|v| decode_name(v))
-            .collect::<Vec<_>>()
-            .join(" "),
-        RecordType::Mx => {
-            let first = values.first().copied().unwrap_or_default();
-            match first.split_once(' ') {
-                Some((p, host)) => {
-                    priority = p.trim().parse().ok();
-                    decode_name(host.trim())
-                }
-                None => first.to_string(),
-            }
-        }
-        _ => values.join(" "),
-    };
-    Record {
-        id: None,
-        name: decode_name(set.name()),
-        record_type,
-        content,
-        ttl: set
-            .ttl()
-            .map(|t| u32::try_from(t).unwrap_or(u32::MAX))
-            .unwrap_or(0),
-        proxied: None,
-        priority,
-    }
-}
-
-/// The record set Route 53 should hold for `spec` (validated).
-fn to_record_set(spec: &RecordSpec) -> Result<ResourceRecordSet> {
-    let value = match spec.record_type {
-        RecordType::Txt => encode_txt(&spec.content),
-        RecordType::Cname => format!("{}.", spec.content),
-        RecordType::Mx => format!("{} {}.", spec.priority.unwrap_or(10), spec.content),
-        _ => spec.content.clone(),
-    };
-    let build = |e: aws_sdk_route53::error::BuildError| {
-        Error::unexpected("cannot build the record set").with_source(e)
-    };
-    ResourceRecordSet::builder()
-        .name(format!("{}.", spec.name))
-        .r#type(to_rr_type(&spec.record_type))
-        .ttl(i64::from(spec.ttl))
-        .resource_records(
-            ResourceRecord::builder()
-                .value(value)
-                .build()
-                .map_err(build)?,
-        )
-        .build()
-        .map_err(build)
-}
-
-fn record_name(name: &str) -> Result<String> {
-    validate::dns_name("record name", name)
-}
-
-fn check_in_zone(zone: &Zone, name: &str) -> Result<()> {
-    if name == zone.name || name.ends_with(&format!(".{}", zone.name)) {
-        Ok(())
-    } else {
-        Err(Error::invalid_field(
-            "record name",
-            format!("{name:?} is not inside the zone {:?}", zone.name),
-        ))
-    }
-}
-
-fn encode_token(name: &str, t: &str, identifier: Option<&str>) -> String {
-    match identifier {
-        Some(id) => format!("{t}|{name}|{id}"),
-        None => format!("{t}|{name}"),
-    }
-}
-
-fn decode_token(token: &str) -> Result<(String, String, Option<String>)> {
-    let mut parts = token.splitn(3, '|');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(t), Some(name), id) if !t.is_empty() && !name.is_empty() => {
-            Ok((name.to_string(), t.to_string(), id.map(str::to_string)))
-        }
-        _ => Err(Error::invalid_field(
-            "page token",
-            "not a token returned by list_records",
-        )),
+    fn check_name(&self, kind: NameKind, field: &str, value: &str) -> Result<()> {
+        crate::names::check(kind, field, value)
     }
 }
 
@@ -367,13 +274,16 @@ impl DnsProvider for Route53Dns {
             proxied: false,
             min_ttl: 1,
             automatic_ttl: false,
-            waits_for_sync: true,
+            waits_for_sync: self.wait_for_sync,
         }
     }
 
     async fn find_zone(&self, name: &str) -> Result<Option<Zone>> {
         let op = "dns.find_zone";
         let name = validate::dns_name("zone", name).map_err(|e| located(e, op, name))?;
+        if let Some(zone) = self.known.zone(&name) {
+            return Ok(Some(zone));
+        }
         let resp = self
             .client
             .list_hosted_zones_by_name()
@@ -389,10 +299,14 @@ impl DnsProvider for Route53Dns {
             .collect();
         // A public zone and private zones may share a name; records for the world go public.
         matching.sort_by_key(|z| z.config().map(|c| c.private_zone()).unwrap_or(false));
-        Ok(matching.first().map(|z| Zone {
+        let zone = matching.first().map(|z| Zone {
             id: zone_id(z.id()),
             name: name.clone(),
-        }))
+        });
+        if let Some(zone) = &zone {
+            self.known.remember_zone(zone);
+        }
+        Ok(zone)
     }
 
     async fn list_records(&self, zone: &Zone, page: &PageRequest) -> Result<Page<Record>> {
@@ -412,7 +326,10 @@ impl DnsProvider for Route53Dns {
                 req = req.start_record_identifier(id);
             }
         }
-        let resp = req.send().await.map_err(|e| classify(e, op, &zone.name))?;
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.zone_failure(zone, classify(e, op, &zone.name))),
+        };
         let items = resp
             .resource_record_sets()
             .iter()
@@ -442,10 +359,7 @@ impl DnsProvider for Route53Dns {
     ) -> Result<Option<Record>> {
         let op = "dns.get_record";
         let name = record_name(name).map_err(|e| located(e, op, name))?;
-        let sets = self
-            .record_sets_at(zone, &name)
-            .await
-            .map_err(|e| located(e, op, &name))?;
+        let sets = self.read_name(zone, &name, op).await?;
         Ok(sets
             .iter()
             .find(|s| s.r#type().as_str() == record_type.as_str())
@@ -463,46 +377,32 @@ impl DnsProvider for Route53Dns {
             ));
         }
         check_in_zone(zone, &spec.name).map_err(|e| located(e, op, &spec.name))?;
-        let sets = self
-            .record_sets_at(zone, &spec.name)
-            .await
-            .map_err(|e| located(e, op, &spec.name))?;
-        let existing: Vec<Record> = sets.iter().map(to_record).collect();
-        // DNS forbids a CNAME beside any other record at one name; Route 53 refuses it too,
-        // but checking first keeps the error the same everywhere (and emulators lax).
-        let clash = existing.iter().find(|r| {
-            r.record_type != spec.record_type
-                && (r.record_type == RecordType::Cname || spec.record_type == RecordType::Cname)
-        });
-        if let Some(other) = clash {
-            return Err(Error::conflict(format!(
-                "{} already has a {} record; a CNAME cannot share its name with another record",
-                spec.name, other.record_type
-            ))
-            .with_provider(PROVIDER)
-            .with_operation(op)
-            .with_resource(&spec.name));
+        let known: Vec<ResourceRecordSet> =
+            self.known.sets_at(zone, &spec.name).into_values().collect();
+        // A name known to hold this type, or a type that would clash: read it now (the
+        // knowledge may be stale) and converge from what is there.
+        let holds_type = known
+            .iter()
+            .any(|s| s.r#type().as_str() == spec.record_type.as_str());
+        if holds_type || check_cname_rule(&spec, &known, op).is_err() {
+            let sets = self.read_name(zone, &spec.name, op).await?;
+            return self.converge(zone, &spec, &sets, op).await;
         }
-        let wanted = Record {
-            id: None,
-            name: spec.name.clone(),
-            record_type: spec.record_type.clone(),
-            content: spec.content.clone(),
-            ttl: spec.ttl,
-            proxied: None,
-            priority: spec.priority,
-        };
+        // Otherwise one CREATE: Route 53 itself refuses it when the set exists or would clash.
         let set = to_record_set(&spec).map_err(|e| located(e, op, &spec.name))?;
-        match existing.iter().find(|r| r.record_type == spec.record_type) {
-            Some(current) if current.matches(&spec) => Ok(Ensured::unchanged(current.clone())),
-            Some(_) => {
-                self.change(zone, ChangeAction::Upsert, set, op).await?;
-                Ok(Ensured::updated(wanted))
+        match self
+            .change(zone, ChangeAction::Create, set.clone(), op)
+            .await
+        {
+            Ok(()) => {
+                self.known.wrote(zone, &spec.name, &set);
+                Ok(Ensured::created(to_record(&set)))
             }
-            None => {
-                self.change(zone, ChangeAction::Create, set, op).await?;
-                Ok(Ensured::created(wanted))
+            Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
+                let sets = self.read_name(zone, &spec.name, op).await?;
+                self.converge(zone, &spec, &sets, op).await
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -514,63 +414,38 @@ impl DnsProvider for Route53Dns {
     ) -> Result<Deleted> {
         let op = "dns.delete_record";
         let name = record_name(name).map_err(|e| located(e, op, name))?;
-        let sets = self
-            .record_sets_at(zone, &name)
-            .await
-            .map_err(|e| located(e, op, &name))?;
-        let Some(set) = sets
-            .into_iter()
-            .find(|s| s.r#type().as_str() == record_type.as_str())
-        else {
-            return Ok(Deleted::AlreadyGone);
+        let find = |sets: Vec<ResourceRecordSet>| {
+            sets.into_iter()
+                .find(|s| s.r#type().as_str() == record_type.as_str())
         };
-        match self.change(zone, ChangeAction::Delete, set, op).await {
-            Ok(()) => Ok(Deleted::Deleted),
-            // Deleted by someone else between the read and the change.
-            Err(e) if e.kind() == &provisio::ErrorKind::Conflict => {
-                let again = self.get_record(zone, &name, record_type).await?;
-                if again.is_none() {
-                    Ok(Deleted::AlreadyGone)
-                } else {
-                    Err(e)
-                }
+        // A DELETE must carry the set's exact values: the ones last seen, else read them.
+        let (set, fresh) = match self.known.sets_at(zone, &name).remove(record_type.as_str()) {
+            Some(set) => (set, false),
+            None => match find(self.read_name(zone, &name, op).await?) {
+                Some(set) => (set, true),
+                None => return Ok(Deleted::AlreadyGone),
+            },
+        };
+        let err = match self.change(zone, ChangeAction::Delete, set, op).await {
+            Ok(()) => {
+                self.known.deleted(zone, &name, record_type.as_str());
+                return Ok(Deleted::Deleted);
             }
-            Err(e) => Err(e),
+            Err(e) => e,
+        };
+        // Refused: the set is gone, or its values are not the ones sent (Route 53 says
+        // InvalidChangeBatch, moto InvalidInput). Read what is there now.
+        if !matches!(err.kind(), ErrorKind::Conflict | ErrorKind::InvalidInput) {
+            return Err(err);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_decode() {
-        assert_eq!(decode_name("\\052.Example.COM."), "*.example.com");
-        assert_eq!(decode_name("a.example.com"), "a.example.com");
-    }
-
-    #[test]
-    fn txt_round_trips() {
-        for s in [
-            "hello",
-            "v=spf1 -all",
-            "with \"quotes\" and \\",
-            &"x".repeat(600),
-        ] {
-            assert_eq!(decode_txt(&encode_txt(s)), s, "{s}");
+        match find(self.read_name(zone, &name, op).await?) {
+            None => Ok(Deleted::AlreadyGone),
+            Some(_) if fresh => Err(err),
+            Some(current) => {
+                self.change(zone, ChangeAction::Delete, current, op).await?;
+                self.known.deleted(zone, &name, record_type.as_str());
+                Ok(Deleted::Deleted)
+            }
         }
-        assert!(encode_txt(&"y".repeat(300)).starts_with(&format!("\"{}\" \"", "y".repeat(255))));
-        assert_eq!(decode_txt("\"caf\\303\\251\""), "café");
-    }
-
-    #[test]
-    fn tokens_round_trip() {
-        let t = encode_token("a.example.com.", "TXT", None);
-        assert_eq!(
-            decode_token(&t).unwrap(),
-            ("a.example.com.".to_string(), "TXT".to_string(), None)
-        );
-        assert!(decode_token("garbage").is_err());
     }
 }

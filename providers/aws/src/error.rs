@@ -17,7 +17,7 @@ use std::time::Duration;
 pub(crate) const PROVIDER: &str = "aws";
 
 /// Error codes AWS services use for throttling.
-const THROTTLING: &[&str] = &[
+pub(crate) const THROTTLING: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",

@@ -22,9 +22,18 @@
 //! * **Errors are classified here**: service error codes and HTTP statuses become provisio's
 //!   kinds ([`error::kind_for`]), with the provider (`aws`), the operation and the resource.
 //! * **Names are validated before any call** with [`provisio::validate`].
+//! * **Every request is paced and counted in one place**: each service client's HTTP client is
+//!   wrapped so that every request it sends first waits for the account's quota of that
+//!   service and is counted in the step's tally ([`provisio::requests`]); the quotas default
+//!   to each service's documented limit and are set per service with
+//!   [`AwsConfig::rate_limits`].
+//! * **Few requests per operation**: writes are optimistic where AWS answers "already there"
+//!   itself (a Route 53 `CREATE`, a `CreateSecret`, a `CreateBucket` outside us-east-1), reads
+//!   happen once, and a provider instance remembers what it learnt (hosted zone ids, record
+//!   sets it wrote or read). The count of each operation is in `docs/providers/aws.md`.
 //! * **Idempotency does not depend on the service alone**: EC2 launches are adopted by their
-//!   ownership tags before any `RunInstances` (and carry a `ClientToken`), buckets and
-//!   records are read before they are written.
+//!   ownership tags before any `RunInstances` (and carry a `ClientToken`); a secret whose
+//!   create answer was lost is found by the next `CreateSecret` (`ResourceExistsException`).
 //! * **TLS is rustls with *ring***: every AWS crate is built without its default features, so
 //!   neither OpenSSL nor aws-lc is compiled.
 //!
@@ -63,22 +72,29 @@ mod compute;
 mod config;
 mod database;
 mod dns;
+mod dns_known;
+mod dns_sets;
 pub mod error;
 mod mail;
+mod names;
+mod paced;
 mod secrets;
 mod storage;
+mod storage_settings;
 
 #[cfg(test)]
 mod mock_tests;
 
 pub use compute::Ec2Compute;
-pub use config::{AwsConfig, StaticCredentials};
+pub use config::{AwsConfig, AwsRateLimits, StaticCredentials};
 pub use database::{RdsDatabase, rds_identifier};
 pub use dns::Route53Dns;
 pub use mail::{SesMail, dkim_records};
 pub use secrets::SecretsManagerStore;
 pub use storage::{ARCHIVE_RULE_ID, S3Storage};
 
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use config::Service;
 use std::sync::Arc;
 
 /// A connected AWS account and region: the factory of every AWS capability.
@@ -127,9 +143,24 @@ impl Aws {
         &self.account
     }
 
+    /// The identity and quota of `service` for this account.
+    fn info(&self, service: Service) -> provisio::ProviderInfo {
+        self.config.provider_info(service, &self.account)
+    }
+
+    /// The HTTP client of one service's SDK client: the shared HTTPS client behind the pacing
+    /// and counting of [`paced`], under that service's name and quota.
+    fn http_client(&self, service: Service) -> SharedHttpClient {
+        let inner = self.sdk.http_client().unwrap_or_else(client::https_client);
+        paced::PacedHttpClient::shared(inner, self.info(service))
+    }
+
     /// Route 53 as a DNS provider.
     pub fn dns(&self) -> Arc<Route53Dns> {
-        let client = aws_sdk_route53::Client::new(&self.sdk);
+        let conf = aws_sdk_route53::config::Builder::from(&self.sdk)
+            .http_client(self.http_client(Service::Route53))
+            .build();
+        let client = aws_sdk_route53::Client::from_conf(conf);
         Arc::new(Route53Dns::from_client(client, &self.config, &self.account))
     }
 
@@ -137,6 +168,7 @@ impl Aws {
     pub fn storage(&self) -> Arc<S3Storage> {
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(self.config.path_style())
+            .http_client(self.http_client(Service::S3))
             .build();
         let client = aws_sdk_s3::Client::from_conf(conf);
         Arc::new(S3Storage::from_client(client, &self.config, &self.account))
@@ -144,13 +176,19 @@ impl Aws {
 
     /// EC2 as compute.
     pub fn compute(&self) -> Arc<Ec2Compute> {
-        let client = aws_sdk_ec2::Client::new(&self.sdk);
+        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .http_client(self.http_client(Service::Ec2))
+            .build();
+        let client = aws_sdk_ec2::Client::from_conf(conf);
         Arc::new(Ec2Compute::from_client(client, &self.config, &self.account))
     }
 
     /// Secrets Manager as a secret store.
     pub fn secrets(&self) -> Arc<SecretsManagerStore> {
-        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
+            .http_client(self.http_client(Service::SecretsManager))
+            .build();
+        let client = aws_sdk_secretsmanager::Client::from_conf(conf);
         Arc::new(SecretsManagerStore::from_client(
             client,
             &self.config,
@@ -160,7 +198,10 @@ impl Aws {
 
     /// RDS as the server half of a database provider.
     pub fn database(&self) -> Arc<RdsDatabase> {
-        let client = aws_sdk_rds::Client::new(&self.sdk);
+        let conf = aws_sdk_rds::config::Builder::from(&self.sdk)
+            .http_client(self.http_client(Service::Rds))
+            .build();
+        let client = aws_sdk_rds::Client::from_conf(conf);
         Arc::new(RdsDatabase::from_client(
             client,
             &self.config,
@@ -170,7 +211,10 @@ impl Aws {
 
     /// SES v2 as a mail provider.
     pub fn mail(&self) -> Arc<SesMail> {
-        let client = aws_sdk_sesv2::Client::new(&self.sdk);
+        let conf = aws_sdk_sesv2::config::Builder::from(&self.sdk)
+            .http_client(self.http_client(Service::SesV2))
+            .build();
+        let client = aws_sdk_sesv2::Client::from_conf(conf);
         Arc::new(SesMail::from_client(client, &self.config, &self.account))
     }
 }

@@ -27,7 +27,7 @@ const DKIM_TTL: u32 = 1800;
 #[derive(Debug, Clone)]
 pub struct SesMail {
     client: Client,
-    account: String,
+    info: ProviderInfo,
 }
 
 /// The DKIM CNAMEs that verify `domain`, from SES's tokens.
@@ -94,10 +94,10 @@ fn identity_name(name: &str) -> Result<(String, IdentityKind)> {
 
 impl SesMail {
     /// Wraps an SES v2 client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, _config: &AwsConfig, account: impl Into<String>) -> Self {
+    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
         SesMail {
             client,
-            account: account.into(),
+            info: config.provider_info(crate::config::Service::SesV2, &account.into()),
         }
     }
 
@@ -118,7 +118,16 @@ impl SesMail {
 
 impl Provider for SesMail {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("aws-sesv2", &self.account)
+        self.info.clone()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(kind, field, value)
     }
 }
 
@@ -135,9 +144,6 @@ impl Mail for SesMail {
         let op = "mail.ensure_identity";
         let (name, kind) = identity_name(name).map_err(|e| located(e, op, name))?;
         validate::tags("mail identity tags", tags).map_err(|e| located(e, op, &name))?;
-        if let Some(existing) = self.read(&name, kind, op).await? {
-            return Ok(Ensured::unchanged(existing));
-        }
         let sdk_tags: Vec<Tag> = tags
             .iter()
             .map(|(k, v)| {
@@ -148,6 +154,13 @@ impl Mail for SesMail {
                 })
             })
             .collect::<Result<_>>()?;
+        // Read first: moto answers a second CreateEmailIdentity with success (SES refuses it
+        // with AlreadyExistsException), so a create-first ensure could not tell "unchanged"
+        // there. The create's answer carries what a read would (the DKIM tokens, the
+        // verification state): no read after it.
+        if let Some(existing) = self.read(&name, kind, op).await? {
+            return Ok(Ensured::unchanged(existing));
+        }
         match self
             .client
             .create_email_identity()
@@ -156,24 +169,39 @@ impl Mail for SesMail {
             .send()
             .await
         {
-            Ok(_) => {}
-            // Created concurrently: read what is there.
+            Ok(out) => {
+                let tokens = out
+                    .dkim_attributes()
+                    .map(|d| d.tokens().to_vec())
+                    .unwrap_or_default();
+                Ok(Ensured::created(MailIdentity {
+                    name: name.clone(),
+                    kind,
+                    status: if out.verified_for_sending_status() {
+                        VerificationStatus::Success
+                    } else {
+                        VerificationStatus::Pending
+                    },
+                    dns_records: match kind {
+                        IdentityKind::Domain => dkim_records(&name, &tokens),
+                        IdentityKind::EmailAddress => Vec::new(),
+                    },
+                    tags: tags.clone(),
+                }))
+            }
             Err(e) if code(&e) == Some("AlreadyExistsException") => {
-                if let Some(existing) = self.read(&name, kind, op).await? {
-                    return Ok(Ensured::unchanged(existing));
+                match self.read(&name, kind, op).await? {
+                    Some(existing) => Ok(Ensured::unchanged(existing)),
+                    None => Err(Error::transient(format!(
+                        "identity {name:?} exists but cannot be read yet"
+                    ))
+                    .with_provider(PROVIDER)
+                    .with_operation(op)
+                    .with_resource(&name)),
                 }
             }
-            Err(e) => return Err(classify(e, op, &name)),
+            Err(e) => Err(classify(e, op, &name)),
         }
-        let made = self.read(&name, kind, op).await?.ok_or_else(|| {
-            Error::transient(format!(
-                "identity {name:?} was created but cannot be read yet"
-            ))
-            .with_provider(PROVIDER)
-            .with_operation(op)
-            .with_resource(&name)
-        })?;
-        Ok(Ensured::created(made))
     }
 
     async fn get_identity(&self, name: &str) -> Result<Option<MailIdentity>> {

@@ -324,7 +324,7 @@ async fn ses_dkim_tokens_become_records_and_429_is_rate_limited() {
 
 #[tokio::test]
 async fn secret_values_never_reach_error_messages() {
-    let create_denied = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+    let create_denied = mock!(aws_sdk_secretsmanager::Client::create_secret)
         .then_http_response(|| http(400, &json_error("AccessDeniedException"), &[]));
     let sm = SecretsManagerStore::from_client(
         client!(aws_sdk_secretsmanager, &[&create_denied]),

@@ -1,42 +1,41 @@
 //! Secrets Manager as a [`SecretStore`].
 //!
-//! * `put_secret` creates the secret (`CreateSecret`) or adds a version (`PutSecretValue`)
-//!   when the current value differs; the same value is `Unchanged` and keeps the version.
+//! * `put_secret` of a new secret is one `CreateSecret` carrying the tags (and the
+//!   `ClientRequestToken` the SDK generates per call and keeps across its own retry attempts).
+//!   An existing secret (`ResourceExistsException`) is described and its value read;
+//!   `TagResource` and `PutSecretValue` follow only for what differs, and the same value is
+//!   `Unchanged` and keeps the version. A create retried by the engine after a lost answer
+//!   therefore finds the secret and reports it `Unchanged`. The token is deliberately not
+//!   derived from the name: Secrets Manager answers a `CreateSecret` repeated with the same
+//!   token and value with success, so a second put of the same value would look `Created`.
 //! * `delete_secret` always schedules the deletion with a recovery window (7 to 30 days);
 //!   `recover_secret` is `RestoreSecret`.
 //! * `purge_secret` is the only way to `ForceDeleteWithoutRecovery`, and only with a
 //!   [`Confirm`] naming the secret.
-//! * Names follow provisio's portable secret rule ([`validate::secret_name`]: letters, digits
-//!   and hyphens, at most 127), which every secret store accepts.
+//! * Names follow Secrets Manager's own rule ([`validate::aws_secret_name`]): path-style names
+//!   such as `tenants/acme/db-password` are fine here, though Key Vault would refuse them.
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, classify, code, located};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use provisio::secrets::{SecretMeta, SecretValue, SecretsCapabilities, check_recovery_days};
+use provisio::validate::NameKind;
 use provisio::{
-    Confirm, Deleted, Ensured, Error, ErrorKind, Page, PageRequest, Provider, ProviderInfo, Quota,
-    Result, SecretStore, SecretString, Tags, validate,
+    Confirm, Deleted, Ensured, Error, ErrorKind, Page, PageRequest, Provider, ProviderInfo, Result,
+    SecretStore, SecretString, Tags, validate,
 };
 use std::collections::HashMap;
-use std::time::Duration;
-
-/// Secrets Manager's write operations (create, put, delete, restore) allow 50 requests per
-/// second per account.
-const SECRETS_QUOTA: Quota = Quota {
-    requests: 50,
-    per: Duration::from_secs(1),
-};
 
 /// Secrets Manager secrets.
 #[derive(Debug, Clone)]
 pub struct SecretsManagerStore {
     client: Client,
-    account: String,
+    info: ProviderInfo,
 }
 
 fn secret_name(name: &str) -> Result<String> {
-    validate::secret_name("secret name", name)
+    validate::aws_secret_name("secret name", name)
 }
 
 fn tags_of(tags: &[Tag]) -> Tags {
@@ -74,10 +73,10 @@ fn err(kind: ErrorKind, msg: String, op: &str, name: &str) -> Error {
 
 impl SecretsManagerStore {
     /// Wraps a Secrets Manager client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, _config: &AwsConfig, account: impl Into<String>) -> Self {
+    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
         SecretsManagerStore {
             client,
-            account: account.into(),
+            info: config.provider_info(crate::config::Service::SecretsManager, &account.into()),
         }
     }
 
@@ -108,7 +107,11 @@ impl SecretsManagerStore {
 
 impl Provider for SecretsManagerStore {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("aws-secretsmanager", &self.account).with_quota(SECRETS_QUOTA)
+        self.info.clone()
+    }
+
+    fn check_name(&self, kind: NameKind, field: &str, value: &str) -> Result<()> {
+        crate::names::check(kind, field, value)
     }
 }
 
@@ -138,44 +141,45 @@ impl SecretStore for SecretsManagerStore {
                 &name,
             ));
         }
-        let meta = match self.describe(&name, op).await? {
-            Some(meta) => meta,
-            None => {
-                let created = self
-                    .client
-                    .create_secret()
-                    .name(&name)
-                    .secret_string(value.expose())
-                    .set_tags(if tags.is_empty() {
-                        None
-                    } else {
-                        Some(sdk_tags(tags))
-                    })
-                    .send()
-                    .await;
-                match created {
-                    Ok(out) => {
-                        return Ok(Ensured::created(SecretMeta {
-                            name: name.clone(),
-                            version: out.version_id().unwrap_or_default().to_string(),
-                            tags: tags.clone(),
-                            deleted: false,
-                        }));
-                    }
-                    // Created concurrently: continue as an update of that secret.
-                    Err(e) if code(&e) == Some("ResourceExistsException") => {
-                        self.describe(&name, op).await?.ok_or_else(|| {
-                            err(
-                                ErrorKind::Transient,
-                                format!("secret {name:?} exists but cannot be described yet"),
-                                op,
-                                &name,
-                            )
-                        })?
-                    }
-                    Err(e) => return Err(classify(e, op, &name)),
-                }
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .secret_string(value.expose())
+            .set_tags(if tags.is_empty() {
+                None
+            } else {
+                Some(sdk_tags(tags))
+            })
+            .send()
+            .await;
+        let meta = match created {
+            Ok(out) => {
+                return Ok(Ensured::created(SecretMeta {
+                    name: name.clone(),
+                    version: out.version_id().unwrap_or_default().to_string(),
+                    tags: tags.clone(),
+                    deleted: false,
+                }));
             }
+            // It exists (live, or scheduled for deletion: AWS says InvalidRequestException
+            // then, moto ResourceExistsException): continue as an update of it.
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("ResourceExistsException" | "InvalidRequestException")
+                ) =>
+            {
+                self.describe(&name, op).await?.ok_or_else(|| {
+                    err(
+                        ErrorKind::Transient,
+                        format!("secret {name:?} exists but cannot be described yet"),
+                        op,
+                        &name,
+                    )
+                })?
+            }
+            Err(e) => return Err(classify(e, op, &name)),
         };
         if meta.deleted {
             return Err(err(
@@ -264,9 +268,21 @@ impl SecretStore for SecretsManagerStore {
 
     async fn list_secrets(&self, prefix: &str, page: &PageRequest) -> Result<Page<SecretMeta>> {
         let op = "secrets.list_secrets";
-        if !prefix.is_empty() {
-            // A prefix is a name start; the portable rule covers it.
-            secret_name(prefix).map_err(|e| located(e, op, prefix))?;
+        if let Some(c) = prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
+        {
+            // A prefix is the start of a name: the name's characters, no other rule.
+            return Err(located(
+                Error::invalid_field(
+                    "prefix",
+                    format!(
+                        "{prefix:?} contains {c:?}; secret names use letters, digits and /_+=.@-"
+                    ),
+                ),
+                op,
+                prefix,
+            ));
         }
         let limit = page.limit.unwrap_or(100).clamp(1, 100);
         let mut req = self
@@ -312,11 +328,8 @@ impl SecretStore for SecretsManagerStore {
         let op = "secrets.delete_secret";
         let name = secret_name(name).map_err(|e| located(e, op, name))?;
         check_recovery_days(recovery_days).map_err(|e| located(e, op, &name))?;
-        match self.describe(&name, op).await? {
-            None => return Ok(Deleted::AlreadyGone),
-            Some(m) if m.deleted => return Ok(Deleted::AlreadyGone),
-            Some(_) => {}
-        }
+        // One DeleteSecret: an unknown name answers ResourceNotFoundException; one already
+        // scheduled for deletion InvalidRequestException, told apart by a describe.
         match self
             .client
             .delete_secret()
@@ -327,6 +340,13 @@ impl SecretStore for SecretsManagerStore {
         {
             Ok(_) => Ok(Deleted::Deleted),
             Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(Deleted::AlreadyGone),
+            Err(e) if code(&e) == Some("InvalidRequestException") => {
+                match self.describe(&name, op).await? {
+                    None => Ok(Deleted::AlreadyGone),
+                    Some(m) if m.deleted => Ok(Deleted::AlreadyGone),
+                    Some(_) => Err(classify(e, op, &name)),
+                }
+            }
             Err(e) => Err(classify(e, op, &name)),
         }
     }
@@ -334,8 +354,8 @@ impl SecretStore for SecretsManagerStore {
     async fn recover_secret(&self, name: &str) -> Result<SecretMeta> {
         let op = "secrets.recover_secret";
         let name = secret_name(name).map_err(|e| located(e, op, name))?;
-        match self.describe(&name, op).await? {
-            Some(m) if m.deleted => {}
+        let meta = match self.describe(&name, op).await? {
+            Some(m) if m.deleted => m,
             Some(_) => {
                 return Err(err(
                     ErrorKind::NotFound,
@@ -352,20 +372,17 @@ impl SecretStore for SecretsManagerStore {
                     &name,
                 ));
             }
-        }
+        };
         self.client
             .restore_secret()
             .secret_id(&name)
             .send()
             .await
             .map_err(|e| classify(e, op, &name))?;
-        self.describe(&name, op).await?.ok_or_else(|| {
-            err(
-                ErrorKind::NotFound,
-                format!("secret {name:?} disappeared while being recovered"),
-                op,
-                &name,
-            )
+        // Restoring changes nothing but the deletion mark: no need to describe it again.
+        Ok(SecretMeta {
+            deleted: false,
+            ..meta
         })
     }
 

@@ -26,12 +26,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use provisio::storage::{Bucket, BucketSpec, ObjectMeta, StorageCapabilities};
 use provisio::{
     Bytes, Deleted, Ensured, Error, ObjectStorage, Page, PageRequest, Provider, ProviderInfo,
-    Quota, Result, SecretString, Tags, validate,
+    Result, SecretString, Tags, validate,
 };
 use reqwest::RequestBuilder;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The Blob service version sent as `x-ms-version`.
 pub const BLOB_API_VERSION: &str = "2025-01-05";
@@ -50,6 +49,7 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
 /// Azure Blob storage as [`ObjectStorage`].
 pub struct AzureBlob {
     core: Arc<Core>,
+    info: ProviderInfo,
     endpoint: url::Url,
     account: String,
     key: Option<SecretString>,
@@ -93,7 +93,10 @@ impl AzureBlob {
             }
             _ => None,
         };
+        let info = ProviderInfo::new(PROVIDER, format!("storage/{account}"))
+            .with_quota(c.quota(crate::config::AzureService::Blob)?);
         Ok(AzureBlob {
+            info,
             core,
             endpoint,
             account,
@@ -143,6 +146,7 @@ impl AzureBlob {
                         .with_source(e.without_url())
                 })?;
                 crate::sharedkey::sign(&mut req, &self.account, key)?;
+                provisio::requests::before_request(&self.info).await;
                 let resp = self
                     .core
                     .http
@@ -152,6 +156,12 @@ impl AzureBlob {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let body = resp.bytes().await.map_err(crate::error::transport_error)?;
+                if status == 429 || status == 503 {
+                    // Blob storage says "slow down" with 503 ServerBusy as well as 429.
+                    let pause = crate::error::retry_after(&headers)
+                        .unwrap_or(std::time::Duration::from_secs(1));
+                    provisio::requests::rate_limited(&self.info, pause);
+                }
                 Ok(Response {
                     status,
                     headers,
@@ -160,7 +170,7 @@ impl AzureBlob {
             }
             None => {
                 self.core
-                    .send(Some(crate::auth::STORAGE_SCOPE), with_version)
+                    .send(&self.info, Some(crate::auth::STORAGE_SCOPE), with_version)
                     .await
             }
         }
@@ -410,9 +420,23 @@ impl std::fmt::Debug for AzureBlob {
 
 impl Provider for AzureBlob {
     fn info(&self) -> ProviderInfo {
-        // A storage account's documented target: 20,000 requests per second.
-        ProviderInfo::new(PROVIDER, format!("storage/{}", self.account))
-            .with_quota(Quota::new(20_000, Duration::from_secs(1)))
+        self.info.clone()
+    }
+
+    /// Azure's container rule (no dots, no consecutive hyphens) for buckets; the portable rule
+    /// for the rest.
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        match kind {
+            provisio::validate::NameKind::Bucket => validate::azure_container_name(field, value),
+            provisio::validate::NameKind::ObjectKey => validate::object_key(field, value),
+            other => validate::portable(other, field, value),
+        }
+        .map(|_| ())
     }
 }
 

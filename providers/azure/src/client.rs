@@ -80,7 +80,15 @@ impl Core {
 
     /// Sends the request `build` makes, with a bearer token for `scope` when given. A 401
     /// drops the cached token and tries once more with a fresh one.
-    pub async fn send<F>(&self, scope: Option<&str>, build: F) -> Result<Response>
+    ///
+    /// Every attempt is paced and counted under `info` ([`provisio::requests::before_request`]);
+    /// a 429 pauses `info`'s account for the answer's `Retry-After`.
+    pub async fn send<F>(
+        &self,
+        info: &provisio::ProviderInfo,
+        scope: Option<&str>,
+        build: F,
+    ) -> Result<Response>
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
@@ -92,10 +100,16 @@ impl Core {
                 let token = self.credential.token(scope).await?;
                 req = req.bearer_auth(token.expose());
             }
+            provisio::requests::before_request(info).await;
             let resp = req.send().await.map_err(transport_error)?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
             let body = resp.bytes().await.map_err(transport_error)?;
+            if status == 429 {
+                let pause = crate::error::retry_after(&headers)
+                    .unwrap_or(std::time::Duration::from_secs(1));
+                provisio::requests::rate_limited(info, pause);
+            }
             if let Some(left) = remaining_quota(&headers)
                 && left < 10
             {
@@ -120,6 +134,8 @@ impl Core {
 /// The Resource Manager side: a subscription and resource group on an endpoint.
 pub(crate) struct Arm {
     pub core: Arc<Core>,
+    /// The subscription as a provider: its requests are paced and counted under it.
+    pub info: provisio::ProviderInfo,
     pub base: url::Url,
     pub subscription: String,
     pub resource_group: String,
@@ -144,8 +160,11 @@ impl Arm {
                 ));
             }
         }
+        let info = provisio::ProviderInfo::new(PROVIDER, format!("subscription/{subscription}"))
+            .with_quota(c.quota(crate::config::AzureService::Arm)?);
         Ok(Arm {
             core,
+            info,
             base,
             subscription,
             resource_group,
@@ -181,7 +200,7 @@ impl Arm {
         headers: &[(&str, &str)],
     ) -> Result<Response> {
         self.core
-            .send(Some(crate::auth::ARM_SCOPE), |http| {
+            .send(&self.info, Some(crate::auth::ARM_SCOPE), |http| {
                 let mut r = http.request(method.clone(), url);
                 for (k, v) in headers {
                     r = r.header(*k, *v);

@@ -295,8 +295,7 @@ impl std::fmt::Debug for AzureCompute {
 
 impl Provider for AzureCompute {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(PROVIDER, format!("subscription/{}", self.arm.subscription))
-            .with_quota(crate::dns::arm_quota())
+        self.arm.info.clone()
     }
 }
 

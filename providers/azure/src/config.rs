@@ -127,6 +127,9 @@ pub struct AzureConfig {
     /// The SSH public key installed for the admin user (a public key, not a secret).
     #[serde(default)]
     pub ssh_public_key: Option<String>,
+    /// Per-service request limits overriding the documented defaults ([`AzureRateLimits`]).
+    #[serde(default)]
+    pub rate_limits: AzureRateLimits,
     /// Per-request timeout in seconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
@@ -294,6 +297,23 @@ impl AzureConfig {
         Duration::from_millis(self.poll_interval_ms.max(10))
     }
 
+    /// The quota `service` runs with: the configured one, else the documented default.
+    pub(crate) fn quota(&self, service: AzureService) -> Result<provisio::Quota> {
+        let (configured, field) = match service {
+            AzureService::Arm => (self.rate_limits.arm.as_ref(), "rate_limits.arm"),
+            AzureService::Blob => (self.rate_limits.blob.as_ref(), "rate_limits.blob"),
+            AzureService::KeyVault => {
+                (self.rate_limits.key_vault.as_ref(), "rate_limits.key_vault")
+            }
+        };
+        Ok(provisio::ratelimit::RateLimit::effective(
+            configured,
+            Some(service.default_quota()),
+            field,
+        )?
+        .unwrap_or(service.default_quota()))
+    }
+
     pub(crate) fn required<'a>(&self, value: &'a Option<String>, field: &str) -> Result<&'a str> {
         value
             .as_deref()
@@ -372,5 +392,56 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.credential, CredentialKind::Env);
+    }
+}
+
+/// The request limits of the Azure services provisio drives, each overriding its documented
+/// default (sources in `docs/providers/azure.md`):
+///
+/// ```
+/// let c: provisio_azure::AzureConfig = serde_json::from_value(serde_json::json!({
+///     "rate_limits": { "arm": { "requests": 5, "per_secs": 1 } },
+/// })).unwrap();
+/// assert_eq!(c.rate_limits.arm.unwrap().requests, 5);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureRateLimits {
+    /// Resource Manager (DNS zones and records, virtual machines, storage management
+    /// policies): default 10 per second, the write bucket's refill rate per subscription and
+    /// principal.
+    #[serde(default)]
+    pub arm: Option<provisio::ratelimit::RateLimit>,
+    /// Blob storage: default 20,000 per second per storage account.
+    #[serde(default)]
+    pub blob: Option<provisio::ratelimit::RateLimit>,
+    /// Key Vault secrets: default 4,000 per 10 seconds per vault.
+    #[serde(default)]
+    pub key_vault: Option<provisio::ratelimit::RateLimit>,
+}
+
+/// An Azure service provisio sends requests to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AzureService {
+    Arm,
+    Blob,
+    KeyVault,
+}
+
+impl AzureService {
+    /// The documented default quota (cited in `docs/providers/azure.md`).
+    pub(crate) fn default_quota(self) -> provisio::Quota {
+        use std::time::Duration;
+        match self {
+            // "Understand how Azure Resource Manager throttles requests": per subscription and
+            // principal, writes refill at 10 per second (bucket 200), reads at 25 (bucket 250).
+            AzureService::Arm => provisio::Quota::new(10, Duration::from_secs(1)),
+            // "Scalability and performance targets for standard storage accounts": 20,000
+            // requests per second per account.
+            AzureService::Blob => provisio::Quota::new(20_000, Duration::from_secs(1)),
+            // "Azure Key Vault service limits": 4,000 secret transactions per 10 seconds per
+            // vault.
+            AzureService::KeyVault => provisio::Quota::new(4_000, Duration::from_secs(10)),
+        }
     }
 }

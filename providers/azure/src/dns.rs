@@ -12,24 +12,17 @@ use crate::error::PROVIDER;
 use async_trait::async_trait;
 use provisio::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
 use provisio::{
-    Deleted, DnsProvider, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Quota, Result,
+    Deleted, DnsProvider, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Result,
     validate,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The DNS api-version.
 pub const DNS_API_VERSION: &str = "2018-05-01";
 /// The metadata key marking record sets written by provisio.
 pub const MANAGED_METADATA_KEY: &str = "provisio";
-
-/// Resource Manager's documented throttling: writes and deletes refill at 10 per second from a
-/// bucket of 200 per subscription and principal (reads: 25 per second, bucket 250).
-pub fn arm_quota() -> Quota {
-    Quota::new(200, Duration::from_secs(20))
-}
 
 /// Azure DNS as a [`DnsProvider`].
 pub struct AzureDns {
@@ -255,8 +248,7 @@ impl std::fmt::Debug for AzureDns {
 
 impl Provider for AzureDns {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(PROVIDER, format!("subscription/{}", self.arm.subscription))
-            .with_quota(arm_quota())
+        self.arm.info.clone()
     }
 }
 

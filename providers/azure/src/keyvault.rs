@@ -16,7 +16,7 @@ use crate::error::PROVIDER;
 use async_trait::async_trait;
 use provisio::secrets::{SecretMeta, SecretValue, SecretsCapabilities, check_recovery_days};
 use provisio::{
-    Confirm, Deleted, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Quota, Result,
+    Confirm, Deleted, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Result,
     SecretStore, SecretString, Tags, validate,
 };
 use reqwest::Method;
@@ -46,6 +46,7 @@ pub struct DeletedSecretInfo {
 pub struct AzureKeyVault {
     core: Arc<Core>,
     vault: url::Url,
+    info: ProviderInfo,
 }
 
 struct Bundle {
@@ -104,7 +105,12 @@ impl AzureKeyVault {
     pub(crate) fn new(core: Arc<Core>) -> Result<Self> {
         let c = &core.config;
         let vault = check_endpoint("vault_url", c.required(&c.vault_url, "vault_url")?)?;
-        Ok(AzureKeyVault { core, vault })
+        let info = ProviderInfo::new(
+            PROVIDER,
+            format!("vault/{}", vault.host_str().unwrap_or_default()),
+        )
+        .with_quota(c.quota(crate::config::AzureService::KeyVault)?);
+        Ok(AzureKeyVault { core, vault, info })
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
@@ -123,7 +129,7 @@ impl AzureKeyVault {
 
     async fn call(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Response> {
         self.core
-            .send(Some(crate::auth::VAULT_SCOPE), |h| {
+            .send(&self.info, Some(crate::auth::VAULT_SCOPE), |h| {
                 let r = h.request(method.clone(), url);
                 match body {
                     Some(b) => r.json(b),
@@ -240,12 +246,22 @@ impl std::fmt::Debug for AzureKeyVault {
 
 impl Provider for AzureKeyVault {
     fn info(&self) -> ProviderInfo {
-        // Key Vault's service limit for secrets: about 4000 GET/PUT per 10 s per vault.
-        ProviderInfo::new(
-            PROVIDER,
-            format!("vault/{}", self.vault.host_str().unwrap_or_default()),
-        )
-        .with_quota(Quota::new(4000, Duration::from_secs(10)))
+        self.info.clone()
+    }
+
+    /// Key Vault's rule for secret names (letters, digits and hyphens, at most 127); the
+    /// portable rule for the rest.
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        match kind {
+            provisio::validate::NameKind::Secret => validate::keyvault_secret_name(field, value),
+            other => validate::portable(other, field, value),
+        }
+        .map(|_| ())
     }
 }
 

@@ -338,3 +338,39 @@ async fn archive_rules_live_in_the_lifecycle_policy() {
     // The last rule gone, the policy is deleted (a policy cannot be empty).
     assert_eq!(fake.count("DELETE", policy), 1);
 }
+
+/// A CNAME written with or without the trailing dot reads back as the caller's canonical form,
+/// and every request to Resource Manager is counted in the step's tally (`azure`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cname_targets_read_back_as_written_and_requests_are_counted() {
+    use provisio::dns::{RecordSpec, RecordType};
+    use provisio::requests::{RequestTally, counted};
+    let fake = FakeAzure::start().unwrap();
+    fake.add_zone("example.com");
+    let dns = Azure::new(config(&fake)).unwrap().dns().unwrap();
+    let zone = dns.find_zone("example.com").await.unwrap().unwrap();
+    for (name, target) in [
+        ("staging.example.com", "web.example.net"),
+        ("dotted.example.com", "Web.Example.NET."),
+    ] {
+        let spec = RecordSpec::new(name, RecordType::Cname, target, 300);
+        let tally = Arc::new(RequestTally::default());
+        let made = counted(tally.clone(), dns.ensure_record(&zone, &spec))
+            .await
+            .unwrap();
+        assert!(tally.by_service()["azure"] >= 1);
+        assert_eq!(made.value.content, "web.example.net", "{target}");
+        let read = dns
+            .get_record(&zone, name, &RecordType::Cname)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.content, "web.example.net", "{target}");
+        assert!(read.matches(&spec.validated().unwrap()));
+    }
+    let q = dns
+        .info()
+        .quota
+        .expect("Resource Manager's documented quota");
+    assert_eq!((q.requests, q.per), (10, Duration::from_secs(1)));
+}

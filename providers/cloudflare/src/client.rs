@@ -1,13 +1,11 @@
-//! The HTTP client: bearer auth, pacing of every request inside the account's quota, and the
-//! response envelope.
+//! The HTTP client: bearer auth, pacing and counting of every request in the process-wide
+//! [`provisio::requests`] limiter, and the response envelope.
 
 use crate::config::CloudflareConfig;
 use crate::error::{ApiError, api_error, retry_after, transport_error};
-use provisio::ratelimit::RateLimiter;
-use provisio::{Error, ProviderInfo, Quota, Result};
+use provisio::{Error, ProviderInfo, Result};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// `result_info` of a listing.
@@ -37,21 +35,25 @@ pub(crate) struct Answer<T> {
     pub info: Option<ResultInfo>,
 }
 
-/// Every provider instance paces its HTTP requests in this process-wide limiter, keyed by base
-/// URL, account and quota: instances built from the same configuration share one bucket, as
-/// they share one account quota at Cloudflare.
-fn limiter() -> &'static RateLimiter {
-    static LIMITER: OnceLock<RateLimiter> = OnceLock::new();
-    LIMITER.get_or_init(RateLimiter::new)
-}
-
 #[derive(Debug)]
 pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     config: CloudflareConfig,
-    /// The key of this account's bucket in [`limiter`]; `None`: pacing is off.
-    pacing: Option<ProviderInfo>,
+    /// The provider's identity and paced quota: the key of its account's bucket in
+    /// [`provisio::requests::limiter`] and the name its requests are counted under.
+    info: ProviderInfo,
+}
+
+/// The account as [`ProviderInfo::account`] names it: the account id or token fingerprint, and
+/// the API's URL when it is not Cloudflare's own (a fake, Prism), so that accounts of different
+/// endpoints in one process do not share a rate limit.
+fn account_label(base: &str, account: &str) -> String {
+    if base == crate::config::DEFAULT_BASE_URL {
+        account.to_string()
+    } else {
+        format!("{account}@{base}")
+    }
 }
 
 impl Client {
@@ -65,25 +67,18 @@ impl Client {
             .build()
             .map_err(|e| Error::unexpected("cannot build the HTTP client").with_source(e))?;
         let base = config.base_url.trim().trim_end_matches('/').to_string();
-        let pacing = (config.requests_per_window > 0).then(|| {
-            // One request of headroom per window: requests leave at most one interval apart in
-            // the worst case, so jitter on the way never pushes a window over the quota.
-            let paced = config.requests_per_window.saturating_sub(1).max(1);
-            ProviderInfo::new(
-                "cloudflare-http",
-                format!(
-                    "{base}#{account}#{}/{}",
-                    config.requests_per_window, config.window_secs
-                ),
-            )
-            .with_quota(Quota::new(paced, Duration::from_secs(config.window_secs)))
-        });
+        let mut info = ProviderInfo::new(crate::dns::PROVIDER, account_label(&base, account));
+        info.quota = config.paced_quota()?;
         Ok(Client {
             http,
             base,
             config,
-            pacing,
+            info,
         })
+    }
+
+    pub(crate) fn info(&self) -> &ProviderInfo {
+        &self.info
     }
 
     pub(crate) fn config(&self) -> &CloudflareConfig {
@@ -100,9 +95,7 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<Answer<T>> {
         let token = self.config.token()?;
-        if let Some(key) = &self.pacing {
-            limiter().acquire(key).await;
-        }
+        provisio::requests::before_request(&self.info).await;
         let url = format!("{}{}", self.base, path);
         let mut req = self
             .http
@@ -120,10 +113,8 @@ impl Client {
         let hint = retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(transport_error)?;
         tracing::debug!(%method, path, status, "cloudflare request");
-        if status == 429
-            && let Some(key) = &self.pacing
-        {
-            limiter().penalize(key, hint.unwrap_or(Duration::from_secs(1)));
+        if status == 429 {
+            provisio::requests::rate_limited(&self.info, hint.unwrap_or(Duration::from_secs(1)));
         }
         let envelope: Option<Envelope<T>> = serde_json::from_slice(&bytes).ok();
         let ok = (200..300).contains(&status);

@@ -1,6 +1,7 @@
 //! [`CloudflareConfig`]: where the API is, which token to use, and the account's limits.
 
-use provisio::{Error, Result, SecretString};
+use provisio::ratelimit::RateLimit;
+use provisio::{Error, Quota, Result, SecretString};
 
 /// The real API's base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -19,11 +20,11 @@ fn default_base_url() -> String {
 fn default_token_env() -> String {
     DEFAULT_TOKEN_ENV.to_string()
 }
-fn default_requests() -> u32 {
-    DEFAULT_REQUESTS_PER_WINDOW
-}
-fn default_window() -> u64 {
-    DEFAULT_WINDOW_SECS
+fn default_rate_limit() -> Option<RateLimit> {
+    Some(RateLimit::new(
+        DEFAULT_REQUESTS_PER_WINDOW,
+        DEFAULT_WINDOW_SECS as f64,
+    ))
 }
 fn default_timeout() -> u64 {
     30
@@ -47,8 +48,8 @@ fn default_comment() -> Option<String> {
 ///     r#"{"api_token_env": "CF_TOKEN_PROD", "account_id": "0123456789abcdef0123456789abcdef"}"#,
 /// ).unwrap();
 /// assert_eq!(c.base_url, "https://api.cloudflare.com/client/v4");
-/// assert_eq!(c.requests_per_window, 1200);
-/// assert_eq!(c.window_secs, 300);
+/// let limit = c.rate_limit.unwrap();
+/// assert_eq!((limit.requests, limit.per_secs), (1200, 300.0));
 /// assert!(serde_json::from_str::<provisio_cloudflare::CloudflareConfig>(r#"{"token": "x"}"#).is_err());
 /// ```
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -70,13 +71,11 @@ pub struct CloudflareConfig {
     /// named after the token's fingerprint.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// The account's request quota: this many requests ...
-    #[serde(default = "default_requests")]
-    pub requests_per_window: u32,
-    /// ... per this many seconds (Cloudflare: 1200 per 300). Every HTTP request is paced to
-    /// stay inside it; 0 requests turns the pacing off.
-    #[serde(default = "default_window")]
-    pub window_secs: u64,
+    /// The account's request limit, `rate_limit = { requests = 1200, per_secs = 300 }` by
+    /// default (Cloudflare's documented global limit). Every HTTP request is paced to stay
+    /// inside it; `null` (YAML, JSON) turns the pacing off.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: Option<RateLimit>,
     /// The timeout of one HTTP request, in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -96,8 +95,7 @@ impl Default for CloudflareConfig {
             api_token_env: default_token_env(),
             api_token: None,
             account_id: None,
-            requests_per_window: default_requests(),
-            window_secs: default_window(),
+            rate_limit: default_rate_limit(),
             timeout_secs: default_timeout(),
             min_ttl: default_min_ttl(),
             record_comment: default_comment(),
@@ -132,11 +130,26 @@ impl CloudflareConfig {
         self
     }
 
-    /// The same with another quota: `requests` per `window_secs` seconds.
+    /// The same with another quota: `requests` per `window_secs` seconds; 0 requests turns
+    /// the pacing off.
     pub fn with_quota(mut self, requests: u32, window_secs: u64) -> Self {
-        self.requests_per_window = requests;
-        self.window_secs = window_secs;
+        self.rate_limit = (requests > 0).then(|| RateLimit::new(requests, window_secs as f64));
         self
+    }
+
+    /// The quota requests are paced at: the configured limit less one request per window
+    /// (at least one), as headroom for network jitter against Cloudflare's fixed windows
+    /// (pacing at exactly the limit lets `requests + 1` land in one window when one request
+    /// is delayed on the way); `None` when pacing is off.
+    pub fn paced_quota(&self) -> Result<Option<Quota>> {
+        let Some(limit) = &self.rate_limit else {
+            return Ok(None);
+        };
+        let quota = limit.quota("rate_limit")?;
+        Ok(Some(Quota::new(
+            quota.requests.saturating_sub(1).max(1),
+            quota.per,
+        )))
     }
 
     /// The same restricted to one account.
@@ -152,8 +165,8 @@ impl CloudflareConfig {
     /// | `PROVISIO_CLOUDFLARE_BASE_URL` | `base_url` | the real API |
     /// | `PROVISIO_CLOUDFLARE_TOKEN_ENV` | `api_token_env` | `CLOUDFLARE_API_TOKEN` |
     /// | `PROVISIO_CLOUDFLARE_ACCOUNT_ID` | `account_id` | none |
-    /// | `PROVISIO_CLOUDFLARE_REQUESTS_PER_WINDOW` | `requests_per_window` | 1200 |
-    /// | `PROVISIO_CLOUDFLARE_WINDOW_SECS` | `window_secs` | 300 |
+    /// | `PROVISIO_CLOUDFLARE_REQUESTS_PER_WINDOW` | `rate_limit.requests` (0: no pacing) | 1200 |
+    /// | `PROVISIO_CLOUDFLARE_WINDOW_SECS` | `rate_limit.per_secs` | 300 |
     /// | `PROVISIO_CLOUDFLARE_TIMEOUT_SECS` | `timeout_secs` | 30 |
     /// | `PROVISIO_CLOUDFLARE_MIN_TTL` | `min_ttl` | 60 |
     ///
@@ -178,21 +191,22 @@ impl CloudflareConfig {
                     .map_err(|_| Error::invalid_field(name, format!("{v:?} is not a number"))),
             }
         }
+        let requests: u32 = number(
+            "PROVISIO_CLOUDFLARE_REQUESTS_PER_WINDOW",
+            var("PROVISIO_CLOUDFLARE_REQUESTS_PER_WINDOW"),
+            DEFAULT_REQUESTS_PER_WINDOW,
+        )?;
+        let per_secs: f64 = number(
+            "PROVISIO_CLOUDFLARE_WINDOW_SECS",
+            var("PROVISIO_CLOUDFLARE_WINDOW_SECS"),
+            DEFAULT_WINDOW_SECS as f64,
+        )?;
         let c = CloudflareConfig {
             base_url: var("PROVISIO_CLOUDFLARE_BASE_URL").unwrap_or_else(default_base_url),
             api_token_env: var("PROVISIO_CLOUDFLARE_TOKEN_ENV").unwrap_or_else(default_token_env),
             api_token: None,
             account_id: var("PROVISIO_CLOUDFLARE_ACCOUNT_ID"),
-            requests_per_window: number(
-                "PROVISIO_CLOUDFLARE_REQUESTS_PER_WINDOW",
-                var("PROVISIO_CLOUDFLARE_REQUESTS_PER_WINDOW"),
-                default_requests(),
-            )?,
-            window_secs: number(
-                "PROVISIO_CLOUDFLARE_WINDOW_SECS",
-                var("PROVISIO_CLOUDFLARE_WINDOW_SECS"),
-                default_window(),
-            )?,
+            rate_limit: (requests > 0).then(|| RateLimit::new(requests, per_secs)),
             timeout_secs: number(
                 "PROVISIO_CLOUDFLARE_TIMEOUT_SECS",
                 var("PROVISIO_CLOUDFLARE_TIMEOUT_SECS"),
@@ -209,7 +223,7 @@ impl CloudflareConfig {
         Ok(c)
     }
 
-    /// Checks the settings (not the token): a http(s) base URL, a positive window, a timeout
+    /// Checks the settings (not the token): a http(s) base URL, a valid rate limit, a timeout
     /// of at least one second, `min_ttl` 30 or 60..., an account id of 32 hex digits, and a
     /// comment of at most 100 characters.
     pub fn check(&self) -> Result<()> {
@@ -220,8 +234,8 @@ impl CloudflareConfig {
                 format!("{url:?} must start with https:// (or http:// for a local fake)"),
             ));
         }
-        if self.window_secs == 0 {
-            return Err(Error::invalid_field("window_secs", "must be at least 1"));
+        if let Some(limit) = &self.rate_limit {
+            limit.quota("rate_limit")?;
         }
         if self.timeout_secs == 0 {
             return Err(Error::invalid_field("timeout_secs", "must be at least 1"));
@@ -299,7 +313,11 @@ mod tests {
                 .message()
                 .contains("base_url")
         );
-        assert!(bad(|c| c.window_secs = 0).message().contains("window_secs"));
+        assert!(
+            bad(|c| c.rate_limit = Some(RateLimit::new(10, 0.0)))
+                .message()
+                .contains("rate_limit.per_secs")
+        );
         assert!(bad(|c| c.min_ttl = 10).message().contains("min_ttl"));
         assert!(
             bad(|c| c.account_id = Some("nope".into()))
@@ -316,10 +334,16 @@ mod tests {
     #[test]
     fn file_form() {
         let c: CloudflareConfig = serde_json::from_str(
-            r#"{"base_url":"http://127.0.0.1:1/client/v4","requests_per_window":20,"window_secs":2,"record_comment":null}"#,
+            r#"{"base_url":"http://127.0.0.1:1/client/v4","rate_limit":{"requests":20,"per_secs":2},"record_comment":null}"#,
         )
         .unwrap();
-        assert_eq!(c.requests_per_window, 20);
+        assert_eq!(c.rate_limit, Some(RateLimit::new(20, 2.0)));
+        assert_eq!(
+            c.paced_quota().unwrap(),
+            Some(Quota::new(19, std::time::Duration::from_secs(2)))
+        );
+        let off: CloudflareConfig = serde_json::from_str(r#"{"rate_limit":null}"#).unwrap();
+        assert_eq!(off.paced_quota().unwrap(), None);
         assert_eq!(c.record_comment, None);
         assert!(c.api_token.is_none());
         // The token cannot come from a file.

@@ -4,12 +4,11 @@ use crate::client::{Answer, Client, ResultInfo};
 use crate::config::CloudflareConfig;
 use provisio::dns::{DnsCapabilities, DnsProvider, Record, RecordSpec, RecordType, Zone};
 use provisio::{
-    Deleted, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Quota, Result, async_trait,
+    Deleted, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Result, async_trait,
     validate,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// The provider kind in [`ProviderInfo::name`] and in errors.
 pub const PROVIDER: &str = "cloudflare";
@@ -65,12 +64,11 @@ struct DeletedId {
 /// * `list_records` returns one page (the token is the page number) of records of every type;
 ///   types provisio does not manage come back as [`RecordType::Other`].
 /// * Every HTTP request waits for its turn in the account's pacing (see
-///   [`CloudflareConfig::requests_per_window`]); a 429 pauses the account for `retry-after`
+///   [`CloudflareConfig::rate_limit`]); a 429 pauses the account for `retry-after`
 ///   and fails the call with `RateLimited`, which the engine retries.
 #[derive(Debug)]
 pub struct CloudflareDns {
     client: Client,
-    account: String,
 }
 
 fn zone_path(zone: &Zone) -> Result<String> {
@@ -168,6 +166,14 @@ fn to_record(r: ApiRecord) -> Record {
         RecordType::Cname | RecordType::Mx => {
             validate::hostname("record content", &raw).unwrap_or(raw)
         }
+        // Targets of types provisio only reads (NS, PTR, SRV's last field) in the same
+        // canonical form: no trailing dot, lower case.
+        RecordType::Other(ref t) if matches!(t.as_str(), "NS" | "PTR" | "SRV") => {
+            match raw.rsplit_once(' ') {
+                Some((fields, target)) => format!("{fields} {}", canonical_name(target)),
+                None => canonical_name(&raw),
+            }
+        }
         _ => raw,
     };
     let priority = match record_type {
@@ -215,7 +221,7 @@ impl CloudflareDns {
             None => format!("token-{}", token.fingerprint()),
         };
         let client = Client::new(config, &account).map_err(|e| e.with_provider(PROVIDER))?;
-        Ok(CloudflareDns { client, account })
+        Ok(CloudflareDns { client })
     }
 
     /// A provider configured from the environment ([`CloudflareConfig::from_env`]).
@@ -368,16 +374,22 @@ impl CloudflareDns {
 }
 
 impl Provider for CloudflareDns {
+    /// The provider's identity and the quota its requests are paced at
+    /// ([`CloudflareConfig::paced_quota`]).
     fn info(&self) -> ProviderInfo {
-        let c = self.client.config();
-        let info = ProviderInfo::new(PROVIDER, self.account.clone());
-        if c.requests_per_window > 0 {
-            info.with_quota(Quota::new(
-                c.requests_per_window,
-                Duration::from_secs(c.window_secs),
-            ))
-        } else {
-            info
+        self.client.info().clone()
+    }
+
+    /// Cloudflare's rule for the names it holds (DNS names); the portable rule for the rest.
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        match kind {
+            provisio::validate::NameKind::DnsName => validate::dns_name(field, value).map(|_| ()),
+            other => validate::portable(other, field, value).map(|_| ()),
         }
     }
 }
@@ -665,6 +677,19 @@ mod tests {
         assert_eq!(rec.record_type, RecordType::Other("SRV".into()));
         assert_eq!(rec.priority, None);
         assert_eq!(rec.ttl, 1);
+        assert_eq!(rec.content, "10 5060 sip.example.com");
+        // targets read back in the form provisio writes them: no trailing dot, lower case
+        for (t, content, want) in [
+            ("CNAME", "Staging.Example.test.", "staging.example.test"),
+            ("NS", "ns1.Example.net.", "ns1.example.net"),
+            ("SRV", "10 5060 SIP.example.com.", "10 5060 sip.example.com"),
+        ] {
+            let r: ApiRecord = serde_json::from_value(json!({
+                "id": "3", "type": t, "name": "x.example.com", "content": content, "ttl": 300,
+            }))
+            .unwrap();
+            assert_eq!(to_record(r).content, want, "{t}");
+        }
         let r: ApiRecord = serde_json::from_value(json!({
             "id": "2", "type": "MX", "name": "example.com", "content": "MX.example.com",
             "ttl": 300, "priority": 10,

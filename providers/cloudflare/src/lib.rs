@@ -17,13 +17,12 @@
 //!   ([`classify`]): 81057/81058 → `AlreadyExists`, 81053/81054 → `Conflict`, 9005/1004 →
 //!   `InvalidInput`, 401 → `Unauthenticated`, 403 → `PermissionDenied`, 429 →
 //!   `RateLimited { retry_after }`, 5xx → `Transient`, timeouts → `Timeout`.
-//! * **Rate limits**: Cloudflare allows 1200 requests per 5 minutes per token or account.
-//!   [`ProviderInfo::quota`](provisio::ProviderInfo::quota) declares it (so the engine paces
-//!   its steps), and because one trait call may make several HTTP requests, every HTTP request
-//!   is also paced with a [`provisio::ratelimit::RateLimiter`] bucket shared by every provider
-//!   instance of the same base URL, account and quota in the process. A 429 pauses that bucket
-//!   for `retry-after`. The quota is configurable ([`CloudflareConfig::requests_per_window`],
-//!   [`CloudflareConfig::window_secs`]).
+//! * **Rate limits**: Cloudflare allows 1200 requests per 5 minutes per user or token. Every
+//!   HTTP request is paced and counted in [`provisio::requests::before_request`], in the
+//!   process-wide bucket of the account (shared by every provider instance and engine of the
+//!   process), at [`ProviderInfo::quota`](provisio::ProviderInfo::quota): the configured
+//!   [`CloudflareConfig::rate_limit`] less one request per window of headroom. A 429 pauses
+//!   that bucket for `retry-after`.
 //! * **Ownership**: the trait's [`RecordSpec`](provisio::dns::RecordSpec) carries no tags, so
 //!   records get the fixed comment [`CloudflareConfig::record_comment`] ("managed by provisio")
 //!   when they are created; updates leave comments and tags alone.

@@ -366,16 +366,21 @@ async fn info_declares_the_quota() {
     assert_eq!(info.name, "cloudflare");
     assert!(info.account.starts_with("token-"));
     assert!(!info.account.contains(TOKEN));
+    // paced at the documented 1200 per 5 minutes less one request of headroom per window
     let q = info.quota.expect("quota");
-    assert_eq!((q.requests, q.per), (1200, Duration::from_secs(300)));
+    assert_eq!((q.requests, q.per), (1199, Duration::from_secs(300)));
     let dns = CloudflareDns::new(
         CloudflareConfig::for_endpoint(fake().url(), TOKEN)
             .with_account("0123456789abcdef0123456789abcdef")
             .with_quota(20, 2),
     )
     .unwrap();
-    assert_eq!(dns.info().account, "0123456789abcdef0123456789abcdef");
-    assert_eq!(dns.info().quota.unwrap().requests, 20);
+    // the account, and the endpoint when it is not Cloudflare's own
+    assert_eq!(
+        dns.info().account,
+        format!("0123456789abcdef0123456789abcdef@{}", fake().url())
+    );
+    assert_eq!(dns.info().quota.unwrap().requests, 19);
     let caps = dns.capabilities();
     assert!(caps.proxied && caps.automatic_ttl && !caps.waits_for_sync);
     assert_eq!(caps.min_ttl, 60);
@@ -425,4 +430,30 @@ async fn requests_are_paced_inside_the_quota() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// A CNAME written with or without the trailing dot reads back as the caller's canonical form,
+/// and each request is counted in the step's tally under `cloudflare`.
+#[tokio::test]
+async fn cname_targets_read_back_as_written_and_requests_are_counted() {
+    use provisio::requests::{RequestTally, counted};
+    let (dns, zone) = setup().await;
+    for (label, target) in [("plain", "web.example.net"), ("dotted", "Web.Example.NET.")] {
+        let name = format!("{label}.{}", zone.name);
+        let spec = RecordSpec::new(&name, RecordType::Cname, target, 300);
+        let tally = std::sync::Arc::new(RequestTally::default());
+        let made = counted(tally.clone(), dns.ensure_record(&zone, &spec))
+            .await
+            .unwrap();
+        // lookup + POST
+        assert_eq!(tally.by_service()["cloudflare"], 2, "{target}");
+        assert_eq!(made.value.content, "web.example.net", "{target}");
+        let read = dns
+            .get_record(&zone, &name, &RecordType::Cname)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.content, "web.example.net", "{target}");
+        assert!(read.matches(&spec.validated().unwrap()));
+    }
 }

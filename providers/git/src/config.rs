@@ -54,6 +54,11 @@ pub struct GitConfig {
     /// How fetches and pushes reach the remote.
     #[serde(default)]
     pub transport: GitTransport,
+    /// A limit every network operation on the remote (`ls-remote`, `fetch`, `push`) is paced
+    /// by: `rate_limit = { requests = 10, per_secs = 60 }`. Git hosts document no common
+    /// limit, so `None`, the default, paces nothing and only counts.
+    #[serde(default)]
+    pub rate_limit: Option<provisio::ratelimit::RateLimit>,
 }
 
 impl GitConfig {
@@ -66,6 +71,7 @@ impl GitConfig {
             ssh_known_hosts_path: None,
             https_token_env: None,
             transport: GitTransport::Auto,
+            rate_limit: None,
         }
     }
 
@@ -110,6 +116,7 @@ impl GitConfig {
             ssh_known_hosts_path: var("PROVISIO_GIT_SSH_KNOWN_HOSTS").map(PathBuf::from),
             https_token_env: var("PROVISIO_GIT_TOKEN_ENV"),
             transport,
+            rate_limit: None,
         })
     }
 

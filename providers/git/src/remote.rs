@@ -76,6 +76,11 @@ impl RemoteState {
             .clone()
     }
 
+    /// The remote as a provider: its account and request quota.
+    pub(crate) fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
     /// The cache repository's path.
     pub(crate) fn cache_path(&self) -> &Path {
         &self.cache

@@ -81,7 +81,10 @@ impl GitRepository {
         let path = cache::cache_path(&config.cache_dir, &config.url);
         cache::open_or_create(&path).map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
         let path = path.canonicalize().unwrap_or(path);
-        let info = ProviderInfo::new(PROVIDER, config.redacted_url());
+        let mut info = ProviderInfo::new(PROVIDER, config.redacted_url());
+        info.quota =
+            provisio::ratelimit::RateLimit::effective(config.rate_limit.as_ref(), None, "rate_limit")
+                .map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
         let state = RemoteState::shared(&config, &path, info);
         Ok(GitRepository {
             inner: Arc::new(Inner { config, state }),
@@ -345,7 +348,23 @@ async fn backoff(attempt: u32) {
 
 impl Provider for GitRepository {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(PROVIDER, self.inner.config.redacted_url())
+        self.inner.state.info().clone()
+    }
+
+    /// Git's branch rules (`git check-ref-format --branch`, and not `HEAD`) and its path rules.
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        use provisio::validate::{self, NameKind};
+        match kind {
+            NameKind::Branch => validate::git_branch_name(field, value),
+            NameKind::RepoPath => validate::repo_file_path(field, value),
+            other => validate::portable(other, field, value),
+        }
+        .map(|_| ())
     }
 }
 

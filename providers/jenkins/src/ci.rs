@@ -6,8 +6,7 @@ use crate::error::{is_already_exists, is_login_redirect};
 use crate::xml;
 use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job};
 use provisio::{
-    Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Quota, Result, async_trait,
-    validate,
+    Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, async_trait, validate,
 };
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -355,11 +354,21 @@ enum QueuePoll {
 
 impl Provider for JenkinsCi {
     fn info(&self) -> ProviderInfo {
-        let info = ProviderInfo::new(PROVIDER, self.client.base());
-        match self.config.max_requests_per_second {
-            Some(n) if n > 0 => info.with_quota(Quota::new(n, Duration::from_secs(1))),
-            _ => info,
+        self.client.info().clone()
+    }
+
+    /// Jenkins's item rules for job and folder paths; the portable rule for the rest.
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        match kind {
+            provisio::validate::NameKind::JobPath => validate::jenkins_job_path(field, value),
+            other => validate::portable(other, field, value),
         }
+        .map(|_| ())
     }
 }
 

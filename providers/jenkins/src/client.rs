@@ -102,6 +102,9 @@ pub(crate) struct Client {
     base: String,
     credentials: Credentials,
     crumb: tokio::sync::Mutex<Crumb>,
+    /// The server as a provider: the key of its bucket in [`provisio::requests::limiter`] and
+    /// the name its requests are counted under.
+    info: provisio::ProviderInfo,
 }
 
 impl Client {
@@ -121,12 +124,25 @@ impl Client {
             .user_agent(concat!("provisio-jenkins/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::unexpected("cannot build the HTTP client").with_source(e))?;
+        let quota = provisio::ratelimit::RateLimit::effective(
+            config.rate_limit.as_ref(),
+            None,
+            "rate_limit",
+        )?;
+        let mut info = provisio::ProviderInfo::new(crate::ci::PROVIDER, &base);
+        info.quota = quota;
         Ok(Client {
             http,
             base,
             credentials,
             crumb: tokio::sync::Mutex::new(Crumb::Unknown),
+            info,
         })
+    }
+
+    /// The server's identity and request quota.
+    pub(crate) fn info(&self) -> &provisio::ProviderInfo {
+        &self.info
     }
 
     /// The base URL, without a trailing slash.
@@ -173,9 +189,19 @@ impl Client {
                     .body(encoded.join("&"))
             }
         };
+        provisio::requests::before_request(&self.info).await;
         let resp = req.send().await.map_err(from_transport)?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        if status.as_u16() == 429 {
+            // A proxy in front of Jenkins may limit it; honour its hint for every caller.
+            let pause = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(Duration::from_secs(1), Duration::from_secs);
+            provisio::requests::rate_limited(&self.info, pause);
+        }
         let body = resp.bytes().await.map_err(from_transport)?.to_vec();
         tracing::debug!(%method, path, status = status.as_u16(), "jenkins request");
         Ok(Answer {

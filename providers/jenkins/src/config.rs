@@ -94,10 +94,11 @@ pub struct JenkinsConfig {
     /// job's own quiet period.
     #[serde(default)]
     pub build_delay_secs: Option<u64>,
-    /// A request rate to declare as the account's quota (requests per second); Jenkins has no
-    /// built-in limit, so `None` declares none.
+    /// A limit every HTTP request to this server is paced by, in the process-wide limiter
+    /// ([`provisio::requests`]): `rate_limit = { requests = 10, per_secs = 1 }`. Jenkins
+    /// documents no API rate limit, so `None` (the default) paces nothing and only counts.
     #[serde(default)]
-    pub max_requests_per_second: Option<u32>,
+    pub rate_limit: Option<provisio::ratelimit::RateLimit>,
 }
 
 impl std::fmt::Debug for JenkinsConfig {
@@ -114,7 +115,7 @@ impl std::fmt::Debug for JenkinsConfig {
             .field("poll_interval_ms", &self.poll_interval_ms)
             .field("queue_timeout_secs", &self.queue_timeout_secs)
             .field("build_delay_secs", &self.build_delay_secs)
-            .field("max_requests_per_second", &self.max_requests_per_second)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -153,7 +154,7 @@ impl JenkinsConfig {
             poll_interval_ms: default_poll_interval_ms(),
             queue_timeout_secs: default_queue_timeout_secs(),
             build_delay_secs: None,
-            max_requests_per_second: None,
+            rate_limit: None,
         }
     }
 

@@ -24,27 +24,18 @@ use tokio_postgres::NoTls;
 /// Opens connections for one configured server.
 pub(crate) struct Connector {
     config: PostgresConfig,
+    /// The server as a provider: every round trip is paced and counted under it.
+    info: provisio::ProviderInfo,
     tls: Option<rustls::ClientConfig>,
     permits: Arc<Semaphore>,
 }
 
-/// An open connection; closed when dropped (the connection task ends with the client).
+/// An open connection; closed when dropped (the connection task ends with the client). Its
+/// statements are sent through the counted methods of [`crate::statements`].
 pub(crate) struct Conn {
     pub(crate) client: tokio_postgres::Client,
+    pub(crate) info: provisio::ProviderInfo,
     _permit: OwnedSemaphorePermit,
-}
-
-impl std::ops::Deref for Conn {
-    type Target = tokio_postgres::Client;
-    fn deref(&self) -> &Self::Target {
-        &self.client
-    }
-}
-
-impl std::ops::DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.client
-    }
 }
 
 impl Connector {
@@ -58,11 +49,24 @@ impl Connector {
             _ if unix => None,
             mode => Some(tls_config(mode, config.ca_file.as_deref())?),
         };
+        let quota = provisio::ratelimit::RateLimit::effective(
+            config.rate_limit.as_ref(),
+            None,
+            "rate_limit",
+        )?;
+        let mut info = provisio::ProviderInfo::new("postgres", config.display_target());
+        info.quota = quota;
         Ok(Connector {
             permits: Arc::new(Semaphore::new(config.max_connections)),
             config,
+            info,
             tls,
         })
+    }
+
+    /// The server's identity and request quota.
+    pub(crate) fn info(&self) -> &provisio::ProviderInfo {
+        &self.info
     }
 
     /// The resolved configuration.
@@ -103,6 +107,8 @@ impl Connector {
         // The whole handshake (TCP, TLS, authentication) gets the connect timeout, plus a
         // little for the server's answer to the startup message.
         let deadline = c.connect_timeout() + std::time::Duration::from_secs(2);
+        // The handshake is a round trip (several, with TLS and SCRAM): one request.
+        provisio::requests::before_request(&self.info).await;
         let connecting = async {
             match &self.tls {
                 None => {
@@ -140,6 +146,7 @@ impl Connector {
         };
         Ok(Conn {
             client,
+            info: self.info.clone(),
             _permit: permit,
         })
     }

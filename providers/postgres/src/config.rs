@@ -66,7 +66,7 @@ impl SslMode {
 /// # fn toml_like(s: &str) -> PostgresConfig { serde_json::from_str(s).unwrap() }
 /// assert_eq!(c.password_env, "PGPASSWORD");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// A connection URL, `postgres://user@host:port/dbname?sslmode=...&sslrootcert=...`,
@@ -112,6 +112,12 @@ pub struct PostgresConfig {
     /// The most connections this provider opens at the same time. Default 4.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// A limit every round trip to this server is paced by (`rate_limit = { requests = 50,
+    /// per_secs = 1 }`). PostgreSQL documents no request limit (it limits connections, see
+    /// [`max_connections`](Self::max_connections)), so `None`, the default, paces nothing and
+    /// only counts.
+    #[serde(default)]
+    pub rate_limit: Option<provisio::ratelimit::RateLimit>,
     /// The `application_name` the sessions show in `pg_stat_activity`. Default `provisio`.
     #[serde(default = "default_application_name")]
     pub application_name: String,
@@ -166,6 +172,7 @@ impl Default for PostgresConfig {
             password: None,
             connect_timeout_secs: default_connect_timeout(),
             max_connections: default_max_connections(),
+            rate_limit: None,
             application_name: default_application_name(),
             revoke_public_connect: true,
         }

@@ -3,6 +3,7 @@
 use crate::client::{Conn, Connector};
 use crate::config::PostgresConfig;
 use crate::error::{PROVIDER, from_pg};
+use crate::statements::Statements;
 use crate::{quote, scram};
 use provisio::database::{
     AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, RoleSpec, SeedSpec,
@@ -14,7 +15,6 @@ use provisio::{
 };
 use std::future::Future;
 use std::time::Duration;
-use tokio_postgres::GenericClient;
 
 /// The schema, inside every seeded database, that holds provisio's bookkeeping.
 pub const SEED_SCHEMA: &str = "provisio";
@@ -200,11 +200,7 @@ impl PostgresDatabase {
     /// Makes sure a non-superuser administrator may act as `role` (`SET ROLE`, create or alter
     /// a database it owns): grants the role to the administrator when it is not a member.
     /// PostgreSQL 16 separates membership from the right to `SET ROLE`; both are granted.
-    async fn ensure_member<C: GenericClient + Sync>(
-        conn: &C,
-        session: &Session,
-        role: &str,
-    ) -> Result<()> {
+    async fn ensure_member(conn: &dyn Statements, session: &Session, role: &str) -> Result<()> {
         if session.superuser {
             return Ok(());
         }
@@ -214,7 +210,7 @@ impl PostgresDatabase {
             "MEMBER"
         };
         let row = conn
-            .query_one(
+            .query_one_counted(
                 "SELECT pg_has_role(current_user, $1::text::name, $2)",
                 &[&role, &privilege],
             )
@@ -228,7 +224,7 @@ impl PostgresDatabase {
         } else {
             ""
         };
-        conn.batch_execute(&format!(
+        conn.batch_execute_counted(&format!(
             "GRANT {} TO CURRENT_USER{options}",
             quote::ident(role)
         ))
@@ -253,7 +249,7 @@ impl PostgresDatabase {
     }
 
     async fn ensure_role_inner(&self, spec: &RoleSpec) -> Result<Ensured<String>> {
-        let name = validate::pg_identifier("role name", &spec.name)?;
+        let name = validate::pg_role_name("role name", &spec.name)?;
         if spec.password.is_empty() {
             return Err(Error::invalid_field("role password", "must not be empty"));
         }
@@ -327,7 +323,7 @@ impl PostgresDatabase {
     }
 
     async fn ensure_database_inner(&self, spec: &DatabaseSpec) -> Result<Ensured<String>> {
-        let name = validate::pg_identifier("database name", &spec.name)?;
+        let name = validate::pg_database_name("database name", &spec.name)?;
         let owner = validate::pg_identifier("database owner", &spec.owner)?;
         let conn = self.admin().await?;
         let session = Self::session(&conn).await?;
@@ -341,7 +337,7 @@ impl PostgresDatabase {
         let (have, is_template) = match Self::database_row(&conn, &name).await? {
             Some(row) => row,
             None => {
-                Self::ensure_member(&*conn, &session, &owner).await?;
+                Self::ensure_member(&conn, &session, &owner).await?;
                 // CREATE DATABASE cannot run in a transaction: a statement of its own.
                 match conn
                     .batch_execute(&format!("CREATE DATABASE {db} OWNER {owner_q}"))
@@ -376,8 +372,8 @@ impl PostgresDatabase {
             return Ok(Ensured::unchanged(name));
         }
         self.refuse_special_database(&name, is_template, "change the owner of")?;
-        Self::ensure_member(&*conn, &session, &have).await?;
-        Self::ensure_member(&*conn, &session, &owner).await?;
+        Self::ensure_member(&conn, &session, &have).await?;
+        Self::ensure_member(&conn, &session, &owner).await?;
         conn.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {owner_q}"))
             .await
             .map_err(db_err(format!(
@@ -421,7 +417,6 @@ impl PostgresDatabase {
         };
         let session = Self::session(&conn).await?;
         let tx = conn
-            .client
             .transaction()
             .await
             .map_err(db_err("starting the seed transaction"))?;
@@ -512,7 +507,7 @@ impl PostgresDatabase {
     }
 
     async fn drop_database_inner(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
-        let name = validate::pg_identifier("database name", name)?;
+        let name = validate::pg_database_name("database name", name)?;
         confirm.check("database", &name)?;
         let conn = self.admin().await?;
         let session = Self::session(&conn).await?;
@@ -520,7 +515,7 @@ impl PostgresDatabase {
             return Ok(Deleted::AlreadyGone);
         };
         self.refuse_special_database(&name, is_template, "drop")?;
-        Self::ensure_member(&*conn, &session, &owner).await?;
+        Self::ensure_member(&conn, &session, &owner).await?;
         let db = quote::ident(&name);
         if session.version >= 130_000 {
             conn.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
@@ -554,7 +549,7 @@ impl PostgresDatabase {
     }
 
     async fn drop_role_inner(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
-        let name = validate::pg_identifier("role name", name)?;
+        let name = validate::pg_role_name("role name", name)?;
         confirm.check("role", &name)?;
         let conn = self.admin().await?;
         let Some(row) = Self::role_row(&conn, &name).await? else {
@@ -593,7 +588,24 @@ impl PostgresDatabase {
 
 impl Provider for PostgresDatabase {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(PROVIDER, self.connector.config().display_target())
+        self.connector.info().clone()
+    }
+
+    /// PostgreSQL's rules: identifiers of at most 63 bytes, and no reserved role (`postgres`,
+    /// `pg_*`, `public`, ...) or system database (`postgres`, `template0`, `template1`).
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        use provisio::validate::{self, NameKind};
+        match kind {
+            NameKind::Role => validate::pg_role_name(field, value),
+            NameKind::Database => validate::pg_database_name(field, value),
+            other => validate::portable(other, field, value),
+        }
+        .map(|_| ())
     }
 }
 
@@ -656,7 +668,7 @@ impl Database for PostgresDatabase {
 
     async fn database_exists(&self, name: &str) -> Result<bool> {
         self.run("database.database_exists", name, async {
-            let name = validate::pg_identifier("database name", name)?;
+            let name = validate::pg_database_name("database name", name)?;
             let conn = self.admin().await?;
             Ok(Self::database_row(&conn, &name).await?.is_some())
         })
@@ -665,7 +677,7 @@ impl Database for PostgresDatabase {
 
     async fn role_exists(&self, name: &str) -> Result<bool> {
         self.run("database.role_exists", name, async {
-            let name = validate::pg_identifier("role name", name)?;
+            let name = validate::pg_role_name("role name", name)?;
             let conn = self.admin().await?;
             Ok(Self::role_row(&conn, &name).await?.is_some())
         })

@@ -79,6 +79,7 @@ mod database;
 mod error;
 mod quote;
 mod scram;
+mod statements;
 
 pub use config::{PostgresConfig, SslMode};
 pub use database::{PostgresDatabase, SEED_LOCK_KEY, SEED_SCHEMA, SEED_TABLE};

@@ -302,8 +302,19 @@ async fn roles_are_idempotent_and_privileged_roles_are_left_alone() {
     assert_eq!(e.kind(), &ErrorKind::Conflict);
     let me = common::config(&url).user;
     let e = db.ensure_role(&role(&me, "x")).await.unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
-    assert!(e.message().contains("administrator"), "{e}");
+    if me == "postgres" {
+        // the bootstrap superuser's name is reserved: refused by the name rule, before any SQL
+        assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{e}");
+        assert!(e.message().contains("reserved"), "{e}");
+    } else {
+        assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+        assert!(e.message().contains("administrator"), "{e}");
+    }
+    for reserved in ["postgres", "pg_monitor", "public"] {
+        let e = db.ensure_role(&role(reserved, "x")).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{reserved}: {e}");
+        assert!(e.message().contains("invalid role name"), "{e}");
+    }
 
     su.batch_execute(&format!("DROP ROLE \"{privileged}\""))
         .await
@@ -537,13 +548,19 @@ async fn drops_end_other_sessions_and_need_a_matching_confirm() {
             .unwrap(),
         Deleted::AlreadyGone
     );
-    // Template databases and the admin database are never dropped.
+    // Template databases and the admin database are never dropped: the system databases'
+    // names are refused by the name rule (InvalidInput), another admin database by a check.
     for special in ["template1", common::admin_db(&url).as_str()] {
         let e = db
             .drop_database(special, &Confirm::named(special))
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+        if provisio::validate::PG_SYSTEM_DATABASES.contains(&special) {
+            assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{e}");
+            assert!(e.message().contains("system database"), "{e}");
+        } else {
+            assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+        }
     }
     assert_eq!(
         db.drop_role(&name, &Confirm::named(&name)).await.unwrap(),
@@ -593,5 +610,43 @@ async fn connection_failures_are_classified() {
     assert_eq!(
         db.get_server("x").await.unwrap_err().kind(),
         &ErrorKind::Unsupported
+    );
+}
+
+/// Every round trip is one request in the step's tally (`postgres`): the connection, each
+/// statement, and nothing else. The counts below are what `docs/providers/postgres.md` lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_round_trip_is_one_counted_request() {
+    use provisio::requests::{RequestTally, counted};
+    let url = with_url!("round_trip_count");
+    let db = Arc::new(common::provider(&url).unwrap());
+    let name = common::name("cnt");
+    async fn count<F: std::future::Future>(
+        fut: F,
+    ) -> (F::Output, std::collections::BTreeMap<String, u64>) {
+        let tally = Arc::new(RequestTally::default());
+        let out = counted(tally.clone(), fut).await;
+        (out, tally.by_service())
+    }
+    let spec = role(&name, "a-password");
+    let (made, sent) = count(db.ensure_role(&spec)).await;
+    assert_eq!(made.unwrap().outcome, Outcome::Created);
+    let created = sent["postgres"];
+    let (same, sent) = count(db.ensure_role(&spec)).await;
+    assert_eq!(same.unwrap().outcome, Outcome::Unchanged);
+    let unchanged = sent["postgres"];
+    let (exists, sent) = count(db.role_exists(&name)).await;
+    assert!(exists.unwrap());
+    let exists = sent["postgres"];
+    eprintln!("ensure_role: {created} new, {unchanged} unchanged; role_exists: {exists}");
+    // connect + session attributes + lookup + CREATE ROLE
+    assert_eq!(created, 4);
+    // connect + session attributes + lookup + the stored verifier (it matches: no ALTER)
+    assert_eq!(unchanged, 4);
+    // connect + one query
+    assert_eq!(exists, 2);
+    assert_eq!(
+        db.drop_role(&name, &Confirm::named(&name)).await.unwrap(),
+        Deleted::Deleted
     );
 }

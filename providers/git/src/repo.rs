@@ -82,9 +82,12 @@ impl GitRepository {
         cache::open_or_create(&path).map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
         let path = path.canonicalize().unwrap_or(path);
         let mut info = ProviderInfo::new(PROVIDER, config.redacted_url());
-        info.quota =
-            provisio::ratelimit::RateLimit::effective(config.rate_limit.as_ref(), None, "rate_limit")
-                .map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
+        info.quota = provisio::ratelimit::RateLimit::effective(
+            config.rate_limit.as_ref(),
+            None,
+            "rate_limit",
+        )
+        .map_err(|e| e.in_context(PROVIDER, "repo.open"))?;
         let state = RemoteState::shared(&config, &path, info);
         Ok(GitRepository {
             inner: Arc::new(Inner { config, state }),

@@ -93,11 +93,16 @@ impl Failure {
         self
     }
 
-    /// The same in field `path` (serde's `a.b[0].c`; `.` and `?`, which name nothing, are
-    /// dropped).
+    /// The same in field `path` (serde's `a.b[0].c`). Segments serde could not name (`?`, a
+    /// map key that failed to parse) are dropped from the end, and `.` (the document) means
+    /// no path.
     pub(crate) fn in_field(mut self, path: impl Into<String>) -> Self {
         let path = path.into();
-        self.path = (!path.is_empty() && path != "." && path != "?").then_some(path);
+        let mut path = path.as_str();
+        while let Some(shorter) = path.strip_suffix(".?") {
+            path = shorter;
+        }
+        self.path = (!path.is_empty() && path != "." && path != "?").then(|| path.to_string());
         self
     }
 
@@ -227,6 +232,10 @@ mod tests {
             .in_field(".")
             .into_error("<blueprint>");
         assert_eq!(e.message(), "<blueprint>: unexpected end of file");
+        let e = Failure::new("unknown variant `dnss`")
+            .in_field("providers.?")
+            .into_error("p.toml");
+        assert_eq!(e.message(), "p.toml: providers: unknown variant `dnss`");
         let deep = "[0]".repeat(64);
         let e = Failure::new("too deep").in_field(&deep).into_error("f");
         assert_eq!(

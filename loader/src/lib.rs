@@ -8,7 +8,7 @@
 //! column, the field path when there is one, and the rule:
 //!
 //! ```text
-//! blueprint.yaml:12:7: resources.dns_prod.params.ttl: invalid u32
+//! blueprint.yaml:12:7: resources.dns_prod.timeout_secs: invalid value, expected u64
 //! ```
 //!
 //! Messages never echo input lines, cut long quoted values, and never quote a value of a field

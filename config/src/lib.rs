@@ -56,6 +56,7 @@ pub use memory::MemorySettings;
 
 use provisio::{Error, Result};
 use provisio_engine::{Capability, Providers};
+use provisio_loader::{Format, Limits};
 use provisio_memory::MemoryCloud;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -139,19 +140,21 @@ impl ProviderConfig {
         KINDS
     }
 
-    /// Parses a TOML document.
+    /// Parses a TOML document. Errors name the line, column and field
+    /// (`<provider config>:2:1: providers.dnss: unknown variant ...`); the document is held to
+    /// the default [`Limits`].
     pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| parse_error("TOML", e))
+        parse_text(text, Format::Toml)
     }
 
     /// Parses a YAML document.
     pub fn from_yaml(text: &str) -> Result<Self> {
-        serde_yaml::from_str(text).map_err(|e| parse_error("YAML", e))
+        parse_text(text, Format::Yaml)
     }
 
     /// Parses a JSON document.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| parse_error("JSON", e))
+        parse_text(text, Format::Json)
     }
 
     /// Builds a configuration from a JSON-like value (what the bindings pass: a dict, an
@@ -160,29 +163,12 @@ impl ProviderConfig {
         serde_json::from_value(value).map_err(|e| parse_error("provider", e))
     }
 
-    /// Reads a file (`.toml`, `.yaml`/`.yml` or `.json`); relative paths inside it become
-    /// relative to the file's directory.
+    /// Reads a file (`.toml`, `.yaml`/`.yml` or `.json`; by content when it has no extension)
+    /// within the default [`Limits`]; relative paths inside it become relative to the file's
+    /// directory. Errors name the file, line, column and field.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let err = if e.kind() == std::io::ErrorKind::NotFound {
-                Error::not_found(format!("provider config {} not found", path.display()))
-            } else {
-                Error::invalid_input(format!("cannot read provider config {}", path.display()))
-            };
-            err.with_source(e)
-        })?;
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let config = match ext {
-            "toml" => Self::from_toml(&text),
-            "yaml" | "yml" => Self::from_yaml(&text),
-            "json" => Self::from_json(&text),
-            _ => Err(Error::invalid_input(format!(
-                "cannot tell the format of provider config {}: use .toml, .yaml, .yml or .json",
-                path.display()
-            ))),
-        }
-        .map_err(|e| Error::invalid_input(format!("{}: {}", path.display(), e.message())))?;
+        let config: Self = provisio_loader::load_file(path, &Limits::default())?;
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(config.relative_to(base))
     }
@@ -270,6 +256,11 @@ impl ProviderConfig {
             summary: self.summary(),
         })
     }
+}
+
+/// Parses provider configuration text; errors name `<provider config>`.
+fn parse_text(text: &str, format: Format) -> Result<ProviderConfig> {
+    provisio_loader::parse_str(text, format, "<provider config>", &Limits::default())
 }
 
 fn parse_error(format: &str, e: impl std::fmt::Display) -> Error {

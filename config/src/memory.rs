@@ -67,19 +67,11 @@ impl MemorySettings {
     }
 }
 
-/// Reads a fixtures file by extension.
+/// Reads a fixtures file (`.yaml`/`.yml`, `.json` or `.toml`; by content without extension)
+/// within the default [`provisio_loader::Limits`]. Errors name the file, line, column and
+/// field.
 pub fn read_fixtures(path: &Path) -> Result<MemoryFixtures> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::not_found(format!("cannot read memory fixtures {}", path.display())).with_source(e)
-    })?;
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::invalid_input(format!("malformed memory fixtures {}: {e}", path.display()))
-    };
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "json" => serde_json::from_str(&text).map_err(|e| bad(&e)),
-        "toml" => toml::from_str(&text).map_err(|e| bad(&e)),
-        _ => serde_yaml::from_str(&text).map_err(|e| bad(&e)),
-    }
+    provisio_loader::load_file(path, &provisio_loader::Limits::default())
 }
 
 /// Saves the world (creating the directory).

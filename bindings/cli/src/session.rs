@@ -110,24 +110,9 @@ fn split_pair<'a>(arg: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
         .ok_or_else(|| Error::invalid_field(flag, format!("{arg:?} is not KEY=VALUE")))
 }
 
-/// Reads a YAML/JSON/TOML object of variables.
+/// Reads a YAML/JSON/TOML object of variables (see `provisio_loader::vars`).
 pub(crate) fn read_vars_file(path: &Path) -> Result<BTreeMap<String, Value>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::not_found(format!("cannot read variables file {}", path.display())).with_source(e)
-    })?;
-    let bad = |e: String| {
-        Error::invalid_input(format!("malformed variables file {}: {e}", path.display()))
-    };
-    let value: Value = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "json" => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
-        "toml" => toml::from_str(&text).map_err(|e| bad(e.to_string()))?,
-        _ => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
-    };
-    match value {
-        Value::Object(m) => Ok(m.into_iter().collect()),
-        Value::Null => Ok(BTreeMap::new()),
-        _ => Err(bad("expected an object of KEY: VALUE".into())),
-    }
+    provisio_loader::vars::load_vars(path, &provisio_loader::Limits::default())
 }
 
 /// The environment variable a secret variable is read from by default.

@@ -164,7 +164,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `txt`"), "{e}");
-        let y: Content = serde_yaml::from_str("base64: AP8=").unwrap();
+        let y: Content = provisio_loader::parse_str(
+            "base64: AP8=",
+            provisio_loader::Format::Yaml,
+            "<content>",
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(&y.0[..], &[0, 255]);
         assert_eq!(format!("{y:?}"), "Content(2 bytes)");
     }

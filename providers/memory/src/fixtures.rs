@@ -71,6 +71,7 @@ use provisio::{
     Bytes, CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Repository,
     Result, SecretStore, SecretString, Tags, validate,
 };
+use provisio_loader::{Format, Limits};
 use serde::de::{self, MapAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -390,8 +391,9 @@ fn at_res<T>(field: impl FnOnce() -> String, r: Result<T>) -> Result<T> {
     r.map_err(|e| at(&field(), e))
 }
 
-fn parse_error(format: &str, e: impl fmt::Display) -> Error {
-    Error::invalid_input(format!("invalid {format} memory fixtures: {e}"))
+/// Parses fixtures text; errors name `<memory fixtures>`.
+fn parse_text(text: &str, format: Format) -> Result<MemoryFixtures> {
+    provisio_loader::parse_str(text, format, "<memory fixtures>", &Limits::default())
 }
 
 fn record_name(zone: &str, name: &str) -> String {
@@ -468,29 +470,32 @@ fn branch_order(branches: &BTreeMap<String, BTreeMap<String, Content>>) -> Vec<&
 }
 
 impl MemoryFixtures {
-    /// Parses fixtures from YAML (an empty document is empty fixtures). Errors name the field
-    /// and the line.
+    /// Parses fixtures from YAML (an empty document is empty fixtures). Errors name the line,
+    /// column and field: `<memory fixtures>:4:7: dns.zones[0].recrods: unknown field ...`.
     pub fn from_yaml(text: &str) -> Result<MemoryFixtures> {
         if text.trim().is_empty() {
             return Ok(MemoryFixtures::default());
         }
-        serde_yaml::from_str(text).map_err(|e| parse_error("YAML", e))
+        parse_text(text, Format::Yaml)
     }
 
-    /// Parses fixtures from JSON. Errors name the field and the line.
+    /// Parses fixtures from JSON. Errors name the line, column and field.
     pub fn from_json(text: &str) -> Result<MemoryFixtures> {
-        serde_json::from_str(text).map_err(|e| parse_error("JSON", e))
+        parse_text(text, Format::Json)
     }
 
-    /// Parses fixtures from TOML. Errors name the field and the line.
+    /// Parses fixtures from TOML. Errors name the line, column and field.
     pub fn from_toml(text: &str) -> Result<MemoryFixtures> {
-        toml::from_str(text).map_err(|e| parse_error("TOML", e))
+        parse_text(text, Format::Toml)
     }
 
-    /// Reads fixtures from a file, by its extension: `.yaml`/`.yml`, `.json` or `.toml`.
-    /// Errors name the path.
+    /// Reads fixtures from a file, by its extension: `.yaml`/`.yml`, `.json` or `.toml` (by
+    /// content without extension), within the default [`Limits`], and validates them. Errors
+    /// name the path.
     pub fn from_path(path: impl AsRef<Path>) -> Result<MemoryFixtures> {
         let path = path.as_ref();
+        let fixtures: MemoryFixtures = provisio_loader::load_file(path, &Limits::default())
+            .map_err(|e| e.with_resource(path.display().to_string()))?;
         let in_file = |e: Error| {
             Error::new(
                 e.kind().clone(),
@@ -498,29 +503,6 @@ impl MemoryFixtures {
             )
             .with_resource(path.display().to_string())
         };
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        let parse: fn(&str) -> Result<MemoryFixtures> = match ext.as_deref() {
-            Some("yaml" | "yml") => MemoryFixtures::from_yaml,
-            Some("json") => MemoryFixtures::from_json,
-            Some("toml") => MemoryFixtures::from_toml,
-            _ => {
-                return Err(in_file(Error::invalid_input(
-                    "unknown format: use a .yaml, .yml, .json or .toml file",
-                )));
-            }
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let kind = match e.kind() {
-                std::io::ErrorKind::NotFound => provisio::ErrorKind::NotFound,
-                std::io::ErrorKind::PermissionDenied => provisio::ErrorKind::PermissionDenied,
-                _ => provisio::ErrorKind::InvalidInput,
-            };
-            in_file(Error::new(kind, "cannot be read").with_source(e))
-        })?;
-        let fixtures = parse(&text).map_err(in_file)?;
         fixtures.validate().map_err(in_file)?;
         Ok(fixtures)
     }
@@ -1250,7 +1232,8 @@ mail:
         }
         let e = MemoryFixtures::from_json(r#"{"ci": {"jobz": {}}}"#).unwrap_err();
         assert!(
-            e.message().contains("jobz") && e.message().contains("line 1"),
+            e.message()
+                .starts_with("<memory fixtures>:1:14: ci.jobz: unknown field `jobz`"),
             "{e}"
         );
         let e = MemoryFixtures::from_toml("[repo]\nbranch = 1\n").unwrap_err();

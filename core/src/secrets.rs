@@ -60,6 +60,25 @@ pub trait SecretStore: Provider {
         tags: &Tags,
     ) -> Result<Ensured<SecretMeta>>;
 
+    /// Creates the secret with `value` unless a secret of that name exists (live or
+    /// soft-deleted): `Ok(Some(meta))` when it was created, `Ok(None)` when the name was taken
+    /// (nothing changed, whatever its value). What a generated secret needs: a value that
+    /// exists stays. Services that refuse a duplicate create make it one request; the default
+    /// looks first.
+    async fn create_secret(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: &Tags,
+    ) -> Result<Option<SecretMeta>> {
+        if self.describe_secret(name).await?.is_some() {
+            return Ok(None);
+        }
+        self.put_secret(name, value, tags)
+            .await
+            .map(|e| Some(e.value))
+    }
+
     /// Reads the current version; `NotFound` when missing or soft-deleted.
     async fn get_secret(&self, name: &str) -> Result<SecretValue>;
 

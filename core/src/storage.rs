@@ -101,7 +101,10 @@ pub trait ObjectStorage: Provider {
     /// What this provider supports.
     fn capabilities(&self) -> StorageCapabilities;
 
-    /// Creates the bucket, or brings an existing bucket's settings to `spec`.
+    /// Creates the bucket, or brings an existing bucket's settings to `spec`. An existing
+    /// bucket whose `provisio:tenant` tag names another tenant than `spec.tags` does is not
+    /// adopted: `Conflict` (see [`crate::types::ownership::check_adoptable`]), nothing changed.
+    /// Providers report whether it existed ([`crate::existence::found`]) before they write.
     async fn ensure_bucket(&self, spec: &BucketSpec) -> Result<Ensured<Bucket>>;
 
     /// Reads a bucket's settings; `Ok(None)` when it does not exist.
@@ -118,6 +121,25 @@ pub trait ObjectStorage: Provider {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<ObjectMeta>;
+
+    /// Stores an object only if no object of that key exists: `Ok(Some(meta))` when it was
+    /// written, `Ok(None)` when the key was taken (nothing written). Services with conditional
+    /// writes make it one atomic request (S3 `If-None-Match: *`); the default looks first and
+    /// is not atomic.
+    async fn put_object_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<Option<ObjectMeta>> {
+        if self.head_object(bucket, key).await?.is_some() {
+            return Ok(None);
+        }
+        self.put_object(bucket, key, body, content_type)
+            .await
+            .map(Some)
+    }
 
     /// Reads an object; `NotFound` when it does not exist.
     async fn get_object(&self, bucket: &str, key: &str) -> Result<(Bytes, ObjectMeta)>;

@@ -29,6 +29,32 @@ pub mod ownership {
         .into_iter()
         .collect()
     }
+
+    /// Refuses to adopt a resource whose ownership tag names another tenant than `wanted`
+    /// does: adopting (and later deleting) another tenant's resource is the "wrong
+    /// environment" accident these tags exist to prevent. Providers call it when an ensure
+    /// finds the resource already there, before they change anything; `Conflict` naming
+    /// `what` and both tenants.
+    ///
+    /// ```
+    /// use provisio::types::ownership::{check_adoptable, tags};
+    /// assert!(check_adoptable(&tags("acme", "b", "r"), &tags("acme", "b", "r"), "bucket x").is_ok());
+    /// assert!(check_adoptable(&Default::default(), &tags("acme", "b", "r"), "bucket x").is_ok());
+    /// let e = check_adoptable(&tags("globex", "b", "r"), &tags("acme", "b", "r"), "bucket x");
+    /// assert_eq!(e.unwrap_err().kind(), &provisio::ErrorKind::Conflict);
+    /// ```
+    pub fn check_adoptable(
+        existing: &super::Tags,
+        wanted: &super::Tags,
+        what: &str,
+    ) -> crate::Result<()> {
+        match (existing.get(TENANT), wanted.get(TENANT)) {
+            (Some(theirs), Some(ours)) if theirs != ours => Err(crate::Error::conflict(format!(
+                "{what} exists but belongs to tenant {theirs:?}, not {ours:?}; refusing to adopt it"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Whether every tag of `wanted` is present with the same value in `have`.

@@ -265,10 +265,17 @@ impl ResourceType for ComputeInstance {
     ) -> Result<Applied> {
         let spec = parse(params, Phase::Resolved)?;
         let compute = ctx.providers.compute(ctx.provider)?;
-        let found = current(compute.as_ref(), ctx, &spec, prior)
-            .await
-            .map_err(in_resource(ctx))?;
-        provisio::existence::found(found.is_some());
+        // Not in state yet: the launch itself finds an instance carrying our ownership tags
+        // (or idempotency key) and adopts it, so nothing is looked up first.
+        let found = match prior {
+            None => None,
+            Some(_) => current(compute.as_ref(), ctx, &spec, prior)
+                .await
+                .map_err(in_resource(ctx))?,
+        };
+        if prior.is_some() {
+            provisio::existence::found(found.is_some());
+        }
         let ensured = match found {
             Some(existing) => {
                 check_owner(ctx, &existing.tags, &format!("instance {:?}", existing.id))?;
@@ -314,6 +321,20 @@ impl ResourceType for ComputeInstance {
                     .map_err(in_resource(ctx))?
             }
         };
+        if ensured.outcome != provisio::Outcome::Created
+            && (ensured.value.image != spec.image || ensured.value.size != spec.size)
+        {
+            // adopted by the launch (it carries our ownership tags), but not what is wanted
+            return Err(Error::conflict(format!(
+                "instance {} runs image {} / size {}, but {} / {} is wanted; plan a replace",
+                ensured.value.id,
+                ensured.value.image,
+                ensured.value.size,
+                spec.image,
+                spec.size
+            ))
+            .with_resource(ctx.resource));
+        }
         let instance = match spec.wait_for {
             Some(state) if ensured.value.state != state => compute
                 .wait_for_state(&ensured.value.id, state, spec.wait_timeout)

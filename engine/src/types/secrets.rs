@@ -204,11 +204,31 @@ impl ResourceType for SecretsSecret {
         &self,
         ctx: &StepContext<'_>,
         params: &Value,
-        _prior: Option<&Value>,
+        prior: Option<&Value>,
     ) -> Result<Applied> {
         let spec = parse(params, Phase::Resolved)?;
         let store = ctx.providers.secrets(ctx.provider)?;
         let what = format!("secret {:?}", spec.name);
+        // Not in state yet: most likely it does not exist, so try to create it right away
+        // (one request where the store refuses duplicates); a name that is taken goes the
+        // long way below, which adopts it (ours) or refuses it (another tenant's).
+        if prior.is_none() {
+            let value = match &spec.source {
+                Source::Generate { length, alphabet } => generate(*length, alphabet),
+                Source::FromVar(var) => ctx.secret_var(var)?.clone(),
+            };
+            if let Some(meta) = store
+                .create_secret(&spec.name, &value, &ctx.ownership)
+                .await
+                .map_err(in_resource(ctx))?
+            {
+                provisio::existence::found(false);
+                return Ok(Applied {
+                    outputs: outputs(ctx, &meta),
+                    outcome: Outcome::Created,
+                });
+            }
+        }
         let mut existing = store
             .describe_secret(&spec.name)
             .await

@@ -133,15 +133,9 @@ impl ResourceType for StorageBucket {
         let mut spec = parse_bucket(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         // Bucket names are global and deterministic: an existing bucket of this name is ours
-        // to adopt, unless its tags say it belongs to another tenant.
-        let existing = storage
-            .get_bucket(&spec.name)
-            .await
-            .map_err(in_resource(ctx))?;
-        provisio::existence::found(existing.is_some());
-        if let Some(existing) = existing {
-            check_owner(ctx, &existing.tags, &format!("bucket {:?}", spec.name))?;
-        }
+        // to adopt, unless its tags say it belongs to another tenant. The provider checks that
+        // while it ensures (`ownership::check_adoptable`), so nothing is read first; a
+        // provider without tags cannot tell, and adopts.
         if storage.capabilities().tags {
             spec.tags = ctx.ownership.clone();
         }
@@ -386,6 +380,59 @@ async fn in_place(
     }
 }
 
+/// The first apply of a `files` resource (nothing in state): the prefix is most likely empty,
+/// so each file is written with a conditional put (one request, none spent on a listing);
+/// a key that is taken is compared and written only when it differs.
+async fn create_files(
+    storage: &dyn ObjectStorage,
+    ctx: &StepContext<'_>,
+    spec: &ObjectsSpec,
+    files: &BTreeMap<String, String>,
+) -> Result<Applied> {
+    let (mut written, mut taken) = (0u64, 0u64);
+    for (k, text) in files {
+        let key = format!("{}{k}", spec.prefix);
+        let body = Bytes::from(text.clone());
+        let put = storage
+            .put_object_if_absent(&spec.bucket, &key, body.clone(), None)
+            .await
+            .map_err(in_resource(ctx))?;
+        if put.is_some() {
+            written += 1;
+            continue;
+        }
+        taken += 1;
+        let same = match storage
+            .head_object(&spec.bucket, &key)
+            .await
+            .map_err(in_resource(ctx))?
+        {
+            Some(meta) => holds(storage, &spec.bucket, &meta, text.as_bytes())
+                .await
+                .map_err(in_resource(ctx))?,
+            None => false,
+        };
+        if !same {
+            storage
+                .put_object(&spec.bucket, &key, body, None)
+                .await
+                .map_err(in_resource(ctx))?;
+            written += 1;
+        }
+    }
+    // some objects were there already: the resource existed (partly) before this call
+    provisio::existence::found(taken > 0);
+    let outcome = match (written, taken) {
+        (0, _) => Outcome::Unchanged,
+        (_, 0) => Outcome::Created,
+        _ => Outcome::Updated,
+    };
+    Ok(Applied {
+        outputs: objects_outputs(spec, files.len() as u64),
+        outcome,
+    })
+}
+
 fn objects_outputs(spec: &ObjectsSpec, count: u64) -> Value {
     json!({ "bucket": spec.bucket, "prefix": spec.prefix, "count": count })
 }
@@ -460,10 +507,15 @@ impl ResourceType for StorageObjects {
         &self,
         ctx: &StepContext<'_>,
         params: &Value,
-        _prior: Option<&Value>,
+        prior: Option<&Value>,
     ) -> Result<Applied> {
         let spec = parse_objects(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
+        if prior.is_none()
+            && let Source::Files(files) = &spec.source
+        {
+            return create_files(storage.as_ref(), ctx, &spec, files).await;
+        }
         let have = existing(storage.as_ref(), &spec)
             .await
             .map_err(in_resource(ctx))?

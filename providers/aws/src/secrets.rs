@@ -125,6 +125,57 @@ impl SecretStore for SecretsManagerStore {
         }
     }
 
+    /// One `CreateSecret`; "already exists" (live or scheduled for deletion) is `None`.
+    async fn create_secret(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: &Tags,
+    ) -> Result<Option<SecretMeta>> {
+        let op = "secrets.create_secret";
+        let name = secret_name(name).map_err(|e| located(e, op, name))?;
+        validate::tags("secret tags", tags).map_err(|e| located(e, op, &name))?;
+        if value.is_empty() {
+            return Err(located(
+                Error::invalid_field("secret value", "must not be empty"),
+                op,
+                &name,
+            ));
+        }
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .secret_string(value.expose())
+            .set_tags(if tags.is_empty() {
+                None
+            } else {
+                Some(sdk_tags(tags))
+            })
+            .send()
+            .await;
+        match created {
+            Ok(out) => {
+                provisio::existence::found(false);
+                Ok(Some(SecretMeta {
+                    name: name.clone(),
+                    version: out.version_id().unwrap_or_default().to_string(),
+                    tags: tags.clone(),
+                    deleted: false,
+                }))
+            }
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("ResourceExistsException" | "InvalidRequestException")
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(e, op, &name)),
+        }
+    }
+
     async fn put_secret(
         &self,
         name: &str,

@@ -68,6 +68,55 @@ fn copy_source(bucket: &str, key: &str) -> String {
 }
 
 impl S3Storage {
+    /// `PutObject`, conditional on the key being free when `if_absent`; `None`: it was taken.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        if_absent: bool,
+    ) -> Result<Option<ObjectMeta>> {
+        let op = if if_absent {
+            "storage.put_object_if_absent"
+        } else {
+            "storage.put_object"
+        };
+        let resource = format!("{bucket}/{key}");
+        let bucket = bucket_name(bucket).map_err(|e| located(e, op, &resource))?;
+        let key = object_key(key).map_err(|e| located(e, op, &resource))?;
+        let size = body.len() as u64;
+        if size > MAX_PUT {
+            return Err(located(
+                Error::invalid_field("object body", "larger than 5 GiB (use multipart upload)"),
+                op,
+                &resource,
+            ));
+        }
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(ByteStream::from(body));
+        if let Some(ct) = content_type {
+            req = req.content_type(ct);
+        }
+        if if_absent {
+            req = req.if_none_match("*");
+        }
+        match req.send().await {
+            Ok(out) => Ok(Some(ObjectMeta {
+                key,
+                size,
+                etag: out.e_tag().unwrap_or_default().to_string(),
+                content_type: content_type.map(str::to_string),
+            })),
+            Err(e) if if_absent && crate::error::code(&e) == Some("PreconditionFailed") => Ok(None),
+            Err(e) => Err(classify(e, op, &resource)),
+        }
+    }
+
     /// Wraps an S3 client (built by [`crate::Aws`], or a mock in tests).
     pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
         S3Storage {
@@ -181,6 +230,15 @@ impl ObjectStorage for S3Storage {
                 }
             },
         };
+        provisio::existence::found(existing.is_some());
+        if let Some(current) = &existing {
+            provisio::types::ownership::check_adoptable(
+                &current.tags,
+                &spec.tags,
+                &format!("bucket {name:?}"),
+            )
+            .map_err(|e| located(e, op, &name))?;
+        }
         match existing {
             Some(current) if current.matches(spec) => Ok(Ensured::unchanged(current)),
             Some(current) => Ok(Ensured::updated(
@@ -223,34 +281,22 @@ impl ObjectStorage for S3Storage {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<ObjectMeta> {
-        let op = "storage.put_object";
-        let resource = format!("{bucket}/{key}");
-        let bucket = bucket_name(bucket).map_err(|e| located(e, op, &resource))?;
-        let key = object_key(key).map_err(|e| located(e, op, &resource))?;
-        let size = body.len() as u64;
-        if size > MAX_PUT {
-            return Err(located(
-                Error::invalid_field("object body", "larger than 5 GiB (use multipart upload)"),
-                op,
-                &resource,
-            ));
-        }
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .body(ByteStream::from(body));
-        if let Some(ct) = content_type {
-            req = req.content_type(ct);
-        }
-        let out = req.send().await.map_err(|e| classify(e, op, &resource))?;
-        Ok(ObjectMeta {
-            key,
-            size,
-            etag: out.e_tag().unwrap_or_default().to_string(),
-            content_type: content_type.map(str::to_string),
-        })
+        let written = self
+            .put(bucket, key, body, content_type, false)
+            .await?;
+        // an unconditional put always writes
+        written.ok_or_else(|| Error::unexpected("S3 refused an unconditional put"))
+    }
+
+    /// One `PutObject` with `If-None-Match: *`: S3 answers 412 when the key is taken.
+    async fn put_object_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<Option<ObjectMeta>> {
+        self.put(bucket, key, body, content_type, true).await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<(Bytes, ObjectMeta)> {

@@ -480,7 +480,9 @@ impl ObjectStorage for AzureBlob {
                     r.header("x-ms-blob-public-access", "blob")
                 }
             };
-            match self.properties(name).await? {
+            let existing = self.properties(name).await?;
+            provisio::existence::found(existing.is_some());
+            match existing {
                 None => {
                     let mut metadata = BTreeMap::new();
                     if !spec.tags.is_empty() {
@@ -509,6 +511,11 @@ impl ObjectStorage for AzureBlob {
                 Some(mut props) => {
                     let archive = self.archive_rule(name).await?;
                     let current = Self::bucket(name, &props, archive);
+                    provisio::types::ownership::check_adoptable(
+                        &current.tags,
+                        &spec.tags,
+                        &format!("container {name:?}"),
+                    )?;
                     if current.matches(spec) {
                         return Ok(Ensured::unchanged(current));
                     }

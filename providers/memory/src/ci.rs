@@ -41,7 +41,7 @@ enum Item {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     items: BTreeMap<String, Item>,
     queue_time: Duration,
     build_duration: Duration,
@@ -71,7 +71,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryCi {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -111,7 +111,7 @@ impl MemoryCi {
     /// A server using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryCi {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Ci),
             state: Mutex::new(State {
                 items: BTreeMap::new(),
                 queue_time: DEFAULT_QUEUE_TIME,
@@ -293,7 +293,7 @@ impl MemoryCi {
     }
 
     /// Replaces everything this provider holds with `snap`; remaining run times count from now.
-    pub(crate) fn restore(&self, snap: CiSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: CiSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         bounded("ci queue_time", snap.queue_time)?;
@@ -345,14 +345,38 @@ impl MemoryCi {
                 )));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             items,
             queue_time: snap.queue_time,
             build_duration: snap.build_duration,
             default_result: snap.default_result,
             results: snap.results,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryCi::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryCi {
+    type Snapshot = CiSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> CiSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: CiSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn running_clocks(snap: &CiSnapshot) -> bool {
+        snap.items
+            .iter()
+            .filter_map(|i| i.job.as_ref())
+            .any(|j| j.builds.iter().any(|b| !b.remaining.is_zero()))
     }
 }
 
@@ -475,6 +499,12 @@ impl CiServer for MemoryCi {
         path: &str,
         parameters: &BTreeMap<String, String>,
     ) -> Result<BuildRef> {
+        // The quiet period: the build gets its number when it leaves the queue. Waited out
+        // before the call's body, so that a persisted world's lock is not held meanwhile.
+        let queue_time = self.lock().queue_time;
+        if !queue_time.is_zero() {
+            tokio::time::sleep(queue_time).await;
+        }
         self.base
             .run("ci.trigger_build", path, async {
                 let path = validate::jenkins_job_path("job path", path)?;
@@ -483,24 +513,6 @@ impl CiServer for MemoryCi {
                         "build parameters",
                         "parameter names must not be empty",
                     ));
-                }
-                let queue_time = {
-                    let s = self.lock();
-                    match s.items.get(&path) {
-                        Some(Item::Job { .. }) => s.queue_time,
-                        Some(Item::Folder) => {
-                            return Err(Error::conflict(format!(
-                                "{path} is a folder and cannot be built"
-                            )));
-                        }
-                        None => {
-                            return Err(Error::not_found(format!("job {path} does not exist")));
-                        }
-                    }
-                };
-                // The quiet period: the build gets its number when it leaves the queue.
-                if !queue_time.is_zero() {
-                    tokio::time::sleep(queue_time).await;
                 }
                 let mut s = self.lock();
                 let duration = s.build_duration;
@@ -523,9 +535,10 @@ impl CiServer for MemoryCi {
                             number,
                         }))
                     }
-                    _ => Err(Error::not_found(format!(
-                        "job {path} was deleted while the build was queued"
+                    Some(Item::Folder) => Err(Error::conflict(format!(
+                        "{path} is a folder and cannot be built"
                     ))),
+                    None => Err(Error::not_found(format!("job {path} does not exist"))),
                 }
             })
             .await
@@ -534,7 +547,7 @@ impl CiServer for MemoryCi {
     async fn wait_for_build(&self, build: &BuildRef, timeout: Duration) -> Result<BuildResult> {
         let resource = format!("{}#{}", build.job, build.number);
         self.base
-            .run("ci.wait_for_build", &resource, async {
+            .run_polling("ci.wait_for_build", &resource, async {
                 let path = validate::jenkins_job_path("job path", &build.job)?;
                 let deadline = Instant::now() + timeout;
                 loop {

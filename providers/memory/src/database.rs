@@ -53,7 +53,7 @@ struct Snapshot {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     servers: BTreeMap<String, ServerRec>,
     snapshots: BTreeMap<String, Snapshot>,
     /// Role -> password fingerprint (like the SCRAM verifier a server keeps).
@@ -86,7 +86,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryDatabase {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -140,7 +140,11 @@ impl MemoryDatabase {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryDatabase {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Database,
+            ),
             state: Mutex::new(State {
                 servers: BTreeMap::new(),
                 snapshots: BTreeMap::new(),
@@ -361,7 +365,7 @@ impl MemoryDatabase {
 
     /// Replaces everything this provider holds with `snap`; remaining creation times count
     /// from now.
-    pub(crate) fn restore(&self, snap: DatabaseSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: DatabaseSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         bounded("database create_time", snap.create_time)?;
@@ -425,15 +429,36 @@ impl MemoryDatabase {
                 return Err(corrupt(format!("seed {} appears twice", a.id)));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             servers,
             snapshots,
             roles,
             databases: snap.databases,
             seeds,
             create_time: snap.create_time,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryDatabase::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryDatabase {
+    type Snapshot = DatabaseSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> DatabaseSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: DatabaseSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn running_clocks(snap: &DatabaseSnapshot) -> bool {
+        snap.servers.iter().any(|s| !s.creating_remaining.is_zero())
     }
 }
 

@@ -23,7 +23,7 @@ struct ZoneState {
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     /// Zone id -> zone.
     zones: BTreeMap<String, ZoneState>,
     next_record: u64,
@@ -49,7 +49,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryDns {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -75,7 +75,7 @@ impl MemoryDns {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryDns {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Dns),
             state: Mutex::new(State::default()),
         }
     }
@@ -211,7 +211,7 @@ impl MemoryDns {
     }
 
     /// Replaces everything this provider holds with `snap`.
-    pub(crate) fn restore(&self, snap: DnsSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: DnsSnapshot) -> Result<State> {
         use crate::snapshot::corrupt;
         let mut zones = BTreeMap::new();
         for z in snap.zones {
@@ -230,11 +230,29 @@ impl MemoryDns {
                 return Err(corrupt(format!("dns zone id {} appears twice", z.id)));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             zones,
             next_record: snap.next_record,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryDns::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryDns {
+    type Snapshot = DnsSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> DnsSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: DnsSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
     }
 }
 

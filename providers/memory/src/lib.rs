@@ -19,6 +19,10 @@
 //! A memory world can outlive its process: [`MemoryCloud::snapshot`] /
 //! [`MemoryCloud::from_snapshot`] turn it into a [`MemorySnapshot`] and back, and
 //! [`MemoryCloud::save`] / [`MemoryCloud::load`] keep it in a JSON file (see [`snapshot`]).
+//! A world shared by several processes, durable at every call, is opened with
+//! [`MemoryCloud::open`] (see [`persist`]): every provider call reloads what other processes
+//! wrote and is on disk before it returns.
+//!
 //! What a world holds before provisioning (a DNS zone, a shared bucket, umbrella CI jobs) is
 //! written as [`MemoryFixtures`] in YAML, JSON or TOML and ensured with
 //! [`MemoryCloud::apply_fixtures`] (see [`fixtures`]).
@@ -35,6 +39,7 @@ pub mod fixtures;
 pub mod inventory;
 pub mod mail;
 mod paging;
+pub mod persist;
 pub mod repo;
 pub mod secrets;
 pub mod snapshot;
@@ -50,6 +55,7 @@ pub use faults::{CallOutcome, CallRecord, Faults};
 pub use fixtures::MemoryFixtures;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
+pub use persist::PersistStats;
 pub use repo::MemoryRepo;
 pub use secrets::MemorySecrets;
 pub use snapshot::{MemorySnapshot, SNAPSHOT_VERSION};

@@ -25,7 +25,7 @@ struct Commit {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     commits: BTreeMap<String, Commit>,
     branches: BTreeMap<String, String>,
 }
@@ -64,7 +64,7 @@ pub struct CommitInfo {
 /// ```
 #[derive(Debug)]
 pub struct MemoryRepo {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -144,7 +144,7 @@ impl MemoryRepo {
             author: bot(),
         };
         MemoryRepo {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Repo),
             state: Mutex::new(State {
                 commits: [(id.clone(), commit)].into(),
                 branches: [(DEFAULT_BRANCH.to_string(), id)].into(),
@@ -277,7 +277,7 @@ impl MemoryRepo {
 
     /// Replaces everything this repository holds with `snap`, after checking that every commit
     /// id matches its content and that parents and branch heads exist.
-    pub(crate) fn restore(&self, snap: RepoSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: RepoSnapshot) -> Result<State> {
         use crate::snapshot::corrupt;
         let mut commits = BTreeMap::new();
         for c in snap.commits {
@@ -315,11 +315,29 @@ impl MemoryRepo {
                 )));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             commits,
             branches: snap.branches,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryRepo::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryRepo {
+    type Snapshot = RepoSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> RepoSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: RepoSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
     }
 }
 

@@ -54,7 +54,7 @@ impl SecretRec {
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     secrets: BTreeMap<String, SecretRec>,
     versions_made: u64,
 }
@@ -88,7 +88,7 @@ impl State {
 /// # });
 /// ```
 pub struct MemorySecrets {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -125,7 +125,11 @@ impl MemorySecrets {
     /// A store using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemorySecrets {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Secrets,
+            ),
             state: Mutex::new(State::default()),
         }
     }
@@ -280,7 +284,7 @@ impl MemorySecrets {
     }
 
     /// Replaces everything this store holds with `snap`; recovery windows count from now.
-    pub(crate) fn restore(&self, snap: SecretsSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: SecretsSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         let mut secrets = BTreeMap::new();
@@ -311,12 +315,34 @@ impl MemorySecrets {
                 return Err(corrupt(format!("secret {} appears twice", r.name)));
             }
         }
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *s = State {
+        Ok(State {
             secrets,
             versions_made: snap.versions_made,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemorySecrets::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemorySecrets {
+    type Snapshot = SecretsSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> SecretsSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: SecretsSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn running_clocks(snap: &SecretsSnapshot) -> bool {
+        snap.secrets
+            .iter()
+            .any(|s| s.deleted.as_ref().is_some_and(|d| !d.purge_in.is_zero()))
     }
 }
 

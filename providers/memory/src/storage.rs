@@ -31,7 +31,7 @@ struct BucketState {
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     buckets: BTreeMap<String, BucketState>,
     /// Names taken by other accounts in the global namespace.
     foreign: std::collections::BTreeSet<String>,
@@ -55,7 +55,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryStorage {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -85,7 +85,11 @@ impl MemoryStorage {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryStorage {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Storage,
+            ),
             state: Mutex::new(State::default()),
         }
     }
@@ -199,7 +203,7 @@ impl MemoryStorage {
 
     /// Replaces everything this provider holds with `snap`. Sizes and ETags are recomputed
     /// from the bodies, as [`ObjectStorage::put_object`] computes them.
-    pub(crate) fn restore(&self, snap: StorageSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: StorageSnapshot) -> Result<State> {
         use crate::snapshot::corrupt;
         let mut buckets = BTreeMap::new();
         for b in snap.buckets {
@@ -231,11 +235,29 @@ impl MemoryStorage {
                 return Err(corrupt(format!("storage bucket {name} appears twice")));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             buckets,
             foreign: snap.foreign_buckets.into_iter().collect(),
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryStorage::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryStorage {
+    type Snapshot = StorageSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> StorageSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: StorageSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
     }
 }
 

@@ -1,0 +1,328 @@
+//! The world file section by section: which provider each section belongs to, reading a file
+//! into the live providers in place, and writing a file where only changed sections are
+//! serialized again.
+
+use crate::snapshot::{SNAPSHOT_VERSION, SnapshotSection, check_version};
+use crate::{
+    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryMail, MemoryRepo,
+    MemorySecrets, MemoryStorage,
+};
+use provisio::{Error, Result};
+use serde_json::value::RawValue;
+use std::sync::Weak;
+
+/// One provider's part of the world file, named as in [`crate::MemorySnapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Dns,
+    Storage,
+    Compute,
+    Ci,
+    Secrets,
+    Database,
+    Repo,
+    Mail,
+}
+
+impl Section {
+    /// Every section, in file order.
+    pub(crate) const ALL: [Section; 8] = [
+        Section::Dns,
+        Section::Storage,
+        Section::Compute,
+        Section::Ci,
+        Section::Secrets,
+        Section::Database,
+        Section::Repo,
+        Section::Mail,
+    ];
+
+    /// The section's key in the file.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Section::Dns => "dns",
+            Section::Storage => "storage",
+            Section::Compute => "compute",
+            Section::Ci => "ci",
+            Section::Secrets => "secrets",
+            Section::Database => "database",
+            Section::Repo => "repo",
+            Section::Mail => "mail",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The bit set of `sections`.
+    pub(crate) fn mask(sections: &[Section]) -> u8 {
+        sections.iter().fold(0, |m, s| m | (1 << s.index()))
+    }
+}
+
+/// A section as last written or read: its JSON, and whether it holds a running clock (a
+/// booting instance, a running build...), whose remaining time is only right at the moment
+/// it was serialized.
+#[derive(Debug, Clone)]
+pub(crate) struct SectionJson {
+    pub(crate) json: String,
+    pub(crate) running_clocks: bool,
+}
+
+/// The providers of a persisted world, held weakly: the providers hold the world file's
+/// handle, so strong references here would keep a dropped world alive forever. A provider
+/// that is gone can no longer change, and its section is written as last serialized.
+#[derive(Debug)]
+pub(crate) struct LiveWorld {
+    dns: Weak<MemoryDns>,
+    storage: Weak<MemoryStorage>,
+    compute: Weak<MemoryCompute>,
+    ci: Weak<MemoryCi>,
+    secrets: Weak<MemorySecrets>,
+    database: Weak<MemoryDatabase>,
+    repo: Weak<MemoryRepo>,
+    mail: Weak<MemoryMail>,
+    seed: u64,
+}
+
+/// Serializes a live provider's section.
+fn serialize<P: SnapshotSection>(p: &Weak<P>) -> Option<Result<SectionJson>> {
+    let p = p.upgrade()?;
+    let snap = p.snapshot_section();
+    let running_clocks = P::running_clocks(&snap);
+    Some(
+        serde_json::to_string(&snap)
+            .map(|json| SectionJson {
+                json,
+                running_clocks,
+            })
+            .map_err(|e| Error::unexpected("cannot serialize the memory world").with_source(e)),
+    )
+}
+
+/// A section parsed and checked, ready to be installed in its provider.
+struct Prepared<P: SnapshotSection> {
+    provider: Option<std::sync::Arc<P>>,
+    state: Option<P::Prepared>,
+    running_clocks: bool,
+}
+
+fn prepare<P: SnapshotSection>(
+    p: &Weak<P>,
+    raw: &RawValue,
+    section: Section,
+) -> Result<Prepared<P>> {
+    let snap: P::Snapshot = serde_json::from_str(raw.get()).map_err(|e| {
+        Error::invalid_input(format!(
+            "not a valid memory snapshot: section {}: {e}",
+            section.key()
+        ))
+    })?;
+    let running_clocks = P::running_clocks(&snap);
+    match p.upgrade() {
+        Some(provider) => {
+            let state = provider.prepare_section(snap)?;
+            Ok(Prepared {
+                provider: Some(provider),
+                state: Some(state),
+                running_clocks,
+            })
+        }
+        None => Ok(Prepared {
+            provider: None,
+            state: None,
+            running_clocks,
+        }),
+    }
+}
+
+impl<P: SnapshotSection> Prepared<P> {
+    /// Installs the state in the provider; whether the section has running clocks.
+    fn install(self) -> bool {
+        if let (Some(p), Some(s)) = (self.provider, self.state) {
+            p.install_section(s);
+        }
+        self.running_clocks
+    }
+}
+
+/// The world file's layout, with each section left as raw JSON.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile<'a> {
+    version: u64,
+    #[allow(dead_code)]
+    seed: u64,
+    #[serde(borrow)]
+    dns: &'a RawValue,
+    #[serde(borrow)]
+    storage: &'a RawValue,
+    #[serde(borrow)]
+    compute: &'a RawValue,
+    #[serde(borrow)]
+    ci: &'a RawValue,
+    #[serde(borrow)]
+    secrets: &'a RawValue,
+    #[serde(borrow)]
+    database: &'a RawValue,
+    #[serde(borrow)]
+    repo: &'a RawValue,
+    #[serde(borrow)]
+    mail: &'a RawValue,
+}
+
+impl RawFile<'_> {
+    fn section(&self, s: Section) -> &RawValue {
+        match s {
+            Section::Dns => self.dns,
+            Section::Storage => self.storage,
+            Section::Compute => self.compute,
+            Section::Ci => self.ci,
+            Section::Secrets => self.secrets,
+            Section::Database => self.database,
+            Section::Repo => self.repo,
+            Section::Mail => self.mail,
+        }
+    }
+}
+
+impl LiveWorld {
+    pub(crate) fn of(cloud: &MemoryCloud) -> LiveWorld {
+        LiveWorld {
+            dns: std::sync::Arc::downgrade(&cloud.dns),
+            storage: std::sync::Arc::downgrade(&cloud.storage),
+            compute: std::sync::Arc::downgrade(&cloud.compute),
+            ci: std::sync::Arc::downgrade(&cloud.ci),
+            secrets: std::sync::Arc::downgrade(&cloud.secrets),
+            database: std::sync::Arc::downgrade(&cloud.database),
+            repo: std::sync::Arc::downgrade(&cloud.repo),
+            mail: std::sync::Arc::downgrade(&cloud.mail),
+            seed: cloud.faults.seed(),
+        }
+    }
+
+    /// Serializes section `s` of its live provider; `None` when the provider is gone.
+    pub(crate) fn serialize(&self, s: Section) -> Option<Result<SectionJson>> {
+        match s {
+            Section::Dns => serialize(&self.dns),
+            Section::Storage => serialize(&self.storage),
+            Section::Compute => serialize(&self.compute),
+            Section::Ci => serialize(&self.ci),
+            Section::Secrets => serialize(&self.secrets),
+            Section::Database => serialize(&self.database),
+            Section::Repo => serialize(&self.repo),
+            Section::Mail => serialize(&self.mail),
+        }
+    }
+
+    /// Replaces what the live providers hold with the world in `text`, in place: every
+    /// section is parsed and checked first, and only when all are good is any installed, so
+    /// a bad file leaves the providers as they were. Returns each section's JSON.
+    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; 8]> {
+        let bad = |e: serde_json::Error| {
+            Error::invalid_input(format!("not a valid memory snapshot: {e}"))
+        };
+        let head: crate::snapshot::VersionOnly = serde_json::from_str(text).map_err(bad)?;
+        let version = head
+            .version
+            .ok_or_else(|| Error::invalid_input("not a valid memory snapshot: no version"))?;
+        check_version(version)?;
+        let raw: RawFile<'_> = serde_json::from_str(text).map_err(bad)?;
+        check_version(raw.version)?;
+        let dns = prepare(&self.dns, raw.dns, Section::Dns)?;
+        let storage = prepare(&self.storage, raw.storage, Section::Storage)?;
+        let compute = prepare(&self.compute, raw.compute, Section::Compute)?;
+        let ci = prepare(&self.ci, raw.ci, Section::Ci)?;
+        let secrets = prepare(&self.secrets, raw.secrets, Section::Secrets)?;
+        let database = prepare(&self.database, raw.database, Section::Database)?;
+        let repo = prepare(&self.repo, raw.repo, Section::Repo)?;
+        let mail = prepare(&self.mail, raw.mail, Section::Mail)?;
+        let running_clocks = [
+            dns.install(),
+            storage.install(),
+            compute.install(),
+            ci.install(),
+            secrets.install(),
+            database.install(),
+            repo.install(),
+            mail.install(),
+        ];
+        Ok(Section::ALL.map(|s| SectionJson {
+            json: raw.section(s).get().to_string(),
+            running_clocks: running_clocks[s.index()],
+        }))
+    }
+
+    /// The world file made of `sections` (each one's JSON as [`crate::MemorySnapshot`] writes
+    /// it, in file order), compact.
+    pub(crate) fn assemble(&self, sections: &[&str; 8]) -> String {
+        let len: usize = sections.iter().map(|s| s.len() + 16).sum();
+        let mut out = String::with_capacity(len + 64);
+        out.push_str(&format!(
+            "{{\"version\":{SNAPSHOT_VERSION},\"seed\":{}",
+            self.seed
+        ));
+        for (s, json) in Section::ALL.iter().zip(sections) {
+            out.push_str(",\"");
+            out.push_str(s.key());
+            out.push_str("\":");
+            out.push_str(json);
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemorySnapshot;
+
+    #[test]
+    fn the_assembled_file_is_a_snapshot_and_restores_in_place() {
+        let c = MemoryCloud::new(3);
+        c.dns.add_zone("example.com");
+        c.storage.add_foreign_bucket("taken-name");
+        let live = LiveWorld::of(&c);
+        let sections: Vec<String> = Section::ALL
+            .iter()
+            .map(|s| live.serialize(*s).unwrap().unwrap().json)
+            .collect();
+        let refs: [&str; 8] = std::array::from_fn(|i| sections[i].as_str());
+        let text = live.assemble(&refs);
+        let snap = MemorySnapshot::from_json(&text).unwrap();
+        assert_eq!(snap, c.snapshot());
+
+        // Restore into another cloud's providers, in place: the Arcs stay the same.
+        let other = MemoryCloud::new(3);
+        let dns_before = std::sync::Arc::as_ptr(&other.dns);
+        let read = LiveWorld::of(&other).restore(&text).unwrap();
+        assert_eq!(std::sync::Arc::as_ptr(&other.dns), dns_before);
+        assert_eq!(other.inventory(), c.inventory());
+        assert_eq!(read[Section::Dns.index()].json, sections[0]);
+    }
+
+    #[test]
+    fn a_bad_section_changes_nothing() {
+        let c = MemoryCloud::new(3);
+        c.dns.add_zone("example.com");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&c.snapshot().to_json().unwrap()).unwrap();
+        v["repo"]["branches"]["main"] = serde_json::json!("0000");
+        let target = MemoryCloud::new(3);
+        target.dns.add_zone("kept.example");
+        let before = target.inventory();
+        let e = LiveWorld::of(&target).restore(&v.to_string()).unwrap_err();
+        assert!(e.message().contains("missing commit"), "{e}");
+        assert_eq!(
+            target.inventory(),
+            before,
+            "the DNS section was not installed"
+        );
+        let e = LiveWorld::of(&target)
+            .restore(r#"{"version": 9}"#)
+            .unwrap_err();
+        assert!(e.message().contains("version 9"), "{e}");
+    }
+}

@@ -2,6 +2,10 @@
 
 use crate::faults::{Base, Faults, Read};
 use crate::inventory::Inventory;
+use crate::names::{
+    POSTGRES_BOOTSTRAP_ROLE, POSTGRES_BUILTIN_DATABASES, postgres_database, postgres_identifier,
+    postgres_role,
+};
 use provisio::database::{
     AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec,
     SeedSpec, Server, ServerSpec,
@@ -466,6 +470,23 @@ impl Provider for MemoryDatabase {
     fn info(&self) -> ProviderInfo {
         self.base.info()
     }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(
+            &[
+                provisio::validate::NameKind::Database,
+                provisio::validate::NameKind::Role,
+            ],
+            kind,
+            field,
+            value,
+        )
+    }
 }
 
 #[async_trait]
@@ -624,7 +645,7 @@ impl Database for MemoryDatabase {
     async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>> {
         self.base
             .run("database.ensure_role", &spec.name, async {
-                let name = validate::pg_identifier("role name", &spec.name)?;
+                let name = postgres_role("role name", &spec.name)?;
                 if spec.password.is_empty() {
                     return Err(Error::invalid_field("role password", "must not be empty"));
                 }
@@ -648,10 +669,10 @@ impl Database for MemoryDatabase {
     async fn ensure_database(&self, spec: &DatabaseSpec) -> Result<Ensured<String>> {
         self.base
             .run("database.ensure_database", &spec.name, async {
-                let name = validate::pg_identifier("database name", &spec.name)?;
-                let owner = validate::pg_identifier("database owner", &spec.owner)?;
+                let name = postgres_database("database name", &spec.name)?;
+                let owner = postgres_identifier("database owner", &spec.owner)?;
                 let mut s = self.lock();
-                if !s.roles.contains_key(&owner) {
+                if !s.roles.contains_key(&owner) && owner != POSTGRES_BOOTSTRAP_ROLE {
                     return Err(Error::not_found(format!(
                         "role {owner:?} does not exist (create it before the database)"
                     ))
@@ -676,7 +697,7 @@ impl Database for MemoryDatabase {
         let resource = format!("{}/{}", spec.database, spec.id);
         self.base
             .run("database.apply_seed", &resource, async {
-                let db = validate::pg_identifier("seed database", &spec.database)?;
+                let db = postgres_identifier("seed database", &spec.database)?;
                 if spec.id.is_empty() || spec.id.len() > 255 || spec.id.chars().any(char::is_control)
                 {
                     return Err(Error::invalid_field(
@@ -715,8 +736,9 @@ impl Database for MemoryDatabase {
     async fn database_exists(&self, name: &str) -> Result<bool> {
         self.base
             .run("database.database_exists", name, async {
-                let name = validate::pg_identifier("database name", name)?;
-                Ok(Read(self.lock().databases.contains_key(&name)))
+                let name = postgres_identifier("database name", name)?;
+                let builtin = POSTGRES_BUILTIN_DATABASES.contains(&name.as_str());
+                Ok(Read(builtin || self.lock().databases.contains_key(&name)))
             })
             .await
     }
@@ -724,8 +746,9 @@ impl Database for MemoryDatabase {
     async fn role_exists(&self, name: &str) -> Result<bool> {
         self.base
             .run("database.role_exists", name, async {
-                let name = validate::pg_identifier("role name", name)?;
-                Ok(Read(self.lock().roles.contains_key(&name)))
+                let name = postgres_identifier("role name", name)?;
+                let builtin = name == POSTGRES_BOOTSTRAP_ROLE;
+                Ok(Read(builtin || self.lock().roles.contains_key(&name)))
             })
             .await
     }
@@ -733,7 +756,13 @@ impl Database for MemoryDatabase {
     async fn drop_database(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         self.base
             .run("database.drop_database", name, async {
-                let name = validate::pg_identifier("database name", name)?;
+                let name = postgres_identifier("database name", name)?;
+                if POSTGRES_BUILTIN_DATABASES.contains(&name.as_str()) {
+                    // as the PostgreSQL provider answers (the server refuses templates)
+                    return Err(Error::conflict(format!(
+                        "refusing to drop database {name:?}: every PostgreSQL server has it"
+                    )));
+                }
                 confirm.check("database", &name)?;
                 let mut s = self.lock();
                 if s.databases.remove(&name).is_none() {
@@ -748,7 +777,12 @@ impl Database for MemoryDatabase {
     async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         self.base
             .run("database.drop_role", name, async {
-                let name = validate::pg_identifier("role name", name)?;
+                let name = postgres_identifier("role name", name)?;
+                if name == POSTGRES_BOOTSTRAP_ROLE {
+                    return Err(Error::conflict(format!(
+                        "role {name:?} cannot be dropped because it is required by the database system"
+                    )));
+                }
                 confirm.check("role", &name)?;
                 let mut s = self.lock();
                 if !s.roles.contains_key(&name) {

@@ -7,7 +7,7 @@
 //! | [`provisio::ObjectStorage`] | [`MemoryStorage`] | S3 |
 //! | [`provisio::Compute`] | [`MemoryCompute`] | EC2 |
 //! | [`provisio::CiServer`] | [`MemoryCi`] | Jenkins |
-//! | [`provisio::SecretStore`] | [`MemorySecrets`] | Key Vault |
+//! | [`provisio::SecretStore`] | [`MemorySecrets`] | Key Vault (names with paths, as AWS Secrets Manager) |
 //! | [`provisio::Database`] | [`MemoryDatabase`] | RDS + PostgreSQL |
 //! | [`provisio::Repository`] | [`MemoryRepo`] | git |
 //! | [`provisio::Mail`] | [`MemoryMail`] | SES |
@@ -38,6 +38,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod inventory;
 pub mod mail;
+pub mod names;
 mod paging;
 pub mod persist;
 pub mod repo;

@@ -98,8 +98,9 @@ fn bot() -> Author {
     }
 }
 
+/// The branch rule of `git check-ref-format --branch` (see [`crate::names::git_branch`]).
 fn branch_name(field: &str, name: &str) -> Result<String> {
-    validate::git_branch_name(field, name)
+    crate::names::git_branch(field, name)
 }
 
 impl MemoryRepo {
@@ -344,6 +345,15 @@ impl crate::snapshot::SnapshotSection for MemoryRepo {
 impl Provider for MemoryRepo {
     fn info(&self) -> ProviderInfo {
         self.base.info()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(&[provisio::validate::NameKind::Branch], kind, field, value)
     }
 }
 

@@ -109,8 +109,9 @@ impl Default for MemorySecrets {
     }
 }
 
+/// The store has paths, as AWS Secrets Manager (see [`crate::names::path_capable_secret`]).
 fn secret_name(name: &str) -> Result<String> {
-    validate::secret_name("secret name", name)
+    crate::names::path_capable_secret("secret name", name)
 }
 
 impl MemorySecrets {
@@ -350,6 +351,15 @@ impl Provider for MemorySecrets {
     fn info(&self) -> ProviderInfo {
         self.base.info()
     }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(&[provisio::validate::NameKind::Secret], kind, field, value)
+    }
 }
 
 #[async_trait]
@@ -554,7 +564,7 @@ mod tests {
             &ErrorKind::NotFound
         );
         assert_eq!(
-            kv.put_secret("bad_name", &SecretString::new("x"), &Tags::new())
+            kv.put_secret("bad name", &SecretString::new("x"), &Tags::new())
                 .await
                 .unwrap_err()
                 .kind(),

@@ -265,6 +265,15 @@ impl Provider for MemoryStorage {
     fn info(&self) -> ProviderInfo {
         self.base.info()
     }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(&[provisio::validate::NameKind::Bucket], kind, field, value)
+    }
 }
 
 #[async_trait]

@@ -608,6 +608,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn targets_read_back_as_written() {
+        let dns = MemoryDns::new();
+        let zone = dns.add_zone("example.test");
+        let cname = RecordSpec::new(
+            "acme.stg.example.test",
+            RecordType::Cname,
+            "staging.example.test",
+            300,
+        );
+        let mut mx = RecordSpec::new("example.test", RecordType::Mx, "mail.example.test", 300);
+        mx.priority = Some(10);
+        for spec in [&cname, &mx] {
+            dns.ensure_record(&zone, spec).await.unwrap();
+            let got = dns
+                .get_record(&zone, &spec.name, &spec.record_type)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.content, spec.content, "no trailing dot added");
+            assert!(got.matches(spec));
+            let listed = dns
+                .list_records(&zone, &PageRequest::first())
+                .await
+                .unwrap();
+            assert!(listed.items.iter().any(|r| r.content == spec.content));
+            assert_eq!(
+                dns.ensure_record(&zone, spec).await.unwrap().outcome,
+                provisio::Outcome::Unchanged
+            );
+        }
+        // A fully qualified target (trailing dot) is the same target: kept in the form without
+        // the dot, so ensuring either spelling changes nothing.
+        let mut dotted = cname.clone();
+        dotted.content = "staging.example.test.".into();
+        assert_eq!(
+            dns.ensure_record(&zone, &dotted).await.unwrap().outcome,
+            provisio::Outcome::Unchanged
+        );
+        // Types provisio does not manage (NS, SRV) are kept exactly as inserted.
+        for (t, content) in [
+            ("NS", "ns1.example.net."),
+            ("SRV", "10 5 5060 sip.example.test"),
+        ] {
+            dns.insert_raw_record(
+                &zone,
+                Record {
+                    id: None,
+                    name: "example.test".into(),
+                    record_type: RecordType::parse(t),
+                    content: content.into(),
+                    ttl: 3600,
+                    proxied: None,
+                    priority: None,
+                },
+            );
+            let got = dns
+                .get_record(&zone, "example.test", &RecordType::parse(t))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.content, content);
+        }
+    }
+
+    #[tokio::test]
     async fn list_pages_and_raw_records() {
         let dns = MemoryDns::new();
         let zone = dns.add_zone("example.com");

@@ -360,7 +360,53 @@ impl MemoryCi {
     }
 }
 
+/// Each CI item's JSON as last written, with the item it was made from: job configs make the
+/// CI section the largest part of a world, and most writes change one job or none, so an
+/// item equal to the one last written reuses its JSON.
+#[derive(Debug, Default)]
+pub(crate) struct CiJson(std::collections::HashMap<String, (ItemSnapshot, String)>);
+
 impl crate::snapshot::SnapshotSection for MemoryCi {
+    type JsonCache = CiJson;
+    fn section_json(snap: CiSnapshot, cache: &mut CiJson) -> serde_json::Result<String> {
+        // Field by field in declaration order, as the derived `Serialize` writes them
+        // (the tests compare with `serde_json::to_string`).
+        let CiSnapshot {
+            items,
+            queue_time,
+            build_duration,
+            default_result,
+            results,
+        } = snap;
+        let mut next = std::collections::HashMap::with_capacity(items.len());
+        let mut out = String::from("{\"items\":[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let json = match cache.0.remove(&item.path) {
+                Some((old, json)) if old == item => json,
+                _ => serde_json::to_string(&item)?,
+            };
+            out.push_str(&json);
+            next.insert(item.path.clone(), (item, json));
+        }
+        cache.0 = next;
+        for (key, value) in [
+            ("queue_time", serde_json::to_string(&queue_time)?),
+            ("build_duration", serde_json::to_string(&build_duration)?),
+            ("default_result", serde_json::to_string(&default_result)?),
+            ("results", serde_json::to_string(&results)?),
+        ] {
+            out.push_str(if key == "queue_time" { "]," } else { "," });
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(&value);
+        }
+        out.push('}');
+        Ok(out)
+    }
     type Snapshot = CiSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> CiSnapshot {

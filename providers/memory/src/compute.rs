@@ -384,6 +384,7 @@ impl MemoryCompute {
 }
 
 impl crate::snapshot::SnapshotSection for MemoryCompute {
+    type JsonCache = ();
     type Snapshot = ComputeSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> ComputeSnapshot {

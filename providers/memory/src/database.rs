@@ -450,6 +450,7 @@ impl MemoryDatabase {
 }
 
 impl crate::snapshot::SnapshotSection for MemoryDatabase {
+    type JsonCache = ();
     type Snapshot = DatabaseSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> DatabaseSnapshot {

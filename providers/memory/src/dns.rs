@@ -243,6 +243,7 @@ impl MemoryDns {
 }
 
 impl crate::snapshot::SnapshotSection for MemoryDns {
+    type JsonCache = ();
     type Snapshot = DnsSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> DnsSnapshot {

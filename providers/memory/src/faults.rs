@@ -24,7 +24,7 @@
 //! # }
 //! ```
 
-use crate::persist::{Section, WorldFile};
+use crate::persist::{Access, Section, WorldFile};
 use provisio::{Error, ErrorKind, Quota, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -671,7 +671,12 @@ impl Base {
                     Ok(v) => v.changed(),
                     Err(_) => C::MAY_CHANGE,
                 };
-                world.run(self.section, body, changed).await
+                let access = if C::MAY_CHANGE {
+                    Access::Write
+                } else {
+                    Access::Read
+                };
+                world.run(self.section, access, body, changed).await
             }
         };
         self.faults.finish(call, result)

@@ -285,6 +285,7 @@ impl MemoryMail {
 }
 
 impl crate::snapshot::SnapshotSection for MemoryMail {
+    type JsonCache = ();
     type Snapshot = MailSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> MailSnapshot {

@@ -328,7 +328,36 @@ impl MemoryRepo {
     }
 }
 
+/// Each commit's JSON by commit id: a commit never changes (its id is its content's hash), and
+/// the commits with their trees make the repository section large.
+#[derive(Debug, Default)]
+pub(crate) struct RepoJson(std::collections::HashMap<String, String>);
+
 impl crate::snapshot::SnapshotSection for MemoryRepo {
+    type JsonCache = RepoJson;
+    fn section_json(snap: RepoSnapshot, cache: &mut RepoJson) -> serde_json::Result<String> {
+        // Field by field in declaration order, as the derived `Serialize` writes them
+        // (the tests compare with `serde_json::to_string`).
+        let RepoSnapshot { commits, branches } = snap;
+        let mut next = std::collections::HashMap::with_capacity(commits.len());
+        let mut out = String::from("{\"commits\":[");
+        for (i, c) in commits.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let json = match cache.0.remove(&c.id) {
+                Some(json) => json,
+                None => serde_json::to_string(c)?,
+            };
+            out.push_str(&json);
+            next.insert(c.id.clone(), json);
+        }
+        cache.0 = next;
+        out.push_str("],\"branches\":");
+        out.push_str(&serde_json::to_string(&branches)?);
+        out.push('}');
+        Ok(out)
+    }
     type Snapshot = RepoSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> RepoSnapshot {

@@ -329,6 +329,7 @@ impl MemorySecrets {
 }
 
 impl crate::snapshot::SnapshotSection for MemorySecrets {
+    type JsonCache = ();
     type Snapshot = SecretsSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> SecretsSnapshot {

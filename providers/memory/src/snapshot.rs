@@ -277,6 +277,17 @@ pub(crate) trait SnapshotSection {
     fn running_clocks(_snap: &Self::Snapshot) -> bool {
         false
     }
+    /// What [`SnapshotSection::section_json`] keeps between calls.
+    type JsonCache: Default + Send + std::fmt::Debug;
+    /// `snap` as JSON, exactly as `serde_json::to_string` writes it; a large section reuses
+    /// the JSON of the parts that did not change since the last call (a persisted world
+    /// writes the whole file at every commit).
+    fn section_json(
+        snap: Self::Snapshot,
+        _cache: &mut Self::JsonCache,
+    ) -> serde_json::Result<String> {
+        serde_json::to_string(&snap)
+    }
 }
 
 impl MemoryCloud {

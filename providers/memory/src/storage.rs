@@ -248,6 +248,7 @@ impl MemoryStorage {
 }
 
 impl crate::snapshot::SnapshotSection for MemoryStorage {
+    type JsonCache = ();
     type Snapshot = StorageSnapshot;
     type Prepared = State;
     fn snapshot_section(&self) -> StorageSnapshot {

@@ -6,7 +6,7 @@
 //! works the same under any runtime (or none, for [`crate::MemoryCloud::flush`]).
 
 use super::lock::{FileId, Stamp, WorldLock};
-use super::sections::{LiveWorld, Section, SectionJson};
+use super::sections::{JsonCaches, LiveWorld, Section, SectionJson};
 use super::session::{Phase, Shared, StoredError};
 use crate::snapshot::{in_file, io_error, write_atomically};
 use provisio::{Error, Result};
@@ -22,8 +22,10 @@ pub(crate) struct Committer {
     /// What the process's copy is of: `None` when unknown (never read, or a write failed),
     /// which makes the next session read the file.
     pub(crate) stamp: Option<Stamp>,
-    /// Every section as last written or read.
-    pub(crate) sections: Option<[SectionJson; 8]>,
+    /// Every section as last written or read (`None`: never yet).
+    pub(crate) sections: [Option<SectionJson>; 8],
+    /// What the large sections reuse from their last serialization.
+    pub(crate) json: JsonCaches,
 }
 
 impl Committer {
@@ -79,11 +81,16 @@ impl Committer {
                 c.phase = Phase::Closing;
                 (c.session, std::mem::take(&mut c.dirty))
             };
+            // Waiting reads may ride along while the session is written.
+            self.shared.wake_ops();
             let written = if dirty != 0 {
                 Some(self.commit(dirty))
             } else {
                 None
             };
+            // No rider may join once the lock is given back: it would read a copy another
+            // process may already have changed.
+            self.shared.lock().phase = Phase::Closed;
             let _ = self.lock.unlock();
             {
                 let mut c = self.shared.lock();
@@ -95,7 +102,6 @@ impl Committer {
                     Some(Err(e)) => Shared::record_failure(&mut c, session, StoredError::of(&e)),
                     None => {}
                 }
-                c.phase = Phase::Closed;
                 c.finished = session;
             }
             self.shared.wake_ops();
@@ -154,8 +160,8 @@ impl Committer {
             .world
             .restore(text)
             .map_err(|e| in_file(&self.path, e))?;
-        let had_copy = self.stamp.is_some() || self.sections.is_some();
-        self.sections = Some(sections);
+        let had_copy = self.stamp.is_some() || self.sections.iter().any(Option::is_some);
+        self.sections = sections.map(Some);
         self.stamp = Some(now);
         let mut c = self.shared.lock();
         if had_copy {
@@ -165,8 +171,9 @@ impl Committer {
         Ok(true)
     }
 
-    /// Writes the world: the changed sections (and those with running clocks) serialized
-    /// again, the others as they were. The generation is bumped *before* the file is
+    /// Writes the world: the changed sections (and those whose running clocks were written
+    /// more than [`super::sections::CLOCK_STALENESS`] ago) serialized again, the others as
+    /// they were. The generation is bumped *before* the file is
     /// replaced: a crash in between leaves a generation that no process's copy has, so every
     /// process re-reads the file, never the other way round. Returns the file's size.
     fn commit(&mut self, dirty: u8) -> Result<u64> {
@@ -179,33 +186,26 @@ impl Committer {
     }
 
     fn write(&mut self, dirty: u8) -> Result<u64> {
-        let mut fresh: Vec<Option<SectionJson>> = Vec::with_capacity(8);
         for s in Section::ALL {
-            let cached = self.sections.as_ref().map(|all| &all[s.index()]);
-            let stale = dirty & (1 << s.index()) != 0 || cached.is_none_or(|c| c.running_clocks);
-            fresh.push(if stale {
-                self.world.serialize(s).transpose()?
-            } else {
-                None
-            });
+            let slot = &mut self.sections[s.index()];
+            let stale = dirty & (1 << s.index()) != 0
+                || slot.as_ref().is_none_or(SectionJson::clocks_stale);
+            if stale && let Some(fresh) = self.world.serialize(s, &mut self.json) {
+                *slot = Some(fresh?);
+            }
         }
-        let mut sections: Vec<SectionJson> = Vec::with_capacity(8);
-        for (s, fresh) in Section::ALL.iter().zip(fresh) {
-            let cached = self.sections.as_ref().map(|all| all[s.index()].clone());
-            match fresh.or(cached) {
-                Some(j) => sections.push(j),
+        let mut refs: [&str; 8] = [""; 8];
+        for s in Section::ALL {
+            refs[s.index()] = match &self.sections[s.index()] {
+                Some(j) => j.json.as_str(),
                 None => {
                     return Err(Error::unexpected(format!(
                         "the memory world's {} provider was dropped before its first write",
                         s.key()
                     )));
                 }
-            }
+            };
         }
-        let sections: [SectionJson; 8] = sections
-            .try_into()
-            .map_err(|_| Error::unexpected("eight sections"))?;
-        let refs: [&str; 8] = std::array::from_fn(|i| sections[i].json.as_str());
         let text = self.world.assemble(&refs);
         let generation = self.stamp.and_then(|s| s.generation).unwrap_or(0) + 1;
         self.lock
@@ -218,7 +218,6 @@ impl Committer {
             generation: Some(generation),
             file,
         });
-        self.sections = Some(sections);
         Ok(text.len() as u64)
     }
 }

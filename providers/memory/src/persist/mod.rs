@@ -46,7 +46,9 @@
 //!    the old world or the new one, never a part.
 //! 5. **Unlock.**
 //!
-//! Reads take part too (so they see what other processes wrote), but write nothing.
+//! Reads take part too (so they see what other processes wrote), but write nothing and do
+//! not wait for a write: like a real service, a read may show a change of another call of
+//! this process whose response (here: whose write) is still on its way.
 //!
 //! # Group commit
 //!
@@ -57,10 +59,11 @@
 //! then every operation of the session returns. Operations that arrive while a write is on
 //! its way to disk form the next session's batch, so the batch grows with the load, and the
 //! lock is given back between sessions so other processes get their turn. An operation
-//! still returns only after a write that contains its effect, and one that ran in a session
-//! where another operation changed something waits for that write too (it may have seen the
-//! change). Each write serializes again only the sections (one per provider) that changed,
-//! or that hold a running clock; the others are copied from the last write.
+//! still returns only after a write that contains its effect; a read joins even a session
+//! whose write is under way. Each write serializes again only the sections (one per
+//! provider) that changed, or whose running clocks (a booting instance, a running build) were
+//! written more than a second ago, and in the large ones (CI jobs, repository commits) only
+//! the parts that changed; the rest is copied from the last write.
 //!
 //! Polling waits (`wait_for_state`, `wait_for_build`) bring the copy up to date once and then
 //! poll it outside any session, so they never hold the lock while they sleep, and a CI
@@ -88,6 +91,7 @@ use crate::MemoryCloud;
 use crate::snapshot::io_error;
 use committer::Committer;
 use provisio::Result;
+pub(crate) use session::Access;
 use session::Shared;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -120,7 +124,8 @@ impl WorldFile {
             path: path.to_path_buf(),
             world: sections::LiveWorld::of(cloud),
             stamp: None,
-            sections: None,
+            sections: Default::default(),
+            json: Default::default(),
         };
         std::thread::Builder::new()
             .name("provisio-memory-world".into())
@@ -138,10 +143,11 @@ impl WorldFile {
     pub(crate) async fn run<T>(
         &self,
         section: Section,
+        access: Access,
         body: impl Future<Output = Result<T>>,
         changed: impl FnOnce(&Result<T>) -> bool,
     ) -> Result<T> {
-        let entry = self.shared.enter().await?;
+        let entry = self.shared.enter(access).await?;
         let result = body.await;
         let sections: &[Section] = if changed(&result) { &[section] } else { &[] };
         if let Some(session) = entry.leave(sections) {
@@ -152,7 +158,7 @@ impl WorldFile {
 
     /// Brings the copy up to date (for operations that then read it outside a session).
     pub(crate) async fn refresh(&self) -> Result<()> {
-        let entry = self.shared.enter().await?;
+        let entry = self.shared.enter(Access::Read).await?;
         match entry.leave(&[]) {
             Some(session) => self.shared.written(session).await,
             None => Ok(()),
@@ -179,7 +185,7 @@ impl MemoryCloud {
         let path = path.as_ref();
         let cloud = MemoryCloud::new(seed);
         let world = WorldFile::start(path, &cloud)?;
-        let entry = world.shared.enter().await?;
+        let entry = world.shared.enter(Access::Write).await?;
         let created = !entry.found_file();
         if created {
             // The providers are not attached yet: what `prepare` does is written once, below.
@@ -231,7 +237,7 @@ impl MemoryCloud {
         let Some(world) = self.world() else {
             return Ok(f(self));
         };
-        let entry = world.shared.enter().await?;
+        let entry = world.shared.enter(Access::Write).await?;
         let out = f(self);
         if let Some(session) = entry.leave(&Section::ALL) {
             world.shared.written(session).await?;

@@ -61,13 +61,34 @@ impl Section {
     }
 }
 
-/// A section as last written or read: its JSON, and whether it holds a running clock (a
-/// booting instance, a running build...), whose remaining time is only right at the moment
-/// it was serialized.
+/// How old the remaining times of a running clock (a booting instance, a running build, a
+/// secret's recovery window...) in a written section may get before a write serializes the
+/// section again although it did not change: other processes see those clocks at most this
+/// far behind.
+pub(crate) const CLOCK_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A section as last written or read: its JSON, and whether it holds a running clock, whose
+/// remaining time is only right at the moment it was serialized.
 #[derive(Debug, Clone)]
 pub(crate) struct SectionJson {
     pub(crate) json: String,
     pub(crate) running_clocks: bool,
+    pub(crate) serialized_at: std::time::Instant,
+}
+
+impl SectionJson {
+    fn new(json: String, running_clocks: bool) -> SectionJson {
+        SectionJson {
+            json,
+            running_clocks,
+            serialized_at: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether a write should serialize the section again although it did not change.
+    pub(crate) fn clocks_stale(&self) -> bool {
+        self.running_clocks && self.serialized_at.elapsed() >= CLOCK_STALENESS
+    }
 }
 
 /// The providers of a persisted world, held weakly: the providers hold the world file's
@@ -86,17 +107,25 @@ pub(crate) struct LiveWorld {
     seed: u64,
 }
 
+/// What the large sections keep between writes to serialize only what changed (see
+/// [`SnapshotSection::section_json`]).
+#[derive(Debug, Default)]
+pub(crate) struct JsonCaches {
+    ci: <MemoryCi as SnapshotSection>::JsonCache,
+    repo: <MemoryRepo as SnapshotSection>::JsonCache,
+}
+
 /// Serializes a live provider's section.
-fn serialize<P: SnapshotSection>(p: &Weak<P>) -> Option<Result<SectionJson>> {
+fn serialize<P: SnapshotSection>(
+    p: &Weak<P>,
+    cache: &mut P::JsonCache,
+) -> Option<Result<SectionJson>> {
     let p = p.upgrade()?;
     let snap = p.snapshot_section();
     let running_clocks = P::running_clocks(&snap);
     Some(
-        serde_json::to_string(&snap)
-            .map(|json| SectionJson {
-                json,
-                running_clocks,
-            })
+        P::section_json(snap, cache)
+            .map(|json| SectionJson::new(json, running_clocks))
             .map_err(|e| Error::unexpected("cannot serialize the memory world").with_source(e)),
     )
 }
@@ -203,16 +232,20 @@ impl LiveWorld {
     }
 
     /// Serializes section `s` of its live provider; `None` when the provider is gone.
-    pub(crate) fn serialize(&self, s: Section) -> Option<Result<SectionJson>> {
+    pub(crate) fn serialize(
+        &self,
+        s: Section,
+        caches: &mut JsonCaches,
+    ) -> Option<Result<SectionJson>> {
         match s {
-            Section::Dns => serialize(&self.dns),
-            Section::Storage => serialize(&self.storage),
-            Section::Compute => serialize(&self.compute),
-            Section::Ci => serialize(&self.ci),
-            Section::Secrets => serialize(&self.secrets),
-            Section::Database => serialize(&self.database),
-            Section::Repo => serialize(&self.repo),
-            Section::Mail => serialize(&self.mail),
+            Section::Dns => serialize(&self.dns, &mut ()),
+            Section::Storage => serialize(&self.storage, &mut ()),
+            Section::Compute => serialize(&self.compute, &mut ()),
+            Section::Ci => serialize(&self.ci, &mut caches.ci),
+            Section::Secrets => serialize(&self.secrets, &mut ()),
+            Section::Database => serialize(&self.database, &mut ()),
+            Section::Repo => serialize(&self.repo, &mut caches.repo),
+            Section::Mail => serialize(&self.mail, &mut ()),
         }
     }
 
@@ -248,10 +281,8 @@ impl LiveWorld {
             repo.install(),
             mail.install(),
         ];
-        Ok(Section::ALL.map(|s| SectionJson {
-            json: raw.section(s).get().to_string(),
-            running_clocks: running_clocks[s.index()],
-        }))
+        Ok(Section::ALL
+            .map(|s| SectionJson::new(raw.section(s).get().to_string(), running_clocks[s.index()])))
     }
 
     /// The world file made of `sections` (each one's JSON as [`crate::MemorySnapshot`] writes
@@ -285,9 +316,10 @@ mod tests {
         c.dns.add_zone("example.com");
         c.storage.add_foreign_bucket("taken-name");
         let live = LiveWorld::of(&c);
+        let mut caches = JsonCaches::default();
         let sections: Vec<String> = Section::ALL
             .iter()
-            .map(|s| live.serialize(*s).unwrap().unwrap().json)
+            .map(|s| live.serialize(*s, &mut caches).unwrap().unwrap().json)
             .collect();
         let refs: [&str; 8] = std::array::from_fn(|i| sections[i].as_str());
         let text = live.assemble(&refs);
@@ -301,6 +333,51 @@ mod tests {
         assert_eq!(std::sync::Arc::as_ptr(&other.dns), dns_before);
         assert_eq!(other.inventory(), c.inventory());
         assert_eq!(read[Section::Dns.index()].json, sections[0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cached_sections_are_what_serde_writes() {
+        use provisio::repo::{Author, CommitSpec};
+        use provisio::{Bytes, CiServer, Repository};
+        let c = MemoryCloud::new(3);
+        let live = LiveWorld::of(&c);
+        let mut caches = JsonCaches::default();
+        let check = |caches: &mut JsonCaches| {
+            for s in [Section::Ci, Section::Repo] {
+                let cached = live.serialize(s, caches).unwrap().unwrap().json;
+                let whole: serde_json::Value =
+                    serde_json::from_str(&c.snapshot().to_json().unwrap()).unwrap();
+                let plain = serde_json::to_string(&whole[s.key()]).unwrap();
+                let cached: serde_json::Value = serde_json::from_str(&cached).unwrap();
+                assert_eq!(serde_json::to_string(&cached).unwrap(), plain, "{s:?}");
+            }
+        };
+        check(&mut caches);
+        c.ci.ensure_folder("tenants").await.unwrap();
+        c.ci.ensure_job("tenants/a", "<project>\"a\"\n</project>")
+            .await
+            .unwrap();
+        c.ci.ensure_job("b", "<project/>").await.unwrap();
+        let commit = |branch: &str, body: &'static [u8]| CommitSpec {
+            branch: branch.into(),
+            files: [("f.txt".to_string(), Bytes::from_static(body))].into(),
+            message: "m".into(),
+            author: Author {
+                name: "a".into(),
+                email: "a@example.com".into(),
+            },
+        };
+        c.repo.ensure_branch("dev", "main").await.unwrap();
+        c.repo.write_files(&commit("dev", b"one")).await.unwrap();
+        check(&mut caches);
+        // warm: reused parts, one of them changed since
+        c.ci.ensure_job("b", "<project>changed</project>")
+            .await
+            .unwrap();
+        c.ci.trigger_build("b", &Default::default()).await.unwrap();
+        c.repo.write_files(&commit("dev", b"two")).await.unwrap();
+        check(&mut caches);
+        check(&mut caches);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! A *session* is one tenure of the OS lock by this process: the committer thread takes the
 //! lock, brings the process's copy of the world up to date, lets the operations that were
 //! waiting run their bodies, and when the last of them has left, writes the world once if any
-//! of them changed it, and gives the lock back. An operation that changed the world (or that
-//! ran in a session where another one did, and so may have seen the change) returns only
-//! after that write. Operations that arrive while a session is open join it; operations that
-//! arrive while it is being written wait for the next one, and form its batch: under load,
-//! one write covers every change made while the previous write was on its way to disk.
+//! of them changed it, and gives the lock back. An operation that changed the world returns
+//! only after that write. Operations that arrive while a session is open join it; reads also
+//! join one being written; other operations that arrive while it is being written wait for
+//! the next one, and form its batch: under load, one write covers every change made while the
+//! previous write was on its way to disk.
 
 use super::sections::Section;
 use provisio::{Error, ErrorKind, Result};
@@ -165,13 +165,12 @@ impl Shared {
         }
     }
 
-    /// Joins the open session at once, or registers a waiting ticket.
-    fn register(self: &Arc<Self>) -> std::result::Result<Entry, Waiter> {
+    /// Joins the open session at once (a read also joins one being written), or registers a
+    /// waiting ticket.
+    fn register(self: &Arc<Self>, access: Access) -> std::result::Result<Entry, Waiter> {
         let mut c = self.lock();
-        if c.phase == Phase::Open {
-            c.active += 1;
-            c.stats.operations += 1;
-            return Ok(Entry::new(self.clone(), c.session, c.found_file));
+        if let Some(entry) = self.join(&mut c, access) {
+            return Ok(entry);
         }
         let ticket = c.next_ticket;
         c.next_ticket += 1;
@@ -180,14 +179,34 @@ impl Shared {
         Err(Waiter {
             shared: self.clone(),
             ticket,
+            access,
             settled: false,
         })
     }
 
+    /// Enters the current session without waiting, when `access` may: any operation while it
+    /// is open; a read also while it is being written (the copy is current and the lock held,
+    /// and the read changes nothing the write could miss). Such a *rider* is not waited for
+    /// by the committer thread.
+    fn join(self: &Arc<Self>, c: &mut Coord, access: Access) -> Option<Entry> {
+        match (c.phase, access) {
+            (Phase::Open, _) => {
+                c.active += 1;
+                c.stats.operations += 1;
+                Some(Entry::new(self.clone(), c.session, c.found_file, false))
+            }
+            (Phase::Closing, Access::Read) => {
+                c.stats.operations += 1;
+                Some(Entry::new(self.clone(), c.session, c.found_file, true))
+            }
+            _ => None,
+        }
+    }
+
     /// Enters a session: at once when one is open, else when the committer thread opens the
     /// next one. Fails when the lock or the world file cannot be read.
-    pub(crate) async fn enter(self: &Arc<Self>) -> Result<Entry> {
-        match self.register() {
+    pub(crate) async fn enter(self: &Arc<Self>, access: Access) -> Result<Entry> {
+        match self.register(access) {
             Ok(entry) => Ok(entry),
             Err(mut waiter) => self.wait_until(|c| waiter.try_settle(c)).await,
         }
@@ -195,7 +214,7 @@ impl Shared {
 
     /// [`Shared::enter`] for code that cannot await (blocks the thread).
     pub(crate) fn enter_blocking(self: &Arc<Self>) -> Result<Entry> {
-        match self.register() {
+        match self.register(Access::Write) {
             Ok(entry) => Ok(entry),
             Err(mut waiter) => self.wait_until_blocking(|c| waiter.try_settle(c)),
         }
@@ -235,6 +254,7 @@ fn outcome(c: &mut Coord, session: u64) -> Option<Result<()>> {
 struct Waiter {
     shared: Arc<Shared>,
     ticket: u64,
+    access: Access,
     /// Entered or refused: nothing to give up any more.
     settled: bool,
 }
@@ -251,17 +271,16 @@ impl Waiter {
                 Error::unexpected("the memory world file could not be opened")
             })));
         }
-        if c.phase == Phase::Open {
+        let admitted = c.phase == Phase::Open;
+        let entry = self.shared.join(c, self.access)?;
+        c.waiting -= 1;
+        if admitted {
             // Every waiting ticket was admitted when the session opened.
             debug_assert!(self.ticket < c.admit_below);
-            c.waiting -= 1;
             c.admitted_pending -= 1;
-            c.active += 1;
-            c.stats.operations += 1;
-            self.settled = true;
-            return Some(Ok(Entry::new(self.shared.clone(), c.session, c.found_file)));
         }
-        None
+        self.settled = true;
+        Some(Ok(entry))
     }
 }
 
@@ -289,15 +308,18 @@ pub(crate) struct Entry {
     shared: Arc<Shared>,
     session: u64,
     found_file: bool,
+    /// A read that joined the session while it was being written (see [`Shared::join`]).
+    rider: bool,
     left: bool,
 }
 
 impl Entry {
-    fn new(shared: Arc<Shared>, session: u64, found_file: bool) -> Entry {
+    fn new(shared: Arc<Shared>, session: u64, found_file: bool, rider: bool) -> Entry {
         Entry {
             shared,
             session,
             found_file,
+            rider,
             left: false,
         }
     }
@@ -308,28 +330,43 @@ impl Entry {
     }
 
     /// Leaves the session, marking `changed` sections as changed. Returns the session whose
-    /// write the operation must wait for: when the session changed anything so far, the
-    /// operation may have made or seen a change that is not on disk yet.
+    /// write the operation must wait for: its own, when it changed anything. An operation that
+    /// changed nothing returns at once, even when it saw a change of another operation of this
+    /// process still on its way to disk (as a real service shows a change before the response
+    /// of the request that made it arrives).
     pub(crate) fn leave(mut self, changed: &[Section]) -> Option<u64> {
         self.left = true;
         self.exit(Section::mask(changed))
     }
 
     fn exit(&self, changed: u8) -> Option<u64> {
+        if self.rider {
+            debug_assert_eq!(changed, 0, "a rider only reads");
+            return None;
+        }
         let mut c = self.shared.lock();
         c.active -= 1;
         c.dirty |= changed;
         if c.active == 0 {
             self.shared.thread_wake.notify_one();
         }
-        (c.dirty != 0).then_some(self.session)
+        (changed != 0).then_some(self.session)
     }
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        if !self.left {
+        if !self.left && !self.rider {
             self.exit(Section::mask(&Section::ALL));
         }
     }
+}
+
+/// Whether an operation may change the world (a read may join a session being written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads only.
+    Read,
+    /// May change something.
+    Write,
 }

@@ -418,11 +418,20 @@ impl crate::snapshot::SnapshotSection for MemoryCi {
     fn install_section(&self, state: State) {
         self.install(state)
     }
-    fn running_clocks(snap: &CiSnapshot) -> bool {
+    fn age(snap: &mut CiSnapshot, elapsed: Duration) {
+        for job in snap.items.iter_mut().filter_map(|i| i.job.as_mut()) {
+            for b in &mut job.builds {
+                b.remaining = b.remaining.saturating_sub(elapsed);
+            }
+        }
+    }
+    fn longest_clock(snap: &CiSnapshot) -> Option<Duration> {
         snap.items
             .iter()
             .filter_map(|i| i.job.as_ref())
-            .any(|j| j.builds.iter().any(|b| !b.remaining.is_zero()))
+            .flat_map(|j| j.builds.iter().map(|b| b.remaining))
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 

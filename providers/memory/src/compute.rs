@@ -396,10 +396,21 @@ impl crate::snapshot::SnapshotSection for MemoryCompute {
     fn install_section(&self, state: State) {
         self.install(state)
     }
-    fn running_clocks(snap: &ComputeSnapshot) -> bool {
-        snap.instances.iter().any(|i| {
-            !i.boot_remaining.is_zero() || i.shutdown_remaining.is_some_and(|d| !d.is_zero())
-        })
+    fn age(snap: &mut ComputeSnapshot, elapsed: std::time::Duration) {
+        for i in &mut snap.instances {
+            i.boot_remaining = i.boot_remaining.saturating_sub(elapsed);
+            if let Some(d) = &mut i.shutdown_remaining {
+                *d = d.saturating_sub(elapsed);
+            }
+        }
+    }
+    fn longest_clock(snap: &ComputeSnapshot) -> Option<std::time::Duration> {
+        snap.instances
+            .iter()
+            .flat_map(|i| [Some(i.boot_remaining), i.shutdown_remaining])
+            .flatten()
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 

@@ -462,8 +462,17 @@ impl crate::snapshot::SnapshotSection for MemoryDatabase {
     fn install_section(&self, state: State) {
         self.install(state)
     }
-    fn running_clocks(snap: &DatabaseSnapshot) -> bool {
-        snap.servers.iter().any(|s| !s.creating_remaining.is_zero())
+    fn age(snap: &mut DatabaseSnapshot, elapsed: Duration) {
+        for s in &mut snap.servers {
+            s.creating_remaining = s.creating_remaining.saturating_sub(elapsed);
+        }
+    }
+    fn longest_clock(snap: &DatabaseSnapshot) -> Option<Duration> {
+        snap.servers
+            .iter()
+            .map(|s| s.creating_remaining)
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 

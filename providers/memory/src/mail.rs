@@ -297,10 +297,19 @@ impl crate::snapshot::SnapshotSection for MemoryMail {
     fn install_section(&self, state: State) {
         self.install(state)
     }
-    fn running_clocks(snap: &MailSnapshot) -> bool {
+    fn age(snap: &mut MailSnapshot, elapsed: Duration) {
+        for i in &mut snap.identities {
+            if let Some(d) = &mut i.verification_remaining {
+                *d = d.saturating_sub(elapsed);
+            }
+        }
+    }
+    fn longest_clock(snap: &MailSnapshot) -> Option<Duration> {
         snap.identities
             .iter()
-            .any(|i| i.verification_remaining.is_some_and(|d| !d.is_zero()))
+            .filter_map(|i| i.verification_remaining)
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 

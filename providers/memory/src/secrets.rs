@@ -341,10 +341,17 @@ impl crate::snapshot::SnapshotSection for MemorySecrets {
     fn install_section(&self, state: State) {
         self.install(state)
     }
-    fn running_clocks(snap: &SecretsSnapshot) -> bool {
+    fn age(snap: &mut SecretsSnapshot, elapsed: Duration) {
+        for d in snap.secrets.iter_mut().filter_map(|s| s.deleted.as_mut()) {
+            d.purge_in = d.purge_in.saturating_sub(elapsed);
+        }
+    }
+    fn longest_clock(snap: &SecretsSnapshot) -> Option<Duration> {
         snap.secrets
             .iter()
-            .any(|s| s.deleted.as_ref().is_some_and(|d| !d.purge_in.is_zero()))
+            .filter_map(|s| s.deleted.as_ref().map(|d| d.purge_in))
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 

@@ -104,6 +104,12 @@ pub struct MemorySnapshot {
     /// The seed of the cloud the snapshot was taken from (for information: a restore uses the
     /// seed it is given).
     pub seed: u64,
+    /// When a persisted world wrote this file (milliseconds since the Unix epoch): the next
+    /// process to open it moves every clock forward by the time since (see
+    /// [`crate::persist`]). `None` in [`MemoryCloud::snapshot`]s, whose clocks stand still
+    /// between processes; [`MemoryCloud::from_snapshot`] and [`MemoryCloud::load`] ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at_ms: Option<u64>,
     dns: DnsSnapshot,
     storage: StorageSnapshot,
     compute: ComputeSnapshot,
@@ -272,10 +278,13 @@ pub(crate) trait SnapshotSection {
     fn prepare_section(&self, snap: Self::Snapshot) -> Result<Self::Prepared>;
     /// Replaces what the provider holds.
     fn install_section(&self, prepared: Self::Prepared);
-    /// Whether `snap` holds a clock still running (its remaining time is only right at the
-    /// moment it was taken).
-    fn running_clocks(_snap: &Self::Snapshot) -> bool {
-        false
+    /// Moves every clock of `snap` `elapsed` forward (remaining times shrink, none below
+    /// zero): the time that passed since the snapshot was written.
+    fn age(_snap: &mut Self::Snapshot, _elapsed: Duration) {}
+    /// The longest remaining time of a clock still running in `snap` (remaining times are
+    /// only right at the moment the snapshot was taken); `None` when none runs.
+    fn longest_clock(_snap: &Self::Snapshot) -> Option<Duration> {
+        None
     }
     /// What [`SnapshotSection::section_json`] keeps between calls.
     type JsonCache: Default + Send + std::fmt::Debug;
@@ -297,6 +306,7 @@ impl MemoryCloud {
         MemorySnapshot {
             version: SNAPSHOT_VERSION,
             seed: self.faults.seed(),
+            written_at_ms: None,
             dns: self.dns.snapshot(),
             storage: self.storage.snapshot(),
             compute: self.compute.snapshot(),

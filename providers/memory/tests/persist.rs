@@ -362,3 +362,45 @@ async fn polling_waits_do_not_hold_the_lock() {
         InstanceState::Running
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_keep_running_while_no_process_holds_the_world() {
+    use provisio::Compute;
+    use provisio::compute::{InstanceSpec, InstanceState};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("memory.json");
+    let id = {
+        let a = open(&path).await;
+        a.change(|c| c.compute.set_boot_time(Duration::from_millis(300)))
+            .await
+            .unwrap();
+        let i = a
+            .compute
+            .launch_instance(&InstanceSpec {
+                name: "web".into(),
+                image: "ami-1".into(),
+                size: "t3.small".into(),
+                tags: Tags::new(),
+                user_data: None,
+                idempotency_key: "k".into(),
+            })
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(i.state, InstanceState::Pending);
+        i.id
+        // the process "dies" with the instance booting
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = open(&path).await;
+    let got = b.compute.get_instance(&id).await.unwrap().unwrap();
+    assert_eq!(
+        got.state,
+        InstanceState::Running,
+        "booted while nobody held the world"
+    );
+    // A snapshot read with `load` keeps the clock where it was written instead.
+    let loaded = MemoryCloud::load(7, &path).unwrap().unwrap();
+    let frozen = loaded.compute.get_instance(&id).await.unwrap().unwrap();
+    assert_eq!(frozen.state, InstanceState::Pending);
+}

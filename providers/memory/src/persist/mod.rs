@@ -62,8 +62,18 @@
 //! still returns only after a write that contains its effect; a read joins even a session
 //! whose write is under way. Each write serializes again only the sections (one per
 //! provider) that changed, or whose running clocks (a booting instance, a running build) were
-//! written more than a second ago, and in the large ones (CI jobs, repository commits) only
+//! written more than a second ago or have run out since, and in the large ones (CI jobs, repository commits) only
 //! the parts that changed; the rest is copied from the last write.
+//!
+//! # Time
+//!
+//! A persisted world's clocks (a booting instance, a running build, a secret's recovery
+//! window) keep running while no process holds it, as a real service's do: the file records
+//! when it was written (`written_at_ms`), and a process that reads it moves every remaining
+//! time forward by the wall-clock time since. (A snapshot written with [`MemoryCloud::save`]
+//! and read with [`MemoryCloud::load`] keeps its clocks standing still instead; see
+//! [`crate::snapshot`].) So an instance launched by a process that was then killed is
+//! running when the next process adopts it, not still booting.
 //!
 //! Polling waits (`wait_for_state`, `wait_for_build`) bring the copy up to date once and then
 //! poll it outside any session, so they never hold the lock while they sleep, and a CI

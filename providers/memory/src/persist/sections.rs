@@ -10,6 +10,7 @@ use crate::{
 use provisio::{Error, Result};
 use serde_json::value::RawValue;
 use std::sync::Weak;
+use std::time::{Duration, Instant};
 
 /// One provider's part of the world file, named as in [`crate::MemorySnapshot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,30 +65,35 @@ impl Section {
 /// How old the remaining times of a running clock (a booting instance, a running build, a
 /// secret's recovery window...) in a written section may get before a write serializes the
 /// section again although it did not change: other processes see those clocks at most this
-/// far behind.
-pub(crate) const CLOCK_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
+/// far behind. A section is also written again once all its clocks have run out, so that the
+/// file shows it settled.
+pub(crate) const CLOCK_STALENESS: Duration = Duration::from_secs(1);
 
-/// A section as last written or read: its JSON, and whether it holds a running clock, whose
-/// remaining time is only right at the moment it was serialized.
+/// A section as last written or read: its JSON, and until when its running clocks run (their
+/// remaining times are only right at the moment it was serialized).
 #[derive(Debug, Clone)]
 pub(crate) struct SectionJson {
     pub(crate) json: String,
-    pub(crate) running_clocks: bool,
-    pub(crate) serialized_at: std::time::Instant,
+    serialized_at: Instant,
+    settles_at: Option<Instant>,
 }
 
 impl SectionJson {
-    fn new(json: String, running_clocks: bool) -> SectionJson {
+    fn new(json: String, longest_clock: Option<Duration>) -> SectionJson {
+        let now = Instant::now();
         SectionJson {
             json,
-            running_clocks,
-            serialized_at: std::time::Instant::now(),
+            serialized_at: now,
+            settles_at: longest_clock.map(|d| now + d),
         }
     }
 
-    /// Whether a write should serialize the section again although it did not change.
+    /// Whether a write should serialize the section again although it did not change: its
+    /// clocks have run out since, or it was serialized [`CLOCK_STALENESS`] ago.
     pub(crate) fn clocks_stale(&self) -> bool {
-        self.running_clocks && self.serialized_at.elapsed() >= CLOCK_STALENESS
+        let now = Instant::now();
+        self.settles_at
+            .is_some_and(|t| now >= t || now >= self.serialized_at + CLOCK_STALENESS)
     }
 }
 
@@ -107,6 +113,14 @@ pub(crate) struct LiveWorld {
     seed: u64,
 }
 
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// What the large sections keep between writes to serialize only what changed (see
 /// [`SnapshotSection::section_json`]).
 #[derive(Debug, Default)]
@@ -122,10 +136,10 @@ fn serialize<P: SnapshotSection>(
 ) -> Option<Result<SectionJson>> {
     let p = p.upgrade()?;
     let snap = p.snapshot_section();
-    let running_clocks = P::running_clocks(&snap);
+    let longest_clock = P::longest_clock(&snap);
     Some(
         P::section_json(snap, cache)
-            .map(|json| SectionJson::new(json, running_clocks))
+            .map(|json| SectionJson::new(json, longest_clock))
             .map_err(|e| Error::unexpected("cannot serialize the memory world").with_source(e)),
     )
 }
@@ -134,45 +148,50 @@ fn serialize<P: SnapshotSection>(
 struct Prepared<P: SnapshotSection> {
     provider: Option<std::sync::Arc<P>>,
     state: Option<P::Prepared>,
-    running_clocks: bool,
+    longest_clock: Option<Duration>,
 }
 
+/// Parses a section, moves its clocks `elapsed` forward and checks it.
 fn prepare<P: SnapshotSection>(
     p: &Weak<P>,
     raw: &RawValue,
     section: Section,
+    elapsed: Duration,
 ) -> Result<Prepared<P>> {
-    let snap: P::Snapshot = serde_json::from_str(raw.get()).map_err(|e| {
+    let mut snap: P::Snapshot = serde_json::from_str(raw.get()).map_err(|e| {
         Error::invalid_input(format!(
             "not a valid memory snapshot: section {}: {e}",
             section.key()
         ))
     })?;
-    let running_clocks = P::running_clocks(&snap);
+    // The JSON as read holds the clocks before aging: it is written again at the next write.
+    let longest_clock = P::longest_clock(&snap).map(|_| Duration::ZERO);
+    P::age(&mut snap, elapsed);
     match p.upgrade() {
         Some(provider) => {
             let state = provider.prepare_section(snap)?;
             Ok(Prepared {
                 provider: Some(provider),
                 state: Some(state),
-                running_clocks,
+                longest_clock,
             })
         }
         None => Ok(Prepared {
             provider: None,
             state: None,
-            running_clocks,
+            longest_clock,
         }),
     }
 }
 
 impl<P: SnapshotSection> Prepared<P> {
-    /// Installs the state in the provider; whether the section has running clocks.
-    fn install(self) -> bool {
+    /// Installs the state in the provider; `Some(ZERO)` when the section read had running
+    /// clocks (its JSON as read is stale at once).
+    fn install(self) -> Option<Duration> {
         if let (Some(p), Some(s)) = (self.provider, self.state) {
             p.install_section(s);
         }
-        self.running_clocks
+        self.longest_clock
     }
 }
 
@@ -183,6 +202,8 @@ struct RawFile<'a> {
     version: u64,
     #[allow(dead_code)]
     seed: u64,
+    #[serde(default)]
+    written_at_ms: Option<u64>,
     #[serde(borrow)]
     dns: &'a RawValue,
     #[serde(borrow)]
@@ -263,15 +284,20 @@ impl LiveWorld {
         check_version(version)?;
         let raw: RawFile<'_> = serde_json::from_str(text).map_err(bad)?;
         check_version(raw.version)?;
-        let dns = prepare(&self.dns, raw.dns, Section::Dns)?;
-        let storage = prepare(&self.storage, raw.storage, Section::Storage)?;
-        let compute = prepare(&self.compute, raw.compute, Section::Compute)?;
-        let ci = prepare(&self.ci, raw.ci, Section::Ci)?;
-        let secrets = prepare(&self.secrets, raw.secrets, Section::Secrets)?;
-        let database = prepare(&self.database, raw.database, Section::Database)?;
-        let repo = prepare(&self.repo, raw.repo, Section::Repo)?;
-        let mail = prepare(&self.mail, raw.mail, Section::Mail)?;
-        let running_clocks = [
+        // A persisted world's clocks run while no process holds it, as a real service's do.
+        let elapsed = raw
+            .written_at_ms
+            .map(|w| Duration::from_millis(unix_ms().saturating_sub(w)))
+            .unwrap_or_default();
+        let dns = prepare(&self.dns, raw.dns, Section::Dns, elapsed)?;
+        let storage = prepare(&self.storage, raw.storage, Section::Storage, elapsed)?;
+        let compute = prepare(&self.compute, raw.compute, Section::Compute, elapsed)?;
+        let ci = prepare(&self.ci, raw.ci, Section::Ci, elapsed)?;
+        let secrets = prepare(&self.secrets, raw.secrets, Section::Secrets, elapsed)?;
+        let database = prepare(&self.database, raw.database, Section::Database, elapsed)?;
+        let repo = prepare(&self.repo, raw.repo, Section::Repo, elapsed)?;
+        let mail = prepare(&self.mail, raw.mail, Section::Mail, elapsed)?;
+        let clocks = [
             dns.install(),
             storage.install(),
             compute.install(),
@@ -282,7 +308,7 @@ impl LiveWorld {
             mail.install(),
         ];
         Ok(Section::ALL
-            .map(|s| SectionJson::new(raw.section(s).get().to_string(), running_clocks[s.index()])))
+            .map(|s| SectionJson::new(raw.section(s).get().to_string(), clocks[s.index()])))
     }
 
     /// The world file made of `sections` (each one's JSON as [`crate::MemorySnapshot`] writes
@@ -291,8 +317,9 @@ impl LiveWorld {
         let len: usize = sections.iter().map(|s| s.len() + 16).sum();
         let mut out = String::with_capacity(len + 64);
         out.push_str(&format!(
-            "{{\"version\":{SNAPSHOT_VERSION},\"seed\":{}",
-            self.seed
+            "{{\"version\":{SNAPSHOT_VERSION},\"seed\":{},\"written_at_ms\":{}",
+            self.seed,
+            unix_ms()
         ));
         for (s, json) in Section::ALL.iter().zip(sections) {
             out.push_str(",\"");
@@ -323,7 +350,9 @@ mod tests {
             .collect();
         let refs: [&str; 8] = std::array::from_fn(|i| sections[i].as_str());
         let text = live.assemble(&refs);
-        let snap = MemorySnapshot::from_json(&text).unwrap();
+        let mut snap = MemorySnapshot::from_json(&text).unwrap();
+        assert!(snap.written_at_ms.is_some_and(|t| t > 0));
+        snap.written_at_ms = None;
         assert_eq!(snap, c.snapshot());
 
         // Restore into another cloud's providers, in place: the Arcs stay the same.

@@ -85,6 +85,8 @@
 //! ...) change this process's copy only. Run them inside [`MemoryCloud::change`] to make them
 //! durable and safe against other processes; outside it, the next session writes them unless
 //! another process changed the world first (then the reload replaces them).
+//! [`MemoryCloud::inventory`], [`MemoryCloud::snapshot`] and the other helpers read this
+//! process's copy as of its last session (any provider call brings it up to date).
 //! [`crate::Faults`] are never persisted. In-process worlds ([`MemoryCloud::new`]) have none of
 //! this: no file, no lock, no thread, and the same speed as before.
 

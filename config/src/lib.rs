@@ -219,7 +219,7 @@ impl ProviderConfig {
         self.summary().iter().any(|(_, _, kind)| kind == "memory")
     }
 
-    /// Builds every configured provider (and the memory world, restored from
+    /// Builds every configured provider (and the memory world, kept in
     /// [`MemorySettings::persist`] and prepared with [`MemorySettings::fixtures`] when set).
     ///
     /// Errors name the capability, the provider name and the setting at fault.
@@ -290,8 +290,11 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Writes the memory world back to [`MemorySettings::persist`] (a no-op without memory
-    /// providers or without a persist path). Call it after every run.
+    /// Writes the memory world to [`MemorySettings::persist`] (a no-op without memory
+    /// providers or without a persist path). A persisted world already wrote every provider
+    /// call before it returned; this also writes what setup helpers that are not provider
+    /// calls (`dns.add_zone`, ...) changed. Blocks the thread: do not call it from async code
+    /// while calls of this world are in flight on the same thread.
     pub fn save(&self) -> Result<()> {
         match (&self.memory, &self.persist) {
             (Some(cloud), Some(path)) => memory::save(cloud, path),
@@ -454,5 +457,30 @@ mod tests {
                 err.message()
             );
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_on_one_persisted_world_see_each_others_calls_at_once() {
+        use provisio::storage::BucketSpec;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ProviderConfig::memory();
+        config.memory.persist = Some(dir.path().join("world.json"));
+        let (a, b) = (
+            config.connect().await.unwrap(),
+            config.connect().await.unwrap(),
+        );
+        let (sa, sb) = (
+            a.providers.storage("default").unwrap(),
+            b.providers.storage("default").unwrap(),
+        );
+        sa.ensure_bucket(&BucketSpec::new("from-a")).await.unwrap();
+        // no save in between: the call was written before it returned
+        assert!(sb.get_bucket("from-a").await.unwrap().is_some());
+        sb.ensure_bucket(&BucketSpec::new("from-b")).await.unwrap();
+        assert!(sa.get_bucket("from-b").await.unwrap().is_some());
+        let on_disk = provisio_memory::MemoryCloud::load(7, dir.path().join("world.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(on_disk.inventory().count("storage.bucket"), 2);
     }
 }

@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 pub struct MemorySettings {
     /// The seed of the memory providers' randomness (ids, addresses, injected faults).
     pub seed: u64,
-    /// A JSON file the world is restored from before a run and saved to after it
-    /// ([`crate::Connection::save`]). It holds the memory secret store's values: keep it
+    /// A JSON file the world is kept in, shared by every process that opens it: each provider
+    /// call reloads what other processes wrote (when they wrote anything) and is written to
+    /// the file before it returns, under an exclusive lock on `<file>.lock` (see
+    /// `provisio_memory::persist`). It holds the memory secret store's values: keep it
     /// private (it is written with mode 0600). `None`: the world lives in this process only.
     pub persist: Option<PathBuf>,
     /// A fixtures file (YAML, JSON or TOML; see `provisio_memory::MemoryFixtures`) applied
-    /// when a new world is created (not when one is restored from `persist`): the zones,
+    /// when a new world is created (not when `persist` names an existing one): the zones,
     /// buckets, umbrella jobs... that exist before the first launch.
     pub fixtures: Option<PathBuf>,
 }
@@ -40,31 +42,43 @@ impl MemorySettings {
         self
     }
 
-    /// Restores the persisted world, or creates a new one prepared with the fixtures.
+    /// Opens the persisted world, or creates a new one prepared with the fixtures.
     ///
-    /// Fixtures describe the world *before the first run*: a restored world already had them
+    /// With [`MemorySettings::persist`], the world is opened with
+    /// `provisio_memory::MemoryCloud::open`: every provider call sees what other processes
+    /// (other CLI commands, other bindings) wrote to the file and is on disk before it returns,
+    /// under an exclusive lock on `<persist>.lock`. A new file is prepared with the fixtures
+    /// under that lock, so two processes starting at once never both prepare it.
+    ///
+    /// Fixtures describe the world *before the first run*: an existing world already had them
     /// applied, and applying them again would undo what runs changed since (an umbrella job's
     /// downstream list, say).
     pub async fn open(&self) -> Result<MemoryCloud> {
-        let restored = match &self.persist {
-            Some(path) => MemoryCloud::load(self.seed, path)?,
-            None => None,
+        let fixtures = self.fixtures.clone();
+        let prepare = |cloud: MemoryCloud| async move {
+            match fixtures {
+                Some(path) => apply_fixtures_file(&cloud, &path).await,
+                None => Ok(()),
+            }
         };
-        if let Some(cloud) = restored {
-            return Ok(cloud);
+        match &self.persist {
+            Some(path) => MemoryCloud::open(self.seed, path, prepare).await,
+            None => {
+                let cloud = MemoryCloud::new(self.seed);
+                prepare(cloud.clone()).await?;
+                Ok(cloud)
+            }
         }
-        let cloud = MemoryCloud::new(self.seed);
-        if let Some(path) = &self.fixtures {
-            let fixtures = read_fixtures(path)?;
-            cloud.apply_fixtures(&fixtures).await.map_err(|e| {
-                Error::new(
-                    e.kind().clone(),
-                    format!("memory fixtures {}: {}", path.display(), e.message()),
-                )
-            })?;
-        }
-        Ok(cloud)
     }
+}
+
+/// Reads the fixtures file at `path` and applies it to `cloud`; errors name the file.
+async fn apply_fixtures_file(cloud: &MemoryCloud, path: &Path) -> Result<()> {
+    let fixtures = read_fixtures(path)?;
+    cloud
+        .apply_fixtures(&fixtures)
+        .await
+        .map_err(|e| e.context(format_args!("memory fixtures {}", path.display())))
 }
 
 /// Reads a fixtures file (`.yaml`/`.yml`, `.json` or `.toml`; by content without extension)
@@ -74,8 +88,13 @@ pub fn read_fixtures(path: &Path) -> Result<MemoryFixtures> {
     provisio_loader::load_file(path, &provisio_loader::Limits::default())
 }
 
-/// Saves the world (creating the directory).
+/// Saves the world: a persisted world is written now (every provider call already was; this
+/// covers setup helpers called outside `MemoryCloud::change`); any other is written to `path`
+/// as a snapshot (creating the directory).
 pub(crate) fn save(cloud: &MemoryCloud, path: &Path) -> Result<()> {
+    if cloud.persist_path().is_some() {
+        return cloud.flush();
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::unexpected(format!("cannot create {}", dir.display())).with_source(e)

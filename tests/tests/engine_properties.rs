@@ -318,16 +318,42 @@ async fn check(case: Case) -> Result<(), TestCaseError> {
 
     if !report.is_success() {
         FAILED_RUNS.fetch_add(1, Ordering::SeqCst);
-        // (3) a rolled-back run leaves the inventory as it was, but for protected resources:
-        // those are never rolled back, whether their step succeeded or failed after an
-        // attempt took effect (a lost response).
-        let protected: BTreeSet<usize> = case
+        // (3) a rolled-back run leaves the inventory as it was, but for protected resources
+        // and what they depend on (transitively): those are never rolled back, whether their
+        // step succeeded or failed after an attempt took effect (a lost response), since a
+        // kept resource keeps what it needs.
+        let present: BTreeSet<usize> = after
+            .kinds
+            .values()
+            .flat_map(|items| items.iter())
+            .filter_map(|(id, detail)| owner(&case.nodes, id, detail))
+            .collect();
+        let mut protected: BTreeSet<usize> = case
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.protect)
+            .filter(|(i, n)| n.protect && present.contains(i))
             .map(|(i, _)| i)
             .collect();
+        loop {
+            let needed: BTreeSet<usize> = protected
+                .iter()
+                .flat_map(|&i| case.nodes[i].deps.iter().copied())
+                .filter(|d| !protected.contains(d))
+                .collect();
+            if needed.is_empty() {
+                break;
+            }
+            protected.extend(needed);
+        }
+        // and the report names every one of them that this run created and kept
+        for name in &report.kept_protected {
+            let i: usize = name[1..].parse().unwrap();
+            prop_assert!(
+                protected.contains(&i),
+                "{name} kept but not needed by a protected resource"
+            );
+        }
         let mut expected = before.clone();
         for (kind, items) in &after.kinds {
             for (id, detail) in items {

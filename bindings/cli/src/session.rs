@@ -38,8 +38,10 @@ pub(crate) fn state_dir(spec: &str) -> PathBuf {
 }
 
 /// The provider configuration: `--providers`, else memory providers. Memory worlds are kept
-/// beside the state file unless the configuration says where, and a blueprint directory's
-/// `memory-fixtures.yaml` prepares them unless the configuration names fixtures.
+/// beside the state file unless the configuration says where (shared by every command and
+/// process, each provider call on disk before it returns: see `provisio_memory::persist`),
+/// and a blueprint directory's `memory-fixtures.yaml` prepares a new one unless the
+/// configuration names fixtures.
 pub(crate) fn provider_config(global: &Global, blueprint: Option<&Path>) -> Result<ProviderConfig> {
     let mut config = match &global.providers {
         Some(path) => ProviderConfig::from_file(path)?,
@@ -90,9 +92,15 @@ impl Session {
         Ok(Session { engine, connection })
     }
 
-    /// Saves the memory world (if any).
+    /// Saves the memory world, when it is not kept in a file already: the CLI's world is
+    /// persisted (`memory.json` beside the state unless the configuration says otherwise),
+    /// and then every provider call was on disk before it returned, so there is nothing left
+    /// to write.
     pub(crate) fn save(&self) -> Result<()> {
-        self.connection.save()
+        match &self.connection.memory {
+            Some(cloud) if cloud.persist_path().is_some() => Ok(()),
+            _ => self.connection.save(),
+        }
     }
 }
 

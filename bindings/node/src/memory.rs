@@ -128,8 +128,10 @@ impl Faults {
     /// `rate_limited`.
     #[napi]
     pub fn rate_limit(&self, account: String, requests: u32, per_ms: f64) {
+        // Undeclared: the providers do not announce it, so the client does not pace for it
+        // and calls over it fail, as documented above.
         self.faults
-            .rate_limit(&account, Quota::new(requests, millis(per_ms)));
+            .undeclared_rate_limit(&account, Quota::new(requests, millis(per_ms)));
     }
     /// Removes every error, latency and quota rule (counters and log are kept).
     #[napi]

@@ -228,7 +228,10 @@ impl Faults {
         per_seconds: f64,
     ) -> PyResult<()> {
         let per = convert::seconds(py, "per_seconds", per_seconds)?;
-        self.faults.rate_limit(account, Quota::new(requests, per));
+        // Undeclared: the providers do not announce it, so the client does not pace for it
+        // and calls over it fail, as documented above.
+        self.faults
+            .undeclared_rate_limit(account, Quota::new(requests, per));
         Ok(())
     }
 

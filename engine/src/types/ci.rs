@@ -322,6 +322,11 @@ async fn edit_umbrella(
         let listed = ci_xml::child_projects(&config)?
             .iter()
             .any(|p| p == &spec.downstream);
+        if edit == Edit::Add {
+            // the reference is this resource: it existed when it was listed (before the
+            // umbrella job is written, whose own ensure would say "updated")
+            provisio::existence::found(listed);
+        }
         if listed == (edit == Edit::Add) {
             return Ok(Some(wrote));
         }

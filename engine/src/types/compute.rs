@@ -327,11 +327,7 @@ impl ResourceType for ComputeInstance {
             // adopted by the launch (it carries our ownership tags), but not what is wanted
             return Err(Error::conflict(format!(
                 "instance {} runs image {} / size {}, but {} / {} is wanted; plan a replace",
-                ensured.value.id,
-                ensured.value.image,
-                ensured.value.size,
-                spec.image,
-                spec.size
+                ensured.value.id, ensured.value.image, ensured.value.size, spec.image, spec.size
             ))
             .with_resource(ctx.resource));
         }

@@ -478,7 +478,7 @@ mod tests {
         let h = Harness::new();
         h.cloud
             .faults
-            .error_after_effect("secrets.put_secret", 1, ErrorKind::Transient);
+            .error_after_effect("secrets.create_secret", 1, ErrorKind::Transient);
         let ctx = h.ctx("db_password", "tok");
         let params = json!({"name": "acme-db-password", "generate": {}});
         let e = SecretsSecret.apply(&ctx, &params, None).await.unwrap_err();

@@ -281,9 +281,7 @@ impl ObjectStorage for S3Storage {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<ObjectMeta> {
-        let written = self
-            .put(bucket, key, body, content_type, false)
-            .await?;
+        let written = self.put(bucket, key, body, content_type, false).await?;
         // an unconditional put always writes
         written.ok_or_else(|| Error::unexpected("S3 refused an unconditional put"))
     }

@@ -41,7 +41,7 @@ enum Item {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     items: BTreeMap<String, Item>,
     queue_time: Duration,
     build_duration: Duration,
@@ -71,7 +71,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryCi {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -111,7 +111,7 @@ impl MemoryCi {
     /// A server using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryCi {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Ci),
             state: Mutex::new(State {
                 items: BTreeMap::new(),
                 queue_time: DEFAULT_QUEUE_TIME,
@@ -293,7 +293,7 @@ impl MemoryCi {
     }
 
     /// Replaces everything this provider holds with `snap`; remaining run times count from now.
-    pub(crate) fn restore(&self, snap: CiSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: CiSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         bounded("ci queue_time", snap.queue_time)?;
@@ -345,14 +345,93 @@ impl MemoryCi {
                 )));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             items,
             queue_time: snap.queue_time,
             build_duration: snap.build_duration,
             default_result: snap.default_result,
             results: snap.results,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryCi::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+/// Each CI item's JSON as last written, with the item it was made from: job configs make the
+/// CI section the largest part of a world, and most writes change one job or none, so an
+/// item equal to the one last written reuses its JSON.
+#[derive(Debug, Default)]
+pub(crate) struct CiJson(std::collections::HashMap<String, (ItemSnapshot, String)>);
+
+impl crate::snapshot::SnapshotSection for MemoryCi {
+    type JsonCache = CiJson;
+    fn section_json(snap: CiSnapshot, cache: &mut CiJson) -> serde_json::Result<String> {
+        // Field by field in declaration order, as the derived `Serialize` writes them
+        // (the tests compare with `serde_json::to_string`).
+        let CiSnapshot {
+            items,
+            queue_time,
+            build_duration,
+            default_result,
+            results,
+        } = snap;
+        let mut next = std::collections::HashMap::with_capacity(items.len());
+        let mut out = String::from("{\"items\":[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let json = match cache.0.remove(&item.path) {
+                Some((old, json)) if old == item => json,
+                _ => serde_json::to_string(&item)?,
+            };
+            out.push_str(&json);
+            next.insert(item.path.clone(), (item, json));
+        }
+        cache.0 = next;
+        for (key, value) in [
+            ("queue_time", serde_json::to_string(&queue_time)?),
+            ("build_duration", serde_json::to_string(&build_duration)?),
+            ("default_result", serde_json::to_string(&default_result)?),
+            ("results", serde_json::to_string(&results)?),
+        ] {
+            out.push_str(if key == "queue_time" { "]," } else { "," });
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(&value);
+        }
+        out.push('}');
+        Ok(out)
+    }
+    type Snapshot = CiSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> CiSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: CiSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn age(snap: &mut CiSnapshot, elapsed: Duration) {
+        for job in snap.items.iter_mut().filter_map(|i| i.job.as_mut()) {
+            for b in &mut job.builds {
+                b.remaining = b.remaining.saturating_sub(elapsed);
+            }
+        }
+    }
+    fn longest_clock(snap: &CiSnapshot) -> Option<Duration> {
+        snap.items
+            .iter()
+            .filter_map(|i| i.job.as_ref())
+            .flat_map(|j| j.builds.iter().map(|b| b.remaining))
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 
@@ -373,7 +452,7 @@ impl CiServer for MemoryCi {
 
     async fn ensure_folder(&self, path: &str) -> Result<Ensured<String>> {
         self.base
-            .run("ci.ensure_folder", path, async {
+            .run_ensure("ci.ensure_folder", path, async {
                 let path = validate::jenkins_job_path("folder path", path)?;
                 let mut s = self.lock();
                 let mut prefix = String::new();
@@ -407,7 +486,7 @@ impl CiServer for MemoryCi {
 
     async fn ensure_job(&self, path: &str, config_xml: &str) -> Result<Ensured<Job>> {
         self.base
-            .run("ci.ensure_job", path, async {
+            .run_ensure("ci.ensure_job", path, async {
                 let path = validate::jenkins_job_path("job path", path)?;
                 check_xml(config_xml)?;
                 let mut s = self.lock();
@@ -475,6 +554,12 @@ impl CiServer for MemoryCi {
         path: &str,
         parameters: &BTreeMap<String, String>,
     ) -> Result<BuildRef> {
+        // The quiet period: the build gets its number when it leaves the queue. Waited out
+        // before the call's body, so that a persisted world's lock is not held meanwhile.
+        let queue_time = self.lock().queue_time;
+        if !queue_time.is_zero() {
+            tokio::time::sleep(queue_time).await;
+        }
         self.base
             .run("ci.trigger_build", path, async {
                 let path = validate::jenkins_job_path("job path", path)?;
@@ -483,24 +568,6 @@ impl CiServer for MemoryCi {
                         "build parameters",
                         "parameter names must not be empty",
                     ));
-                }
-                let queue_time = {
-                    let s = self.lock();
-                    match s.items.get(&path) {
-                        Some(Item::Job { .. }) => s.queue_time,
-                        Some(Item::Folder) => {
-                            return Err(Error::conflict(format!(
-                                "{path} is a folder and cannot be built"
-                            )));
-                        }
-                        None => {
-                            return Err(Error::not_found(format!("job {path} does not exist")));
-                        }
-                    }
-                };
-                // The quiet period: the build gets its number when it leaves the queue.
-                if !queue_time.is_zero() {
-                    tokio::time::sleep(queue_time).await;
                 }
                 let mut s = self.lock();
                 let duration = s.build_duration;
@@ -523,9 +590,10 @@ impl CiServer for MemoryCi {
                             number,
                         }))
                     }
-                    _ => Err(Error::not_found(format!(
-                        "job {path} was deleted while the build was queued"
+                    Some(Item::Folder) => Err(Error::conflict(format!(
+                        "{path} is a folder and cannot be built"
                     ))),
+                    None => Err(Error::not_found(format!("job {path} does not exist"))),
                 }
             })
             .await
@@ -534,7 +602,7 @@ impl CiServer for MemoryCi {
     async fn wait_for_build(&self, build: &BuildRef, timeout: Duration) -> Result<BuildResult> {
         let resource = format!("{}#{}", build.job, build.number);
         self.base
-            .run("ci.wait_for_build", &resource, async {
+            .run_polling("ci.wait_for_build", &resource, async {
                 let path = validate::jenkins_job_path("job path", &build.job)?;
                 let deadline = Instant::now() + timeout;
                 loop {

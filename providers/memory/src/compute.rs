@@ -72,7 +72,7 @@ impl InstanceRec {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     instances: BTreeMap<String, InstanceRec>,
     rng: SmallRng,
     /// How many ids `rng` has drawn (to rebuild it at the same point after a restore).
@@ -108,7 +108,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryCompute {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -204,7 +204,11 @@ impl MemoryCompute {
     pub fn with_faults(faults: Faults) -> Self {
         let rng = id_rng(faults.seed(), 0);
         MemoryCompute {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Compute,
+            ),
             state: Mutex::new(State {
                 instances: BTreeMap::new(),
                 rng,
@@ -331,7 +335,7 @@ impl MemoryCompute {
 
     /// Replaces everything this provider holds with `snap`; remaining times count from now, and
     /// the id generator continues where it stopped (for the same seed).
-    pub(crate) fn restore(&self, snap: ComputeSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: ComputeSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         if snap.id_draws > MAX_DRAWS {
             return Err(corrupt(format!(
@@ -363,15 +367,50 @@ impl MemoryCompute {
                 return Err(corrupt(format!("compute instance {} appears twice", i.id)));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             instances,
             rng: id_rng(self.base.faults.seed(), snap.id_draws),
             draws: snap.id_draws,
             launched: snap.launched,
             boot: snap.boot_time,
             shutdown: snap.shutdown_time,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryCompute::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryCompute {
+    type JsonCache = ();
+    type Snapshot = ComputeSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> ComputeSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: ComputeSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn age(snap: &mut ComputeSnapshot, elapsed: std::time::Duration) {
+        for i in &mut snap.instances {
+            i.boot_remaining = i.boot_remaining.saturating_sub(elapsed);
+            if let Some(d) = &mut i.shutdown_remaining {
+                *d = d.saturating_sub(elapsed);
+            }
+        }
+    }
+    fn longest_clock(snap: &ComputeSnapshot) -> Option<std::time::Duration> {
+        snap.instances
+            .iter()
+            .flat_map(|i| [Some(i.boot_remaining), i.shutdown_remaining])
+            .flatten()
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 
@@ -393,7 +432,7 @@ impl Compute for MemoryCompute {
 
     async fn launch_instance(&self, spec: &InstanceSpec) -> Result<Ensured<Instance>> {
         self.base
-            .run("compute.launch_instance", &spec.name, async {
+            .run_ensure("compute.launch_instance", &spec.name, async {
                 Self::check_spec(spec)?;
                 let now = Instant::now();
                 let mut s = self.lock();
@@ -482,7 +521,7 @@ impl Compute for MemoryCompute {
         timeout: Duration,
     ) -> Result<Instance> {
         self.base
-            .run("compute.wait_for_state", id, async {
+            .run_polling("compute.wait_for_state", id, async {
                 check_id(id)?;
                 let deadline = Instant::now() + timeout;
                 loop {

@@ -2,6 +2,10 @@
 
 use crate::faults::{Base, Faults, Read};
 use crate::inventory::Inventory;
+use crate::names::{
+    POSTGRES_BOOTSTRAP_ROLE, POSTGRES_BUILTIN_DATABASES, postgres_database, postgres_identifier,
+    postgres_role,
+};
 use provisio::database::{
     AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec,
     SeedSpec, Server, ServerSpec,
@@ -53,7 +57,7 @@ struct Snapshot {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     servers: BTreeMap<String, ServerRec>,
     snapshots: BTreeMap<String, Snapshot>,
     /// Role -> password fingerprint (like the SCRAM verifier a server keeps).
@@ -86,7 +90,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryDatabase {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -140,7 +144,11 @@ impl MemoryDatabase {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryDatabase {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Database,
+            ),
             state: Mutex::new(State {
                 servers: BTreeMap::new(),
                 snapshots: BTreeMap::new(),
@@ -361,7 +369,7 @@ impl MemoryDatabase {
 
     /// Replaces everything this provider holds with `snap`; remaining creation times count
     /// from now.
-    pub(crate) fn restore(&self, snap: DatabaseSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: DatabaseSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         bounded("database create_time", snap.create_time)?;
@@ -425,21 +433,69 @@ impl MemoryDatabase {
                 return Err(corrupt(format!("seed {} appears twice", a.id)));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             servers,
             snapshots,
             roles,
             databases: snap.databases,
             seeds,
             create_time: snap.create_time,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryDatabase::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryDatabase {
+    type JsonCache = ();
+    type Snapshot = DatabaseSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> DatabaseSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: DatabaseSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn age(snap: &mut DatabaseSnapshot, elapsed: Duration) {
+        for s in &mut snap.servers {
+            s.creating_remaining = s.creating_remaining.saturating_sub(elapsed);
+        }
+    }
+    fn longest_clock(snap: &DatabaseSnapshot) -> Option<Duration> {
+        snap.servers
+            .iter()
+            .map(|s| s.creating_remaining)
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 
 impl Provider for MemoryDatabase {
     fn info(&self) -> ProviderInfo {
         self.base.info()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(
+            &[
+                provisio::validate::NameKind::Database,
+                provisio::validate::NameKind::Role,
+            ],
+            kind,
+            field,
+            value,
+        )
     }
 }
 
@@ -454,7 +510,7 @@ impl Database for MemoryDatabase {
 
     async fn ensure_server(&self, spec: &ServerSpec) -> Result<Ensured<Server>> {
         self.base
-            .run("database.ensure_server", &spec.name, async {
+            .run_ensure("database.ensure_server", &spec.name, async {
                 let name = rds_identifier("server name", &spec.name)?;
                 if spec.engine.is_empty() || spec.version.is_empty() || spec.size.is_empty() {
                     return Err(Error::invalid_field(
@@ -598,8 +654,8 @@ impl Database for MemoryDatabase {
 
     async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>> {
         self.base
-            .run("database.ensure_role", &spec.name, async {
-                let name = validate::pg_identifier("role name", &spec.name)?;
+            .run_ensure("database.ensure_role", &spec.name, async {
+                let name = postgres_role("role name", &spec.name)?;
                 if spec.password.is_empty() {
                     return Err(Error::invalid_field("role password", "must not be empty"));
                 }
@@ -622,11 +678,11 @@ impl Database for MemoryDatabase {
 
     async fn ensure_database(&self, spec: &DatabaseSpec) -> Result<Ensured<String>> {
         self.base
-            .run("database.ensure_database", &spec.name, async {
-                let name = validate::pg_identifier("database name", &spec.name)?;
-                let owner = validate::pg_identifier("database owner", &spec.owner)?;
+            .run_ensure("database.ensure_database", &spec.name, async {
+                let name = postgres_database("database name", &spec.name)?;
+                let owner = postgres_identifier("database owner", &spec.owner)?;
                 let mut s = self.lock();
-                if !s.roles.contains_key(&owner) {
+                if !s.roles.contains_key(&owner) && owner != POSTGRES_BOOTSTRAP_ROLE {
                     return Err(Error::not_found(format!(
                         "role {owner:?} does not exist (create it before the database)"
                     ))
@@ -650,8 +706,8 @@ impl Database for MemoryDatabase {
     async fn apply_seed(&self, spec: &SeedSpec) -> Result<Ensured<AppliedSeed>> {
         let resource = format!("{}/{}", spec.database, spec.id);
         self.base
-            .run("database.apply_seed", &resource, async {
-                let db = validate::pg_identifier("seed database", &spec.database)?;
+            .run_ensure("database.apply_seed", &resource, async {
+                let db = postgres_identifier("seed database", &spec.database)?;
                 if spec.id.is_empty() || spec.id.len() > 255 || spec.id.chars().any(char::is_control)
                 {
                     return Err(Error::invalid_field(
@@ -690,8 +746,9 @@ impl Database for MemoryDatabase {
     async fn database_exists(&self, name: &str) -> Result<bool> {
         self.base
             .run("database.database_exists", name, async {
-                let name = validate::pg_identifier("database name", name)?;
-                Ok(Read(self.lock().databases.contains_key(&name)))
+                let name = postgres_identifier("database name", name)?;
+                let builtin = POSTGRES_BUILTIN_DATABASES.contains(&name.as_str());
+                Ok(Read(builtin || self.lock().databases.contains_key(&name)))
             })
             .await
     }
@@ -699,8 +756,9 @@ impl Database for MemoryDatabase {
     async fn role_exists(&self, name: &str) -> Result<bool> {
         self.base
             .run("database.role_exists", name, async {
-                let name = validate::pg_identifier("role name", name)?;
-                Ok(Read(self.lock().roles.contains_key(&name)))
+                let name = postgres_identifier("role name", name)?;
+                let builtin = name == POSTGRES_BOOTSTRAP_ROLE;
+                Ok(Read(builtin || self.lock().roles.contains_key(&name)))
             })
             .await
     }
@@ -708,7 +766,13 @@ impl Database for MemoryDatabase {
     async fn drop_database(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         self.base
             .run("database.drop_database", name, async {
-                let name = validate::pg_identifier("database name", name)?;
+                let name = postgres_identifier("database name", name)?;
+                if POSTGRES_BUILTIN_DATABASES.contains(&name.as_str()) {
+                    // as the PostgreSQL provider answers (the server refuses templates)
+                    return Err(Error::conflict(format!(
+                        "refusing to drop database {name:?}: every PostgreSQL server has it"
+                    )));
+                }
                 confirm.check("database", &name)?;
                 let mut s = self.lock();
                 if s.databases.remove(&name).is_none() {
@@ -723,7 +787,12 @@ impl Database for MemoryDatabase {
     async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         self.base
             .run("database.drop_role", name, async {
-                let name = validate::pg_identifier("role name", name)?;
+                let name = postgres_identifier("role name", name)?;
+                if name == POSTGRES_BOOTSTRAP_ROLE {
+                    return Err(Error::conflict(format!(
+                        "role {name:?} cannot be dropped because it is required by the database system"
+                    )));
+                }
                 confirm.check("role", &name)?;
                 let mut s = self.lock();
                 if !s.roles.contains_key(&name) {

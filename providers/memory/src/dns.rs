@@ -23,7 +23,7 @@ struct ZoneState {
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     /// Zone id -> zone.
     zones: BTreeMap<String, ZoneState>,
     next_record: u64,
@@ -49,7 +49,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryDns {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -75,7 +75,7 @@ impl MemoryDns {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryDns {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Dns),
             state: Mutex::new(State::default()),
         }
     }
@@ -211,7 +211,7 @@ impl MemoryDns {
     }
 
     /// Replaces everything this provider holds with `snap`.
-    pub(crate) fn restore(&self, snap: DnsSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: DnsSnapshot) -> Result<State> {
         use crate::snapshot::corrupt;
         let mut zones = BTreeMap::new();
         for z in snap.zones {
@@ -230,11 +230,30 @@ impl MemoryDns {
                 return Err(corrupt(format!("dns zone id {} appears twice", z.id)));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             zones,
             next_record: snap.next_record,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryDns::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryDns {
+    type JsonCache = ();
+    type Snapshot = DnsSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> DnsSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: DnsSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
     }
 }
 
@@ -342,7 +361,7 @@ impl DnsProvider for MemoryDns {
     async fn ensure_record(&self, zone: &Zone, spec: &RecordSpec) -> Result<Ensured<Record>> {
         let resource = format!("{} {}", spec.record_type, spec.name);
         self.base
-            .run("dns.ensure_record", &resource, async {
+            .run_ensure("dns.ensure_record", &resource, async {
                 let spec = spec.validated()?;
                 in_zone(&zone.name, &spec.name)?;
                 if spec.ttl != 1 && !(60..=86400).contains(&spec.ttl) {
@@ -587,6 +606,71 @@ mod tests {
             dns.ensure_record(&zone, &cname3).await.unwrap().outcome,
             provisio::Outcome::Updated
         );
+    }
+
+    #[tokio::test]
+    async fn targets_read_back_as_written() {
+        let dns = MemoryDns::new();
+        let zone = dns.add_zone("example.test");
+        let cname = RecordSpec::new(
+            "acme.stg.example.test",
+            RecordType::Cname,
+            "staging.example.test",
+            300,
+        );
+        let mut mx = RecordSpec::new("example.test", RecordType::Mx, "mail.example.test", 300);
+        mx.priority = Some(10);
+        for spec in [&cname, &mx] {
+            dns.ensure_record(&zone, spec).await.unwrap();
+            let got = dns
+                .get_record(&zone, &spec.name, &spec.record_type)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.content, spec.content, "no trailing dot added");
+            assert!(got.matches(spec));
+            let listed = dns
+                .list_records(&zone, &PageRequest::first())
+                .await
+                .unwrap();
+            assert!(listed.items.iter().any(|r| r.content == spec.content));
+            assert_eq!(
+                dns.ensure_record(&zone, spec).await.unwrap().outcome,
+                provisio::Outcome::Unchanged
+            );
+        }
+        // A fully qualified target (trailing dot) is the same target: kept in the form without
+        // the dot, so ensuring either spelling changes nothing.
+        let mut dotted = cname.clone();
+        dotted.content = "staging.example.test.".into();
+        assert_eq!(
+            dns.ensure_record(&zone, &dotted).await.unwrap().outcome,
+            provisio::Outcome::Unchanged
+        );
+        // Types provisio does not manage (NS, SRV) are kept exactly as inserted.
+        for (t, content) in [
+            ("NS", "ns1.example.net."),
+            ("SRV", "10 5 5060 sip.example.test"),
+        ] {
+            dns.insert_raw_record(
+                &zone,
+                Record {
+                    id: None,
+                    name: "example.test".into(),
+                    record_type: RecordType::parse(t),
+                    content: content.into(),
+                    ttl: 3600,
+                    proxied: None,
+                    priority: None,
+                },
+            );
+            let got = dns
+                .get_record(&zone, "example.test", &RecordType::parse(t))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.content, content);
+        }
     }
 
     #[tokio::test]

@@ -24,9 +24,10 @@
 //! # }
 //! ```
 
+use crate::persist::{Access, Section, WorldFile};
 use provisio::{Error, ErrorKind, Quota, Result};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -132,6 +133,8 @@ struct State {
     errors: Vec<ErrorRule>,
     latency: Vec<LatencyRule>,
     quotas: HashMap<String, Quota>,
+    /// Accounts whose quota is enforced but not declared in the providers' info.
+    undeclared: std::collections::HashSet<String>,
     windows: HashMap<String, Window>,
     calls: BTreeMap<String, u64>,
     mutations: BTreeMap<String, u64>,
@@ -278,15 +281,35 @@ impl Faults {
     /// calls per fixed window of `quota.per` (the window starts at the first call). Calls over
     /// the quota fail with `RateLimited { retry_after }`, the time left in the window, and do
     /// not count against it. Providers on that account report the quota in their info.
+    ///
+    /// Because the quota is declared, every memory call on that account is paced by the
+    /// client ([`provisio::requests::before_request`]) and stays inside it: in one process,
+    /// such calls are slowed down, not refused. Use [`Faults::undeclared_rate_limit`] to make
+    /// calls fail with `RateLimited`.
     pub fn rate_limit(&self, account: &str, quota: Quota) {
         let mut s = self.lock();
         s.quotas.insert(account.to_string(), quota);
+        s.undeclared.remove(account);
         s.windows.remove(account);
     }
 
-    /// The quota configured for `account`, if any.
+    /// Like [`Faults::rate_limit`], but the providers do not declare the quota (an account
+    /// whose provider does not document its limit): the client cannot pace for it, so calls
+    /// over it fail with `RateLimited { retry_after }`.
+    pub fn undeclared_rate_limit(&self, account: &str, quota: Quota) {
+        let mut s = self.lock();
+        s.quotas.insert(account.to_string(), quota);
+        s.undeclared.insert(account.to_string());
+        s.windows.remove(account);
+    }
+
+    /// The quota the providers on `account` declare: set with [`Faults::rate_limit`].
     pub fn quota(&self, account: &str) -> Option<Quota> {
-        self.lock().quotas.get(account).copied()
+        let s = self.lock();
+        if s.undeclared.contains(account) {
+            return None;
+        }
+        s.quotas.get(account).copied()
     }
 
     /// Removes every error, latency and quota rule; counters and the log are kept.
@@ -295,6 +318,7 @@ impl Faults {
         s.errors.clear();
         s.latency.clear();
         s.quotas.clear();
+        s.undeclared.clear();
         s.windows.clear();
     }
 
@@ -518,10 +542,14 @@ pub(crate) struct Call {
     after_effect: Option<ErrorKind>,
 }
 
-/// Whether a successful result changed state (for the mutation counters).
+/// Whether a successful result changed state (for the mutation counters and the persisted
+/// world's writes).
 pub(crate) trait Change {
     /// What the caller gets.
     type Out;
+    /// Whether an operation of this result type can change state at all (a failed one is
+    /// then assumed to have changed some).
+    const MAY_CHANGE: bool = true;
     fn changed(&self) -> bool;
     fn into_out(self) -> Self::Out;
 }
@@ -555,10 +583,22 @@ impl<T> Change for Changed<T> {
         self.0
     }
 }
+/// A conditional write: `Some` when it wrote, `None` when it found the place taken.
+pub(crate) struct Wrote<T>(pub Option<T>);
+impl<T> Change for Wrote<T> {
+    type Out = Option<T>;
+    fn changed(&self) -> bool {
+        self.0.is_some()
+    }
+    fn into_out(self) -> Option<T> {
+        self.0
+    }
+}
 /// Marks a result as a read.
 pub(crate) struct Read<T>(pub T);
 impl<T> Change for Read<T> {
     type Out = T;
+    const MAY_CHANGE: bool = false;
     fn changed(&self) -> bool {
         false
     }
@@ -566,18 +606,23 @@ impl<T> Change for Read<T> {
         self.0
     }
 }
-/// What every memory provider holds besides its state: the shared faults and its account.
+/// What every memory provider holds besides its state: the shared faults, its account, its
+/// section of the world file and, once the world is persisted, the world file's handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Base {
     pub(crate) faults: Faults,
     pub(crate) account: String,
+    section: Section,
+    world: OnceLock<Arc<WorldFile>>,
 }
 
 impl Base {
-    pub(crate) fn new(faults: Faults, account: &str) -> Self {
+    pub(crate) fn new(faults: Faults, account: &str, section: Section) -> Self {
         Base {
             faults,
             account: account.to_string(),
+            section,
+            world: OnceLock::new(),
         }
     }
 
@@ -589,8 +634,36 @@ impl Base {
         }
     }
 
-    /// Runs one operation through fault injection: `body` runs only when no pre-effect fault
-    /// fires, and its result is recorded.
+    /// Makes every later call of this provider part of the persisted `world`.
+    pub(crate) fn attach(&self, world: Arc<WorldFile>) {
+        let _ = self.world.set(world);
+    }
+
+    /// The persisted world this provider belongs to, if any.
+    pub(crate) fn world(&self) -> Option<&Arc<WorldFile>> {
+        self.world.get()
+    }
+
+    /// What every call does first: waits for the account's rate limit and counts the request
+    /// in the current step ([`provisio::requests::before_request`]), then starts the call in
+    /// the fault injector; an injected "too many requests" pauses the account's bucket for
+    /// every caller in the process.
+    async fn begin(&self, op: &'static str, resource: &str) -> Result<Call> {
+        let info = self.info();
+        provisio::requests::before_request(&info).await;
+        let call = self.faults.begin(&self.account, op, resource).await;
+        if let Err(e) = &call
+            && let Some(after) = e.retry_after()
+        {
+            provisio::requests::rate_limited(&info, after);
+        }
+        call
+    }
+
+    /// Runs one operation through pacing and fault injection: `body` runs only when no
+    /// pre-effect fault fires, and its result is recorded. On a persisted world `body` runs
+    /// in a session (see [`crate::persist`]): the copy is up to date when it starts, and the
+    /// call returns once its change is on disk.
     pub(crate) async fn run<C, F>(
         &self,
         op: &'static str,
@@ -601,8 +674,69 @@ impl Base {
         C: Change,
         F: std::future::Future<Output = Result<C>>,
     {
-        let call = self.faults.begin(&self.account, op, resource).await?;
-        let result = body.await;
+        let call = self.begin(op, resource).await?;
+        let result = match self.world.get() {
+            None => body.await,
+            Some(world) => {
+                let changed = |r: &Result<C>| match r {
+                    Ok(v) => v.changed(),
+                    Err(_) => C::MAY_CHANGE,
+                };
+                let access = if C::MAY_CHANGE {
+                    Access::Write
+                } else {
+                    Access::Read
+                };
+                world.run(self.section, access, body, changed).await
+            }
+        };
+        self.faults.finish(call, result)
+    }
+
+    /// [`Base::run`] for an "ensure" of one resource: reports to the engine whether the
+    /// resource was there ([`provisio::existence::found`]: not `Created`) the moment the
+    /// change is made, before an injected "answer lost after the effect" can hide it, which
+    /// is how the engine tells what a run created from what existed before it.
+    pub(crate) async fn run_ensure<T, F>(
+        &self,
+        op: &'static str,
+        resource: &str,
+        body: F,
+    ) -> Result<provisio::Ensured<T>>
+    where
+        F: std::future::Future<Output = Result<provisio::Ensured<T>>>,
+        provisio::Ensured<T>: Change<Out = provisio::Ensured<T>>,
+    {
+        self.run(op, resource, async {
+            let r = body.await;
+            if let Ok(e) = &r {
+                provisio::existence::found(e.outcome != provisio::Outcome::Created);
+            }
+            r
+        })
+        .await
+    }
+
+    /// Like [`Base::run`] for a read that polls (and sleeps between polls): on a persisted
+    /// world the copy is brought up to date once, then `body` polls it outside any session, so
+    /// the lock is never held while it sleeps.
+    pub(crate) async fn run_polling<T, F>(
+        &self,
+        op: &'static str,
+        resource: &str,
+        body: F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<Read<T>>>,
+    {
+        let call = self.begin(op, resource).await?;
+        let result = match self.world.get() {
+            None => body.await,
+            Some(world) => match world.refresh().await {
+                Ok(()) => body.await,
+                Err(e) => Err(e),
+            },
+        };
         self.faults.finish(call, result)
     }
 }

@@ -7,7 +7,7 @@
 //! | [`provisio::ObjectStorage`] | [`MemoryStorage`] | S3 |
 //! | [`provisio::Compute`] | [`MemoryCompute`] | EC2 |
 //! | [`provisio::CiServer`] | [`MemoryCi`] | Jenkins |
-//! | [`provisio::SecretStore`] | [`MemorySecrets`] | Key Vault |
+//! | [`provisio::SecretStore`] | [`MemorySecrets`] | Key Vault (names with paths, as AWS Secrets Manager) |
 //! | [`provisio::Database`] | [`MemoryDatabase`] | RDS + PostgreSQL |
 //! | [`provisio::Repository`] | [`MemoryRepo`] | git |
 //! | [`provisio::Mail`] | [`MemoryMail`] | SES |
@@ -19,6 +19,10 @@
 //! A memory world can outlive its process: [`MemoryCloud::snapshot`] /
 //! [`MemoryCloud::from_snapshot`] turn it into a [`MemorySnapshot`] and back, and
 //! [`MemoryCloud::save`] / [`MemoryCloud::load`] keep it in a JSON file (see [`snapshot`]).
+//! A world shared by several processes, durable at every call, is opened with
+//! [`MemoryCloud::open`] (see [`persist`]): every provider call reloads what other processes
+//! wrote and is on disk before it returns.
+//!
 //! What a world holds before provisioning (a DNS zone, a shared bucket, umbrella CI jobs) is
 //! written as [`MemoryFixtures`] in YAML, JSON or TOML and ensured with
 //! [`MemoryCloud::apply_fixtures`] (see [`fixtures`]).
@@ -34,7 +38,9 @@ pub mod faults;
 pub mod fixtures;
 pub mod inventory;
 pub mod mail;
+pub mod names;
 mod paging;
+pub mod persist;
 pub mod repo;
 pub mod secrets;
 pub mod snapshot;
@@ -50,6 +56,7 @@ pub use faults::{CallOutcome, CallRecord, Faults};
 pub use fixtures::MemoryFixtures;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
+pub use persist::PersistStats;
 pub use repo::MemoryRepo;
 pub use secrets::MemorySecrets;
 pub use snapshot::{MemorySnapshot, SNAPSHOT_VERSION};

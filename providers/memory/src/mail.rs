@@ -50,7 +50,7 @@ impl IdentityRec {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     identities: BTreeMap<String, IdentityRec>,
     delay: Option<Duration>,
 }
@@ -74,7 +74,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryMail {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -109,7 +109,7 @@ impl MemoryMail {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryMail {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Mail),
             state: Mutex::new(State {
                 identities: BTreeMap::new(),
                 delay: Some(DEFAULT_VERIFICATION_DELAY),
@@ -249,7 +249,7 @@ impl MemoryMail {
     }
 
     /// Replaces everything this provider holds with `snap`; remaining delays count from now.
-    pub(crate) fn restore(&self, snap: MailSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: MailSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         if let Some(d) = snap.verification_delay {
@@ -272,11 +272,44 @@ impl MemoryMail {
                 return Err(corrupt(format!("mail identity {} appears twice", i.name)));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             identities,
             delay: snap.verification_delay,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryMail::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryMail {
+    type JsonCache = ();
+    type Snapshot = MailSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> MailSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: MailSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn age(snap: &mut MailSnapshot, elapsed: Duration) {
+        for i in &mut snap.identities {
+            if let Some(d) = &mut i.verification_remaining {
+                *d = d.saturating_sub(elapsed);
+            }
+        }
+    }
+    fn longest_clock(snap: &MailSnapshot) -> Option<Duration> {
+        snap.identities
+            .iter()
+            .filter_map(|i| i.verification_remaining)
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 
@@ -297,7 +330,7 @@ impl Mail for MemoryMail {
 
     async fn ensure_identity(&self, name: &str, tags: &Tags) -> Result<Ensured<MailIdentity>> {
         self.base
-            .run("mail.ensure_identity", name, async {
+            .run_ensure("mail.ensure_identity", name, async {
                 let (name, kind) = canonical(name)?;
                 validate::tags("identity tags", tags)?;
                 let now = Instant::now();

@@ -25,7 +25,7 @@ struct Commit {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     commits: BTreeMap<String, Commit>,
     branches: BTreeMap<String, String>,
 }
@@ -64,7 +64,7 @@ pub struct CommitInfo {
 /// ```
 #[derive(Debug)]
 pub struct MemoryRepo {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -98,8 +98,9 @@ fn bot() -> Author {
     }
 }
 
+/// The branch rule of `git check-ref-format --branch` (see [`crate::names::git_branch`]).
 fn branch_name(field: &str, name: &str) -> Result<String> {
-    validate::git_branch_name(field, name)
+    crate::names::git_branch(field, name)
 }
 
 impl MemoryRepo {
@@ -144,7 +145,7 @@ impl MemoryRepo {
             author: bot(),
         };
         MemoryRepo {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(faults, Self::DEFAULT_ACCOUNT, crate::persist::Section::Repo),
             state: Mutex::new(State {
                 commits: [(id.clone(), commit)].into(),
                 branches: [(DEFAULT_BRANCH.to_string(), id)].into(),
@@ -277,7 +278,7 @@ impl MemoryRepo {
 
     /// Replaces everything this repository holds with `snap`, after checking that every commit
     /// id matches its content and that parents and branch heads exist.
-    pub(crate) fn restore(&self, snap: RepoSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: RepoSnapshot) -> Result<State> {
         use crate::snapshot::corrupt;
         let mut commits = BTreeMap::new();
         for c in snap.commits {
@@ -315,17 +316,73 @@ impl MemoryRepo {
                 )));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             commits,
             branches: snap.branches,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryRepo::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+/// Each commit's JSON by commit id: a commit never changes (its id is its content's hash), and
+/// the commits with their trees make the repository section large.
+#[derive(Debug, Default)]
+pub(crate) struct RepoJson(std::collections::HashMap<String, String>);
+
+impl crate::snapshot::SnapshotSection for MemoryRepo {
+    type JsonCache = RepoJson;
+    fn section_json(snap: RepoSnapshot, cache: &mut RepoJson) -> serde_json::Result<String> {
+        // Field by field in declaration order, as the derived `Serialize` writes them
+        // (the tests compare with `serde_json::to_string`).
+        let RepoSnapshot { commits, branches } = snap;
+        let mut next = std::collections::HashMap::with_capacity(commits.len());
+        let mut out = String::from("{\"commits\":[");
+        for (i, c) in commits.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let json = match cache.0.remove(&c.id) {
+                Some(json) => json,
+                None => serde_json::to_string(c)?,
+            };
+            out.push_str(&json);
+            next.insert(c.id.clone(), json);
+        }
+        cache.0 = next;
+        out.push_str("],\"branches\":");
+        out.push_str(&serde_json::to_string(&branches)?);
+        out.push('}');
+        Ok(out)
+    }
+    type Snapshot = RepoSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> RepoSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: RepoSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
     }
 }
 
 impl Provider for MemoryRepo {
     fn info(&self) -> ProviderInfo {
         self.base.info()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(&[provisio::validate::NameKind::Branch], kind, field, value)
     }
 }
 
@@ -339,7 +396,7 @@ impl Repository for MemoryRepo {
 
     async fn ensure_branch(&self, name: &str, base: &str) -> Result<Ensured<Branch>> {
         self.base
-            .run("repo.ensure_branch", name, async {
+            .run_ensure("repo.ensure_branch", name, async {
                 let name = branch_name("branch", name)?;
                 let base = branch_name("base branch", base)?;
                 let mut s = self.lock();
@@ -423,6 +480,8 @@ impl Repository for MemoryRepo {
                     tree.insert(path.clone(), content.clone());
                     changed = true;
                 }
+                // the files are "there" when nothing had to be written
+                provisio::existence::found(!changed);
                 if !changed {
                     return Ok(Ensured::unchanged(Branch { name: branch, head }));
                 }

@@ -1,6 +1,6 @@
 //! In-memory secret store with Key Vault's soft delete.
 
-use crate::faults::{Base, Changed, Faults, Read, hex_id};
+use crate::faults::{Base, Changed, Faults, Read, Wrote, hex_id};
 use crate::inventory::Inventory;
 use provisio::secrets::{
     SecretMeta, SecretStore, SecretValue, SecretsCapabilities, check_recovery_days,
@@ -54,7 +54,7 @@ impl SecretRec {
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     secrets: BTreeMap<String, SecretRec>,
     versions_made: u64,
 }
@@ -88,7 +88,7 @@ impl State {
 /// # });
 /// ```
 pub struct MemorySecrets {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -109,8 +109,9 @@ impl Default for MemorySecrets {
     }
 }
 
+/// The store has paths, as AWS Secrets Manager (see [`crate::names::path_capable_secret`]).
 fn secret_name(name: &str) -> Result<String> {
-    validate::secret_name("secret name", name)
+    crate::names::path_capable_secret("secret name", name)
 }
 
 impl MemorySecrets {
@@ -125,7 +126,11 @@ impl MemorySecrets {
     /// A store using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemorySecrets {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Secrets,
+            ),
             state: Mutex::new(State::default()),
         }
     }
@@ -280,7 +285,7 @@ impl MemorySecrets {
     }
 
     /// Replaces everything this store holds with `snap`; recovery windows count from now.
-    pub(crate) fn restore(&self, snap: SecretsSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: SecretsSnapshot) -> Result<State> {
         use crate::snapshot::{bounded, corrupt};
         let now = Instant::now();
         let mut secrets = BTreeMap::new();
@@ -311,18 +316,57 @@ impl MemorySecrets {
                 return Err(corrupt(format!("secret {} appears twice", r.name)));
             }
         }
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *s = State {
+        Ok(State {
             secrets,
             versions_made: snap.versions_made,
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemorySecrets::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemorySecrets {
+    type JsonCache = ();
+    type Snapshot = SecretsSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> SecretsSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: SecretsSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
+    }
+    fn age(snap: &mut SecretsSnapshot, elapsed: Duration) {
+        for d in snap.secrets.iter_mut().filter_map(|s| s.deleted.as_mut()) {
+            d.purge_in = d.purge_in.saturating_sub(elapsed);
+        }
+    }
+    fn longest_clock(snap: &SecretsSnapshot) -> Option<Duration> {
+        snap.secrets
+            .iter()
+            .filter_map(|s| s.deleted.as_ref().map(|d| d.purge_in))
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 
 impl Provider for MemorySecrets {
     fn info(&self) -> ProviderInfo {
         self.base.info()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(&[provisio::validate::NameKind::Secret], kind, field, value)
     }
 }
 
@@ -385,6 +429,41 @@ impl SecretStore for MemorySecrets {
                         Ok(Ensured::created(meta))
                     }
                 }
+            })
+            .await
+    }
+
+    /// Atomic, like Secrets Manager's `CreateSecret` (which refuses a name in use, live or
+    /// soft-deleted); reports to the engine whether the secret was there.
+    async fn create_secret(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: &Tags,
+    ) -> Result<Option<SecretMeta>> {
+        self.base
+            .run("secrets.create_secret", name, async {
+                let name = secret_name(name)?;
+                validate::tags("secret tags", tags)?;
+                if value.is_empty() {
+                    return Err(Error::invalid_field("secret value", "must not be empty"));
+                }
+                let mut s = self.lock();
+                let taken = s.secrets.contains_key(&name);
+                provisio::existence::found(taken);
+                if taken {
+                    return Ok(Wrote(None));
+                }
+                let version = self.new_version(s.versions_made + 1, &name, value);
+                s.versions_made += 1;
+                let r = SecretRec {
+                    versions: vec![version],
+                    tags: tags.clone(),
+                    deleted: None,
+                };
+                let meta = r.meta(&name);
+                s.secrets.insert(name, r);
+                Ok(Wrote(Some(meta)))
             })
             .await
     }
@@ -528,7 +607,7 @@ mod tests {
             &ErrorKind::NotFound
         );
         assert_eq!(
-            kv.put_secret("bad_name", &SecretString::new("x"), &Tags::new())
+            kv.put_secret("bad name", &SecretString::new("x"), &Tags::new())
                 .await
                 .unwrap_err()
                 .kind(),

@@ -1,8 +1,9 @@
 //! Snapshots of a whole [`MemoryCloud`], so a memory world outlives the process that made it.
 //!
-//! The `provisio` CLI runs one process per command; for `apply` then `plan` then `destroy` to
-//! see the same world, it saves the world next to its state after each run and loads it at the
-//! start of the next one:
+//! A snapshot written to a file and read back carries a world from one process to the next
+//! (it is also the file format of [`MemoryCloud::open`]'s persisted worlds, which the
+//! `provisio` CLI uses so that `apply`, `plan` and `destroy` in separate processes, even at
+//! once, see one world: see [`crate::persist`]):
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -103,6 +104,12 @@ pub struct MemorySnapshot {
     /// The seed of the cloud the snapshot was taken from (for information: a restore uses the
     /// seed it is given).
     pub seed: u64,
+    /// When a persisted world wrote this file (milliseconds since the Unix epoch): the next
+    /// process to open it moves every clock forward by the time since (see
+    /// [`crate::persist`]). `None` in [`MemoryCloud::snapshot`]s, whose clocks stand still
+    /// between processes; [`MemoryCloud::from_snapshot`] and [`MemoryCloud::load`] ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at_ms: Option<u64>,
     dns: DnsSnapshot,
     storage: StorageSnapshot,
     compute: ComputeSnapshot,
@@ -116,11 +123,11 @@ pub struct MemorySnapshot {
 /// Only the version, read before the rest so that a file of another version gets a clear
 /// error instead of a complaint about its layout.
 #[derive(serde::Deserialize)]
-struct VersionOnly {
-    version: Option<u64>,
+pub(crate) struct VersionOnly {
+    pub(crate) version: Option<u64>,
 }
 
-fn check_version(version: u64) -> Result<()> {
+pub(crate) fn check_version(version: u64) -> Result<()> {
     if version == u64::from(SNAPSHOT_VERSION) {
         Ok(())
     } else {
@@ -191,7 +198,7 @@ pub(crate) fn bounded(what: &str, d: Duration) -> Result<Duration> {
     }
 }
 
-fn io_error(action: &str, path: &Path, e: std::io::Error) -> Error {
+pub(crate) fn io_error(action: &str, path: &Path, e: std::io::Error) -> Error {
     let kind = match e.kind() {
         std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Unexpected,
@@ -204,7 +211,7 @@ fn io_error(action: &str, path: &Path, e: std::io::Error) -> Error {
     .with_source(e)
 }
 
-fn in_file(path: &Path, e: Error) -> Error {
+pub(crate) fn in_file(path: &Path, e: Error) -> Error {
     Error::new(
         e.kind().clone(),
         format!("memory world file {}: {}", path.display(), e.message()),
@@ -215,7 +222,7 @@ fn in_file(path: &Path, e: Error) -> Error {
 /// Writes `data` to `path` atomically: a temporary file in the same directory (mode 0600 on
 /// unix), flushed to disk, then renamed over `path`, then the directory flushed. Readers see
 /// the old file or the new one, never a part.
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
@@ -258,6 +265,40 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One provider's part of a [`MemorySnapshot`]: taking it, and restoring it in two steps
+/// (check and build, then install) so that a whole world restores all or nothing.
+pub(crate) trait SnapshotSection {
+    /// The section's serialized form.
+    type Snapshot: serde::Serialize + serde::de::DeserializeOwned;
+    /// A checked state, ready to install.
+    type Prepared;
+    /// What the provider holds now.
+    fn snapshot_section(&self) -> Self::Snapshot;
+    /// Checks `snap` and builds the state it describes (remaining times count from now).
+    fn prepare_section(&self, snap: Self::Snapshot) -> Result<Self::Prepared>;
+    /// Replaces what the provider holds.
+    fn install_section(&self, prepared: Self::Prepared);
+    /// Moves every clock of `snap` `elapsed` forward (remaining times shrink, none below
+    /// zero): the time that passed since the snapshot was written.
+    fn age(_snap: &mut Self::Snapshot, _elapsed: Duration) {}
+    /// The longest remaining time of a clock still running in `snap` (remaining times are
+    /// only right at the moment the snapshot was taken); `None` when none runs.
+    fn longest_clock(_snap: &Self::Snapshot) -> Option<Duration> {
+        None
+    }
+    /// What [`SnapshotSection::section_json`] keeps between calls.
+    type JsonCache: Default + Send + std::fmt::Debug;
+    /// `snap` as JSON, exactly as `serde_json::to_string` writes it; a large section reuses
+    /// the JSON of the parts that did not change since the last call (a persisted world
+    /// writes the whole file at every commit).
+    fn section_json(
+        snap: Self::Snapshot,
+        _cache: &mut Self::JsonCache,
+    ) -> serde_json::Result<String> {
+        serde_json::to_string(&snap)
+    }
+}
+
 impl MemoryCloud {
     /// The complete state of every provider (see [`crate::snapshot`]). Take it while no
     /// operation is running: each provider is read under its own lock, one after another.
@@ -265,6 +306,7 @@ impl MemoryCloud {
         MemorySnapshot {
             version: SNAPSHOT_VERSION,
             seed: self.faults.seed(),
+            written_at_ms: None,
             dns: self.dns.snapshot(),
             storage: self.storage.snapshot(),
             compute: self.compute.snapshot(),
@@ -281,17 +323,45 @@ impl MemoryCloud {
     /// is of another version or inconsistent (a record twice, a branch pointing at a missing
     /// commit, a commit whose id does not match its content, ...).
     pub fn from_snapshot(seed: u64, snapshot: MemorySnapshot) -> Result<MemoryCloud> {
-        check_version(u64::from(snapshot.version))?;
         let cloud = MemoryCloud::new(seed);
-        cloud.dns.restore(snapshot.dns)?;
-        cloud.storage.restore(snapshot.storage)?;
-        cloud.compute.restore(snapshot.compute)?;
-        cloud.ci.restore(snapshot.ci)?;
-        cloud.secrets.restore(snapshot.secrets)?;
-        cloud.database.restore(snapshot.database)?;
-        cloud.repo.restore(snapshot.repo)?;
-        cloud.mail.restore(snapshot.mail)?;
+        cloud.restore(snapshot)?;
         Ok(cloud)
+    }
+
+    /// Replaces what every provider holds with what `snapshot` holds, *in place*: the
+    /// providers stay the same objects, so the `Arc`s handed out (to an engine, say) see the
+    /// restored world. Every section is checked before any is installed: on an error
+    /// (`InvalidInput`, as for [`MemoryCloud::from_snapshot`]) nothing has changed. Faults are
+    /// kept. Restore while no operation is running.
+    ///
+    /// ```
+    /// use provisio_memory::MemoryCloud;
+    /// let cloud = MemoryCloud::new(1);
+    /// let before = cloud.snapshot();
+    /// let dns = cloud.dns.clone(); // as an engine would hold it
+    /// cloud.dns.add_zone("example.com");
+    /// cloud.restore(before).unwrap();
+    /// assert_eq!(dns.inventory().count("dns.zone"), 0);
+    /// ```
+    pub fn restore(&self, snapshot: MemorySnapshot) -> Result<()> {
+        check_version(u64::from(snapshot.version))?;
+        let dns = self.dns.prepare_section(snapshot.dns)?;
+        let storage = self.storage.prepare_section(snapshot.storage)?;
+        let compute = self.compute.prepare_section(snapshot.compute)?;
+        let ci = self.ci.prepare_section(snapshot.ci)?;
+        let secrets = self.secrets.prepare_section(snapshot.secrets)?;
+        let database = self.database.prepare_section(snapshot.database)?;
+        let repo = self.repo.prepare_section(snapshot.repo)?;
+        let mail = self.mail.prepare_section(snapshot.mail)?;
+        self.dns.install_section(dns);
+        self.storage.install_section(storage);
+        self.compute.install_section(compute);
+        self.ci.install_section(ci);
+        self.secrets.install_section(secrets);
+        self.database.install_section(database);
+        self.repo.install_section(repo);
+        self.mail.install_section(mail);
+        Ok(())
     }
 
     /// Writes [`MemoryCloud::snapshot`] to `path` as JSON, atomically (a temporary file in the

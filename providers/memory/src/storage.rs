@@ -1,6 +1,6 @@
 //! In-memory object storage with S3's semantics.
 
-use crate::faults::{Base, Changed, Faults, Read};
+use crate::faults::{Base, Changed, Faults, Read, Wrote};
 use crate::inventory::Inventory;
 use provisio::storage::{
     Bucket, BucketSpec, ObjectMeta, ObjectStorage, StorageCapabilities, content_etag,
@@ -31,7 +31,7 @@ struct BucketState {
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     buckets: BTreeMap<String, BucketState>,
     /// Names taken by other accounts in the global namespace.
     foreign: std::collections::BTreeSet<String>,
@@ -55,7 +55,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryStorage {
-    base: Base,
+    pub(crate) base: Base,
     state: Mutex<State>,
 }
 
@@ -85,7 +85,11 @@ impl MemoryStorage {
     /// A provider using the shared `faults`.
     pub fn with_faults(faults: Faults) -> Self {
         MemoryStorage {
-            base: Base::new(faults, Self::DEFAULT_ACCOUNT),
+            base: Base::new(
+                faults,
+                Self::DEFAULT_ACCOUNT,
+                crate::persist::Section::Storage,
+            ),
             state: Mutex::new(State::default()),
         }
     }
@@ -199,7 +203,7 @@ impl MemoryStorage {
 
     /// Replaces everything this provider holds with `snap`. Sizes and ETags are recomputed
     /// from the bodies, as [`ObjectStorage::put_object`] computes them.
-    pub(crate) fn restore(&self, snap: StorageSnapshot) -> Result<()> {
+    pub(crate) fn prepare_restore(&self, snap: StorageSnapshot) -> Result<State> {
         use crate::snapshot::corrupt;
         let mut buckets = BTreeMap::new();
         for b in snap.buckets {
@@ -231,17 +235,45 @@ impl MemoryStorage {
                 return Err(corrupt(format!("storage bucket {name} appears twice")));
             }
         }
-        *self.lock() = State {
+        Ok(State {
             buckets,
             foreign: snap.foreign_buckets.into_iter().collect(),
-        };
-        Ok(())
+        })
+    }
+
+    /// Installs a state made by [`MemoryStorage::prepare_restore`].
+    pub(crate) fn install(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl crate::snapshot::SnapshotSection for MemoryStorage {
+    type JsonCache = ();
+    type Snapshot = StorageSnapshot;
+    type Prepared = State;
+    fn snapshot_section(&self) -> StorageSnapshot {
+        self.snapshot()
+    }
+    fn prepare_section(&self, snap: StorageSnapshot) -> Result<State> {
+        self.prepare_restore(snap)
+    }
+    fn install_section(&self, state: State) {
+        self.install(state)
     }
 }
 
 impl Provider for MemoryStorage {
     fn info(&self) -> ProviderInfo {
         self.base.info()
+    }
+
+    fn check_name(
+        &self,
+        kind: provisio::validate::NameKind,
+        field: &str,
+        value: &str,
+    ) -> Result<()> {
+        crate::names::check(&[provisio::validate::NameKind::Bucket], kind, field, value)
     }
 }
 
@@ -259,7 +291,7 @@ impl ObjectStorage for MemoryStorage {
 
     async fn ensure_bucket(&self, spec: &BucketSpec) -> Result<Ensured<Bucket>> {
         self.base
-            .run("storage.ensure_bucket", &spec.name, async {
+            .run_ensure("storage.ensure_bucket", &spec.name, async {
                 let name = bucket_name(&spec.name)?;
                 validate::tags("bucket tags", &spec.tags)?;
                 if spec.archive_after_days == Some(0) {
@@ -273,6 +305,13 @@ impl ObjectStorage for MemoryStorage {
                     return Err(Error::already_exists(format!(
                         "bucket {name} is owned by another account (BucketAlreadyExists)"
                     )));
+                }
+                if let Some(b) = s.buckets.get(&name) {
+                    provisio::types::ownership::check_adoptable(
+                        &b.bucket.tags,
+                        &spec.tags,
+                        &format!("bucket {name:?}"),
+                    )?;
                 }
                 match s.buckets.get_mut(&name) {
                     Some(b) if b.bucket.matches(spec) => Ok(Ensured::unchanged(b.bucket.clone())),
@@ -375,6 +414,55 @@ impl ObjectStorage for MemoryStorage {
                 Ok(Changed(meta))
             })
             .await
+    }
+
+    /// Atomic, like S3's `If-None-Match: *`.
+    async fn put_object_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<Option<ObjectMeta>> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.put_object_if_absent", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                if body.len() as u64 > MAX_PUT_SIZE {
+                    return Err(Error::invalid_field(
+                        "object body",
+                        "larger than the 5 GiB single-put limit",
+                    ));
+                }
+                let mut s = self.lock();
+                let b = s
+                    .buckets
+                    .get_mut(&bucket)
+                    .ok_or_else(|| no_bucket(&bucket))?;
+                if b.objects.contains_key(&key) {
+                    return Ok(Wrote(None));
+                }
+                let meta = ObjectMeta {
+                    key: key.clone(),
+                    size: body.len() as u64,
+                    etag: content_etag(&body),
+                    content_type: content_type.map(str::to_string),
+                };
+                b.objects.insert(
+                    key,
+                    Object {
+                        body,
+                        meta: meta.clone(),
+                    },
+                );
+                Ok(Wrote(Some(meta)))
+            })
+            .await
+    }
+
+    fn etag_of(&self, body: &[u8]) -> Option<String> {
+        Some(content_etag(body))
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<(Bytes, ObjectMeta)> {

@@ -286,8 +286,9 @@ async fn rate_limit_quota_per_account() {
     assert_eq!(cloud.dns.info().name, "memory");
     assert_eq!(cloud.dns.info().quota, None);
     let quota = Quota::new(3, Duration::from_secs(10));
-    cloud.faults.rate_limit(&account, quota);
-    assert_eq!(cloud.dns.info().quota, Some(quota));
+    // Undeclared: the client cannot pace for it, so the provider's own windows refuse.
+    cloud.faults.undeclared_rate_limit(&account, quota);
+    assert_eq!(cloud.dns.info().quota, None);
     assert_eq!(cloud.storage.info().quota, None);
 
     for _ in 0..3 {
@@ -306,6 +307,30 @@ async fn rate_limit_quota_per_account() {
     cloud.dns.find_zone("example.com").await.unwrap();
     assert_eq!(cloud.faults.calls("dns.*"), 5);
     assert_eq!(cloud.faults.injected().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_declared_quota_is_paced_by_the_client_and_never_refused() {
+    let cloud = MemoryCloud::new(12);
+    // an account of its own: the pacing bucket is process-wide
+    let dns =
+        provisio_memory::MemoryDns::with_faults(cloud.faults.clone()).with_account("paced-dns");
+    let quota = Quota::new(3, Duration::from_secs(3));
+    cloud.faults.rate_limit("paced-dns", quota);
+    assert_eq!(dns.info().quota, Some(quota), "declared");
+    let start = tokio::time::Instant::now();
+    let tally = std::sync::Arc::new(provisio::requests::RequestTally::default());
+    provisio::requests::counted(tally.clone(), async {
+        for _ in 0..7 {
+            dns.find_zone("example.com").await.unwrap();
+        }
+    })
+    .await;
+    // seven calls paced at one per second: the last one six seconds after the first
+    assert_eq!(start.elapsed(), Duration::from_secs(6));
+    assert!(cloud.faults.injected().is_empty(), "none refused");
+    assert_eq!(tally.total(), 7, "every call counted in the step");
+    assert_eq!(tally.by_service()["memory"], 7);
 }
 
 #[tokio::test]

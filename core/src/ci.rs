@@ -63,6 +63,29 @@ pub trait CiServer: Provider {
     /// Reads a job's configuration; `Ok(None)` when the job does not exist.
     async fn get_job_config(&self, path: &str) -> Result<Option<String>>;
 
+    /// Changes a job's configuration: `edit` gets the current `config.xml` and returns the
+    /// new one, or `None` to leave it as it is. `Ok(None)` when the job does not exist,
+    /// `Ok(Some(changed))` otherwise. Providers that can make the read and the write one
+    /// atomic step do (the memory provider); the default reads and then writes, so a writer
+    /// in another process can slip in between (Jenkins has no compare-and-set on a job's
+    /// configuration): callers that edit shared jobs read again to check.
+    async fn edit_job_config(
+        &self,
+        path: &str,
+        edit: &(dyn for<'c> Fn(&'c str) -> Result<Option<String>> + Send + Sync),
+    ) -> Result<Option<bool>> {
+        let Some(config) = self.get_job_config(path).await? else {
+            return Ok(None);
+        };
+        match edit(&config)? {
+            Some(new) if new != config => {
+                self.ensure_job(path, &new).await?;
+                Ok(Some(true))
+            }
+            _ => Ok(Some(false)),
+        }
+    }
+
     /// Deletes a job or folder; [`Deleted::AlreadyGone`] when missing.
     async fn delete_job(&self, path: &str) -> Result<Deleted>;
 

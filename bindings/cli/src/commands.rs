@@ -604,15 +604,17 @@ async fn fleet(
         ));
     }
     let report = if destroy {
-        let mut options = DestroyOptions::default();
-        options.overrides = args.allow.iter().cloned().collect();
-        fleet = fleet.destroy_options(options);
+        fleet = fleet.destroy_options(DestroyOptions {
+            overrides: args.allow.iter().cloned().collect(),
+            ..Default::default()
+        });
         fleet.destroy(&fleet_id, &blueprint, tenants, cancel).await
     } else {
-        let mut options = ApplyOptions::default();
-        options.refresh = args.refresh;
-        options.overrides = args.allow.iter().cloned().collect();
-        fleet = fleet.apply_options(options);
+        fleet = fleet.apply_options(ApplyOptions {
+            refresh: args.refresh,
+            overrides: args.allow.iter().cloned().collect(),
+            ..Default::default()
+        });
         fleet.run(&fleet_id, &blueprint, tenants, cancel).await
     };
     reporter.finish();

@@ -404,6 +404,7 @@ engine_operations! {
             refresh,
             cancel: cancel.clone(),
             lock_wait: lock_wait.map(|s| convert::seconds(py, "lock_wait", s)).transpose()?,
+            ..Default::default()
         };
         let inner = this.clone();
         Ok(Task::run(cancel, move |ctx| async move {

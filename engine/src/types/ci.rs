@@ -315,28 +315,40 @@ async fn edit_umbrella(
     let lock = job_lock(format!("{}\u{0}{account}\u{0}{}", ctx.provider, spec.job));
     let _guard = lock.lock().await;
     let mut wrote = false;
-    for _ in 0..EDIT_ATTEMPTS {
-        let Some(config) = ci.get_job_config(&spec.job).await? else {
+    let add = edit == Edit::Add;
+    for attempt in 0..EDIT_ATTEMPTS {
+        // The edit runs inside the provider's read-modify-write (atomic where the provider
+        // can make it so); it reports whether the reference was there before the first write.
+        let listed_before = std::sync::atomic::AtomicBool::new(false);
+        let changed = ci
+            .edit_job_config(&spec.job, &|config: &str| {
+                let listed = ci_xml::child_projects(config)?
+                    .iter()
+                    .any(|p| p == &spec.downstream);
+                listed_before.store(listed, std::sync::atomic::Ordering::SeqCst);
+                if listed == add {
+                    return Ok(None);
+                }
+                Ok(Some(if add {
+                    ci_xml::add_child_project(config, &spec.downstream)?
+                } else {
+                    ci_xml::remove_child_project(config, &spec.downstream)?
+                }))
+            })
+            .await?;
+        let Some(changed) = changed else {
             return Ok(None);
         };
-        let listed = ci_xml::child_projects(&config)?
-            .iter()
-            .any(|p| p == &spec.downstream);
-        if edit == Edit::Add {
-            // the reference is this resource: it existed when it was listed (before the
-            // umbrella job is written, whose own ensure would say "updated")
-            provisio::existence::found(listed);
+        if attempt == 0 && add {
+            // the reference is this resource: it existed when it was listed
+            provisio::existence::found(listed_before.load(std::sync::atomic::Ordering::SeqCst));
         }
-        if listed == (edit == Edit::Add) {
+        if !changed {
             return Ok(Some(wrote));
         }
-        let new = match edit {
-            Edit::Add => ci_xml::add_child_project(&config, &spec.downstream)?,
-            Edit::Remove => ci_xml::remove_child_project(&config, &spec.downstream)?,
-        };
-        ci.ensure_job(&spec.job, &new).await?;
         wrote = true;
-        // Loop: re-read to check that the write stuck.
+        // Loop: read again through the same edit, which changes nothing when the write stuck
+        // (a provider without an atomic edit may have let another writer in between).
     }
     Err(Error::conflict(format!(
         "the configuration of {:?} kept changing under us; {} of {:?} did not stick after {EDIT_ATTEMPTS} attempts",

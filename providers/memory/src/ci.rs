@@ -1,6 +1,6 @@
 //! In-memory CI server with Jenkins' semantics: folders, jobs from config XML, queued builds.
 
-use crate::faults::{Base, Changed, Faults, Read};
+use crate::faults::{Base, Changed, Edited, Faults, Read};
 use crate::inventory::Inventory;
 use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job};
 use provisio::{Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate};
@@ -517,6 +517,35 @@ impl CiServer for MemoryCi {
                         );
                         Ok(Ensured::created(job))
                     }
+                }
+            })
+            .await
+    }
+
+    /// One atomic step (under the provider's lock, and a persisted world's file lock): no
+    /// writer in this or another process can slip in between the read and the write.
+    async fn edit_job_config(
+        &self,
+        path: &str,
+        edit: &(dyn for<'c> Fn(&'c str) -> Result<Option<String>> + Send + Sync),
+    ) -> Result<Option<bool>> {
+        self.base
+            .run("ci.edit_job_config", path, async {
+                let path = validate::jenkins_job_path("job path", path)?;
+                let mut s = self.lock();
+                let Some(Item::Job { config, .. }) = s.items.get_mut(&path) else {
+                    if s.items.contains_key(&path) {
+                        return Err(Error::conflict(format!("{path} is a folder, not a job")));
+                    }
+                    return Ok(Edited(None));
+                };
+                match edit(config)? {
+                    Some(new) if new != *config => {
+                        check_xml(&new)?;
+                        *config = new;
+                        Ok(Edited(Some(true)))
+                    }
+                    _ => Ok(Edited(Some(false))),
                 }
             })
             .await

@@ -594,6 +594,17 @@ impl<T> Change for Wrote<T> {
         self.0
     }
 }
+/// An edit in place: `Some(true)` when it changed something.
+pub(crate) struct Edited(pub Option<bool>);
+impl Change for Edited {
+    type Out = Option<bool>;
+    fn changed(&self) -> bool {
+        self.0 == Some(true)
+    }
+    fn into_out(self) -> Option<bool> {
+        self.0
+    }
+}
 /// Marks a result as a read.
 pub(crate) struct Read<T>(pub T);
 impl<T> Change for Read<T> {

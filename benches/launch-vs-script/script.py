@@ -75,7 +75,12 @@ class Launcher:
 
     def bucket(self, tenant):
         bucket = shape.bucket_name(tenant)
-        self.s3.create_bucket(Bucket=bucket)
+        if shape.REGION == "us-east-1":
+            self.s3.create_bucket(Bucket=bucket)
+        else:
+            self.s3.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": shape.REGION})
         self.s3.put_public_access_block(
             Bucket=bucket,
             PublicAccessBlockConfiguration={

@@ -15,7 +15,10 @@ import json
 
 BLUEPRINT_NAME = "launch-vs-script"
 DOMAIN = "bench.example"
-REGION = "us-east-1"
+# Outside us-east-1, S3 answers CreateBucket of a bucket one already owns with
+# BucketAlreadyOwnedByYou, so provisio creates a bucket with one request; in us-east-1 S3 answers
+# 200 (and provisio looks first: one more request). Both sides run in the same region.
+REGION = "eu-west-1"
 INSTANCE_SIZE = "t3.micro"
 BASE_BRANCH = "main"
 ASSET_PREFIX = "assets/"

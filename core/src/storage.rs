@@ -110,6 +110,13 @@ pub trait ObjectStorage: Provider {
     /// Reads a bucket's settings; `Ok(None)` when it does not exist.
     async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>>;
 
+    /// Whether the bucket exists (and is this account's): what a refresh needs when it does
+    /// not compare settings, in one request where the service has one (S3 `HeadBucket`). The
+    /// default reads the whole bucket.
+    async fn bucket_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.get_bucket(name).await?.is_some())
+    }
+
     /// Deletes an empty bucket; a bucket that still holds objects is a `Conflict`.
     async fn delete_bucket(&self, name: &str) -> Result<Deleted>;
 

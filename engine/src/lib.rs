@@ -42,7 +42,7 @@ pub use fleet::{
 };
 pub use plan::{Action, FieldDiff, Plan, PlanOptions};
 pub use providers::{Capability, Providers};
-pub use resource::{Applied, Registry, ResourceType, StepContext, Tenant};
+pub use resource::{Applied, Registry, ResourceType, StepContext, Tenant, WrittenSecrets};
 pub use retry::RetryPolicy;
 pub use run::{
     ApplyOptions, DestroyOptions, Engine, EngineBuilder, PlanHook, RefreshOptions, RefreshReport,

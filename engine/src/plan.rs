@@ -469,6 +469,8 @@ pub(crate) async fn plan_with(
     records: &BTreeMap<String, ResourceRecord>,
     options: &PlanOptions,
 ) -> Result<Plan> {
+    // a plan writes nothing; its contexts share one empty record of written secrets
+    let written = crate::resource::WrittenSecrets::default();
     let mut known: BTreeMap<String, Value> = BTreeMap::new();
     let mut resources = Vec::new();
     for name in graph.order() {
@@ -490,6 +492,7 @@ pub(crate) async fn plan_with(
                 providers,
                 ownership: provisio::types::ownership::tags(&tenant.name, &blueprint.name, name),
                 idempotency_token: "",
+                written: &written,
             };
             match rt.read(&ctx, &rec.params, Some(&rec.outputs)).await? {
                 None => {
@@ -518,6 +521,7 @@ pub(crate) async fn plan_with(
                 providers,
                 ownership: provisio::types::ownership::tags(&tenant.name, &blueprint.name, name),
                 idempotency_token: "",
+                written: &written,
             },
             &desired,
         )?;

@@ -63,6 +63,40 @@ pub struct StepContext<'a> {
     /// A deterministic idempotency token for this resource of this tenant (stable across
     /// retries and resumed runs; e.g. an EC2 ClientToken).
     pub idempotency_token: &'a str,
+    /// Secret values this run wrote, so a later step of the run that needs one (a database
+    /// role's password) does not read it back from the store. Held only for the run.
+    pub written: &'a WrittenSecrets,
+}
+
+/// The secret values one run wrote to its secret stores, by provider name and secret name:
+/// what a step of the same run would otherwise read back with one more request. The values
+/// live as long as the run (in [`SecretString`]s, zeroed on drop) and never leave it.
+#[derive(Default)]
+pub struct WrittenSecrets(std::sync::Mutex<BTreeMap<(String, String), SecretString>>);
+
+impl WrittenSecrets {
+    /// Remembers that this run stored `value` as secret `name` of provider `provider`.
+    pub fn remember(&self, provider: &str, name: &str, value: &SecretString) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((provider.to_string(), name.to_string()), value.clone());
+    }
+    /// The value this run stored as secret `name` of `provider`, if it did.
+    pub fn get(&self, provider: &str, name: &str) -> Option<SecretString> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(provider.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+impl std::fmt::Debug for WrittenSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "WrittenSecrets({n} values, redacted)")
+    }
 }
 
 impl StepContext<'_> {

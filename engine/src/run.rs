@@ -421,6 +421,8 @@ struct Run<'a> {
     in_doubt: std::sync::Mutex<BTreeSet<String>>,
     /// Every provider request of the run, per provider.
     requests: Arc<RequestTally>,
+    /// Secret values the run wrote (see [`crate::resource::WrittenSecrets`]).
+    written: crate::resource::WrittenSecrets,
 }
 
 impl Run<'_> {
@@ -751,6 +753,7 @@ impl Engine {
             providers: &self.inner.providers,
             ownership: provisio::types::ownership::tags(&run.tenant.name, run.blueprint, resource),
             idempotency_token: token,
+            written: &run.written,
         }
     }
 
@@ -1451,6 +1454,7 @@ impl Engine {
                 providers: &self.inner.providers,
                 ownership: intent.tags.clone(),
                 idempotency_token: &token,
+                written: &run.written,
             };
             let span = tracing::info_span!("provisio.recover", resource = %intent.resource, action = %intent.action);
             run.emit(|| EventKind::StepStarted {
@@ -1781,6 +1785,7 @@ impl Engine {
                 created_on_failure: Default::default(),
                 in_doubt: Default::default(),
                 requests: Default::default(),
+                written: Default::default(),
             };
             let r = body(&run).await;
             guard.release().await;

@@ -9,13 +9,17 @@ use provisio::{Confirm, Database, Deleted, Error, Result, SecretString, validate
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Reads a secret's current value from the secret store registered as `provider`.
+/// A secret's current value from the secret store registered as `provider`: the value this
+/// run wrote itself when it did (no request), else read from the store.
 async fn secret_value(
     ctx: &StepContext<'_>,
     provider: &str,
     name: &str,
     field: &str,
 ) -> Result<SecretString> {
+    if let Some(value) = ctx.written.get(provider, name) {
+        return Ok(value);
+    }
     let store = ctx.providers.secrets(provider).map_err(|e| {
         Error::invalid_field(
             "secrets_provider",

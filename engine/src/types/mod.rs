@@ -366,6 +366,7 @@ pub(crate) mod testing {
         pub cloud: MemoryCloud,
         pub providers: Providers,
         pub tenant: Tenant,
+        pub written: crate::resource::WrittenSecrets,
     }
 
     impl Harness {
@@ -388,6 +389,7 @@ pub(crate) mod testing {
                 cloud,
                 providers,
                 tenant: Tenant::new(name).secret("smtp_password", "s3cr3t-smtp"),
+                written: Default::default(),
             }
         }
 
@@ -401,6 +403,7 @@ pub(crate) mod testing {
                 providers: &self.providers,
                 ownership: provisio::types::ownership::tags(&self.tenant.name, "launch", resource),
                 idempotency_token: token,
+                written: &self.written,
             }
         }
     }

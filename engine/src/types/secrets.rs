@@ -223,6 +223,7 @@ impl ResourceType for SecretsSecret {
                 .map_err(in_resource(ctx))?
             {
                 provisio::existence::found(false);
+                ctx.written.remember(ctx.provider, &spec.name, &value);
                 return Ok(Applied {
                     outputs: outputs(ctx, &meta),
                     outcome: Outcome::Created,
@@ -269,6 +270,7 @@ impl ResourceType for SecretsSecret {
                     .put_secret(&spec.name, &value, &ctx.ownership)
                     .await
                     .map_err(in_resource(ctx))?;
+                ctx.written.remember(ctx.provider, &spec.name, &value);
                 (e.value, Outcome::Created)
             }
             (Source::FromVar(var), existing) => {
@@ -277,6 +279,7 @@ impl ResourceType for SecretsSecret {
                     .put_secret(&spec.name, value, &ctx.ownership)
                     .await
                     .map_err(in_resource(ctx))?;
+                ctx.written.remember(ctx.provider, &spec.name, value);
                 let outcome = match existing {
                     None => Outcome::Created,
                     Some(_) => e.outcome,

@@ -117,11 +117,12 @@ impl ResourceType for StorageBucket {
     ) -> Result<Option<Value>> {
         let spec = parse_bucket(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
-        let found = storage
-            .get_bucket(&spec.name)
+        // the outputs are the name alone: whether it exists is all a refresh compares
+        let exists = storage
+            .bucket_exists(&spec.name)
             .await
             .map_err(in_resource(ctx))?;
-        Ok(found.map(|b| json!({ "name": b.name })))
+        Ok(exists.then(|| json!({ "name": spec.name })))
     }
 
     async fn apply(

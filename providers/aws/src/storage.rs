@@ -259,6 +259,24 @@ impl ObjectStorage for S3Storage {
         self.read_bucket(&name, op).await
     }
 
+    /// One `HeadBucket`; another account's bucket (403) is not ours, so `false`.
+    async fn bucket_exists(&self, name: &str) -> Result<bool> {
+        let op = "storage.bucket_exists";
+        let name = bucket_name(name).map_err(|e| located(e, op, name))?;
+        match self.client.head_bucket().bucket(&name).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = classify(e, op, &name);
+                match err.kind() {
+                    provisio::ErrorKind::NotFound | provisio::ErrorKind::PermissionDenied => {
+                        Ok(false)
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
     async fn delete_bucket(&self, name: &str) -> Result<Deleted> {
         let op = "storage.delete_bucket";
         let name = bucket_name(name).map_err(|e| located(e, op, name))?;

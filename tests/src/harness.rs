@@ -26,6 +26,8 @@ pub struct ChildConfig {
     pub lock_ttl_ms: Option<u64>,
     /// `CHILD_OWNER`.
     pub owner: Option<String>,
+    /// `CHILD_OP=destroy`: the child destroys the tenant instead of applying.
+    pub destroy: bool,
 }
 
 /// How a child ended.
@@ -107,6 +109,7 @@ impl Setup {
             ),
             ("CHILD_LOCK_TTL_MS", cfg.lock_ttl_ms.map(|v| v.to_string())),
             ("CHILD_OWNER", cfg.owner.clone()),
+            ("CHILD_OP", cfg.destroy.then(|| "destroy".to_string())),
         ];
         for (k, v) in vars {
             match v {
@@ -215,6 +218,44 @@ pub async fn engine(setup: &Setup) -> Engine {
         .lock_owner("parent")
         .build()
         .expect("build the engine")
+}
+
+/// Checks that every tenant in `tenants` was destroyed completely: nothing of theirs is in the
+/// cloud (counted by ownership tags on the cloud itself), nothing is recorded in state, and no
+/// journal intent is pending. Returns a description of every problem found.
+pub async fn check_destroyed(setup: &Setup, tenants: &[String]) -> Vec<String> {
+    let engine = engine(setup).await;
+    let state = engine.state().clone();
+    let cloud = FileCloud::open(&setup.store).expect("open the cloud");
+    let things = cloud.list().expect("list the cloud");
+    let mut problems = Vec::new();
+    for tenant in tenants {
+        let left: Vec<&str> = things
+            .iter()
+            .filter(|t| t.tags.get(ownership::TENANT) == Some(tenant))
+            .map(|t| t.id.as_str())
+            .collect();
+        if !left.is_empty() {
+            problems.push(format!(
+                "{tenant}: left in the cloud after destroy: {left:?}"
+            ));
+        }
+        let records = state.list_resources(tenant).await.expect("list resources");
+        if !records.is_empty() {
+            problems.push(format!(
+                "{tenant}: still recorded after destroy: {:?}",
+                records.iter().map(|r| &r.name).collect::<Vec<_>>()
+            ));
+        }
+        let pending = state
+            .pending_intents(tenant)
+            .await
+            .expect("pending intents");
+        if !pending.is_empty() {
+            problems.push(format!("{tenant}: {} pending intents", pending.len()));
+        }
+    }
+    problems
 }
 
 /// Checks that every tenant in `tenants` ended complete and consistent, and that the cloud

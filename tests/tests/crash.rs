@@ -9,7 +9,7 @@
 //! - **chaos**: repeated crashes at small random point numbers (so many land in the recovery
 //!   of the previous crash) and external SIGKILLs after random delays, until a child finishes.
 
-use provisio_integration_tests::harness::{ChildConfig, Setup, check_tenants};
+use provisio_integration_tests::harness::{ChildConfig, Setup, check_destroyed, check_tenants};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -46,6 +46,7 @@ fn cfg(crash_at: Option<u64>, latency_ms: Option<u64>) -> ChildConfig {
         lock_wait_ms: Some(LOCK_WAIT_MS),
         lock_ttl_ms: Some(TTL_MS),
         owner: None,
+        destroy: false,
     }
 }
 
@@ -172,6 +173,95 @@ fn kill_9_at_every_point_and_at_random_resumes_without_duplicates_or_orphans() {
         "journal.after.succeeded",
         "put.before",
         "put.after",
+    ] {
+        assert!(
+            tally.by_label.get(label).copied().unwrap_or(0) >= 9,
+            "crash point {label} was hit {} times",
+            tally.by_label.get(label).copied().unwrap_or(0)
+        );
+    }
+}
+
+/// The same sweep for a destroy: each tenant is applied completely, then its destroy kills
+/// itself at one crash point (every journal append, every provider delete before and after
+/// its effect, every journaled result), and the next destroy resumes. Afterwards nothing of the
+/// tenant is left in the cloud (counted on the cloud by ownership tags), nothing in state, and
+/// no intent is pending.
+#[test]
+fn kill_9_at_every_point_of_a_destroy_leaves_nothing_behind() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(BIN, dir.path());
+    let destroy = |crash_at| ChildConfig {
+        destroy: true,
+        ..cfg(crash_at, None)
+    };
+    assert!(setup.run("dprobe", &cfg(None, None)).ok());
+    let probe = setup.run("dprobe", &destroy(None));
+    assert!(probe.ok(), "probe destroy failed: {probe:?}");
+    assert_eq!(probe.field("deleted"), Some(9));
+    let points = probe.field("points").expect("points");
+    // 9 deletes x (journal intent before/after, provider begin/effect, journal result
+    // before/after; the record is removed in the same transaction as the result)
+    assert_eq!(points, 9 * 6, "crash points of a destroy");
+
+    let jobs = Mutex::new((1..=points).collect::<Vec<u64>>());
+    let tally = Mutex::new(Tally::default());
+    let failures = Mutex::new(Vec::<String>::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while let Some(k) = {
+                    let mut j = jobs.lock().unwrap();
+                    j.pop()
+                } {
+                    let tenant = format!("dsweep-{k}");
+                    let applied = setup.run(&tenant, &cfg(None, None));
+                    let first = setup.run(&tenant, &destroy(Some(k)));
+                    let second = setup.run(&tenant, &destroy(None));
+                    let mut t = tally.lock().unwrap();
+                    t.record(&first);
+                    t.record(&second);
+                    t.tenants.push(tenant.clone());
+                    drop(t);
+                    let mut f = failures.lock().unwrap();
+                    if !applied.ok() {
+                        f.push(format!("{tenant}: the apply failed: {applied:?}"));
+                    }
+                    if !first.killed() || first.crash_label().is_none() {
+                        f.push(format!(
+                            "{tenant}: the destroy was not killed at point {k}: {first:?}"
+                        ));
+                    }
+                    if !second.ok() {
+                        f.push(format!("{tenant}: the resumed destroy failed: {second:?}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let tally = tally.into_inner().unwrap();
+    let mut tenants = tally.tenants.clone();
+    tenants.push("dprobe".to_string());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let problems = rt.block_on(check_destroyed(&setup, &tenants));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    eprintln!(
+        "destroy crash test: {} tenants, {} kills in {:.1} s; by crash point: {:?}",
+        tenants.len(),
+        tally.kills,
+        started.elapsed().as_secs_f64(),
+        tally.by_label
+    );
+    for label in [
+        "journal.before.intent",
+        "journal.after.intent",
+        "provider.delete.begin",
+        "provider.delete.effect",
+        "journal.before.succeeded",
+        "journal.after.succeeded",
     ] {
         assert!(
             tally.by_label.get(label).copied().unwrap_or(0) >= 9,

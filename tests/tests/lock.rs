@@ -22,6 +22,7 @@ fn cfg(
         lock_wait_ms,
         lock_ttl_ms: ttl_ms,
         owner: Some(owner.to_string()),
+        destroy: false,
     }
 }
 

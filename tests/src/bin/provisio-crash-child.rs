@@ -9,6 +9,7 @@
 //! - `CHILD_LOCK_WAIT_MS`: wait this long for the tenant's lease (default: fail at once).
 //! - `CHILD_LOCK_TTL_MS`: the lease TTL (default 60000).
 //! - `CHILD_OWNER`: the lease owner prefix (default `child-<pid>`).
+//! - `CHILD_OP=destroy`: destroy the tenant instead (prints `OK deleted=.. points=..`).
 //!
 //! Prints `STARTED` when the run has its lease and resolved in-doubt intents, then one of
 //! `OK created=.. updated=.. unchanged=.. adopted=.. absent=.. points=..` (exit 0), `CONFLICT <message>`
@@ -16,7 +17,8 @@
 
 use provisio_engine::state::sqlite::SqliteStateStore;
 use provisio_engine::{
-    ApplyOptions, Engine, EventKind, FnSink, Registry, StateStore, StepOutcome, Tenant,
+    ApplyOptions, DestroyOptions, Engine, EventKind, FnSink, Registry, StateStore, StepOutcome,
+    Tenant,
 };
 use provisio_integration_tests::crash_blueprint;
 use provisio_integration_tests::crashpoints::{CrashingStore, kill_at};
@@ -93,6 +95,32 @@ async fn main() {
         options = options.lock_wait(Duration::from_millis(ms));
     }
     let tenant = Tenant::new(args[3].clone());
+    if std::env::var("CHILD_OP").as_deref() == Ok("destroy") {
+        let mut options = DestroyOptions::default();
+        if let Some(ms) = env_u64("CHILD_LOCK_WAIT_MS") {
+            options = options.lock_wait(Duration::from_millis(ms));
+        }
+        match engine.destroy(&crash_blueprint(), &tenant, options).await {
+            Ok(report) if report.is_success() => say(&format!(
+                "OK deleted={} points={}",
+                report.summary.deleted,
+                points.load(Ordering::SeqCst)
+            )),
+            Ok(report) => {
+                say(&format!("FAILED {:?}", report.errors));
+                std::process::exit(3);
+            }
+            Err(e) if e.kind() == &provisio::ErrorKind::Conflict => {
+                say(&format!("CONFLICT {e}"));
+                std::process::exit(2);
+            }
+            Err(e) => {
+                say(&format!("FAILED {e}"));
+                std::process::exit(3);
+            }
+        }
+        return;
+    }
     match engine.apply(&crash_blueprint(), &tenant, options).await {
         Ok(report) if report.is_success() => {
             let s = &report.summary;

@@ -158,29 +158,48 @@ impl Connector {
         &self.config
     }
 
-    /// A connection to `dbname` as the administrator: an idle one from the pool, else a new
-    /// one (closing an idle connection of another database when all permits are taken).
+    /// A connection to `dbname` as the administrator: for the administrator database the
+    /// shared one (opened when there is none or it broke), for another database an idle one
+    /// from the pool, else a new one (see [`crate::pool`]).
     pub(crate) async fn connect(&self, dbname: &str) -> Result<PooledConn> {
-        if let Some(conn) = self.pool.take(dbname) {
-            return Ok(PooledConn::new(conn, self.pool.clone()));
+        if dbname == self.pool.admin_db {
+            let mut slot = self.pool.shared.lock().await;
+            if let Some(conn) = Pool::shared_usable(&slot) {
+                return Ok(PooledConn::Shared(conn));
+            }
+            // Let the broken one go first: its permit is freed when its users finish.
+            *slot = None;
+            let conn = Arc::new(self.open(dbname, self.permit(false).await?).await?);
+            *slot = Some(conn.clone());
+            return Ok(PooledConn::Shared(conn));
         }
-        let permit = loop {
+        if let Some(conn) = self.pool.take(dbname) {
+            return Ok(PooledConn::own(conn, self.pool.clone()));
+        }
+        let conn = self.open(dbname, self.permit(true).await?).await?;
+        Ok(PooledConn::own(conn, self.pool.clone()))
+    }
+
+    /// A connection permit: a free one, else one freed by closing an idle connection (or,
+    /// when `may_release_shared`, by letting the shared administrator connection go), else
+    /// the next one released.
+    async fn permit(&self, may_release_shared: bool) -> Result<OwnedSemaphorePermit> {
+        loop {
             match self.pool.permits.clone().try_acquire_owned() {
-                Ok(permit) => break permit,
-                Err(tokio::sync::TryAcquireError::NoPermits) if self.pool.evict_one() => {}
+                Ok(permit) => return Ok(permit),
+                Err(tokio::sync::TryAcquireError::NoPermits)
+                    if self.pool.evict_one(may_release_shared) => {}
                 Err(_) => {
-                    break self
+                    return self
                         .pool
                         .permits
                         .clone()
                         .acquire_owned()
                         .await
-                        .map_err(|_| Error::unexpected("the connection limiter was closed"))?;
+                        .map_err(|_| Error::unexpected("the connection limiter was closed"));
                 }
             }
-        };
-        let conn = self.open(dbname, permit).await?;
-        Ok(PooledConn::new(conn, self.pool.clone()))
+        }
     }
 
     /// Closes the idle connections to `dbname` (before it is dropped).

@@ -4,14 +4,25 @@
 //! Why a pool: a tenant launch runs three or four operations on the administrator database
 //! and a fleet run launches many tenants in one process; a fresh connection per operation
 //! costs a TCP, TLS and SCRAM handshake each and shows on the server as one more backend
-//! started per step. The pool keeps that to about one administrator connection per
-//! concurrent step for the whole process, like a script that keeps its admin session open.
+//! started per step.
+//!
+//! - **The administrator database: one shared connection.** Every statement the provider
+//!   sends there is a single autocommit statement (no transaction, no `SET`, no session
+//!   state), so concurrent operations share one connection: tokio-postgres pipelines their
+//!   requests and the server answers them in order. A fleet run then holds one administrator
+//!   session for the whole process, like a script that keeps its admin session open. The
+//!   price is that the server runs those statements one after the other (a slow
+//!   `CREATE DATABASE` delays the next tenant's `CREATE ROLE` by its duration), which a
+//!   sequential script pays too. A broken or closed shared connection is replaced.
+//! - **Other databases (seeds, which need a transaction): checked out, one operation at a
+//!   time**, and kept idle for the next operation on the same database.
 //!
 //! What keeps it honest:
 //! - **Bounded.** Open connections (idle or in use) never exceed
 //!   [`PostgresConfig::max_connections`](crate::PostgresConfig::max_connections): each holds a
-//!   permit of the connector's semaphore. When none is free, an idle connection of another
-//!   database is closed to make room.
+//!   permit of the connector's semaphore. When none is free, an idle connection is closed to
+//!   make room, else the shared administrator connection is let go (closed when its current
+//!   users finish).
 //! - **Tenant databases are released soon.** At most one idle connection per tenant database
 //!   and [`OTHER_IDLE_MAX`] in all, so a fleet run does not keep every seeded database busy;
 //!   `drop_database` closes the idle connections of the database it drops first.
@@ -21,6 +32,7 @@
 //!   (server restarts, failovers, middleboxes that cut idle sessions).
 
 use crate::client::Conn;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -40,7 +52,10 @@ struct Idle {
 /// The idle connections of one server, by database.
 pub(crate) struct Pool {
     idle: Mutex<Vec<Idle>>,
-    admin_db: String,
+    /// The shared connection to the administrator database; locked while one is opened, so
+    /// concurrent operations wait for it instead of opening their own.
+    pub(crate) shared: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    pub(crate) admin_db: String,
     pub(crate) permits: Arc<Semaphore>,
 }
 
@@ -50,6 +65,7 @@ impl Pool {
     pub(crate) fn new(admin_db: String, permits: Arc<Semaphore>) -> Self {
         Pool {
             idle: Mutex::new(Vec::new()),
+            shared: tokio::sync::Mutex::new(None),
             admin_db,
             permits,
         }
@@ -68,9 +84,10 @@ impl Pool {
         Some(idle.remove(pos).conn)
     }
 
-    /// Closes the longest-idle connection (of any database) to free its permit; false when
-    /// nothing is idle.
-    pub(crate) fn evict_one(&self) -> bool {
+    /// Closes the longest-idle connection (of any database) to free its permit, else lets
+    /// the shared administrator connection go (its permit is freed when its current users
+    /// finish); false when there was neither.
+    pub(crate) fn evict_one(&self, may_release_shared: bool) -> bool {
         let evicted = {
             let mut idle = self.idle();
             if idle.is_empty() {
@@ -80,7 +97,24 @@ impl Pool {
             }
         };
         // Dropped outside the lock: closing ends the connection task and frees the permit.
-        evicted.is_some()
+        if evicted.is_some() {
+            return true;
+        }
+        if !may_release_shared {
+            return false;
+        }
+        // Someone holding the slot is opening a connection: nothing to let go now.
+        match self.shared.try_lock() {
+            Ok(mut slot) => slot.take().is_some(),
+            Err(_) => false,
+        }
+    }
+
+    /// The shared administrator connection when it is still usable.
+    pub(crate) fn shared_usable(slot: &Option<Arc<Conn>>) -> Option<Arc<Conn>> {
+        slot.as_ref()
+            .filter(|c| !c.client.is_closed() && !c.broken.load(Ordering::SeqCst))
+            .cloned()
     }
 
     /// Closes every idle connection to `dbname` (before dropping that database).
@@ -128,16 +162,25 @@ impl Pool {
     }
 }
 
-/// A connection checked out of the [`Pool`]; it goes back (or is closed) when dropped.
-pub(crate) struct PooledConn {
-    conn: Option<Conn>,
-    pool: Arc<Pool>,
+/// A connection from the [`Pool`]: the shared administrator connection, or one checked out
+/// for this operation alone, which goes back (or is closed) when dropped.
+pub(crate) enum PooledConn {
+    /// The administrator database's connection, shared by concurrent operations: autocommit
+    /// statements only.
+    Shared(Arc<Conn>),
+    /// A connection to another database, this operation's alone.
+    Own {
+        /// Present until dropped (boxed: a connection is much larger than an `Arc`).
+        conn: Option<Box<Conn>>,
+        /// Where it goes back.
+        pool: Arc<Pool>,
+    },
 }
 
 impl PooledConn {
-    pub(crate) fn new(conn: Conn, pool: Arc<Pool>) -> Self {
-        PooledConn {
-            conn: Some(conn),
+    pub(crate) fn own(conn: Conn, pool: Arc<Pool>) -> Self {
+        PooledConn::Own {
+            conn: Some(Box::new(conn)),
             pool,
         }
     }
@@ -146,14 +189,19 @@ impl PooledConn {
 impl std::ops::Deref for PooledConn {
     type Target = Conn;
     fn deref(&self) -> &Conn {
-        self.conn.as_ref().expect("present until dropped")
+        match self {
+            PooledConn::Shared(conn) => conn,
+            PooledConn::Own { conn, .. } => conn.as_ref().expect("present until dropped"),
+        }
     }
 }
 
 impl Drop for PooledConn {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool.put_back(conn);
+        if let PooledConn::Own { conn, pool } = self
+            && let Some(conn) = conn.take()
+        {
+            pool.put_back(*conn);
         }
     }
 }

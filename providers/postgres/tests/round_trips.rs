@@ -46,7 +46,7 @@ async fn a_tenant_costs_what_a_script_sends_and_reuses_connections() {
     let app = common::name("rt-app");
     let mut config = common::config(&url);
     config.application_name = app.clone();
-    let db = PostgresDatabase::new(config).unwrap();
+    let db = Arc::new(PostgresDatabase::new(config).unwrap());
     let (a, b) = (common::name("rt-a"), common::name("rt-b"));
 
     for (i, tenant) in [&a, &b].into_iter().enumerate() {
@@ -108,6 +108,19 @@ async fn a_tenant_costs_what_a_script_sends_and_reuses_connections() {
         assert_eq!(sent, 1);
     }
 
+    // Concurrent operations share the administrator connection (pipelined on it).
+    let reads: Vec<_> = (0..8)
+        .map(|i| {
+            let (db, t) = (db.clone(), if i % 2 == 0 { a.clone() } else { b.clone() });
+            tokio::spawn(async move {
+                db.role_exists(&t).await.unwrap() && db.database_exists(&t).await.unwrap()
+            })
+        })
+        .collect();
+    for read in reads {
+        assert!(read.await.unwrap());
+    }
+
     // Two tenants, six operations each plus the reads: one administrator connection and one
     // idle connection per seeded database, all still open for the next operation.
     let admin = common::admin_db(&url);
@@ -130,4 +143,50 @@ async fn a_tenant_costs_what_a_script_sends_and_reuses_connections() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(backends(&su, &app).await, vec![(common::admin_db(&url), 1)]);
+}
+
+/// With a single connection allowed, the administrator's shared connection and a seed's
+/// connection to the tenant database take turns instead of waiting on each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_is_enough() {
+    let Some(url) = common::url("one_connection_is_enough") else {
+        return;
+    };
+    let mut config = common::config(&url);
+    config.max_connections = 1;
+    let db = PostgresDatabase::new(config).unwrap();
+    let t = common::name("rt-one");
+    let work = async {
+        db.ensure_role(&RoleSpec {
+            name: t.clone(),
+            password: SecretString::new("pw"),
+        })
+        .await
+        .unwrap();
+        db.ensure_database(&DatabaseSpec {
+            name: t.clone(),
+            owner: t.clone(),
+        })
+        .await
+        .unwrap();
+        let seed = SeedSpec {
+            database: t.clone(),
+            id: "one".into(),
+            sql: "CREATE TABLE one (n int);".into(),
+        };
+        assert_eq!(
+            db.apply_seed(&seed).await.unwrap().outcome,
+            Outcome::Created
+        );
+        assert!(db.database_exists(&t).await.unwrap());
+        assert_eq!(
+            db.apply_seed(&seed).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        db.drop_database(&t, &Confirm::named(&t)).await.unwrap();
+        db.drop_role(&t, &Confirm::named(&t)).await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), work)
+        .await
+        .expect("no deadlock between the shared and the seed connection");
 }

@@ -74,10 +74,11 @@
 //!   administrator's own database are never dropped or re-owned.
 //! * **Errors** are classified by SQLSTATE (see `docs/providers/postgres.md`), and carry the
 //!   provider, operation and resource; never a password.
-//! * **Connections**: a small pool per database, shared by the provider's operations (idle
-//!   connections reused across steps and tenants, closed after 30 s idle, when broken, or
-//!   when their database is dropped), at most [`PostgresConfig::max_connections`] open at
-//!   once, with a connect timeout; TLS through rustls ([`SslMode`]).
+//! * **Connections**: one administrator connection shared by concurrent operations (they
+//!   send autocommit statements only), and for seeds a small pool per tenant database (idle
+//!   connections reused, closed after 30 s idle, when broken, or when their database is
+//!   dropped); at most [`PostgresConfig::max_connections`] open at once, with a connect
+//!   timeout; TLS through rustls ([`SslMode`]).
 #![deny(missing_docs)]
 
 mod client;

@@ -164,14 +164,13 @@ impl Connector {
     pub(crate) async fn connect(&self, dbname: &str) -> Result<PooledConn> {
         if dbname == self.pool.admin_db {
             let mut slot = self.pool.shared.lock().await;
-            if let Some(conn) = Pool::shared_usable(&slot) {
+            if let Some(conn) = Pool::shared_usable(&mut slot) {
                 return Ok(PooledConn::Shared(conn));
             }
-            // Let the broken one go first: its permit is freed when its users finish.
+            // Let the unusable one go first: its permit is freed when its users finish.
             *slot = None;
-            let conn = Arc::new(self.open(dbname, self.permit(false).await?).await?);
-            *slot = Some(conn.clone());
-            return Ok(PooledConn::Shared(conn));
+            let conn = self.open(dbname, self.permit(false).await?).await?;
+            return Ok(PooledConn::Shared(Pool::share(&mut slot, conn)));
         }
         if let Some(conn) = self.pool.take(dbname) {
             return Ok(PooledConn::own(conn, self.pool.clone()));

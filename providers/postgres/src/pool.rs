@@ -29,7 +29,9 @@
 //! - **Never stale or dirty.** A connection goes back only when its last statement answered
 //!   (no request in flight, not dropped mid-way by a timeout or cancellation), it is not inside
 //!   a transaction, and its connection task is alive; it is closed after [`IDLE_TIMEOUT`] idle
-//!   (server restarts, failovers, middleboxes that cut idle sessions).
+//!   (server restarts, failovers, middleboxes that cut idle sessions). The shared
+//!   administrator connection is replaced when its task ended, after an error below SQL, or
+//!   after the same idle time with no user.
 
 use crate::client::Conn;
 use std::sync::atomic::Ordering;
@@ -49,12 +51,18 @@ struct Idle {
     since: Instant,
 }
 
+/// The shared administrator connection and when it was last handed out.
+pub(crate) struct Shared {
+    conn: Arc<Conn>,
+    last_used: Instant,
+}
+
 /// The idle connections of one server, by database.
 pub(crate) struct Pool {
     idle: Mutex<Vec<Idle>>,
     /// The shared connection to the administrator database; locked while one is opened, so
     /// concurrent operations wait for it instead of opening their own.
-    pub(crate) shared: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    pub(crate) shared: tokio::sync::Mutex<Option<Shared>>,
     pub(crate) admin_db: String,
     pub(crate) permits: Arc<Semaphore>,
 }
@@ -110,11 +118,27 @@ impl Pool {
         }
     }
 
-    /// The shared administrator connection when it is still usable.
-    pub(crate) fn shared_usable(slot: &Option<Arc<Conn>>) -> Option<Arc<Conn>> {
-        slot.as_ref()
-            .filter(|c| !c.client.is_closed() && !c.broken.load(Ordering::SeqCst))
-            .cloned()
+    /// The shared administrator connection when it is still usable: alive, not broken, and
+    /// not left idle (no other user) for longer than [`IDLE_TIMEOUT`].
+    pub(crate) fn shared_usable(slot: &mut Option<Shared>) -> Option<Arc<Conn>> {
+        let shared = slot.as_mut()?;
+        let idle = Arc::strong_count(&shared.conn) == 1;
+        let stale = idle && shared.last_used.elapsed() >= IDLE_TIMEOUT;
+        if shared.conn.client.is_closed() || shared.conn.broken.load(Ordering::SeqCst) || stale {
+            return None;
+        }
+        shared.last_used = Instant::now();
+        Some(shared.conn.clone())
+    }
+
+    /// Makes `conn` the shared administrator connection.
+    pub(crate) fn share(slot: &mut Option<Shared>, conn: Conn) -> Arc<Conn> {
+        let conn = Arc::new(conn);
+        *slot = Some(Shared {
+            conn: conn.clone(),
+            last_used: Instant::now(),
+        });
+        conn
     }
 
     /// Closes every idle connection to `dbname` (before dropping that database).

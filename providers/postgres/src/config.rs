@@ -109,7 +109,8 @@ pub struct PostgresConfig {
     /// Default 10.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
-    /// The most connections this provider opens at the same time. Default 4.
+    /// The most connections this provider keeps open at the same time, idle ones in its pool
+    /// included. Default 4.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// A limit every round trip to this server is paced by (`rate_limit = { requests = 50,

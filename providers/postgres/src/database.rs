@@ -3,18 +3,18 @@
 use crate::client::{Conn, Connector};
 use crate::config::PostgresConfig;
 use crate::error::{PROVIDER, from_pg};
-use crate::statements::Statements;
+use crate::pool::PooledConn;
 use crate::{quote, scram};
 use provisio::database::{
     AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, RoleSpec, SeedSpec,
     Server, ServerSpec,
 };
 use provisio::{
-    Confirm, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, async_trait,
-    validate,
+    Confirm, Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate,
 };
 use std::future::Future;
 use std::time::Duration;
+use tokio_postgres::types::Type;
 
 /// The schema, inside every seeded database, that holds provisio's bookkeeping.
 pub const SEED_SCHEMA: &str = "provisio";
@@ -37,7 +37,7 @@ const DROP_ATTEMPTS: u32 = 5;
 ///
 /// See the [crate documentation](crate) for what each operation does in SQL.
 pub struct PostgresDatabase {
-    connector: Connector,
+    pub(crate) connector: Connector,
 }
 
 impl std::fmt::Debug for PostgresDatabase {
@@ -49,12 +49,6 @@ impl std::fmt::Debug for PostgresDatabase {
     }
 }
 
-/// What the provider needs to know about its own session.
-struct Session {
-    superuser: bool,
-    version: i32,
-}
-
 /// A role's attributes as `pg_roles` shows them.
 struct RoleRow {
     superuser: bool,
@@ -64,6 +58,8 @@ struct RoleRow {
     replication: bool,
     bypassrls: bool,
     is_admin: bool,
+    /// The stored SCRAM verifier, when the administrator may read `pg_authid`.
+    verifier: Option<String>,
 }
 
 impl RoleRow {
@@ -87,23 +83,13 @@ impl RoleRow {
     }
 }
 
-fn db_err(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
+pub(crate) fn db_err(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
     let what = what.into();
     move |e| from_pg(e, &what)
 }
 
-fn sqlstate(e: &tokio_postgres::Error) -> Option<&str> {
+pub(crate) fn sqlstate(e: &tokio_postgres::Error) -> Option<&str> {
     e.code().map(|c| c.code())
-}
-
-fn seed_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
-        return Err(Error::invalid_field(
-            "seed id",
-            "must be 1 to 255 characters without control characters",
-        ));
-    }
-    Ok(())
 }
 
 impl PostgresDatabase {
@@ -144,34 +130,25 @@ impl PostgresDatabase {
         })
     }
 
-    async fn admin(&self) -> Result<Conn> {
+    pub(crate) async fn admin(&self) -> Result<PooledConn> {
         let dbname = self.connector.config().dbname.clone();
         self.connector.connect(&dbname).await
     }
 
-    async fn session(conn: &Conn) -> Result<Session> {
-        let row = conn
-            .query_one(
-                "SELECT r.rolsuper, current_setting('server_version_num')::int4 \
-                 FROM pg_roles r WHERE r.rolname = session_user",
-                &[],
-            )
-            .await
-            .map_err(db_err("reading the administrator's attributes"))?;
-        Ok(Session {
-            superuser: row.get(0),
-            version: row.get(1),
-        })
-    }
-
+    /// A role's attributes, and its stored verifier when the administrator may read it
+    /// (superusers only: `pg_authid`), in one query.
     async fn role_row(conn: &Conn, name: &str) -> Result<Option<RoleRow>> {
+        let sql = if conn.session.superuser {
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, \
+                    rolbypassrls, rolname = session_user, rolpassword \
+             FROM pg_authid WHERE rolname = $1"
+        } else {
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, \
+                    rolbypassrls, rolname = session_user, NULL::text \
+             FROM pg_roles WHERE rolname = $1"
+        };
         let row = conn
-            .query_opt(
-                "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, \
-                        rolbypassrls, rolname = session_user \
-                 FROM pg_roles WHERE rolname = $1",
-                &[&name],
-            )
+            .query_opt(sql, &[(&name, Type::TEXT)])
             .await
             .map_err(db_err(format!("reading role {name:?}")))?;
         Ok(row.map(|r| RoleRow {
@@ -182,15 +159,16 @@ impl PostgresDatabase {
             replication: r.get(4),
             bypassrls: r.get(5),
             is_admin: r.get(6),
+            verifier: r.get(7),
         }))
     }
 
     /// The owner and template flag of a database, `None` when it does not exist.
-    async fn database_row(conn: &Conn, name: &str) -> Result<Option<(String, bool)>> {
+    pub(crate) async fn database_row(conn: &Conn, name: &str) -> Result<Option<(String, bool)>> {
         let row = conn
             .query_opt(
                 "SELECT pg_get_userbyid(datdba)::text, datistemplate FROM pg_database WHERE datname = $1",
-                &[&name],
+                &[(&name, Type::TEXT)],
             )
             .await
             .map_err(db_err(format!("reading database {name:?}")))?;
@@ -200,9 +178,11 @@ impl PostgresDatabase {
     /// Makes sure a non-superuser administrator may act as `role` (`SET ROLE`, create or alter
     /// a database it owns): grants the role to the administrator when it is not a member.
     /// PostgreSQL 16 separates membership from the right to `SET ROLE`; both are granted.
-    async fn ensure_member(conn: &dyn Statements, session: &Session, role: &str) -> Result<()> {
+    /// Returns whether it granted anything (false: it was a member already, or a superuser).
+    pub(crate) async fn ensure_member(conn: &Conn, role: &str) -> Result<bool> {
+        let session = conn.session;
         if session.superuser {
-            return Ok(());
+            return Ok(false);
         }
         let privilege = if session.version >= 160_000 {
             "SET"
@@ -210,28 +190,29 @@ impl PostgresDatabase {
             "MEMBER"
         };
         let row = conn
-            .query_one_counted(
+            .query_one(
                 "SELECT pg_has_role(current_user, $1::text::name, $2)",
-                &[&role, &privilege],
+                &[(&role, Type::TEXT), (&privilege, Type::TEXT)],
             )
             .await
             .map_err(db_err(format!("checking membership in role {role:?}")))?;
         if row.get::<_, bool>(0) {
-            return Ok(());
+            return Ok(false);
         }
         let options = if session.version >= 160_000 {
             " WITH INHERIT TRUE, SET TRUE"
         } else {
             ""
         };
-        conn.batch_execute_counted(&format!(
+        conn.batch_execute(&format!(
             "GRANT {} TO CURRENT_USER{options}",
             quote::ident(role)
         ))
         .await
         .map_err(db_err(format!(
             "granting role {role:?} to the administrator (needed to act as its owner)"
-        )))
+        )))?;
+        Ok(true)
     }
 
     fn refuse_special_database(&self, name: &str, is_template: bool, doing: &str) -> Result<()> {
@@ -248,6 +229,8 @@ impl PostgresDatabase {
         Ok(())
     }
 
+    /// Creates the role first (one statement on a first launch); only when PostgreSQL answers
+    /// that it exists does it read the role and converge it.
     async fn ensure_role_inner(&self, spec: &RoleSpec) -> Result<Ensured<String>> {
         let name = validate::pg_role_name("role name", &spec.name)?;
         if spec.password.is_empty() {
@@ -260,53 +243,43 @@ impl PostgresDatabase {
             ));
         }
         let conn = self.admin().await?;
-        let session = Self::session(&conn).await?;
         let role = quote::ident(&name);
-
-        let existing = match Self::role_row(&conn, &name).await? {
-            Some(row) => row,
-            None => {
-                let verifier = scram::verifier(spec.password.expose());
-                let sql = format!(
-                    "CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
-                     NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {}",
-                    quote::literal(&verifier)
-                );
-                match conn.batch_execute(&sql).await {
-                    Ok(()) => return Ok(Ensured::created(name)),
-                    // Another creator won the race: continue as for an existing role.
-                    Err(e) if matches!(sqlstate(&e), Some("42710" | "23505")) => {
-                        Self::role_row(&conn, &name).await?.ok_or_else(|| {
-                            Error::transient(format!(
-                                "role {name:?} was created and dropped concurrently"
-                            ))
-                        })?
-                    }
-                    Err(e) => return Err(from_pg(e, &format!("creating role {name:?}"))),
-                }
+        // CREATE never changes an existing role, so trying it first is safe for every role,
+        // privileged ones included: they are refused below, after "already exists".
+        let verifier = scram::verifier(spec.password.expose());
+        let sql = format!(
+            "CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
+             NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {}",
+            quote::literal(&verifier)
+        );
+        match conn.batch_execute(&sql).await {
+            Ok(()) => {
+                provisio::existence::found(false);
+                return Ok(Ensured::created(name));
             }
-        };
+            // 23505: a concurrent creator passed the same existence check.
+            Err(e) if matches!(sqlstate(&e), Some("42710" | "23505")) => {
+                provisio::existence::found(true);
+            }
+            Err(e) => return Err(from_pg(e, &format!("creating role {name:?}"))),
+        }
+        let existing = Self::role_row(&conn, &name).await?.ok_or_else(|| {
+            Error::transient(format!(
+                "role {name:?} was created and dropped concurrently"
+            ))
+        })?;
         if let Some(why) = existing.privileged() {
             return Err(Error::conflict(format!(
                 "role {name:?} exists and {why}; provisio manages only plain login roles and will not change it"
             )));
         }
         let attributes_ok = existing.login && !existing.createdb;
-        let password_ok = if session.superuser {
-            let stored: Option<String> = conn
-                .query_opt(
-                    "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
-                    &[&name],
-                )
-                .await
-                .map_err(db_err(format!("reading role {name:?}'s verifier")))?
-                .and_then(|r| r.get(0));
-            stored.is_some_and(|v| scram::matches(&v, spec.password.expose()))
-        } else {
-            // Only superusers can read pg_authid: the password cannot be compared, so it is
-            // set again (and the call reports Updated).
-            false
-        };
+        // Without pg_authid (not a superuser: RDS, Azure) the password cannot be compared,
+        // so it is set again (and the call reports Updated).
+        let password_ok = existing
+            .verifier
+            .as_deref()
+            .is_some_and(|v| scram::matches(v, spec.password.expose()));
         if attributes_ok && password_ok {
             return Ok(Ensured::unchanged(name));
         }
@@ -322,58 +295,63 @@ impl PostgresDatabase {
         Ok(Ensured::updated(name))
     }
 
+    /// `CREATE DATABASE` first (then the `REVOKE`): two statements on a first launch, like a
+    /// script; the database is read only when PostgreSQL answers that it exists.
     async fn ensure_database_inner(&self, spec: &DatabaseSpec) -> Result<Ensured<String>> {
         let name = validate::pg_database_name("database name", &spec.name)?;
         let owner = validate::pg_identifier("database owner", &spec.owner)?;
         let conn = self.admin().await?;
-        let session = Self::session(&conn).await?;
-        if Self::role_row(&conn, &owner).await?.is_none() {
-            return Err(Error::not_found(format!(
-                "role {owner:?} does not exist (create it before the database)"
-            ))
-            .with_resource(owner));
-        }
         let (db, owner_q) = (quote::ident(&name), quote::ident(&owner));
-        let (have, is_template) = match Self::database_row(&conn, &name).await? {
-            Some(row) => row,
-            None => {
-                Self::ensure_member(&conn, &session, &owner).await?;
-                // CREATE DATABASE cannot run in a transaction: a statement of its own.
-                match conn
-                    .batch_execute(&format!("CREATE DATABASE {db} OWNER {owner_q}"))
-                    .await
-                {
-                    Ok(()) => {
-                        if self.connector.config().revoke_public_connect {
-                            conn.batch_execute(&format!(
-                                "REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC"
-                            ))
-                            .await
-                            .map_err(db_err(format!(
-                                "revoking PUBLIC's access to database {name:?}"
-                            )))?;
-                        }
-                        return Ok(Ensured::created(name));
+        let create = format!("CREATE DATABASE {db} OWNER {owner_q}");
+        let mut granted = false;
+        let (have, is_template) = loop {
+            // CREATE DATABASE cannot run in a transaction: a message of its own.
+            match conn.batch_execute(&create).await {
+                Ok(()) => {
+                    provisio::existence::found(false);
+                    if self.connector.config().revoke_public_connect {
+                        conn.batch_execute(&format!(
+                            "REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC"
+                        ))
+                        .await
+                        .map_err(db_err(format!(
+                            "revoking PUBLIC's access to database {name:?}"
+                        )))?;
                     }
-                    // A concurrent creator won (42P04, or 23505 when both passed the
-                    // server's own existence check): continue as for an existing database.
-                    Err(e) if matches!(sqlstate(&e), Some("42P04" | "23505")) => {
-                        Self::database_row(&conn, &name).await?.ok_or_else(|| {
-                            Error::transient(format!(
-                                "database {name:?} was created and dropped concurrently"
-                            ))
-                        })?
-                    }
-                    Err(e) => return Err(from_pg(e, &format!("creating database {name:?}"))),
+                    return Ok(Ensured::created(name));
                 }
+                // A concurrent creator may pass the server's own existence check too (23505).
+                Err(e) if matches!(sqlstate(&e), Some("42P04" | "23505")) => {
+                    provisio::existence::found(true);
+                    break Self::database_row(&conn, &name).await?.ok_or_else(|| {
+                        Error::transient(format!(
+                            "database {name:?} was created and dropped concurrently"
+                        ))
+                    })?;
+                }
+                Err(e) if sqlstate(&e) == Some("42704") => {
+                    return Err(Error::not_found(format!(
+                        "role {owner:?} does not exist (create it before the database)"
+                    ))
+                    .with_resource(owner));
+                }
+                // A non-superuser administrator must be able to act as the owner: grant
+                // that once, and try again.
+                Err(e) if sqlstate(&e) == Some("42501") && !granted => {
+                    granted = Self::ensure_member(&conn, &owner).await?;
+                    if !granted {
+                        return Err(from_pg(e, &format!("creating database {name:?}")));
+                    }
+                }
+                Err(e) => return Err(from_pg(e, &format!("creating database {name:?}"))),
             }
         };
         if have == owner {
             return Ok(Ensured::unchanged(name));
         }
         self.refuse_special_database(&name, is_template, "change the owner of")?;
-        Self::ensure_member(&conn, &session, &have).await?;
-        Self::ensure_member(&conn, &session, &owner).await?;
+        Self::ensure_member(&conn, &have).await?;
+        Self::ensure_member(&conn, &owner).await?;
         conn.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {owner_q}"))
             .await
             .map_err(db_err(format!(
@@ -382,142 +360,20 @@ impl PostgresDatabase {
         Ok(Ensured::updated(name))
     }
 
-    async fn apply_seed_inner(&self, spec: &SeedSpec) -> Result<Ensured<AppliedSeed>> {
-        let db = validate::pg_identifier("seed database", &spec.database)?;
-        seed_id(&spec.id)?;
-        if spec.sql.trim().is_empty() {
-            return Err(Error::invalid_field("seed sql", "must not be empty"));
-        }
-        if spec.sql.contains('\0') {
-            return Err(Error::invalid_field(
-                "seed sql",
-                "must not contain a NUL character",
-            ));
-        }
-        let checksum = spec.checksum();
-        let applied = AppliedSeed {
-            database: db.clone(),
-            id: spec.id.clone(),
-            checksum: checksum.clone(),
-        };
-        // Check on the administrator database first: connecting to a missing database is an
-        // authentication-phase error on some managed services, not a clean 3D000.
-        {
-            let admin = self.admin().await?;
-            if Self::database_row(&admin, &db).await?.is_none() {
-                return Err(Error::not_found(format!("database {db:?} does not exist")));
-            }
-        }
-        let mut conn = match self.connector.connect(&db).await {
-            Ok(c) => c,
-            Err(e) if e.kind() == &ErrorKind::NotFound => {
-                return Err(Error::not_found(format!("database {db:?} does not exist")));
-            }
-            Err(e) => return Err(e),
-        };
-        let session = Self::session(&conn).await?;
-        let tx = conn
-            .transaction()
-            .await
-            .map_err(db_err("starting the seed transaction"))?;
-        // One seed at a time per database; a concurrent apply of the same seed waits here and
-        // then finds it recorded.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEED_LOCK_KEY])
-            .await
-            .map_err(db_err("locking the seed table"))?;
-        let table = format!("{}.{}", quote::ident(SEED_SCHEMA), quote::ident(SEED_TABLE));
-        tx.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema}; \
-             CREATE TABLE IF NOT EXISTS {table} ( \
-                id text PRIMARY KEY, \
-                checksum text NOT NULL, \
-                applied_at timestamptz NOT NULL DEFAULT now(), \
-                applied_by text NOT NULL DEFAULT session_user, \
-                run_as text NOT NULL)",
-            schema = quote::ident(SEED_SCHEMA),
-        ))
-        .await
-        .map_err(db_err(format!(
-            "creating the seed table {SEED_SCHEMA}.{SEED_TABLE}"
-        )))?;
-        let recorded: Option<String> = tx
-            .query_opt(
-                &format!("SELECT checksum FROM {table} WHERE id = $1"),
-                &[&spec.id],
-            )
-            .await
-            .map_err(db_err("reading the seed table"))?
-            .map(|r| r.get(0));
-        match recorded {
-            Some(have) if have == checksum => return Ok(Ensured::unchanged(applied)),
-            Some(have) => {
-                return Err(Error::conflict(format!(
-                    "seed {:?} was already applied to database {db:?} with checksum {have}; its SQL has changed (now {checksum}). \
-                     Seeds run once and are never re-run: add a new seed with a new id for the change",
-                    spec.id
-                )));
-            }
-            None => {}
-        }
-        let owner: String = tx
-            .query_one(
-                "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()",
-                &[],
-            )
-            .await
-            .map_err(db_err("reading the database's owner"))?
-            .get(0);
-        Self::ensure_member(&tx, &session, &owner).await?;
-        let xid_before: i64 = tx
-            .query_one("SELECT txid_current()", &[])
-            .await
-            .map_err(db_err("reading the transaction id"))?
-            .get(0);
-        tx.batch_execute(&format!("SET LOCAL ROLE {}", quote::ident(&owner)))
-            .await
-            .map_err(db_err(format!("switching to the database owner {owner:?}")))?;
-        tx.batch_execute(&spec.sql).await.map_err(db_err(format!(
-            "seed {:?} failed in database {db:?} (nothing of it was applied)",
-            spec.id
-        )))?;
-        let still_ours = match tx.query_one("SELECT txid_current()", &[]).await {
-            Ok(row) => row.get::<_, i64>(0) == xid_before,
-            Err(_) => false,
-        };
-        if !still_ours {
-            return Err(Error::invalid_input(format!(
-                "seed {:?} ended provisio's transaction in database {db:?} (COMMIT, ROLLBACK or BEGIN in the SQL?): \
-                 it may be partly applied and was NOT recorded. Seed SQL must not contain transaction control",
-                spec.id
-            )));
-        }
-        tx.batch_execute("RESET ROLE")
-            .await
-            .map_err(db_err("switching back from the database owner"))?;
-        tx.execute(
-            &format!("INSERT INTO {table} (id, checksum, run_as) VALUES ($1, $2, $3)"),
-            &[&spec.id, &checksum, &owner],
-        )
-        .await
-        .map_err(db_err("recording the seed"))?;
-        tx.commit()
-            .await
-            .map_err(db_err(format!("committing seed {:?}", spec.id)))?;
-        Ok(Ensured::created(applied))
-    }
-
     async fn drop_database_inner(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         let name = validate::pg_database_name("database name", name)?;
         confirm.check("database", &name)?;
         let conn = self.admin().await?;
-        let session = Self::session(&conn).await?;
         let Some((owner, is_template)) = Self::database_row(&conn, &name).await? else {
             return Ok(Deleted::AlreadyGone);
         };
         self.refuse_special_database(&name, is_template, "drop")?;
-        Self::ensure_member(&conn, &session, &owner).await?;
+        Self::ensure_member(&conn, &owner).await?;
+        // The pool's own idle sessions in that database go first (WITH (FORCE) would end them
+        // anyway, leaving broken connections in the pool).
+        self.connector.forget(&name);
         let db = quote::ident(&name);
-        if session.version >= 130_000 {
+        if conn.session.version >= 130_000 {
             conn.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
                 .await
                 .map_err(db_err(format!("dropping database {name:?}")))?;
@@ -528,10 +384,10 @@ impl PostgresDatabase {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            conn.execute(
+            conn.query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                  WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&name],
+                &[(&name, Type::TEXT)],
             )
             .await
             .map_err(db_err(format!("ending the sessions of database {name:?}")))?;
@@ -564,7 +420,7 @@ impl PostgresDatabase {
             .query(
                 "SELECT datname::text FROM pg_database \
                  WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1",
-                &[&name],
+                &[(&name, Type::TEXT)],
             )
             .await
             .map_err(db_err(format!("listing the databases role {name:?} owns")))?

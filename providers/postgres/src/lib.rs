@@ -39,28 +39,34 @@
 //!   (case, spaces, quotes, semicolons, non-ASCII) and can never inject SQL. Lookups use bind
 //!   parameters; the only literal in DDL is a SCRAM verifier, quoted like libpq's
 //!   `PQescapeLiteral`.
-//! * **`ensure_role`** creates `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-//!   NOBYPASSRLS` roles. The password is turned into a SCRAM-SHA-256 verifier on the client
+//! * **`ensure_role`** sends `CREATE ROLE ... LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+//!   NOREPLICATION NOBYPASSRLS` first (one statement for a new role; `CREATE` never changes an
+//!   existing role). The password is turned into a SCRAM-SHA-256 verifier on the client
 //!   (postgres-protocol), so only the verifier reaches the server: the plaintext never appears
-//!   in SQL text, server logs or `pg_stat_activity`. For an existing role: when the
-//!   administrator is a superuser, the stored verifier is read from `pg_authid` and checked
-//!   against the password client-side; with the same password and attributes the call is
-//!   `Unchanged`. Otherwise (a new password, a missing `LOGIN`, `CREATEDB`, or an
-//!   administrator that cannot read `pg_authid`, as on RDS and Azure) the role is altered and
-//!   the call is `Updated`. A role that is a superuser, has `CREATEROLE`, `REPLICATION` or
-//!   `BYPASSRLS`, or is the administrator itself is never changed (`Conflict`).
-//! * **`ensure_database`** runs `CREATE DATABASE "name" OWNER "role"` (outside any
-//!   transaction), then by default revokes `CONNECT` and `TEMPORARY` from `PUBLIC`. A concurrent
-//!   creator's `42P04` counts as "exists". A different owner is changed with `ALTER DATABASE
-//!   ... OWNER TO` (`Updated`). The owner must exist (`NotFound`). A non-superuser
-//!   administrator is granted the owner role first where PostgreSQL requires membership.
-//! * **`apply_seed`** connects to the seed's database and, in one transaction: takes an
-//!   advisory lock (one seed at a time per database), creates the bookkeeping table
-//!   [`provisio.seeds`](SEED_TABLE) if needed, looks the seed id up — the same checksum is
-//!   `Unchanged`, another checksum is a `Conflict` (never re-run) — then `SET LOCAL ROLE`s to
-//!   the database owner (so what the seed creates belongs to the tenant's role), runs the SQL,
-//!   and records `(id, sha256, applied_at, applied_by, run_as)` in the same transaction. SQL
-//!   that ends the transaction itself (`COMMIT`) is detected and reported, not recorded.
+//!   in SQL text, server logs or `pg_stat_activity`. When the role exists (`42710`): it is read
+//!   in one query — with its stored verifier from `pg_authid` when the administrator is a
+//!   superuser, checked against the password client-side; with the same password and
+//!   attributes the call is `Unchanged`. Otherwise (a new password, a missing `LOGIN`,
+//!   `CREATEDB`, or an administrator that cannot read `pg_authid`, as on RDS and Azure) the
+//!   role is altered and the call is `Updated`. A role that is a superuser, has `CREATEROLE`,
+//!   `REPLICATION` or `BYPASSRLS`, or is the administrator itself is never changed
+//!   (`Conflict`).
+//! * **`ensure_database`** sends `CREATE DATABASE "name" OWNER "role"` first (outside any
+//!   transaction), then by default revokes `CONNECT` and `TEMPORARY` from `PUBLIC`. `42P04`
+//!   (also a concurrent creator's) means "exists": the database is read and a different owner
+//!   is changed with `ALTER DATABASE ... OWNER TO` (`Updated`). A missing owner is `NotFound`.
+//!   A non-superuser administrator refused with `42501` is granted the owner role (where
+//!   PostgreSQL requires membership) and the `CREATE` is tried once more.
+//! * **`apply_seed`** connects to the seed's database and, in one transaction of three
+//!   messages (see `seed.rs`): takes an advisory lock (one seed at a time per database),
+//!   creates the bookkeeping table [`provisio.seeds`](SEED_TABLE) if needed, looks the seed id
+//!   up — the same checksum is `Unchanged`, another checksum is a `Conflict` (never re-run) —
+//!   switches to the database owner (so what the seed creates belongs to the tenant's role),
+//!   runs the SQL (alone in its message), and records `(id, sha256, applied_at, applied_by,
+//!   run_as)` in the same transaction. SQL that ends the transaction itself (`COMMIT`) is
+//!   detected and reported, not recorded.
+//! * Every "ensure" reports whether its resource existed to the engine
+//!   ([`provisio::existence::found`]) as soon as PostgreSQL said so.
 //! * **`drop_database`** / **`drop_role`** need a [`Confirm`](provisio::Confirm) naming the
 //!   resource (`Protected` otherwise). A database is dropped `WITH (FORCE)` on PostgreSQL 13+
 //!   (other sessions are ended first on older servers); a role that still owns a database is
@@ -68,17 +74,21 @@
 //!   administrator's own database are never dropped or re-owned.
 //! * **Errors** are classified by SQLSTATE (see `docs/providers/postgres.md`), and carry the
 //!   provider, operation and resource; never a password.
-//! * **Connections**: one short-lived connection per operation (no pool), at most
-//!   [`PostgresConfig::max_connections`] at once, with a connect timeout; TLS through rustls
-//!   ([`SslMode`]).
+//! * **Connections**: one administrator connection shared by concurrent operations (they
+//!   send autocommit statements only), and for seeds a small pool per tenant database (idle
+//!   connections reused, closed after 30 s idle, when broken, or when their database is
+//!   dropped); at most [`PostgresConfig::max_connections`] open at once, with a connect
+//!   timeout; TLS through rustls ([`SslMode`]).
 #![deny(missing_docs)]
 
 mod client;
 mod config;
 mod database;
 mod error;
+mod pool;
 mod quote;
 mod scram;
+mod seed;
 mod statements;
 
 pub use config::{PostgresConfig, SslMode};

@@ -1,151 +1,111 @@
 //! Every statement this provider sends, paced and counted.
 //!
-//! A connection ([`Conn`]) and a transaction ([`Tx`]) answer the same calls as
-//! `tokio_postgres`'s client and transaction (`query_one`, `batch_execute`, ...), as inherent
-//! methods that call [`provisio::requests::before_request`] first: one round trip to the server,
-//! one request in the step's tally and in the server's rate limit (none by default: PostgreSQL
-//! documents no request limit, `max_connections` is what it limits). Opening a connection
-//! (TCP, TLS and authentication) counts as one request too, as do `BEGIN` and `COMMIT`.
+//! A connection ([`Conn`]) answers the calls of `tokio_postgres`'s client this provider uses,
+//! as inherent methods that call [`provisio::requests::before_request`] first: one message to
+//! the server, one request in the step's tally and in the server's rate limit (none by
+//! default: PostgreSQL documents no request limit, `max_connections` is what it limits).
+//! Opening a connection (TCP, TLS and authentication) counts as one request too; a
+//! connection reused from the pool counts nothing.
+//!
+//! Parameterised queries go out as `query_typed` (Parse, Bind, Execute and Sync in one
+//! round trip, no separate prepare). Each method also keeps the connection's reuse flags: busy
+//! while a request is unanswered (a future dropped mid-way leaves it busy, so the pool closes
+//! it), broken after an error below SQL.
 
 use crate::client::Conn;
-use provisio::{ProviderInfo, async_trait};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Error, Row, ToStatement};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Error, Row, SimpleQueryMessage};
 
-/// One statement's parameters.
-pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-/// A connection or a transaction whose statements are paced and counted.
-#[async_trait]
-pub(crate) trait Statements: Send + Sync {
-    /// `query_one`, counted.
-    async fn query_one_counted(&self, statement: &str, params: Params<'_>) -> Result<Row, Error>;
-    /// `batch_execute`, counted.
-    async fn batch_execute_counted(&self, sql: &str) -> Result<(), Error>;
-}
+/// One statement's parameters, each with its type.
+pub(crate) type Params<'a> = &'a [(&'a (dyn ToSql + Sync), Type)];
 
 impl Conn {
-    /// `query_one`, counted.
-    pub(crate) async fn query_one<T: ?Sized + ToStatement + Sync>(
+    /// Runs one request's future, keeping the reuse flags.
+    async fn sent<T>(&self, request: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        self.busy.store(true, Ordering::SeqCst);
+        let answer = request.await;
+        if let Err(e) = &answer
+            && e.code().is_none()
+        {
+            self.broken.store(true, Ordering::SeqCst);
+        }
+        self.busy.store(false, Ordering::SeqCst);
+        answer
+    }
+
+    /// `query_typed_one`, counted.
+    pub(crate) async fn query_one(
         &self,
-        statement: &T,
+        statement: &str,
         params: Params<'_>,
     ) -> Result<Row, Error> {
         provisio::requests::before_request(&self.info).await;
-        self.client.query_one(statement, params).await
+        self.sent(self.client.query_typed_one(statement, params))
+            .await
     }
 
-    /// `query_opt`, counted.
-    pub(crate) async fn query_opt<T: ?Sized + ToStatement + Sync>(
+    /// `query_typed_opt`, counted.
+    pub(crate) async fn query_opt(
         &self,
-        statement: &T,
+        statement: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>, Error> {
         provisio::requests::before_request(&self.info).await;
-        self.client.query_opt(statement, params).await
+        self.sent(self.client.query_typed_opt(statement, params))
+            .await
     }
 
-    /// `query`, counted.
-    pub(crate) async fn query<T: ?Sized + ToStatement + Sync>(
+    /// `query_typed`, counted.
+    pub(crate) async fn query(
         &self,
-        statement: &T,
+        statement: &str,
         params: Params<'_>,
     ) -> Result<Vec<Row>, Error> {
         provisio::requests::before_request(&self.info).await;
-        self.client.query(statement, params).await
+        self.sent(self.client.query_typed(statement, params)).await
     }
 
-    /// `execute`, counted.
-    pub(crate) async fn execute<T: ?Sized + ToStatement + Sync>(
-        &self,
-        statement: &T,
-        params: Params<'_>,
-    ) -> Result<u64, Error> {
-        provisio::requests::before_request(&self.info).await;
-        self.client.execute(statement, params).await
-    }
-
-    /// `batch_execute` (one simple-query round trip, however many statements), counted.
+    /// `batch_execute` (one simple-query message, however many statements), counted.
     pub(crate) async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         provisio::requests::before_request(&self.info).await;
-        self.client.batch_execute(sql).await
+        self.sent(self.client.batch_execute(sql)).await
     }
 
-    /// `BEGIN`, counted; the transaction's statements are counted too.
-    pub(crate) async fn transaction(&mut self) -> Result<Tx<'_>, Error> {
+    /// `simple_query` (one simple-query message, rows as text), counted.
+    pub(crate) async fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
         provisio::requests::before_request(&self.info).await;
-        let info = self.info.clone();
-        let tx = self.client.transaction().await?;
-        Ok(Tx { tx, info })
+        self.sent(self.client.simple_query(sql)).await
     }
-}
 
-#[async_trait]
-impl Statements for Conn {
-    async fn query_one_counted(&self, statement: &str, params: Params<'_>) -> Result<Row, Error> {
-        self.query_one(statement, params).await
-    }
-    async fn batch_execute_counted(&self, sql: &str) -> Result<(), Error> {
-        self.batch_execute(sql).await
-    }
-}
-
-/// A transaction whose statements are paced and counted.
-pub(crate) struct Tx<'a> {
-    tx: tokio_postgres::Transaction<'a>,
-    info: ProviderInfo,
-}
-
-impl Tx<'_> {
-    /// `query_one`, counted.
-    pub(crate) async fn query_one<T: ?Sized + ToStatement + Sync>(
+    /// Two simple-query messages sent back to back in one round trip (pipelined), each parsed
+    /// on its own: the second runs after the first on the server, and is skipped by it
+    /// (error "current transaction is aborted") when the first failed inside a transaction.
+    /// Counted as two requests, both before either is sent, so pacing cannot reorder them.
+    pub(crate) async fn batch_execute_pipelined(
         &self,
-        statement: &T,
-        params: Params<'_>,
-    ) -> Result<Row, Error> {
+        first: &str,
+        second: &str,
+    ) -> (Result<(), Error>, Result<(), Error>) {
         provisio::requests::before_request(&self.info).await;
-        self.tx.query_one(statement, params).await
-    }
-
-    /// `query_opt`, counted.
-    pub(crate) async fn query_opt<T: ?Sized + ToStatement + Sync>(
-        &self,
-        statement: &T,
-        params: Params<'_>,
-    ) -> Result<Option<Row>, Error> {
         provisio::requests::before_request(&self.info).await;
-        self.tx.query_opt(statement, params).await
-    }
-
-    /// `execute`, counted.
-    pub(crate) async fn execute<T: ?Sized + ToStatement + Sync>(
-        &self,
-        statement: &T,
-        params: Params<'_>,
-    ) -> Result<u64, Error> {
-        provisio::requests::before_request(&self.info).await;
-        self.tx.execute(statement, params).await
-    }
-
-    /// `batch_execute`, counted.
-    pub(crate) async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
-        provisio::requests::before_request(&self.info).await;
-        self.tx.batch_execute(sql).await
-    }
-
-    /// `COMMIT`, counted.
-    pub(crate) async fn commit(self) -> Result<(), Error> {
-        provisio::requests::before_request(&self.info).await;
-        self.tx.commit().await
-    }
-}
-
-#[async_trait]
-impl Statements for Tx<'_> {
-    async fn query_one_counted(&self, statement: &str, params: Params<'_>) -> Result<Row, Error> {
-        self.query_one(statement, params).await
-    }
-    async fn batch_execute_counted(&self, sql: &str) -> Result<(), Error> {
-        self.batch_execute(sql).await
+        self.busy.store(true, Ordering::SeqCst);
+        // `join!` polls the first future first, and tokio-postgres sends a request's message on
+        // its first poll: the server receives them in this order.
+        let answers = tokio::join!(
+            self.client.batch_execute(first),
+            self.client.batch_execute(second)
+        );
+        for e in [&answers.0, &answers.1]
+            .into_iter()
+            .flat_map(|a| a.as_ref().err())
+        {
+            if e.code().is_none() {
+                self.broken.store(true, Ordering::SeqCst);
+            }
+        }
+        self.busy.store(false, Ordering::SeqCst);
+        answers
     }
 }

@@ -49,6 +49,16 @@ impl std::fmt::Debug for PostgresDatabase {
     }
 }
 
+/// What `ensure_database` and `drop_database` need to know of an existing database.
+pub(crate) struct DatabaseRow {
+    /// The owner's name.
+    pub(crate) owner: String,
+    /// `datistemplate`.
+    pub(crate) is_template: bool,
+    /// Whether `PUBLIC` may connect (the default of a new database).
+    pub(crate) public_connect: bool,
+}
+
 /// A role's attributes as `pg_roles` shows them.
 struct RoleRow {
     superuser: bool,
@@ -163,16 +173,35 @@ impl PostgresDatabase {
         }))
     }
 
-    /// The owner and template flag of a database, `None` when it does not exist.
-    pub(crate) async fn database_row(conn: &Conn, name: &str) -> Result<Option<(String, bool)>> {
+    /// The owner, template flag and `PUBLIC`'s `CONNECT` privilege of a database, `None` when
+    /// it does not exist.
+    pub(crate) async fn database_row(conn: &Conn, name: &str) -> Result<Option<DatabaseRow>> {
         let row = conn
             .query_opt(
-                "SELECT pg_get_userbyid(datdba)::text, datistemplate FROM pg_database WHERE datname = $1",
+                "SELECT pg_get_userbyid(datdba)::text, datistemplate, \
+                        has_database_privilege('public', oid, 'CONNECT') \
+                 FROM pg_database WHERE datname = $1",
                 &[(&name, Type::TEXT)],
             )
             .await
             .map_err(db_err(format!("reading database {name:?}")))?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        Ok(row.map(|r| DatabaseRow {
+            owner: r.get(0),
+            is_template: r.get(1),
+            public_connect: r.get(2),
+        }))
+    }
+
+    /// `REVOKE CONNECT, TEMPORARY ... FROM PUBLIC` (`revoke_public_connect`).
+    async fn revoke_public(conn: &Conn, name: &str) -> Result<()> {
+        conn.batch_execute(&format!(
+            "REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC",
+            quote::ident(name)
+        ))
+        .await
+        .map_err(db_err(format!(
+            "revoking PUBLIC's access to database {name:?}"
+        )))
     }
 
     /// Makes sure a non-superuser administrator may act as `role` (`SET ROLE`, create or alter
@@ -304,19 +333,13 @@ impl PostgresDatabase {
         let (db, owner_q) = (quote::ident(&name), quote::ident(&owner));
         let create = format!("CREATE DATABASE {db} OWNER {owner_q}");
         let mut granted = false;
-        let (have, is_template) = loop {
+        let found = loop {
             // CREATE DATABASE cannot run in a transaction: a message of its own.
             match conn.batch_execute(&create).await {
                 Ok(()) => {
                     provisio::existence::found(false);
                     if self.connector.config().revoke_public_connect {
-                        conn.batch_execute(&format!(
-                            "REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC"
-                        ))
-                        .await
-                        .map_err(db_err(format!(
-                            "revoking PUBLIC's access to database {name:?}"
-                        )))?;
+                        Self::revoke_public(&conn, &name).await?;
                     }
                     return Ok(Ensured::created(name));
                 }
@@ -346,10 +369,24 @@ impl PostgresDatabase {
                 Err(e) => return Err(from_pg(e, &format!("creating database {name:?}"))),
             }
         };
-        if have == owner {
-            return Ok(Ensured::unchanged(name));
+        // A run that died between CREATE DATABASE and the REVOKE left PUBLIC's access in
+        // place; the next ensure finishes it.
+        // (Never on a template or the administrator's own database, which others connect to.)
+        let special = found.is_template || name == self.connector.config().dbname;
+        let revoke =
+            self.connector.config().revoke_public_connect && found.public_connect && !special;
+        if revoke {
+            Self::revoke_public(&conn, &name).await?;
         }
-        self.refuse_special_database(&name, is_template, "change the owner of")?;
+        let have = found.owner;
+        if have == owner {
+            return Ok(if revoke {
+                Ensured::updated(name)
+            } else {
+                Ensured::unchanged(name)
+            });
+        }
+        self.refuse_special_database(&name, found.is_template, "change the owner of")?;
         Self::ensure_member(&conn, &have).await?;
         Self::ensure_member(&conn, &owner).await?;
         conn.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {owner_q}"))
@@ -364,7 +401,10 @@ impl PostgresDatabase {
         let name = validate::pg_database_name("database name", name)?;
         confirm.check("database", &name)?;
         let conn = self.admin().await?;
-        let Some((owner, is_template)) = Self::database_row(&conn, &name).await? else {
+        let Some(DatabaseRow {
+            owner, is_template, ..
+        }) = Self::database_row(&conn, &name).await?
+        else {
             return Ok(Deleted::AlreadyGone);
         };
         self.refuse_special_database(&name, is_template, "drop")?;

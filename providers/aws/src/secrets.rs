@@ -80,6 +80,56 @@ impl SecretsManagerStore {
         }
     }
 
+    /// Validates and sends one `CreateSecret`; "already exists" (live, or scheduled for
+    /// deletion: AWS says `InvalidRequestException` then, moto `ResourceExistsException`) is
+    /// `None`.
+    async fn try_create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: &Tags,
+        op: &str,
+    ) -> Result<Option<SecretMeta>> {
+        let name = secret_name(name).map_err(|e| located(e, op, name))?;
+        validate::tags("secret tags", tags).map_err(|e| located(e, op, &name))?;
+        if value.is_empty() {
+            return Err(located(
+                Error::invalid_field("secret value", "must not be empty"),
+                op,
+                &name,
+            ));
+        }
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .secret_string(value.expose())
+            .set_tags(if tags.is_empty() {
+                None
+            } else {
+                Some(sdk_tags(tags))
+            })
+            .send()
+            .await;
+        match created {
+            Ok(out) => Ok(Some(SecretMeta {
+                version: out.version_id().unwrap_or_default().to_string(),
+                name,
+                tags: tags.clone(),
+                deleted: false,
+            })),
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("ResourceExistsException" | "InvalidRequestException")
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(e, op, &name)),
+        }
+    }
+
     async fn describe(&self, name: &str, op: &str) -> Result<Option<SecretMeta>> {
         match self.client.describe_secret().secret_id(name).send().await {
             Ok(out) => Ok(Some(SecretMeta {
@@ -133,47 +183,11 @@ impl SecretStore for SecretsManagerStore {
         tags: &Tags,
     ) -> Result<Option<SecretMeta>> {
         let op = "secrets.create_secret";
-        let name = secret_name(name).map_err(|e| located(e, op, name))?;
-        validate::tags("secret tags", tags).map_err(|e| located(e, op, &name))?;
-        if value.is_empty() {
-            return Err(located(
-                Error::invalid_field("secret value", "must not be empty"),
-                op,
-                &name,
-            ));
+        let created = self.try_create(name, value, tags, op).await?;
+        if created.is_some() {
+            provisio::existence::found(false);
         }
-        let created = self
-            .client
-            .create_secret()
-            .name(&name)
-            .secret_string(value.expose())
-            .set_tags(if tags.is_empty() {
-                None
-            } else {
-                Some(sdk_tags(tags))
-            })
-            .send()
-            .await;
-        match created {
-            Ok(out) => {
-                provisio::existence::found(false);
-                Ok(Some(SecretMeta {
-                    name: name.clone(),
-                    version: out.version_id().unwrap_or_default().to_string(),
-                    tags: tags.clone(),
-                    deleted: false,
-                }))
-            }
-            Err(e)
-                if matches!(
-                    code(&e),
-                    Some("ResourceExistsException" | "InvalidRequestException")
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(classify(e, op, &name)),
-        }
+        Ok(created)
     }
 
     async fn put_secret(
@@ -184,53 +198,17 @@ impl SecretStore for SecretsManagerStore {
     ) -> Result<Ensured<SecretMeta>> {
         let op = "secrets.put_secret";
         let name = secret_name(name).map_err(|e| located(e, op, name))?;
-        validate::tags("secret tags", tags).map_err(|e| located(e, op, &name))?;
-        if value.is_empty() {
-            return Err(located(
-                Error::invalid_field("secret value", "must not be empty"),
-                op,
-                &name,
-            ));
-        }
-        let created = self
-            .client
-            .create_secret()
-            .name(&name)
-            .secret_string(value.expose())
-            .set_tags(if tags.is_empty() {
-                None
-            } else {
-                Some(sdk_tags(tags))
-            })
-            .send()
-            .await;
-        let meta = match created {
-            Ok(out) => {
-                return Ok(Ensured::created(SecretMeta {
-                    name: name.clone(),
-                    version: out.version_id().unwrap_or_default().to_string(),
-                    tags: tags.clone(),
-                    deleted: false,
-                }));
-            }
-            // It exists (live, or scheduled for deletion: AWS says InvalidRequestException
-            // then, moto ResourceExistsException): continue as an update of it.
-            Err(e)
-                if matches!(
-                    code(&e),
-                    Some("ResourceExistsException" | "InvalidRequestException")
-                ) =>
-            {
-                self.describe(&name, op).await?.ok_or_else(|| {
-                    err(
-                        ErrorKind::Transient,
-                        format!("secret {name:?} exists but cannot be described yet"),
-                        op,
-                        &name,
-                    )
-                })?
-            }
-            Err(e) => return Err(classify(e, op, &name)),
+        let meta = match self.try_create(&name, value, tags, op).await? {
+            Some(created) => return Ok(Ensured::created(created)),
+            // It exists (live, or scheduled for deletion): continue as an update of it.
+            None => self.describe(&name, op).await?.ok_or_else(|| {
+                err(
+                    ErrorKind::Transient,
+                    format!("secret {name:?} exists but cannot be described yet"),
+                    op,
+                    &name,
+                )
+            })?,
         };
         if meta.deleted {
             return Err(err(

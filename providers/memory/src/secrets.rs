@@ -212,6 +212,29 @@ impl MemorySecrets {
     }
 }
 
+/// The checks of a write: the name (returned normalised), the tags, a non-empty value.
+fn checked_secret(name: &str, value: &SecretString, tags: &Tags) -> Result<String> {
+    let name = secret_name(name)?;
+    validate::tags("secret tags", tags)?;
+    if value.is_empty() {
+        return Err(Error::invalid_field("secret value", "must not be empty"));
+    }
+    Ok(name)
+}
+
+/// Stores a new secret with its first version.
+fn insert_new(s: &mut State, name: String, first: Version, tags: &Tags) -> SecretMeta {
+    s.versions_made += 1;
+    let r = SecretRec {
+        versions: vec![first],
+        tags: tags.clone(),
+        deleted: None,
+    };
+    let meta = r.meta(&name);
+    s.secrets.insert(name, r);
+    meta
+}
+
 fn deleted_conflict(name: &str) -> Error {
     Error::conflict(format!(
         "secret {name} is deleted but recoverable (ObjectIsDeletedButRecoverable): recover or purge it first"
@@ -388,11 +411,7 @@ impl SecretStore for MemorySecrets {
     ) -> Result<Ensured<SecretMeta>> {
         self.base
             .run("secrets.put_secret", name, async {
-                let name = secret_name(name)?;
-                validate::tags("secret tags", tags)?;
-                if value.is_empty() {
-                    return Err(Error::invalid_field("secret value", "must not be empty"));
-                }
+                let name = checked_secret(name, value, tags)?;
                 let mut s = self.lock();
                 if s.secrets.get(&name).is_some_and(|r| r.deleted.is_some()) {
                     return Err(deleted_conflict(&name));
@@ -417,17 +436,7 @@ impl SecretStore for MemorySecrets {
                         }
                         Ok(Ensured::updated(meta))
                     }
-                    None => {
-                        s.versions_made += 1;
-                        let r = SecretRec {
-                            versions: vec![version],
-                            tags: tags.clone(),
-                            deleted: None,
-                        };
-                        let meta = r.meta(&name);
-                        s.secrets.insert(name, r);
-                        Ok(Ensured::created(meta))
-                    }
+                    None => Ok(Ensured::created(insert_new(&mut s, name, version, tags))),
                 }
             })
             .await
@@ -443,11 +452,7 @@ impl SecretStore for MemorySecrets {
     ) -> Result<Option<SecretMeta>> {
         self.base
             .run("secrets.create_secret", name, async {
-                let name = secret_name(name)?;
-                validate::tags("secret tags", tags)?;
-                if value.is_empty() {
-                    return Err(Error::invalid_field("secret value", "must not be empty"));
-                }
+                let name = checked_secret(name, value, tags)?;
                 let mut s = self.lock();
                 let taken = s.secrets.contains_key(&name);
                 provisio::existence::found(taken);
@@ -455,15 +460,7 @@ impl SecretStore for MemorySecrets {
                     return Ok(Wrote(None));
                 }
                 let version = self.new_version(s.versions_made + 1, &name, value);
-                s.versions_made += 1;
-                let r = SecretRec {
-                    versions: vec![version],
-                    tags: tags.clone(),
-                    deleted: None,
-                };
-                let meta = r.meta(&name);
-                s.secrets.insert(name, r);
-                Ok(Wrote(Some(meta)))
+                Ok(Wrote(Some(insert_new(&mut s, name, version, tags))))
             })
             .await
     }

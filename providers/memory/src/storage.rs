@@ -109,6 +109,48 @@ impl MemoryStorage {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Validates and stores one object, as a single S3 PUT does; with `only_if_absent` an
+    /// existing key is left alone and `None` returned (`If-None-Match: *`).
+    fn store_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        only_if_absent: bool,
+    ) -> Result<Option<ObjectMeta>> {
+        let bucket = bucket_name(bucket)?;
+        let key = validate::object_key("object key", key)?;
+        if body.len() as u64 > MAX_PUT_SIZE {
+            return Err(Error::invalid_field(
+                "object body",
+                "larger than the 5 GiB single-put limit",
+            ));
+        }
+        let mut s = self.lock();
+        let b = s
+            .buckets
+            .get_mut(&bucket)
+            .ok_or_else(|| no_bucket(&bucket))?;
+        if only_if_absent && b.objects.contains_key(&key) {
+            return Ok(None);
+        }
+        let meta = ObjectMeta {
+            key: key.clone(),
+            size: body.len() as u64,
+            etag: content_etag(&body),
+            content_type: content_type.map(str::to_string),
+        };
+        b.objects.insert(
+            key,
+            Object {
+                body,
+                meta: meta.clone(),
+            },
+        );
+        Ok(Some(meta))
+    }
+
     /// Marks a bucket name as owned by another account: creating it fails with `AlreadyExists`
     /// (S3's `BucketAlreadyExists`), as names are global.
     pub fn add_foreign_bucket(&self, name: &str) {
@@ -385,33 +427,8 @@ impl ObjectStorage for MemoryStorage {
         let resource = format!("{bucket}/{key}");
         self.base
             .run("storage.put_object", &resource, async {
-                let bucket = bucket_name(bucket)?;
-                let key = validate::object_key("object key", key)?;
-                if body.len() as u64 > MAX_PUT_SIZE {
-                    return Err(Error::invalid_field(
-                        "object body",
-                        "larger than the 5 GiB single-put limit",
-                    ));
-                }
-                let mut s = self.lock();
-                let b = s
-                    .buckets
-                    .get_mut(&bucket)
-                    .ok_or_else(|| no_bucket(&bucket))?;
-                let meta = ObjectMeta {
-                    key: key.clone(),
-                    size: body.len() as u64,
-                    etag: content_etag(&body),
-                    content_type: content_type.map(str::to_string),
-                };
-                b.objects.insert(
-                    key,
-                    Object {
-                        body,
-                        meta: meta.clone(),
-                    },
-                );
-                Ok(Changed(meta))
+                let meta = self.store_object(bucket, key, body, content_type, false)?;
+                Ok(Changed(meta.expect("an unconditional put always writes")))
             })
             .await
     }
@@ -427,36 +444,13 @@ impl ObjectStorage for MemoryStorage {
         let resource = format!("{bucket}/{key}");
         self.base
             .run("storage.put_object_if_absent", &resource, async {
-                let bucket = bucket_name(bucket)?;
-                let key = validate::object_key("object key", key)?;
-                if body.len() as u64 > MAX_PUT_SIZE {
-                    return Err(Error::invalid_field(
-                        "object body",
-                        "larger than the 5 GiB single-put limit",
-                    ));
-                }
-                let mut s = self.lock();
-                let b = s
-                    .buckets
-                    .get_mut(&bucket)
-                    .ok_or_else(|| no_bucket(&bucket))?;
-                if b.objects.contains_key(&key) {
-                    return Ok(Wrote(None));
-                }
-                let meta = ObjectMeta {
-                    key: key.clone(),
-                    size: body.len() as u64,
-                    etag: content_etag(&body),
-                    content_type: content_type.map(str::to_string),
-                };
-                b.objects.insert(
+                Ok(Wrote(self.store_object(
+                    bucket,
                     key,
-                    Object {
-                        body,
-                        meta: meta.clone(),
-                    },
-                );
-                Ok(Wrote(Some(meta)))
+                    body,
+                    content_type,
+                    true,
+                )?))
             })
             .await
     }

@@ -146,18 +146,20 @@ impl Route53Dns {
                 .with_resource(&resource)
         };
         let info = match self.batcher.submit(&zone.id, change).await {
-            Answer::Alone(Ok(resp)) => resp.change_info().cloned(),
-            Answer::Alone(Err(e)) => {
-                let exists = create
-                    && code(&e) == Some("InvalidChangeBatch")
-                    && e.message().is_some_and(|m| m.contains("already exists"));
-                let err = classify(e, op, &resource);
-                return Err(if exists {
-                    already_exists(err)
-                } else {
-                    self.zone_failure(zone, err)
-                });
-            }
+            Answer::Alone(sent) => match *sent {
+                Ok(resp) => resp.change_info().cloned(),
+                Err(e) => {
+                    let exists = create
+                        && code(&e) == Some("InvalidChangeBatch")
+                        && e.message().is_some_and(|m| m.contains("already exists"));
+                    let err = classify(e, op, &resource);
+                    return Err(if exists {
+                        already_exists(err)
+                    } else {
+                        self.zone_failure(zone, err)
+                    });
+                }
+            },
             Answer::Applied(info) => info,
             Answer::Refused(refusal) => {
                 let exists = create

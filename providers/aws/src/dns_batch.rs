@@ -53,8 +53,8 @@ pub(crate) type Sent =
 #[derive(Debug)]
 pub(crate) enum Answer {
     /// Route 53's answer to a request that held this change alone: exactly what the caller
-    /// would have got sending it itself.
-    Alone(Sent),
+    /// would have got sending it itself (boxed: an SDK result is large).
+    Alone(Box<Sent>),
     /// Applied in a batch with other changes.
     Applied(Option<ChangeInfo>),
     /// Refused in a batch with other changes: Route 53 named this change, or the request
@@ -293,7 +293,7 @@ impl ZoneSender {
         };
         if batch.len() == 1 {
             if let Some(w) = batch.into_iter().next() {
-                let _ = w.reply.send(Answer::Alone(sent));
+                let _ = w.reply.send(Answer::Alone(Box::new(sent)));
             }
             return;
         }

@@ -14,10 +14,17 @@
 //! * `delete_record`: one `DELETE` with the values this instance last read or wrote; without
 //!   them, or when Route 53 says they are stale, one read first.
 //!
+//! Every change goes through the zone's change queue ([`crate::dns_batch`]): changes that
+//! concurrent callers make in one zone while a change request is in flight or waits for the
+//! account's rate-limit token leave together in one `ChangeResourceRecordSets`; a lone change
+//! leaves at once. The counts above are per caller alone; a batch is one request, counted in
+//! the step of its first caller.
+//!
 //! Changes are not polled until `INSYNC` unless [`AwsConfig::dns_wait_for_sync`] asks for it:
 //! an accepted change is durable and visible to every API read at once.
 
 use crate::config::AwsConfig;
+use crate::dns_batch::{Answer, ChangeBatcher};
 use crate::dns_known::Known;
 use crate::dns_sets::{
     check_in_zone, decode_name, decode_token, encode_token, record_name, to_record, to_record_set,
@@ -25,9 +32,7 @@ use crate::dns_sets::{
 };
 use crate::error::{PROVIDER, classify, code, located};
 use aws_sdk_route53::Client;
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeStatus, ResourceRecordSet, RrType};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use provisio::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
 use provisio::validate::NameKind;
@@ -50,14 +55,18 @@ pub struct Route53Dns {
     wait_for_sync: bool,
     sync_timeout: Duration,
     known: Arc<Known>,
+    /// The change queues of this instance and its clones, one per zone.
+    batcher: Arc<ChangeBatcher>,
 }
 
 impl Route53Dns {
     /// Wraps a Route 53 client (built by [`crate::Aws`], or a mock in tests).
     pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+        let info = config.provider_info(crate::config::Service::Route53, &account.into());
         Route53Dns {
+            batcher: Arc::new(ChangeBatcher::new(client.clone(), info.clone())),
             client,
-            info: config.provider_info(crate::config::Service::Route53, &account.into()),
+            info,
             poll: config.poll_interval(),
             wait_for_sync: config.dns_wait_for_sync,
             sync_timeout: Duration::from_secs(config.dns_sync_timeout_secs),
@@ -113,8 +122,9 @@ impl Route53Dns {
         err
     }
 
-    /// Sends one change; waits for `INSYNC` only when configured to. A `CREATE` of a set that
-    /// exists is `AlreadyExists`; other refused batches are `Conflict`.
+    /// Applies one change, in the zone's next change batch (see [`crate::dns_batch`]); waits
+    /// for `INSYNC` only when configured to. A `CREATE` of a set that exists is
+    /// `AlreadyExists`; other refused changes are `Conflict` or `InvalidInput`.
     async fn change(
         &self,
         zone: &Zone,
@@ -123,44 +133,60 @@ impl Route53Dns {
         op: &str,
     ) -> Result<()> {
         let resource = decode_name(set.name());
-        let batch = ChangeBatch::builder()
-            .comment("provisio")
-            .changes(
-                Change::builder()
-                    .action(action.clone())
-                    .resource_record_set(set)
-                    .build()
-                    .map_err(|e| Error::unexpected("cannot build the change").with_source(e))?,
-            )
+        let change = Change::builder()
+            .action(action.clone())
+            .resource_record_set(set)
             .build()
-            .map_err(|e| Error::unexpected("cannot build the change batch").with_source(e))?;
-        let sent = self
-            .client
-            .change_resource_record_sets()
-            .hosted_zone_id(&zone.id)
-            .change_batch(batch)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(resp) => resp,
-            Err(e) => {
-                let exists = action == ChangeAction::Create
-                    && code(&e) == Some("InvalidChangeBatch")
-                    && e.message().is_some_and(|m| m.contains("already exists"));
-                let err = classify(e, op, &resource);
-                if exists {
-                    return Err(Error::already_exists(err.to_string())
-                        .with_provider(PROVIDER)
-                        .with_operation(op)
-                        .with_resource(resource));
+            .map_err(|e| Error::unexpected("cannot build the change").with_source(e))?;
+        let create = action == ChangeAction::Create;
+        let already_exists = |err: Error| {
+            Error::already_exists(err.to_string())
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(&resource)
+        };
+        let info = match self.batcher.submit(&zone.id, change).await {
+            Answer::Alone(sent) => match *sent {
+                Ok(resp) => resp.change_info().cloned(),
+                Err(e) => {
+                    let exists = create
+                        && code(&e) == Some("InvalidChangeBatch")
+                        && e.message().is_some_and(|m| m.contains("already exists"));
+                    let err = classify(e, op, &resource);
+                    return Err(if exists {
+                        already_exists(err)
+                    } else {
+                        self.zone_failure(zone, err)
+                    });
                 }
-                return Err(self.zone_failure(zone, err));
+            },
+            Answer::Applied(info) => info,
+            Answer::Refused(refusal) => {
+                let exists = create
+                    && refusal.code.as_deref() == Some("InvalidChangeBatch")
+                    && refusal.message.contains("already exists");
+                let err = located(Error::new(refusal.kind, refusal.message), op, &resource);
+                return Err(if exists {
+                    already_exists(err)
+                } else {
+                    self.zone_failure(zone, err)
+                });
+            }
+            Answer::Abandoned => {
+                return Err(located(
+                    Error::transient(
+                        "the change batch was abandoned before Route 53 answered \
+                         (whether the change was applied is unknown)",
+                    ),
+                    op,
+                    &resource,
+                ));
             }
         };
         if !self.wait_for_sync {
             return Ok(());
         }
-        let Some(info) = resp.change_info() else {
+        let Some(info) = info else {
             return Ok(());
         };
         self.wait_in_sync(info.id(), info.status().clone(), op, &resource)
@@ -386,19 +412,27 @@ impl DnsProvider for Route53Dns {
             .any(|s| s.r#type().as_str() == spec.record_type.as_str());
         if holds_type || check_cname_rule(&spec, &known, op).is_err() {
             let sets = self.read_name(zone, &spec.name, op).await?;
+            provisio::existence::found(
+                sets.iter()
+                    .any(|s| s.r#type().as_str() == spec.record_type.as_str()),
+            );
             return self.converge(zone, &spec, &sets, op).await;
         }
         // Otherwise one CREATE: Route 53 itself refuses it when the set exists or would clash.
+        // The change may leave in a batch sent from another caller's task; what it found is
+        // reported here, in this caller's task (and step).
         let set = to_record_set(&spec).map_err(|e| located(e, op, &spec.name))?;
         match self
             .change(zone, ChangeAction::Create, set.clone(), op)
             .await
         {
             Ok(()) => {
+                provisio::existence::found(false);
                 self.known.wrote(zone, &spec.name, &set);
                 Ok(Ensured::created(to_record(&set)))
             }
             Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
+                provisio::existence::found(true);
                 let sets = self.read_name(zone, &spec.name, op).await?;
                 self.converge(zone, &spec, &sets, op).await
             }

@@ -72,6 +72,7 @@ mod compute;
 mod config;
 mod database;
 mod dns;
+mod dns_batch;
 mod dns_known;
 mod dns_sets;
 pub mod error;

@@ -12,6 +12,10 @@
 //! A throttling answer (HTTP 429, or a 400/503 whose error code is one of AWS's throttling
 //! codes such as `Throttling`, `SlowDown` or `RequestLimitExceeded`) pauses the account's
 //! bucket through [`provisio::requests::rate_limited`], so every caller in the process backs off.
+//!
+//! A caller that took the account's token itself before it knew what to send (Route 53's
+//! change batches, which fill up while they wait for it: `dns_batch.rs`) sends inside
+//! [`with_token_taken`]: its first request is counted but not paced a second time.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -25,11 +29,30 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::config_bag::ConfigBag;
 use provisio::ProviderInfo;
+use std::cell::Cell;
+use std::future::Future;
 use std::time::Duration;
 
 /// How long the account pauses after a throttling answer without `Retry-After` (AWS sends
 /// none): long enough for a token bucket such as EC2's or Route 53's to refill a little.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
+
+tokio::task_local! {
+    /// Whether the task holds a rate-limit token taken for the next request it sends.
+    static TOKEN_TAKEN: Cell<bool>;
+}
+
+/// Runs `fut`, whose caller has already waited for one token of the service's account in
+/// [`provisio::requests::limiter`]: the first request `fut` sends uses that token (it is
+/// counted, not paced again); any further one (an SDK retry) is paced as usual.
+pub(crate) async fn with_token_taken<F: Future>(fut: F) -> F::Output {
+    TOKEN_TAKEN.scope(Cell::new(true), fut).await
+}
+
+/// Uses up the token taken by [`with_token_taken`], if the running task holds one.
+fn take_token() -> bool {
+    TOKEN_TAKEN.try_with(|t| t.replace(false)).unwrap_or(false)
+}
 
 /// An [`HttpClient`] that paces and counts each request of one AWS service.
 #[derive(Debug, Clone)]
@@ -92,7 +115,11 @@ impl HttpConnector for PacedConnector {
         let inner = self.inner.clone();
         let info = self.info.clone();
         HttpConnectorFuture::new(async move {
-            provisio::requests::before_request(&info).await;
+            if take_token() {
+                provisio::requests::record(&info.name);
+            } else {
+                provisio::requests::before_request(&info).await;
+            }
             let response = inner.call(request).await?;
             Ok(watch_for_throttling(response, &info).await)
         })

@@ -310,6 +310,10 @@ impl DnsProvider for Route53Dns {
         if let Some(zone) = self.known.zone(&name) {
             return Ok(Some(zone));
         }
+        let _turn = self.known.lookup_turn().await;
+        if let Some(zone) = self.known.zone(&name) {
+            return Ok(Some(zone));
+        }
         let resp = self
             .client
             .list_hosted_zones_by_name()

@@ -22,12 +22,20 @@ pub(crate) struct Known {
     zones: Mutex<HashMap<String, Zone>>,
     /// (zone id, canonical name) -> the simple record sets at that name, by type.
     names: Mutex<HashMap<(String, String), HashMap<String, ResourceRecordSet>>>,
+    /// Held while a zone is looked up, so steps that start together (a fleet's first wave)
+    /// wait for one lookup instead of each sending their own.
+    lookup: tokio::sync::Mutex<()>,
 }
 
 impl Known {
     /// The zone of `name` found earlier.
     pub(crate) fn zone(&self, name: &str) -> Option<Zone> {
         lock(&self.zones).get(name).cloned()
+    }
+
+    /// Waits for the turn to look a zone up; check [`Known::zone`] again once it is yours.
+    pub(crate) async fn lookup_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lookup.lock().await
     }
 
     /// Remembers a zone found by name.

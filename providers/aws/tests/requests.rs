@@ -73,6 +73,21 @@ fn route53_requests_per_operation() {
         assert_sent("find_zone", &n, svc, 1);
         let (_, n) = count(dns.find_zone(&zone_name)).await;
         assert_sent("find_zone again (remembered)", &n, svc, 0);
+        // Steps that start together (a fleet's first wave) share one lookup.
+        let fresh = aws.dns();
+        let ((a, b, c, d), n) = count(async {
+            tokio::join!(
+                fresh.find_zone(&zone_name),
+                fresh.find_zone(&zone_name),
+                fresh.find_zone(&zone_name),
+                fresh.find_zone(&zone_name)
+            )
+        })
+        .await;
+        for found in [a, b, c, d] {
+            assert_eq!(found?.map(|z| z.id), Some(zone.id.clone()));
+        }
+        assert_sent("4 concurrent find_zone of a new instance", &n, svc, 1);
 
         let name = format!("www.{zone_name}");
         let spec = RecordSpec::new(&name, RecordType::Cname, "staging.example.test", 300);

@@ -4,7 +4,7 @@ use super::{Params, Phase, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::dns::{Record, RecordSpec, RecordType, Zone};
-use provisio::{Deleted, Error, Result, validate};
+use provisio::{Deleted, Error, ErrorKind, Result, validate};
 use serde_json::{Value, json};
 
 /// `dns.record`: a record in an existing zone.
@@ -161,10 +161,26 @@ impl ResourceType for DnsRecord {
         &self,
         ctx: &StepContext<'_>,
         params: &Value,
-        _prior: Option<&Value>,
+        prior: Option<&Value>,
     ) -> Result<Option<Value>> {
         let s = parse(params, Phase::Resolved)?;
         let dns = ctx.providers.dns(ctx.provider)?;
+        // A refresh knows the zone's id from the recorded outputs: one read per record, no
+        // zone lookup. A zone that is gone (or was replaced) answers NotFound: look it up.
+        if let Some(id) = prior.and_then(|p| p.get("zone_id")).and_then(Value::as_str) {
+            let zone = Zone {
+                id: id.to_string(),
+                name: s.zone.clone(),
+            };
+            match dns
+                .get_record(&zone, &s.record.name, &s.record.record_type)
+                .await
+            {
+                Ok(found) => return Ok(found.map(|r| outputs(&zone, &r))),
+                Err(e) if e.kind() == &ErrorKind::NotFound => {}
+                Err(e) => return Err(in_resource(ctx)(e)),
+            }
+        }
         let Some(zone) = dns.find_zone(&s.zone).await.map_err(in_resource(ctx))? else {
             return Ok(None);
         };
@@ -316,6 +332,28 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// A refresh reads a record in the zone its outputs name, without looking the zone up;
+    /// a stale zone id (the zone was replaced) falls back to the lookup.
+    #[tokio::test]
+    async fn a_refresh_reads_in_the_recorded_zone() {
+        let h = Harness::new();
+        h.cloud.dns.add_zone("example.com");
+        let ctx = h.ctx("web_dns", "tok-dns");
+        let t = DnsRecord;
+        let p =
+            json!({"zone": "example.com", "name": "acme", "type": "A", "content": "192.0.2.10"});
+        let applied = t.apply(&ctx, &p, None).await.unwrap().outputs;
+        let lookups = h.cloud.faults.calls("dns.find_zone");
+        let read = t.read(&ctx, &p, Some(&applied)).await.unwrap().unwrap();
+        assert_eq!(read, applied);
+        assert_eq!(h.cloud.faults.calls("dns.find_zone"), lookups);
+        let mut stale = applied.clone();
+        stale["zone_id"] = json!("no-such-zone");
+        let read = t.read(&ctx, &p, Some(&stale)).await.unwrap().unwrap();
+        assert_eq!(read, applied);
+        assert_eq!(h.cloud.faults.calls("dns.find_zone"), lookups + 1);
     }
 
     #[tokio::test]

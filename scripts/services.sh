@@ -46,7 +46,10 @@ start_postgres() {
   id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
   data="$PROVISIO_SERVICES_DIR/pg/data"
   mkdir -p "$PROVISIO_SERVICES_DIR/pg" && chown postgres "$PROVISIO_SERVICES_DIR/pg"
-  su postgres -s /bin/sh -c "'$bindir/initdb' -D '$data' -A trust -U postgres --no-sync" >/dev/null
+  # A services directory used before keeps its cluster: start it again instead of failing.
+  if [ ! -f "$data/PG_VERSION" ]; then
+    su postgres -s /bin/sh -c "'$bindir/initdb' -D '$data' -A trust -U postgres --no-sync" >/dev/null
+  fi
   su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' -w -t 60 -l '$PROVISIO_SERVICES_DIR/pg/postgres.log' \
       -o \"-p $port -k '$PROVISIO_SERVICES_DIR/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start" >/dev/null
   echo "postgres $(head -n 1 "$data/postmaster.pid")" >>"$PROVISIO_SERVICES_DIR/pids"

@@ -1,0 +1,165 @@
+//! The ready queue: runs the nodes of a run as their dependencies succeed, in parallel.
+
+use super::{Engine, NodeOutcome, Run};
+use crate::events::EventKind;
+use crate::plan::Action;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use provisio::requests::RequestTally;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+impl Engine {
+    /// Runs nodes from a ready queue: a node starts when every node it waits for succeeded;
+    /// when one fails or is skipped, everything waiting on it (transitively) is skipped.
+    pub(super) async fn schedule<'a>(
+        &self,
+        run: &Run<'_>,
+        waits: &BTreeMap<String, BTreeSet<String>>,
+        cancel: &CancellationToken,
+        phase_label: &str,
+        mut start: impl FnMut(
+            &str,
+            &BTreeMap<String, NodeOutcome>,
+        ) -> (Action, BoxFuture<'a, NodeOutcome>),
+    ) -> (Vec<String>, BTreeMap<String, NodeOutcome>) {
+        let mut remaining: BTreeMap<&str, usize> =
+            waits.iter().map(|(n, w)| (n.as_str(), w.len())).collect();
+        let mut waiters: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (n, w) in waits {
+            for d in w {
+                waiters.entry(d.as_str()).or_default().push(n.as_str());
+            }
+        }
+        let mut ready: VecDeque<String> = remaining
+            .iter()
+            .filter(|(_, c)| **c == 0)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let mut results: BTreeMap<String, NodeOutcome> = BTreeMap::new();
+        let mut finished: Vec<String> = Vec::new();
+        let mut running = FuturesUnordered::new();
+
+        #[allow(clippy::too_many_arguments)]
+        fn finish<'w>(
+            run: &Run<'_>,
+            phase_label: &str,
+            name: String,
+            outcome: NodeOutcome,
+            waiters: &BTreeMap<&'w str, Vec<&'w str>>,
+            remaining: &mut BTreeMap<&'w str, usize>,
+            ready: &mut VecDeque<String>,
+            results: &mut BTreeMap<String, NodeOutcome>,
+            finished: &mut Vec<String>,
+        ) {
+            let ok = outcome.ok();
+            results.insert(name.clone(), outcome);
+            finished.push(name.clone());
+            let next = waiters.get(name.as_str()).cloned().unwrap_or_default();
+            if ok {
+                for w in next {
+                    if let Some(c) = remaining.get_mut(w) {
+                        *c -= 1;
+                        if *c == 0 && !results.contains_key(w) {
+                            ready.push_back(w.to_string());
+                        }
+                    }
+                }
+            } else {
+                // skip everything that (transitively) waits on it
+                let mut stack: Vec<(&str, String)> =
+                    next.into_iter().map(|w| (w, name.clone())).collect();
+                while let Some((w, because)) = stack.pop() {
+                    if results.contains_key(w) {
+                        continue;
+                    }
+                    let reason = format!("{phase_label}{because:?} did not succeed");
+                    run.emit(|| EventKind::StepSkipped {
+                        resource: w.to_string(),
+                        reason: reason.clone(),
+                    });
+                    results.insert(
+                        w.to_string(),
+                        NodeOutcome::Skipped {
+                            action: Action::NoOp,
+                            reason,
+                            protected: false,
+                        },
+                    );
+                    finished.push(w.to_string());
+                    for x in waiters.get(w).cloned().unwrap_or_default() {
+                        stack.push((x, w.to_string()));
+                    }
+                }
+            }
+        }
+
+        loop {
+            while running.len() < self.inner.concurrency
+                && let Some(n) = ready.pop_front()
+            {
+                if results.contains_key(&n) {
+                    continue;
+                }
+                if cancel.is_cancelled() {
+                    let reason = if run.lease_lost.load(Ordering::SeqCst) {
+                        "the lease was lost".to_string()
+                    } else {
+                        "cancelled".to_string()
+                    };
+                    run.emit(|| EventKind::StepSkipped {
+                        resource: n.clone(),
+                        reason: reason.clone(),
+                    });
+                    finish(
+                        run,
+                        phase_label,
+                        n,
+                        NodeOutcome::Skipped {
+                            action: Action::NoOp,
+                            reason,
+                            protected: false,
+                        },
+                        &waiters,
+                        &mut remaining,
+                        &mut ready,
+                        &mut results,
+                        &mut finished,
+                    );
+                    continue;
+                }
+                let (action, fut) = start(&n, &results);
+                let span = tracing::info_span!("provisio.step", resource = %n, action = %action);
+                let tally = Arc::new(RequestTally::default());
+                running.push(
+                    async move {
+                        let outcome = provisio::requests::counted(tally.clone(), fut).await;
+                        run.requests.merge(&tally);
+                        (n, outcome)
+                    }
+                    .instrument(span),
+                );
+            }
+            match running.next().await {
+                None => break,
+                Some((n, outcome)) => {
+                    finish(
+                        run,
+                        phase_label,
+                        n,
+                        outcome,
+                        &waiters,
+                        &mut remaining,
+                        &mut ready,
+                        &mut results,
+                        &mut finished,
+                    );
+                }
+            }
+        }
+        (finished, results)
+    }
+}

@@ -1,6 +1,7 @@
 //! Apply: the plan carried out step by step, then the rollback of a failed run.
 
-use super::report::Rollback;
+use super::rollback::Rollback;
+use super::step::EnsureStep;
 use super::{
     ApplyOptions, Engine, NodeOutcome, Run, RunReport, check_overrides, idempotency_token,
 };
@@ -8,14 +9,13 @@ use crate::blueprint::{Blueprint, Graph, ResourceSpec};
 use crate::events::{EventKind, Operation, StepOutcome};
 use crate::plan::{self, Action, Drift, PlanOptions, PlannedResource, decide, protected_message};
 use crate::resource::Tenant;
-use crate::state::{ResourceRecord, now_ms};
+use crate::state::{ResourceRecord, now_ms, records_by_name};
 use futures::future::BoxFuture;
 use provisio::{Error, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// One apply step: a blueprint resource with its record and resolved parameters.
 struct ApplyStep<'a> {
@@ -80,14 +80,7 @@ impl Engine {
     ) -> Result<RunReport> {
         let started = Instant::now();
         self.recover(run, true).await?;
-        let records: BTreeMap<String, ResourceRecord> = self
-            .inner
-            .state
-            .list_resources(&run.tenant.name)
-            .await?
-            .into_iter()
-            .map(|r| (r.name.clone(), r))
-            .collect();
+        let records = records_by_name(self.inner.state.as_ref(), &run.tenant.name).await?;
         check_overrides(
             &options.overrides,
             blueprint.resources.keys().chain(records.keys()),
@@ -251,138 +244,24 @@ impl Engine {
             .await;
 
         // rollback of what this run created
-        let mut rolled_back = BTreeSet::new();
-        let mut kept_for_rollback: Vec<String> = Vec::new();
         let failed = results
             .values()
             .any(|o| matches!(o, NodeOutcome::Failed { .. }));
         // after losing the lease another runner owns the tenant: touch nothing more
         let lease_lost = run.lease_lost.load(Ordering::SeqCst);
-        if failed && !options.keep_partial && !lease_lost {
-            let created_on_failure = run
-                .created_on_failure
-                .lock()
-                .expect("created_on_failure lock")
-                .clone();
-            let current: BTreeMap<String, ResourceRecord> = self
-                .inner
-                .state
-                .list_resources(&run.tenant.name)
+        let rollback = if failed && !options.keep_partial && !lease_lost {
+            self.roll_back(run, blueprint, graph, &results, &tokens)
                 .await?
-                .into_iter()
-                .map(|r| (r.name.clone(), r))
-                .collect();
-            let (mut created, protected): (BTreeSet<String>, BTreeSet<String>) = results
-                .iter()
-                .filter(|(n, o)| {
-                    matches!(
-                        o,
-                        NodeOutcome::Done {
-                            action: Action::Create,
-                            outcome: StepOutcome::Created,
-                            ..
-                        }
-                    ) || created_on_failure.contains(*n)
-                })
-                .map(|(n, _)| n.clone())
-                .partition(|n| blueprint.resources.get(n).is_none_or(|s| !s.protect));
-            kept_for_rollback.extend(protected);
-            // What stays (a protected resource, or one that existed before) keeps what it
-            // depends on: a kept database still needs its owner role. Destroy does the same.
-            let depends_on = |r: &ResourceRecord| -> Vec<String> {
-                if blueprint.resources.contains_key(&r.name) {
-                    graph.dependencies(&r.name).iter().cloned().collect()
-                } else {
-                    r.depends_on.clone()
-                }
-            };
-            loop {
-                let needed: BTreeSet<String> = current
-                    .values()
-                    .filter(|r| !created.contains(&r.name))
-                    .flat_map(&depends_on)
-                    .filter(|d| created.contains(d))
-                    .collect();
-                if needed.is_empty() {
-                    break;
-                }
-                for n in needed {
-                    created.remove(&n);
-                    kept_for_rollback.push(n);
-                }
-            }
-            if !created.is_empty() {
-                // X is deleted after every created Y that depends on X
-                let mut rwaits: BTreeMap<String, BTreeSet<String>> = created
-                    .iter()
-                    .map(|n| (n.clone(), BTreeSet::new()))
-                    .collect();
-                for y in &created {
-                    for x in graph.dependencies(y) {
-                        if created.contains(x) {
-                            rwaits.get_mut(x).expect("created").insert(y.clone());
-                        }
-                    }
-                }
-                // rollback runs even when the run was cancelled: recoverable by default
-                let rollback_cancel = CancellationToken::new();
-                let current = &current;
-                let rc = &rollback_cancel;
-                let (_, rb) = self
-                    .schedule(run, &rwaits, &rollback_cancel, "rollback of ", |name, _| {
-                        let name = name.to_string();
-                        let token = tokens[&name].clone();
-                        let fut = async move {
-                            let Some(rec) = current.get(&name) else {
-                                return NodeOutcome::Done {
-                                    action: Action::Delete,
-                                    outcome: StepOutcome::AlreadyGone,
-                                    outputs: Value::Null,
-                                };
-                            };
-                            let spec = blueprint.resources.get(&name);
-                            match self.delete_recorded(run, rec, "rollback", &token, spec, rc).await {
-                                Ok(outcome) => {
-                                    run.emit(|| EventKind::StepRolledBack { resource: name.clone() });
-                                    NodeOutcome::Done {
-                                        action: Action::Delete,
-                                        outcome,
-                                        outputs: Value::Null,
-                                    }
-                                }
-                                Err(error) => {
-                                    tracing::error!(resource = %name, error = %error, "rollback failed");
-                                    run.emit(|| EventKind::StepFailed {
-                                        resource: name.clone(),
-                                        error: (&error).into(),
-                                    });
-                                    NodeOutcome::Failed {
-                                        action: Action::Delete,
-                                        error,
-                                    }
-                                }
-                            }
-                        };
-                        (Action::Delete, Box::pin(fut) as BoxFuture<'_, NodeOutcome>)
-                    })
-                    .await;
-                for (n, o) in rb {
-                    if o.ok() {
-                        rolled_back.insert(n);
-                    }
-                }
-            }
-        }
+        } else {
+            Rollback::default()
+        };
         Ok(Self::report(
             run,
             Operation::Apply,
             started,
             &finished,
             &results,
-            &Rollback {
-                rolled_back,
-                kept: kept_for_rollback,
-            },
+            &rollback,
             Some(plan),
         ))
     }
@@ -471,9 +350,16 @@ impl Engine {
                     }
                     self.delete_recorded(run, rec, "delete", token, Some(spec), &run.cancel)
                         .await?;
-                    let (o, outs) = self
-                        .ensure(run, name, spec, deps, &params, None, Action::Create, token)
-                        .await?;
+                    let step = EnsureStep {
+                        name,
+                        spec,
+                        deps,
+                        params: &params,
+                        prior: None,
+                        action: Action::Create,
+                        token,
+                    };
+                    let (o, outs) = self.ensure(run, step).await?;
                     Ok((
                         if o == StepOutcome::Unchanged {
                             StepOutcome::Unchanged
@@ -484,8 +370,16 @@ impl Engine {
                     ))
                 }
                 _ => {
-                    self.ensure(run, name, spec, deps, &params, record, action, token)
-                        .await
+                    let step = EnsureStep {
+                        name,
+                        spec,
+                        deps,
+                        params: &params,
+                        prior: record,
+                        action,
+                        token,
+                    };
+                    self.ensure(run, step).await
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Destroy: every recorded resource deleted, dependents first, protected ones kept.
 
-use super::report::Rollback;
+use super::rollback::Rollback;
 use super::{
     DestroyOptions, Engine, NodeOutcome, Run, RunReport, check_overrides, idempotency_token,
 };
@@ -8,7 +8,7 @@ use crate::blueprint::Blueprint;
 use crate::events::{EventKind, Operation};
 use crate::plan::{Action, delete_order, protected_message};
 use crate::resource::Tenant;
-use crate::state::ResourceRecord;
+use crate::state::{ResourceRecord, records_by_name};
 use futures::future::BoxFuture;
 use provisio::Result;
 use serde_json::Value;
@@ -47,14 +47,7 @@ impl Engine {
     ) -> Result<RunReport> {
         let started = Instant::now();
         self.recover(run, false).await?;
-        let records: BTreeMap<String, ResourceRecord> = self
-            .inner
-            .state
-            .list_resources(&run.tenant.name)
-            .await?
-            .into_iter()
-            .map(|r| (r.name.clone(), r))
-            .collect();
+        let records = records_by_name(self.inner.state.as_ref(), &run.tenant.name).await?;
         check_overrides(
             &options.overrides,
             blueprint.resources.keys().chain(records.keys()),

@@ -6,19 +6,51 @@ use provisio::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// One side effect on one resource, as the journal names it: its intent is written before the
+/// provider is called, then whether it succeeded or failed.
+pub(super) struct SideEffect<'a> {
+    /// The resource.
+    pub(super) resource: &'a str,
+    /// Its type.
+    pub(super) resource_type: &'a str,
+    /// What is done: `create`, `update`, `delete` or `rollback`.
+    pub(super) action: &'a str,
+    /// The identity of the resource at the provider.
+    pub(super) identity: &'a str,
+    /// The journal token of this side effect: the idempotency token, the action and the run id.
+    pub(super) token: String,
+}
+
+impl<'a> SideEffect<'a> {
+    /// The side effect `action` of `run` on `resource`, whose idempotency token is `token`.
+    pub(super) fn new(
+        run: &Run<'_>,
+        resource: &'a str,
+        resource_type: &'a str,
+        action: &'a str,
+        identity: &'a str,
+        token: &str,
+    ) -> Self {
+        SideEffect {
+            resource,
+            resource_type,
+            action,
+            identity,
+            token: format!("{token}:{action}:{}", run.id),
+        }
+    }
+}
+
 impl Engine {
-    #[allow(clippy::too_many_arguments)]
+    /// Appends the journal entry of `effect` in `phase`, with `detail`.
     pub(super) async fn journal(
         &self,
         run: &Run<'_>,
-        resource: &str,
-        resource_type: &str,
-        action: &str,
+        effect: &SideEffect<'_>,
         phase: JournalPhase,
-        identity: &str,
-        token: &str,
         detail: Value,
     ) -> Result<()> {
+        let resource = effect.resource;
         self.inner
             .state
             .append_journal(&JournalEntry {
@@ -26,12 +58,12 @@ impl Engine {
                 run_id: run.id.clone(),
                 tenant: run.tenant.name.clone(),
                 resource: resource.to_string(),
-                resource_type: resource_type.to_string(),
-                action: action.to_string(),
+                resource_type: effect.resource_type.to_string(),
+                action: effect.action.to_string(),
                 phase,
-                identity: identity.to_string(),
+                identity: effect.identity.to_string(),
                 tags: provisio::types::ownership::tags(&run.tenant.name, run.blueprint, resource),
-                token: token.to_string(),
+                token: effect.token.clone(),
                 detail,
                 at_ms: now_ms(),
             })

@@ -1,11 +1,12 @@
 //! What a run reports: its steps, their statuses and counts, and the events that end a step.
 
+use super::rollback::Rollback;
 use super::{Engine, NodeOutcome, Run};
 use crate::events::{EventError, EventKind, Operation, StepOutcome, Summary};
 use crate::plan::{Action, Drift, Plan};
 use provisio::{Error, Result};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// How one step ended.
@@ -116,15 +117,6 @@ impl RefreshReport {
     pub fn has_drift(&self) -> bool {
         self.resources.iter().any(|r| r.drift != Drift::InSync)
     }
-}
-
-/// What the rollback of a failed apply did.
-#[derive(Debug, Default)]
-pub(super) struct Rollback {
-    /// Deleted again.
-    pub(super) rolled_back: BTreeSet<String>,
-    /// Created by the run but kept, because something that stays needs them.
-    pub(super) kept: Vec<String>,
 }
 
 impl Engine {

@@ -1,5 +1,6 @@
 //! The journaled side effects of a step: ensure (create or update) and delete of one resource.
 
+use super::journal::SideEffect;
 use super::{Engine, Run, secret_free};
 use crate::blueprint::ResourceSpec;
 use crate::events::{EventError, StepOutcome};
@@ -12,6 +13,24 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
+
+/// One create or update of a blueprint resource, as [`Engine::ensure`] carries it out.
+pub(super) struct EnsureStep<'a> {
+    /// The resource.
+    pub(super) name: &'a str,
+    /// Its blueprint entry.
+    pub(super) spec: &'a ResourceSpec,
+    /// What it depends on (recorded with it).
+    pub(super) deps: &'a BTreeSet<String>,
+    /// Its resolved parameters.
+    pub(super) params: &'a Value,
+    /// Its record in state; `None` when there is none (a create, or a replace's new one).
+    pub(super) prior: Option<&'a ResourceRecord>,
+    /// `Create` or `Update`.
+    pub(super) action: Action,
+    /// Its idempotency token.
+    pub(super) token: &'a str,
+}
 
 /// Whether this run created a resource it had no record of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,15 +80,18 @@ impl Engine {
     ) -> Result<StepOutcome> {
         let rt = self.type_of(&rec.resource_type)?;
         let ctx = self.ctx(run, &rec.name, &rec.provider, token);
-        let jtoken = format!("{token}:{journal_action}:{}", run.id);
-        self.journal(
+        let effect = SideEffect::new(
             run,
             &rec.name,
             &rec.resource_type,
             journal_action,
-            JournalPhase::Intent,
             &rec.identity,
-            &jtoken,
+            token,
+        );
+        self.journal(
+            run,
+            &effect,
+            JournalPhase::Intent,
             json!({"params": rec.params, "outputs": rec.outputs, "provider": rec.provider, "protect": rec.protect, "depends_on": rec.depends_on, "idempotency_token": token}),
         )
         .await?;
@@ -80,17 +102,8 @@ impl Engine {
             .await;
         match r {
             Ok(d) => {
-                self.journal(
-                    run,
-                    &rec.name,
-                    &rec.resource_type,
-                    journal_action,
-                    JournalPhase::Succeeded,
-                    &rec.identity,
-                    &jtoken,
-                    json!({"deleted": d}),
-                )
-                .await?;
+                self.journal(run, &effect, JournalPhase::Succeeded, json!({"deleted": d}))
+                    .await?;
                 self.inner
                     .state
                     .delete_resource(&run.tenant.name, &rec.name)
@@ -100,12 +113,8 @@ impl Engine {
             Err(e) => {
                 self.journal(
                     run,
-                    &rec.name,
-                    &rec.resource_type,
-                    journal_action,
+                    &effect,
                     JournalPhase::Failed,
-                    &rec.identity,
-                    &jtoken,
                     json!({"error": EventError::from(&e)}),
                 )
                 .await?;
@@ -115,32 +124,30 @@ impl Engine {
     }
 
     /// Create or update one blueprint resource (journaled).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn ensure(
         &self,
         run: &Run<'_>,
-        name: &str,
-        spec: &ResourceSpec,
-        deps: &BTreeSet<String>,
-        params: &Value,
-        prior: Option<&ResourceRecord>,
-        action: Action,
-        token: &str,
+        step: EnsureStep<'_>,
     ) -> Result<(StepOutcome, Value)> {
+        let EnsureStep {
+            name,
+            spec,
+            deps,
+            params,
+            prior,
+            action,
+            token,
+        } = step;
         let rt = self.type_of(&spec.resource_type)?;
         let ctx = self.ctx(run, name, &spec.provider, token);
         let identity = rt.identity(&ctx, params)?;
         let jaction = action.as_str();
-        let jtoken = format!("{token}:{jaction}:{}", run.id);
+        let effect = SideEffect::new(run, name, &spec.resource_type, jaction, &identity, token);
         let depends_on: Vec<String> = deps.iter().cloned().collect();
         self.journal(
             run,
-            name,
-            &spec.resource_type,
-            jaction,
+            &effect,
             JournalPhase::Intent,
-            &identity,
-            &jtoken,
             json!({"params": params, "provider": spec.provider, "protect": spec.protect, "depends_on": depends_on, "idempotency_token": token}),
         )
         .await?;
@@ -219,12 +226,8 @@ impl Engine {
             Ok(applied) => {
                 self.journal(
                     run,
-                    name,
-                    &spec.resource_type,
-                    jaction,
+                    &effect,
                     JournalPhase::Succeeded,
-                    &identity,
-                    &jtoken,
                     json!({"outputs": applied.outputs, "outcome": applied.outcome}),
                 )
                 .await?;
@@ -248,12 +251,8 @@ impl Engine {
             Err(e) => {
                 self.journal(
                     run,
-                    name,
-                    &spec.resource_type,
-                    jaction,
+                    &effect,
                     JournalPhase::Failed,
-                    &identity,
-                    &jtoken,
                     json!({"error": EventError::from(&e)}),
                 )
                 .await?;

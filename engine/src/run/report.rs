@@ -66,6 +66,11 @@ pub struct RunReport {
     /// rolled back, recorded in state, so a later apply adopts them and destroy removes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_doubt: Vec<String>,
+    /// Resources this run created whose rollback failed (their delete failed even after its
+    /// retries, or was not tried because a dependent's delete failed): they stay, recorded in state, so a later apply adopts them and destroy
+    /// removes them. Each one's error is in [`RunReport::errors`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_failed: Vec<String>,
     /// The plan the apply started from (`None` for destroy).
     pub plan: Option<Plan>,
     /// The failures, with their full errors.
@@ -231,6 +236,14 @@ impl Engine {
         summary.duration_ms = started.elapsed().as_millis() as u64;
         summary.requests = run.requests.total();
         summary.requests_by_service = run.requests.by_service();
+        for (name, error) in &rollback.failed {
+            errors.push((
+                name.clone(),
+                error.clone().context(
+                    "the rollback could not delete it; it stays, recorded in state, for the next apply or destroy",
+                ),
+            ));
+        }
         kept.extend(rollback.kept.iter().cloned());
         kept.sort();
         kept.dedup();
@@ -251,6 +264,7 @@ impl Engine {
                 .iter()
                 .cloned()
                 .collect(),
+            rollback_failed: rollback.failed.keys().cloned().collect(),
             plan,
             errors,
         }

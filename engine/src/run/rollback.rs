@@ -18,6 +18,10 @@ pub(super) struct Rollback {
     pub(super) rolled_back: BTreeSet<String>,
     /// Created by the run but kept, because something that stays needs them.
     pub(super) kept: Vec<String>,
+    /// Created by the run, and their delete failed even after its retries (or was not tried
+    /// because a dependent's failed): they stay, recorded in state (a later apply adopts
+    /// them, destroy removes them).
+    pub(super) failed: BTreeMap<String, provisio::Error>,
 }
 
 impl Engine {
@@ -33,6 +37,7 @@ impl Engine {
         tokens: &BTreeMap<String, String>,
     ) -> Result<Rollback> {
         let mut rolled_back = BTreeSet::new();
+        let mut failed = BTreeMap::new();
         let mut kept_for_rollback: Vec<String> = Vec::new();
         let created_on_failure = run
             .created_on_failure
@@ -135,14 +140,25 @@ impl Engine {
                 })
                 .await;
             for (n, o) in rb {
-                if o.ok() {
-                    rolled_back.insert(n);
+                match o {
+                    NodeOutcome::Failed { error, .. } => {
+                        failed.insert(n, error);
+                    }
+                    // not tried: a dependent of it could not be deleted first
+                    NodeOutcome::Skipped { reason, .. } => {
+                        failed.insert(n, provisio::Error::conflict(reason));
+                    }
+                    o if o.ok() => {
+                        rolled_back.insert(n);
+                    }
+                    _ => {}
                 }
             }
         }
         Ok(Rollback {
             rolled_back,
             kept: kept_for_rollback,
+            failed,
         })
     }
 }

@@ -11,7 +11,9 @@
 //!    asked to wait) and renewed by a heartbeat task for the whole run; losing it cancels the
 //!    run.
 //! 3. In-doubt intents of a crashed run are resolved: creates and updates are looked up with
-//!    [`ResourceType::read`] and adopted or treated as absent; deletes are re-run.
+//!    [`ResourceType::read`]; what is found is finished (a resuming apply runs the interrupted
+//!    ensure again) or adopted (a resuming destroy), what is not is treated as absent; deletes
+//!    are re-run.
 //! 4. Steps run from a ready queue: a resource starts as soon as everything it depends on has
 //!    succeeded, at most `concurrency` at a time. Every side effect is journaled (intent, then
 //!    succeeded/failed) before the resource record is written.

@@ -614,6 +614,8 @@ export interface RunReport {
   kept_protected: string[]
   /** Resources this run may have created without being able to prove it: kept, recorded. */
   in_doubt?: string[]
+  /** Resources this run created whose rollback delete failed: they stay, recorded in state. */
+  rollback_failed?: string[]
   plan: Omit<Plan, 'counts' | 'has_changes' | 'text'> | null
   success: boolean
   /** Each failed step's error (with `step` set). */

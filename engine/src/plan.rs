@@ -11,7 +11,7 @@
 use crate::blueprint::{Blueprint, Graph, ResourceSpec, topo_order};
 use crate::providers::{Capability, Providers};
 use crate::resource::{Registry, ResourceType, StepContext, Tenant};
-use crate::state::{ResourceRecord, StateStore};
+use crate::state::{ResourceRecord, StateStore, records_by_name};
 use crate::template::KNOWN_AFTER_APPLY;
 use provisio::{Error, Result};
 use serde_json::Value;
@@ -448,12 +448,7 @@ pub async fn plan(
     let graph = blueprint.validate(registry)?;
     blueprint.check_tenant(tenant)?;
     check_providers(blueprint, registry, providers)?;
-    let records: BTreeMap<String, ResourceRecord> = store
-        .list_resources(&tenant.name)
-        .await?
-        .into_iter()
-        .map(|r| (r.name.clone(), r))
-        .collect();
+    let records = records_by_name(store, &tenant.name).await?;
     plan_with(
         registry, providers, blueprint, &graph, tenant, &records, options,
     )

@@ -7,7 +7,9 @@
 //! 2. a step starts only after all its dependencies succeeded; a rollback deletes dependents
 //!    before their dependencies;
 //! 3. a failed, rolled-back run leaves the inventory exactly as it was, except the protected
-//!    resources it created (which are never rolled back);
+//!    resources it created (which are never rolled back), what they need, and what the report
+//!    names in `rollback_failed` (a rollback delete that failed past its retries), each with
+//!    an error;
 //! 4. after a successful run a re-apply is all `Unchanged` and makes no mutating call.
 
 use proptest::prelude::*;
@@ -328,11 +330,24 @@ async fn check(case: Case) -> Result<(), TestCaseError> {
             .flat_map(|items| items.iter())
             .filter_map(|(id, detail)| owner(&case.nodes, id, detail))
             .collect();
+        // A rollback delete can fail too (injected faults outlast its retries): what it could
+        // not delete stays, and the report must say so, with an error for each.
+        for name in &report.rollback_failed {
+            prop_assert!(
+                report.errors.iter().any(|(r, _)| r == name),
+                "{name} not rolled back, but no error says why"
+            );
+        }
+        let not_rolled_back: BTreeSet<usize> = report
+            .rollback_failed
+            .iter()
+            .map(|name| name[1..].parse().unwrap())
+            .collect();
         let mut protected: BTreeSet<usize> = case
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, n)| n.protect && present.contains(i))
+            .filter(|(i, n)| (n.protect || not_rolled_back.contains(i)) && present.contains(i))
             .map(|(i, _)| i)
             .collect();
         loop {

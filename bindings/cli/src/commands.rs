@@ -335,6 +335,7 @@ async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunRepo
             "summary": s,
             "kept_protected": report.kept_protected,
             "in_doubt": report.in_doubt,
+            "rollback_failed": report.rollback_failed,
         }));
     } else {
         println!(
@@ -365,6 +366,13 @@ async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunRepo
                 "{} {} (this run may have created them; kept and recorded, so the next apply adopts them)",
                 palette.yellow.apply_to("In doubt:"),
                 report.in_doubt.join(", ")
+            );
+        }
+        if !report.rollback_failed.is_empty() {
+            println!(
+                "{} {} (their delete failed; kept and recorded, so the next apply adopts them and destroy removes them)",
+                palette.red.apply_to("Not rolled back:"),
+                report.rollback_failed.join(", ")
             );
         }
         if !report.kept_protected.is_empty() {

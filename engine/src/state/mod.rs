@@ -44,6 +44,7 @@
 
 use provisio::{Result, Tags};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[cfg(any(test, feature = "testing"))]
@@ -194,6 +195,19 @@ pub trait StateStore: Send + Sync {
     async fn put_fleet_cursor(&self, cursor: &FleetCursor) -> Result<()>;
     /// Loads a fleet cursor.
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>>;
+}
+
+/// Every resource record of `tenant`, by resource name.
+pub(crate) async fn records_by_name(
+    store: &dyn StateStore,
+    tenant: &str,
+) -> Result<BTreeMap<String, ResourceRecord>> {
+    Ok(store
+        .list_resources(tenant)
+        .await?
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
+        .collect())
 }
 
 /// The `Conflict` error for a tenant leased by someone else.

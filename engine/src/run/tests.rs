@@ -1,9 +1,13 @@
 use super::*;
 use crate::blueprint::{ResourceSpec, Variable};
 use crate::events::VecSink;
+use crate::plan::Drift;
+use crate::state::{JournalEntry, JournalPhase};
 use crate::test_support::{TestCloud, TestStore, registry_with};
+use provisio::ErrorKind;
 use serde_json::json;
 use std::sync::atomic::Ordering as O;
+use std::time::Instant;
 
 fn engine(cloud: &Arc<TestCloud>, store: &Arc<TestStore>, sink: &VecSink) -> Engine {
     Engine::builder()

@@ -1,0 +1,68 @@
+//! One provider call of a step: its retry policy, retries, timeout and cancellation.
+
+use super::{Engine, Run};
+use crate::events::EventKind;
+use crate::retry::RetryPolicy;
+use provisio::{Error, Result};
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+impl Engine {
+    /// Runs `call` with retries (retryable errors only, full-jitter backoff), the step timeout
+    /// and cancellation. (Providers pace their own requests; see [`provisio::requests`].)
+    pub(super) async fn call<'f, T, F, Fut>(
+        &self,
+        run: &Run<'_>,
+        resource: &str,
+        (policy, timeout): (RetryPolicy, Option<Duration>),
+        cancel: &CancellationToken,
+        mut call: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>> + 'f,
+    {
+        let attempts = async {
+            let mut attempt = 1u32;
+            loop {
+                match call().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        if !policy.should_retry(attempt, &e) {
+                            return Err(e);
+                        }
+                        let delay = policy.delay(attempt, e.retry_after());
+                        tracing::info!(resource, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
+                        run.emit(|| EventKind::StepRetrying {
+                            resource: resource.to_string(),
+                            attempt,
+                            delay_ms: delay.as_millis() as u64,
+                            reason: e.to_string(),
+                        });
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                }
+            }
+        };
+        let timed = async {
+            match timeout {
+                Some(t) => match tokio::time::timeout(t, attempts).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::timeout(format!(
+                        "the step did not finish within {} s",
+                        t.as_secs_f64()
+                    ))
+                    .with_resource(resource)),
+                },
+                None => attempts.await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(run.cancelled_error().with_resource(resource)),
+            r = timed => r,
+        }
+    }
+}

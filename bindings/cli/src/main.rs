@@ -15,6 +15,7 @@
 
 mod commands;
 mod hints;
+mod logging;
 mod report;
 mod session;
 mod tenants;
@@ -66,6 +67,10 @@ pub(crate) struct Global {
     /// Steps in flight at once within one tenant's run.
     #[arg(long, global = true, default_value_t = 8, value_name = "N")]
     pub(crate) step_concurrency: usize,
+    /// Log provisio's tracing on stderr: `-v` steps and retries, `-vv` each provider request,
+    /// `-vvv` everything (`RUST_LOG` wins when set).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
 }
 
 /// The blueprint and the tenant a command works on.
@@ -228,6 +233,7 @@ fn main() -> ExitCode {
         eprintln!("hint: this is a bug in provisio; please report it with the command you ran");
     }));
     let cli = Cli::parse();
+    logging::init(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -190,6 +190,44 @@ fn json_writes_the_event_stream_as_ndjson() {
     assert!(!stdout(&out).contains("smtp-credential-for-tests"));
 }
 
+/// `-v` puts provisio's tracing on stderr (a line per finished step), stdout stays the
+/// NDJSON stream, no secret value appears; without `-v` (and `RUST_LOG`) stderr has none of it.
+#[test]
+fn verbose_logs_steps_on_stderr_without_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = provisio(dir)
+        .env_remove("RUST_LOG")
+        .args(["-v", "apply"])
+        .arg(launch_dir())
+        .args(["--tenant", "loud", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let steps = stderr
+        .lines()
+        .filter(|l| l.contains("provisio.step{resource="))
+        .count();
+    assert_eq!(steps, 21, "a line per step:\n{stderr}");
+    assert!(!stderr.contains("smtp-credential-for-tests"), "{stderr}");
+    for line in stdout(&out).lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("stdout is NDJSON only");
+    }
+    let quiet = provisio(dir)
+        .env_remove("RUST_LOG")
+        .args(["destroy"])
+        .arg(launch_dir())
+        .args(["--tenant", "loud", "--json"])
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("provisio.step"),
+        "no tracing without -v"
+    );
+}
+
 #[test]
 fn errors_are_one_line_and_a_hint() {
     let tmp = tempfile::tempdir().unwrap();

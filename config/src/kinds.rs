@@ -1,8 +1,8 @@
 //! Provider kinds: turning a [`ProviderEntry`] into trait objects.
 
 use crate::ProviderEntry;
+use provisio::providers::{Capability, Providers};
 use provisio::{Error, Result};
-use provisio_engine::{Capability, Providers};
 use provisio_memory::MemoryCloud;
 use serde_json::Value;
 use std::any::Any;

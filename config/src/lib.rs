@@ -35,7 +35,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use provisio_config::ProviderConfig;
-//! use provisio_engine::Capability;
+//! use provisio::providers::Capability;
 //! let config = ProviderConfig::from_toml(r#"
 //!     [providers.dns.default]
 //!     kind = "memory"
@@ -54,8 +54,8 @@ mod memory;
 pub use kinds::KINDS;
 pub use memory::MemorySettings;
 
+use provisio::providers::{Capability, Providers};
 use provisio::{Error, Result};
-use provisio_engine::{Capability, Providers};
 use provisio_loader::{Format, Limits};
 use provisio_memory::MemoryCloud;
 use serde_json::{Map, Value};
@@ -124,6 +124,51 @@ pub struct ProviderConfig {
     /// Capability -> provider name -> entry.
     #[serde(default)]
     pub providers: BTreeMap<Capability, BTreeMap<String, ProviderEntry>>,
+    /// How every call of these providers is retried and bounded (`[calls]`).
+    #[serde(default)]
+    pub calls: CallSettings,
+}
+
+/// The layers every provider of a configuration gets (see [`provisio::layer`]): a direct call
+/// from Rust, Python or Node retries transient failures as boto3 and the AWS JS SDK do, and a
+/// call that hangs fails with `Timeout`. Steps of a run are retried by the engine instead, with
+/// the blueprint's policy.
+///
+/// ```toml
+/// [calls]
+/// retry = { max_attempts = 3, initial_backoff_ms = 200, max_backoff_ms = 10000 }
+/// timeout_ms = 30000      # per attempt; no limit when absent
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSettings {
+    /// Retries of a failed call: retryable errors only (`Transient`, `Timeout`,
+    /// `RateLimited`); calls that could do their work twice only when refused. The default
+    /// makes up to 5 attempts with 100 ms to 5 s of full-jitter backoff; `max_attempts = 1`
+    /// turns retries off.
+    #[serde(default)]
+    pub retry: provisio::layer::RetryPolicy,
+    /// A deadline for each attempt, in milliseconds (calls that wait on their own clock, such
+    /// as `wait_for_state`, get their own timeout on top).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl CallSettings {
+    /// The layers these settings describe: [`provisio::layer::Stack::standard`].
+    pub fn stack(&self) -> Result<provisio::layer::Stack> {
+        self.retry.check("calls.retry")?;
+        if self.timeout_ms == Some(0) {
+            return Err(Error::invalid_field(
+                "calls.timeout_ms",
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        Ok(provisio::layer::Stack::standard(
+            self.retry,
+            self.timeout_ms.map(std::time::Duration::from_millis),
+        ))
+    }
 }
 
 impl ProviderConfig {
@@ -201,12 +246,12 @@ impl ProviderConfig {
             for (name, entry) in entries.into_iter().flatten() {
                 out.push((cap, name.clone(), entry.kind.clone()));
             }
-            let has_default = entries
-                .is_some_and(|e| e.contains_key(provisio_engine::providers::DEFAULT_PROVIDER));
+            let has_default =
+                entries.is_some_and(|e| e.contains_key(provisio::providers::DEFAULT_PROVIDER));
             if !has_default && self.fallback == Fallback::Memory {
                 out.push((
                     cap,
-                    provisio_engine::providers::DEFAULT_PROVIDER.to_string(),
+                    provisio::providers::DEFAULT_PROVIDER.to_string(),
                     "memory".to_string(),
                 ));
             }
@@ -224,6 +269,7 @@ impl ProviderConfig {
     ///
     /// Errors name the capability, the provider name and the setting at fault.
     pub async fn connect(&self) -> Result<Connection> {
+        let stack = self.calls.stack()?;
         let memory = if self.uses_memory() {
             Some(self.memory.open().await?)
         } else {
@@ -250,7 +296,7 @@ impl ProviderConfig {
                 })?;
         }
         Ok(Connection {
-            providers,
+            providers: providers.layered(&stack),
             memory,
             persist: self.memory.persist.clone(),
             summary: self.summary(),
@@ -270,7 +316,7 @@ fn parse_error(format: &str, e: impl std::fmt::Display) -> Error {
 /// The providers built from a [`ProviderConfig`].
 #[derive(Clone)]
 pub struct Connection {
-    /// The registry to hand to [`provisio_engine::Engine::builder`].
+    /// The registry to hand to `provisio_engine::Engine::builder`.
     pub providers: Providers,
     /// The memory world, when any capability uses memory providers (for inventory and fault
     /// injection).
@@ -373,6 +419,69 @@ mod tests {
                 .iter()
                 .any(|(c, n, k)| *c == Capability::Dns && n == "second" && k == "memory")
         );
+    }
+
+    #[tokio::test]
+    async fn direct_calls_retry_transient_failures_as_the_file_says() {
+        use provisio::ErrorKind;
+        // default: retried
+        let conn = ProviderConfig::from_toml(
+            "fallback = \"memory\"\n[calls]\nretry = { initial_backoff_ms = 1, max_backoff_ms = 5 }\n",
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+        let cloud = conn.memory.clone().unwrap();
+        cloud.dns.add_zone("example.com");
+        let faults = cloud.dns.faults().clone();
+        faults.error_on_call("dns.find_zone", 1, ErrorKind::Transient);
+        faults.error_on_call("dns.find_zone", 2, ErrorKind::Transient);
+        let dns = conn.providers.dns("default").unwrap();
+        assert!(dns.find_zone("example.com").await.unwrap().is_some());
+        assert_eq!(faults.calls("dns.find_zone"), 3);
+
+        // max_attempts = 1: the first failure is the caller's
+        let conn = ProviderConfig::from_toml(
+            "fallback = \"memory\"\n[calls]\nretry = { max_attempts = 1 }\n",
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+        let cloud = conn.memory.clone().unwrap();
+        cloud.dns.add_zone("example.com");
+        cloud
+            .dns
+            .faults()
+            .error_on_call("dns.find_zone", 1, ErrorKind::Transient);
+        let dns = conn.providers.dns("default").unwrap();
+        let e = dns.find_zone("example.com").await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Transient);
+    }
+
+    #[tokio::test]
+    async fn bad_call_settings_name_the_field() {
+        for (toml, field) in [
+            (
+                "[calls]\nretry = { max_attempts = 0 }\n",
+                "calls.retry.max_attempts",
+            ),
+            ("[calls]\ntimeout_ms = 0\n", "calls.timeout_ms"),
+            (
+                "[calls]\nretry = { initial_backoff_ms = 9000, max_backoff_ms = 10 }\n",
+                "calls.retry.initial_backoff_ms",
+            ),
+        ] {
+            let e = ProviderConfig::from_toml(toml)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+        let e = ProviderConfig::from_toml("[calls]\nretries = 3\n").unwrap_err();
+        assert!(e.to_string().contains("retries"), "{e}");
     }
 
     #[tokio::test]

@@ -86,6 +86,16 @@ impl RequestTally {
 
 tokio::task_local! {
     static STEP: Arc<RequestTally>;
+    static PACER: Arc<crate::layer::pace::CallPacer>;
+}
+
+/// Runs `fut` with a [`Pace`](crate::layer::Pace) layer's bucket pacing every request it
+/// reports (nested: the innermost layer's bucket).
+pub(crate) async fn paced_by<F: Future>(
+    pacer: Arc<crate::layer::pace::CallPacer>,
+    fut: F,
+) -> F::Output {
+    PACER.scope(pacer, fut).await
 }
 
 /// Runs `fut` with `tally` counting every request it sends through [`before_request`]
@@ -116,6 +126,9 @@ pub fn limiter() -> &'static RateLimiter {
 /// Call right before sending one request to the provider's service: waits for the account's
 /// rate limit (when it has a quota) and counts the request in the current step's tally.
 pub async fn before_request(info: &ProviderInfo) {
+    if let Ok(pacer) = PACER.try_with(|p| p.clone()) {
+        pacer.acquire().await;
+    }
     if info.quota.is_some() {
         limiter().acquire(info).await;
     }
@@ -131,6 +144,7 @@ pub fn record(service: &str) {
 /// Call when the service answered "too many requests": pauses the account's bucket for
 /// `retry_after`, so every caller in the process backs off, not only the one that was refused.
 pub fn rate_limited(info: &ProviderInfo, retry_after: Duration) {
+    let _ = PACER.try_with(|p| p.pause(retry_after));
     limiter().penalize(info, retry_after);
 }
 

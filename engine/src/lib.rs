@@ -18,7 +18,9 @@ pub mod blueprint;
 pub mod events;
 pub mod fleet;
 pub mod plan;
-pub mod providers;
+/// The provider registry (lives in the core crate, so that `provisio-config` builds providers
+/// without the engine).
+pub use provisio::providers;
 pub mod render;
 /// Per-account rate limiting (lives in the core crate so providers can pace their own requests).
 pub use provisio::ratelimit;

@@ -3,49 +3,44 @@
 use super::{Engine, Run};
 use crate::events::EventKind;
 use crate::retry::RetryPolicy;
+use provisio::layer::Safety;
+use provisio::layer::retry::{caller_retries, with_retries};
 use provisio::{Error, Result};
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 impl Engine {
-    /// Runs `call` with retries (retryable errors only, full-jitter backoff), the step timeout
-    /// and cancellation. (Providers pace their own requests; see [`provisio::requests`].)
+    /// Runs `call` with retries (retryable errors only, full-jitter backoff: the loop of
+    /// provisio's `Retry` layer), the step timeout and cancellation. The step is retried as a
+    /// whole, so `Retry` layers around the providers let its calls through once. (Providers
+    /// pace their own requests; see [`provisio::requests`].)
     pub(super) async fn call<'f, T, F, Fut>(
         &self,
         run: &Run<'_>,
         resource: &str,
         (policy, timeout): (RetryPolicy, Option<Duration>),
         cancel: &CancellationToken,
-        mut call: F,
+        call: F,
     ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>> + 'f,
     {
-        let attempts = async {
-            let mut attempt = 1u32;
-            loop {
-                match call().await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => {
-                        if !policy.should_retry(attempt, &e) {
-                            return Err(e);
-                        }
-                        let delay = policy.delay(attempt, e.retry_after());
-                        tracing::info!(resource, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
-                        run.emit(|| EventKind::StepRetrying {
-                            resource: resource.to_string(),
-                            attempt,
-                            delay_ms: delay.as_millis() as u64,
-                            reason: e.to_string(),
-                        });
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                }
-            }
-        };
+        let attempts = caller_retries(with_retries(
+            &policy,
+            Safety::Idempotent,
+            |attempt, delay, e| {
+                tracing::info!(resource, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
+                run.emit(|| EventKind::StepRetrying {
+                    resource: resource.to_string(),
+                    attempt,
+                    delay_ms: delay.as_millis() as u64,
+                    reason: e.to_string(),
+                });
+            },
+            call,
+        ));
         let timed = async {
             match timeout {
                 Some(t) => match tokio::time::timeout(t, attempts).await {

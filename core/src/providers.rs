@@ -3,7 +3,7 @@
 //! A blueprint resource names its provider (`provider: cloudflare`); the registry turns that
 //! name into a trait object. The engine never knows which implementation it drives.
 
-use provisio::{
+use crate::{
     CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Provider, Repository,
     Result, SecretStore,
 };
@@ -59,7 +59,7 @@ pub const DEFAULT_PROVIDER: &str = "default";
 /// Providers by capability and name.
 ///
 /// ```
-/// use provisio_engine::providers::{Providers, Capability};
+/// use provisio::providers::{Providers, Capability};
 /// let p = Providers::new();
 /// assert!(p.dns("default").is_err());
 /// assert!(!p.has(Capability::Dns, "default"));
@@ -116,17 +116,48 @@ impl Providers {
         mail, with_mail, Mail, Capability::Mail;
     }
 
+    /// The same providers, each with the layers of `stack` around it (see
+    /// [`crate::layer`]): what `provisio-config` does with [`Stack::standard`] so that direct
+    /// calls from every front end retry transient failures.
+    ///
+    /// ```
+    /// use provisio::layer::{RetryPolicy, Stack};
+    /// use provisio::providers::Providers;
+    /// let p = Providers::new().layered(&Stack::standard(RetryPolicy::default(), None));
+    /// assert!(p.dns("default").is_err());
+    /// ```
+    ///
+    /// [`Stack::standard`]: crate::layer::Stack::standard
+    pub fn layered(&self, stack: &crate::layer::Stack) -> Providers {
+        fn wrap<T: ?Sized>(
+            m: &BTreeMap<String, Arc<T>>,
+            f: impl Fn(Arc<T>) -> Arc<T>,
+        ) -> BTreeMap<String, Arc<T>> {
+            m.iter().map(|(k, v)| (k.clone(), f(v.clone()))).collect()
+        }
+        Providers {
+            dns: wrap(&self.dns, |p| stack.dns(p)),
+            storage: wrap(&self.storage, |p| stack.storage(p)),
+            compute: wrap(&self.compute, |p| stack.compute(p)),
+            ci: wrap(&self.ci, |p| stack.ci(p)),
+            secrets: wrap(&self.secrets, |p| stack.secrets(p)),
+            database: wrap(&self.database, |p| stack.database(p)),
+            repo: wrap(&self.repo, |p| stack.repo(p)),
+            mail: wrap(&self.mail, |p| stack.mail(p)),
+        }
+    }
+
     /// Whether a provider of this capability and name is registered.
     pub fn has(&self, cap: Capability, name: &str) -> bool {
         self.info(cap, name).is_some()
     }
 
-    /// The [`provisio::ProviderInfo`] of a registered provider (for rate limiting and events).
-    pub fn info(&self, cap: Capability, name: &str) -> Option<provisio::ProviderInfo> {
+    /// The [`ProviderInfo`](crate::ProviderInfo) of a registered provider (for rate limiting and events).
+    pub fn info(&self, cap: Capability, name: &str) -> Option<crate::ProviderInfo> {
         fn get<T: ?Sized + Provider>(
             m: &BTreeMap<String, Arc<T>>,
             n: &str,
-        ) -> Option<provisio::ProviderInfo> {
+        ) -> Option<crate::ProviderInfo> {
             m.get(n).map(|p| p.info())
         }
         match cap {

@@ -101,6 +101,18 @@ export declare const ERROR_KINDS: ErrorKind[]
 // ------------------------------------------------------------------------------ secrets
 
 export declare const REDACTED: '***redacted***'
+/** One log record of provisio (a `tracing` event). */
+export interface LogRecord {
+  level: 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** The Rust module that logged it: `provisio_engine::run::step`, `provisio::layer::retry`, ... */
+  target: string
+  message: string
+}
+/** Sends provisio's log records at `level` (default `info`) and above to `callback`; `null` stops them. */
+export declare function setLogger(
+  callback: ((record: LogRecord) => void) | null,
+  level?: 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace',
+): void
 
 /** A secret value: `toString`, `toJSON`, template literals and `util.inspect` show `***redacted***`. */
 export declare class Secret {
@@ -478,13 +490,21 @@ export interface ProviderConfig {
   fallback?: 'none' | 'memory'
   memory?: { seed?: number; persist?: string; fixtures?: string | MemoryFixtures }
   providers?: Partial<Record<Capability, Record<string, ProviderEntry>>>
+  /** How every call of these providers is retried and bounded (default: 5 attempts, 100 ms to 5 s backoff). */
+  calls?: CallSettings
+}
+/** The provider file's `calls` section. */
+export interface CallSettings {
+  retry?: { max_attempts?: number; initial_backoff_ms?: number; max_backoff_ms?: number }
+  /** A deadline per attempt, in milliseconds. */
+  timeout_ms?: number
 }
 export declare class Providers {
   private constructor()
   /** From a configuration object or file path; without one, memory providers everywhere. */
   static connect(config?: ProviderConfig | string | null): Promise<Providers>
   /** Memory providers for every capability. */
-  static memory(options?: { seed?: number; fixtures?: string | MemoryFixtures }): Promise<Providers>
+  static memory(options?: { seed?: number; fixtures?: string | MemoryFixtures; calls?: CallSettings }): Promise<Providers>
   static kinds(): string[]
   /** The memory world, when any capability uses memory providers. */
   readonly cloud: MemoryCloud | null

@@ -380,7 +380,19 @@ class Engine {
   }
 }
 
+/**
+ * Sends provisio's log records (`{ level, target, message }`) at `level` and above to
+ * `callback`; `null` stops them.
+ */
+function setLogger(callback, level = 'info') {
+  if (callback !== null && typeof callback !== 'function') {
+    throw new TypeError('setLogger: callback must be a function or null')
+  }
+  return guarded(() => native.setLogger(callback ? callbackGuard('logger', callback) : null, level))()
+}
+
 module.exports = {
+  setLogger,
   Providers: native.Providers,
   Dns: native.Dns,
   Storage: native.Storage,

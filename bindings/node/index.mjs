@@ -5,6 +5,7 @@ const require = createRequire(import.meta.url)
 const provisio = require('./index.js')
 
 export const {
+  setLogger,
   Providers,
   Dns,
   Storage,

@@ -406,8 +406,8 @@ export declare function providerKinds(): Array<string>
 export declare function providersConnect(config?: any | undefined | null): Promise<Providers>
 
 /**
- * Memory providers for every capability: `{ seed, fixtures }` (fixtures: an object or a
- * file path).
+ * Memory providers for every capability: `{ seed, fixtures, calls }` (fixtures: an object
+ * or a file path; calls: the provider file's `calls` section, how direct calls retry).
  */
 export declare function providersMemory(options?: any | undefined | null): Promise<Providers>
 
@@ -454,3 +454,11 @@ export interface StoredObject {
   /** `{ key, size, etag, content_type }`. */
   meta: any
 }
+
+/**
+ * Sends provisio's log records at `level` (default `info`) and above to `callback` as
+ * `{ level, target, message }`; `null` stops them. Targets are Rust module paths:
+ * `provisio_engine::run::step` (a line per finished step), `provisio::layer::retry` (a retried
+ * call), `provisio::layer::trace` (each provider call, at `debug`).
+ */
+export declare function setLogger(callback?: ((arg: any) => any) | undefined | null, level?: string | undefined | null): void

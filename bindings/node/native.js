@@ -855,3 +855,4 @@ module.exports.blueprintParse = nativeBinding.blueprintParse
 module.exports.providerKinds = nativeBinding.providerKinds
 module.exports.providersConnect = nativeBinding.providersConnect
 module.exports.providersMemory = nativeBinding.providersMemory
+module.exports.setLogger = nativeBinding.setLogger

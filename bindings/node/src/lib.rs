@@ -22,6 +22,7 @@ pub mod capabilities;
 pub mod engine;
 pub mod errors;
 pub mod events;
+pub mod logging;
 pub mod memory;
 pub mod providers;
 pub mod steps;

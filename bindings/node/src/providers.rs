@@ -64,21 +64,26 @@ pub async fn providers_connect(config: Option<Value>) -> napi::Result<Providers>
     connect(config.unwrap_or(Value::Null)).await
 }
 
-/// Memory providers for every capability: `{ seed, fixtures }` (fixtures: an object or a
-/// file path).
+/// Memory providers for every capability: `{ seed, fixtures, calls }` (fixtures: an object
+/// or a file path; calls: the provider file's `calls` section, how direct calls retry).
 #[napi(js_name = "providersMemory")]
 pub async fn providers_memory(options: Option<Value>) -> napi::Result<Providers> {
     let mut memory = options.unwrap_or_else(|| json!({}));
-    if !memory.is_object() {
+    let Some(fields) = memory.as_object_mut() else {
         return Err(crate::errors::bad_argument(
             "memory options",
-            "must be an object { seed, fixtures }",
+            "must be an object { seed, fixtures, calls }",
         ));
+    };
+    if fields.get("seed").is_some_and(Value::is_null) {
+        fields.remove("seed");
     }
-    if memory.get("seed").is_some_and(Value::is_null) {
-        memory.as_object_mut().map(|m| m.remove("seed"));
+    let calls = fields.remove("calls").filter(|c| !c.is_null());
+    let mut config = json!({ "fallback": "memory", "memory": memory });
+    if let Some(calls) = calls {
+        config["calls"] = calls;
     }
-    connect(json!({ "fallback": "memory", "memory": memory })).await
+    connect(config).await
 }
 
 /// The provider kinds this build can construct.

@@ -3,6 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
+  setLogger,
   Providers,
   Secret,
   ProvisioError,
@@ -217,6 +218,7 @@ test('memory world: fault injection, call log, inventory, fixtures', async () =>
   const providers = await Providers.memory({
     seed: 42,
     fixtures: { storage: { buckets: [{ name: 'shared-assets', objects: { 'a.txt': 'a' } }] } },
+    calls: { retry: { max_attempts: 1 } }, // retries off: each injected failure reaches the caller
   })
   const w = world(providers)
   assert.equal(w.faults.seed, 42)
@@ -249,6 +251,60 @@ test('memory world: fault injection, call log, inventory, fixtures', async () =>
   w.faults.resetCounters()
   assert.equal(w.faults.calls('*'), 0)
   assert.deepEqual(w.retired(), {})
+})
+
+test('direct calls retry transient failures by default', async () => {
+  const providers = await Providers.memory({ fixtures: { dns: { zones: [{ name: 'example.com' }] } } })
+  const w = world(providers)
+  const dns = providers.dns()
+  const zone = await dns.findZone('example.com')
+  assert.ok(zone)
+  w.faults.resetCounters()
+  w.faults.errorOnCall('dns.ensure_record', 1, 'transient')
+  const made = await dns.ensureRecord(zone, { name: 'www.example.com', type: 'A', content: '192.0.2.10', ttl: 300 })
+  assert.equal(made.outcome, 'created')
+  assert.equal(w.faults.calls('dns.ensure_record'), 2)
+  assert.equal(w.faults.injected().length, 1)
+  assert.ok(Object.keys(w.inventory()['dns.record'] ?? {}).includes('A www.example.com'))
+
+  // not retryable: one call; a call that keeps failing gives up after max_attempts
+  w.faults.clear()
+  w.faults.resetCounters()
+  w.faults.errorOnCall('dns.ensure_record', 1, 'permission_denied')
+  await assert.rejects(dns.ensureRecord(zone, { name: 'api.example.com', type: 'A', content: '192.0.2.11', ttl: 300 }))
+  assert.equal(w.faults.calls('dns.ensure_record'), 1)
+  const few = await Providers.memory({
+    fixtures: { dns: { zones: [{ name: 'example.com' }] } },
+    calls: { retry: { max_attempts: 3, initial_backoff_ms: 1, max_backoff_ms: 2 } },
+  })
+  world(few).faults.resetCounters()
+  world(few).faults.errorRate('dns.find_zone', 1.0, 'transient')
+  await assert.rejects(few.dns().findZone('example.com'), TransientError)
+  assert.equal(world(few).faults.calls('dns.find_zone'), 3)
+})
+
+test('setLogger: provisio log records reach JavaScript', async () => {
+  /** @type {import('../index.js').LogRecord[]} */
+  const records = []
+  setLogger((r) => records.push(r), 'debug')
+  try {
+    const providers = await Providers.memory({ fixtures: { dns: { zones: [{ name: 'example.com' }] } } })
+    world(providers).faults.errorOnCall('dns.find_zone', 1, 'transient')
+    assert.ok(await providers.dns().findZone('example.com'))
+    // records are queued to this thread: let them arrive
+    for (let i = 0; i < 50 && !records.some((r) => r.target === 'provisio::layer::trace'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const retried = records.find((r) => r.target === 'provisio::layer::retry')
+    assert.ok(retried, JSON.stringify(records.slice(0, 5)))
+    assert.equal(retried.level, 'info')
+    assert.match(retried.message, /retrying/)
+    assert.match(retried.message, /dns\.find_zone/)
+    assert.ok(records.some((r) => r.target === 'provisio::layer::trace' && r.level === 'debug'))
+    assert.throws(() => setLogger(() => {}, /** @type {any} */ ('loud')), InvalidInputError)
+  } finally {
+    setLogger(null)
+  }
 })
 
 test('providers: from a configuration object, summary, unknown kinds', async () => {

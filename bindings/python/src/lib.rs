@@ -71,6 +71,7 @@ mod dns;
 mod engine;
 mod errors;
 mod events;
+mod logging;
 mod mail;
 mod memory;
 mod providers;
@@ -95,6 +96,8 @@ fn kinds() -> Vec<&'static str> {
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(kinds, m)?)?;
+    logging::install(m.py())?;
+    m.add_function(wrap_pyfunction!(logging::reset_logging, m)?)?;
     m.add_class::<runtime::AsyncTask>()?;
     m.add_class::<providers::Providers>()?;
     m.add_class::<memory::MemoryCloud>()?;

@@ -80,17 +80,23 @@ impl Providers {
 
     /// Memory providers for every capability, seeded with `seed`, holding `fixtures` (a path to
     /// a fixtures file, or the same as a dict) and, with `persist`, kept in that JSON file.
+    /// `calls` is the provider file's `[calls]` section as a dict (how direct calls retry and
+    /// time out): `{"retry": {"max_attempts": 1}}` turns retries off.
     #[staticmethod]
-    #[pyo3(signature = (*, seed = 7, fixtures = None, persist = None))]
+    #[pyo3(signature = (*, seed = 7, fixtures = None, persist = None, calls = None))]
     fn memory(
         py: Python<'_>,
         seed: u64,
         fixtures: Option<Bound<'_, PyAny>>,
         persist: Option<PathBuf>,
+        calls: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut config = ProviderConfig::memory();
         config.memory.seed = seed;
         config.memory.persist = persist;
+        if let Some(calls) = calls {
+            config.calls = convert::from_json(py, "calls", convert::from_py(&calls)?)?;
+        }
         let mut data = None;
         match fixtures.map(|f| fixtures_arg(py, &f)).transpose()? {
             Some(FixturesArg::Path(p)) => config.memory.fixtures = Some(p),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -172,28 +173,74 @@ def test_single_provider_from_kind_and_settings() -> None:
     assert "memory" in provisio.kinds()
 
 
-def test_faults_and_inventory(provisio_providers: provisio.Providers, provisio_cloud: provisio.MemoryCloud) -> None:
-    provisio_cloud.apply_fixtures(str(FIXTURES))
-    storage = provisio_providers.storage()
-    provisio_cloud.faults.reset_counters()  # the fixtures made calls too
-    provisio_cloud.faults.error_on_call("storage.put_object", 1, "transient")
+def test_faults_and_inventory() -> None:
+    # retries off: each injected failure reaches the caller
+    providers = provisio.Providers.memory(seed=7, calls={"retry": {"max_attempts": 1}})
+    cloud = providers.cloud
+    assert cloud is not None
+    cloud.apply_fixtures(str(FIXTURES))
+    storage = providers.storage()
+    cloud.faults.reset_counters()  # the fixtures made calls too
+    cloud.faults.error_on_call("storage.put_object", 1, "transient")
     with pytest.raises(provisio.TransientError) as info:
         storage.put_object("provisio-shared-assets", "x.txt", b"x")
     assert info.value.retryable and info.value.operation == "storage.put_object"
     storage.put_object("provisio-shared-assets", "x.txt", b"x")
-    assert provisio_cloud.faults.calls("storage.put_object") == 2
-    assert provisio_cloud.faults.mutations("storage.*") == 1
-    assert [c["operation"] for c in provisio_cloud.faults.injected()] == ["storage.put_object"]
-    inventory = provisio_cloud.inventory()
+    assert cloud.faults.calls("storage.put_object") == 2
+    assert cloud.faults.mutations("storage.*") == 1
+    assert [c["operation"] for c in cloud.faults.injected()] == ["storage.put_object"]
+    inventory = cloud.inventory()
     assert "provisio-shared-assets/x.txt" in inventory["storage.object"]
     assert set(inventory["dns.zone"]) == {"example.com"}
-    provisio_cloud.faults.rate_limit(storage.info()["account"], 1, 60.0)
+    cloud.faults.rate_limit(storage.info()["account"], 1, 60.0)
     storage.head_object("provisio-shared-assets", "x.txt")
     with pytest.raises(provisio.RateLimitedError) as limited:
         storage.head_object("provisio-shared-assets", "x.txt")
     assert limited.value.retryable and limited.value.retry_after is not None and limited.value.retry_after > 0
-    provisio_cloud.faults.clear()
+    cloud.faults.clear()
     assert storage.head_object("provisio-shared-assets", "x.txt") is not None
+
+
+def test_direct_calls_retry_transient_failures(provisio_providers: provisio.Providers, provisio_cloud: provisio.MemoryCloud) -> None:
+    """A direct ensure_record is retried through an injected transient fault, as boto3 would."""
+    dns = provisio_providers.dns()
+    provisio_cloud.apply_fixtures({"dns": {"zones": [{"name": "example.com"}]}})
+    provisio_cloud.faults.reset_counters()
+    provisio_cloud.faults.error_on_call("dns.ensure_record", 1, "transient")
+    record = dns.ensure_record("example.com", "www.example.com", "A", "192.0.2.10")
+    assert record["outcome"] == "created" and record["value"]["content"] == "192.0.2.10"
+    assert provisio_cloud.faults.calls("dns.ensure_record") == 2
+    assert [c["operation"] for c in provisio_cloud.faults.injected()] == ["dns.ensure_record"]
+    assert "A www.example.com" in provisio_cloud.inventory()["dns.record"]
+
+    # a non-retryable failure is not retried; a call that keeps failing gives up after max_attempts
+    provisio_cloud.faults.clear()
+    provisio_cloud.faults.reset_counters()
+    provisio_cloud.faults.error_on_call("dns.ensure_record", 1, "permission_denied")
+    with pytest.raises(provisio.PermissionDeniedError):
+        dns.ensure_record("example.com", "api.example.com", "A", "192.0.2.11")
+    assert provisio_cloud.faults.calls("dns.ensure_record") == 1
+    few = provisio.Providers.memory(calls={"retry": {"max_attempts": 3, "initial_backoff_ms": 1, "max_backoff_ms": 2}})
+    assert few.cloud is not None
+    few.cloud.apply_fixtures({"dns": {"zones": [{"name": "example.com"}]}})
+    few.cloud.faults.error_rate("dns.find_zone", 1.0, "transient")
+    with pytest.raises(provisio.TransientError):
+        few.dns().find_zone("example.com")
+    assert few.cloud.faults.calls("dns.find_zone") == 3
+
+
+def test_logs_reach_python_logging(
+    caplog: pytest.LogCaptureFixture, provisio_providers: provisio.Providers, provisio_cloud: provisio.MemoryCloud
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="provisio")
+    provisio.reset_logging()
+    provisio_cloud.apply_fixtures({"dns": {"zones": [{"name": "example.com"}]}})
+    provisio_cloud.faults.error_on_call("dns.find_zone", 1, "transient")
+    assert provisio_providers.dns().find_zone("example.com") is not None
+    retried = [r.getMessage() for r in caplog.records if r.name == "provisio.layer.retry"]
+    assert retried and "retrying" in retried[0] and "dns.find_zone" in retried[0], retried
+    traced = [r for r in caplog.records if r.name == "provisio.layer.trace"]
+    assert traced and all(r.levelno == logging.DEBUG for r in traced)
 
 
 def test_provider_operations_are_awaitable(provisio_providers: provisio.Providers) -> None:

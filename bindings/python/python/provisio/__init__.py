@@ -31,6 +31,7 @@ from ._native import (
     Storage,
     __version__,
     kinds,
+    reset_logging,
 )
 from ._support import Secret, Step, StepContext, step
 from .errors import (
@@ -94,6 +95,7 @@ __all__ = [
     "dns",
     "errors",
     "kinds",
+    "reset_logging",
     "mail",
     "repo",
     "secrets",

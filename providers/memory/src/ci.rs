@@ -1,8 +1,8 @@
 //! In-memory CI server with Jenkins' semantics: folders, jobs from config XML, queued builds.
 
-use crate::faults::{Base, Changed, Edited, Faults, Read};
+use crate::faults::{Base, Changed, Faults, Read, Relinked};
 use crate::inventory::Inventory;
-use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job};
+use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job, Linked};
 use provisio::{Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -37,6 +37,8 @@ enum Item {
         config: String,
         next_build: u64,
         builds: Vec<Build>,
+        /// The jobs this one triggers when it finishes, in the order they were added.
+        downstream: Vec<String>,
     },
 }
 
@@ -55,6 +57,14 @@ pub(crate) struct State {
 /// otherwise) and well-formed XML (`InvalidInput`); deleting a folder deletes everything in it;
 /// builds are numbered per job from 1, wait in the queue for the queue time, then run for the
 /// build duration and end with the result configured for the job (default `SUCCESS`).
+///
+/// Each job has a list of downstream jobs (the jobs it triggers when it finishes), kept beside
+/// its config XML rather than in it: `add_downstream` and `remove_downstream` edit it in one
+/// atomic step, `get_job_config` returns the XML as it was given, and `ensure_job` sets the
+/// job to exactly the XML it is given, which lists no downstream jobs: a job whose list is not
+/// empty is `Updated` and its list emptied (Jenkins keeps the list in the XML, so the given XML
+/// replaces it, and a config rendered from a template usually lists none). The downstream
+/// jobs need not exist; deleting a job does not remove it from other jobs' lists.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -168,18 +178,30 @@ impl MemoryCi {
         }
     }
 
-    /// Every folder (`ci.folder`) and job (`ci.job`, with the SHA-256 of its config).
+    /// Every folder (`ci.folder`), job (`ci.job`, with the SHA-256 of its config) and
+    /// downstream reference (`ci.downstream`, `<job> -> <downstream>`).
     pub fn inventory(&self) -> Inventory {
         let s = self.lock();
         let mut inv = Inventory::new();
         for (path, item) in &s.items {
             match item {
                 Item::Folder => inv.insert("ci.folder", path.clone(), json!({})),
-                Item::Job { config, .. } => inv.insert(
-                    "ci.job",
-                    path.clone(),
-                    json!({ "config_sha256": config_digest(config) }),
-                ),
+                Item::Job {
+                    config, downstream, ..
+                } => {
+                    inv.insert(
+                        "ci.job",
+                        path.clone(),
+                        json!({ "config_sha256": config_digest(config) }),
+                    );
+                    for d in downstream {
+                        inv.insert(
+                            "ci.downstream",
+                            format!("{path} -> {d}"),
+                            json!({ "job": path, "downstream": d }),
+                        );
+                    }
+                }
             }
         }
         inv
@@ -212,6 +234,51 @@ fn check_parent(items: &BTreeMap<String, Item>, path: &str) -> Result<()> {
     Ok(())
 }
 
+fn not_a_job(path: &str) -> Error {
+    Error::conflict(format!(
+        "{path} is a folder, not a job: it has no downstream jobs"
+    ))
+    .with_resource(path)
+}
+
+impl MemoryCi {
+    /// Adds (`add`) or removes `downstream` in `job`'s list, under the state lock.
+    fn edit_downstream(&self, job: &str, downstream: &str, add: bool) -> Result<Relinked> {
+        let path = validate::jenkins_job_path("job path", job)?;
+        let downstream = validate::jenkins_job_path("downstream", downstream)?;
+        if downstream.contains(',') {
+            // Jenkins keeps the list as comma-separated text
+            return Err(Error::invalid_field(
+                "downstream",
+                format!("{downstream:?} must not contain ',' (the list separator)"),
+            ));
+        }
+        let mut s = self.lock();
+        let list = match s.items.get_mut(&path) {
+            None => return Ok(Relinked(None)),
+            Some(Item::Folder) => return Err(not_a_job(&path)),
+            Some(Item::Job { downstream, .. }) => downstream,
+        };
+        let was_listed = list.contains(&downstream);
+        if add {
+            // the reference is the resource of a `ci.downstream` step
+            provisio::existence::found(was_listed);
+        }
+        let changed = if add { !was_listed } else { was_listed };
+        if changed {
+            if add {
+                list.push(downstream);
+            } else {
+                list.retain(|d| *d != downstream);
+            }
+        }
+        Ok(Relinked(Some(Linked {
+            was_listed,
+            changed,
+        })))
+    }
+}
+
 /// CI's part of a [`crate::MemorySnapshot`]: the folder and job tree with every build, the
 /// build settings and the per-job results. A running build keeps what is left of its run time.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -239,6 +306,9 @@ struct JobSnapshot {
     config: String,
     next_build: u64,
     builds: Vec<BuildSnapshot>,
+    /// Absent in worlds written before downstream lists were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    downstream: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -268,8 +338,10 @@ impl MemoryCi {
                             config,
                             next_build,
                             builds,
+                            downstream,
                         } => Some(JobSnapshot {
                             config: config.clone(),
+                            downstream: downstream.clone(),
                             next_build: *next_build,
                             builds: builds
                                 .iter()
@@ -315,8 +387,20 @@ impl MemoryCi {
                     for b in &j.builds {
                         bounded("build remaining", b.remaining)?;
                     }
+                    for (k, d) in j.downstream.iter().enumerate() {
+                        if validate::jenkins_job_path("downstream", d).is_err()
+                            || d.contains(',')
+                            || j.downstream[..k].contains(d)
+                        {
+                            return Err(corrupt(format!(
+                                "ci job {} lists the downstream job {d:?} twice or by an invalid path",
+                                i.path
+                            )));
+                        }
+                    }
                     Item::Job {
                         config: j.config,
+                        downstream: j.downstream,
                         next_build: j.next_build,
                         builds: j
                             .builds
@@ -447,6 +531,7 @@ impl CiServer for MemoryCi {
         CiCapabilities {
             folders: true,
             parameters: true,
+            downstream: true,
         }
     }
 
@@ -499,11 +584,17 @@ impl CiServer for MemoryCi {
                     Some(Item::Folder) => {
                         Err(Error::conflict(format!("{path} is a folder, not a job")))
                     }
-                    Some(Item::Job { config, .. }) if config.as_str() == config_xml => {
+                    Some(Item::Job {
+                        config, downstream, ..
+                    }) if config.as_str() == config_xml && downstream.is_empty() => {
                         Ok(Ensured::unchanged(job))
                     }
-                    Some(Item::Job { config, .. }) => {
+                    Some(Item::Job {
+                        config, downstream, ..
+                    }) => {
+                        // The given XML replaces the whole job, its downstream list too.
                         *config = config_xml.to_string();
+                        downstream.clear();
                         Ok(Ensured::updated(job))
                     }
                     None => {
@@ -513,6 +604,7 @@ impl CiServer for MemoryCi {
                                 config: config_xml.to_string(),
                                 next_build: 1,
                                 builds: Vec::new(),
+                                downstream: Vec::new(),
                             },
                         );
                         Ok(Ensured::created(job))
@@ -522,31 +614,34 @@ impl CiServer for MemoryCi {
             .await
     }
 
+    async fn downstream_jobs(&self, job: &str) -> Result<Option<Vec<String>>> {
+        self.base
+            .run("ci.downstream_jobs", job, async {
+                let path = validate::jenkins_job_path("job path", job)?;
+                match self.lock().items.get(&path) {
+                    None => Ok(Read(None)),
+                    Some(Item::Folder) => Err(not_a_job(&path)),
+                    Some(Item::Job { downstream, .. }) => Ok(Read(Some(downstream.clone()))),
+                }
+            })
+            .await
+    }
+
     /// One atomic step (under the provider's lock, and a persisted world's file lock): no
     /// writer in this or another process can slip in between the read and the write.
-    async fn edit_job_config(
-        &self,
-        path: &str,
-        edit: &(dyn for<'c> Fn(&'c str) -> Result<Option<String>> + Send + Sync),
-    ) -> Result<Option<bool>> {
+    async fn add_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
         self.base
-            .run("ci.edit_job_config", path, async {
-                let path = validate::jenkins_job_path("job path", path)?;
-                let mut s = self.lock();
-                let Some(Item::Job { config, .. }) = s.items.get_mut(&path) else {
-                    if s.items.contains_key(&path) {
-                        return Err(Error::conflict(format!("{path} is a folder, not a job")));
-                    }
-                    return Ok(Edited(None));
-                };
-                match edit(config)? {
-                    Some(new) if new != *config => {
-                        check_xml(&new)?;
-                        *config = new;
-                        Ok(Edited(Some(true)))
-                    }
-                    _ => Ok(Edited(Some(false))),
-                }
+            .run("ci.add_downstream", job, async {
+                self.edit_downstream(job, downstream, true)
+            })
+            .await
+    }
+
+    /// One atomic step, like `add_downstream`.
+    async fn remove_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        self.base
+            .run("ci.remove_downstream", job, async {
+                self.edit_downstream(job, downstream, false)
             })
             .await
     }
@@ -765,6 +860,100 @@ mod tests {
             Deleted::AlreadyGone
         );
         assert!(ci.inventory().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn downstream_lists() {
+        let ci = MemoryCi::new();
+        ci.ensure_folder("umbrella").await.unwrap();
+        ci.ensure_job("umbrella/all", JOB).await.unwrap();
+        let linked = |was_listed, changed| Some(Linked { was_listed, changed });
+        assert_eq!(
+            ci.add_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(false, true)
+        );
+        assert_eq!(
+            ci.add_downstream("umbrella/all", "t/b").await.unwrap(),
+            linked(false, true)
+        );
+        assert_eq!(
+            ci.add_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(true, false)
+        );
+        assert_eq!(
+            ci.downstream_jobs("umbrella/all").await.unwrap(),
+            Some(vec!["t/a".to_string(), "t/b".to_string()])
+        );
+        assert!(ci.inventory().contains("ci.downstream", "umbrella/all -> t/b"));
+        // The XML is kept as it was given.
+        assert_eq!(
+            ci.get_job_config("umbrella/all").await.unwrap().as_deref(),
+            Some(JOB)
+        );
+        assert_eq!(
+            ci.remove_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(true, true)
+        );
+        assert_eq!(
+            ci.remove_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(false, false)
+        );
+        // Missing jobs, folders and bad names.
+        assert_eq!(ci.downstream_jobs("umbrella/none").await.unwrap(), None);
+        assert_eq!(ci.add_downstream("umbrella/none", "t/a").await.unwrap(), None);
+        assert_eq!(ci.remove_downstream("nope", "t/a").await.unwrap(), None);
+        for e in [
+            ci.downstream_jobs("umbrella").await.unwrap_err(),
+            ci.add_downstream("umbrella", "t/a").await.unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+        }
+        let e = ci.add_downstream("umbrella/all", "a,b?").await.unwrap_err();
+        assert!(e.to_string().contains("invalid downstream"), "{e}");
+
+        // Setting the job's XML again replaces its list, as Jenkins replaces the XML holding it.
+        assert_eq!(
+            ci.ensure_job("umbrella/all", JOB).await.unwrap().outcome,
+            Outcome::Updated
+        );
+        assert_eq!(
+            ci.downstream_jobs("umbrella/all").await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(
+            ci.ensure_job("umbrella/all", JOB).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(ci.inventory().count("ci.downstream"), 0);
+
+        // Faults by operation name; a failed edit changed nothing.
+        ci.faults().reset_counters();
+        ci.faults()
+            .error_on_call("ci.add_downstream", 1, ErrorKind::Transient);
+        let e = ci.add_downstream("umbrella/all", "t/c").await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Transient);
+        assert_eq!(
+            ci.downstream_jobs("umbrella/all").await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(ci.faults().calls("ci.add_downstream"), 1);
+    }
+
+    #[test]
+    fn snapshots_without_downstream_lists_still_load() {
+        let old = r#"{"items":[{"path":"j","job":{"config":"<project/>","next_build":1,"builds":[]}}],"queue_time":{"secs":0,"nanos":5000000},"build_duration":{"secs":0,"nanos":20000000},"default_result":"SUCCESS","results":{}}"#;
+        let snap: CiSnapshot = serde_json::from_str(old).unwrap();
+        let ci = MemoryCi::new();
+        ci.install(ci.prepare_restore(snap.clone()).unwrap());
+        assert_eq!(ci.snapshot(), snap);
+        assert_eq!(serde_json::to_string(&snap).unwrap(), old);
+        let twice = old.replace(
+            r#""builds":[]"#,
+            r#""builds":[],"downstream":["a","a"]"#,
+        );
+        let snap: CiSnapshot = serde_json::from_str(&twice).unwrap();
+        let e = ci.prepare_restore(snap).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -190,7 +190,9 @@ mod tests {
         let errors = [
             ci.downstream_jobs("umbrella").await.unwrap_err(),
             ci.add_downstream("umbrella", "t/build").await.unwrap_err(),
-            ci.remove_downstream("umbrella", "t/build").await.unwrap_err(),
+            ci.remove_downstream("umbrella", "t/build")
+                .await
+                .unwrap_err(),
         ];
         for (e, op) in errors.iter().zip([
             "ci.downstream_jobs",

@@ -224,7 +224,11 @@ mod tests {
         ] {
             let e = xml_document("job config_xml", bad).unwrap_err();
             assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{bad:?}");
-            assert!(e.to_string().contains("invalid job config_xml: malformed XML"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("invalid job config_xml: malformed XML"),
+                "{e}"
+            );
         }
     }
 }

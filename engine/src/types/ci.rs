@@ -379,6 +379,7 @@ impl ResourceType for CiDownstream {
 mod tests {
     use super::*;
     use crate::types::testing::{Harness, lifecycle, rejects};
+    use provisio::CiServer;
 
     const JOB_XML: &str =
         "<project>\n  <description>acme build</description>\n  <builders/>\n</project>";

@@ -2,9 +2,9 @@
 
 use crate::client::{Answer, Body, Client, create_item_path, item_path};
 use crate::config::JenkinsConfig;
+use crate::downstream::Edit;
 use crate::error::{is_already_exists, is_login_redirect};
 use crate::xml;
-use crate::downstream::Edit;
 use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job, Linked};
 use provisio::{
     Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, async_trait, validate,
@@ -92,7 +92,10 @@ enum Kind {
     Job,
 }
 
-pub(crate) fn context<'a>(operation: &'static str, resource: &'a str) -> impl Fn(Error) -> Error + 'a {
+pub(crate) fn context<'a>(
+    operation: &'static str,
+    resource: &'a str,
+) -> impl Fn(Error) -> Error + 'a {
     move |e: Error| {
         let e = e.in_context(PROVIDER, operation);
         if e.resource().is_none() {

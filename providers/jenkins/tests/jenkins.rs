@@ -537,10 +537,7 @@ async fn downstream_edits_send_few_requests_and_keep_the_rest_of_the_xml() {
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     };
-    assert_eq!(
-        methods(&fake.requests()),
-        ["GET /job/umbrella/config.xml"]
-    );
+    assert_eq!(methods(&fake.requests()), ["GET /job/umbrella/config.xml"]);
     // Not listed: read, write, read to verify.
     fake.clear_requests();
     assert_eq!(
@@ -609,7 +606,8 @@ async fn downstream_edit_is_redone_when_a_concurrent_writer_drops_it() {
             .on("GET", "/job/umbrella/config.xml")
             .times(2),
     );
-    let add = tokio::spawn(async move { ci.add_downstream("umbrella", "tenants/acme/build").await });
+    let add =
+        tokio::spawn(async move { ci.add_downstream("umbrella", "tenants/acme/build").await });
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while posts(&fake.requests()).is_empty() {
         assert!(std::time::Instant::now() < deadline, "our write never came");

@@ -867,7 +867,12 @@ mod tests {
         let ci = MemoryCi::new();
         ci.ensure_folder("umbrella").await.unwrap();
         ci.ensure_job("umbrella/all", JOB).await.unwrap();
-        let linked = |was_listed, changed| Some(Linked { was_listed, changed });
+        let linked = |was_listed, changed| {
+            Some(Linked {
+                was_listed,
+                changed,
+            })
+        };
         assert_eq!(
             ci.add_downstream("umbrella/all", "t/a").await.unwrap(),
             linked(false, true)
@@ -884,7 +889,10 @@ mod tests {
             ci.downstream_jobs("umbrella/all").await.unwrap(),
             Some(vec!["t/a".to_string(), "t/b".to_string()])
         );
-        assert!(ci.inventory().contains("ci.downstream", "umbrella/all -> t/b"));
+        assert!(
+            ci.inventory()
+                .contains("ci.downstream", "umbrella/all -> t/b")
+        );
         // The XML is kept as it was given.
         assert_eq!(
             ci.get_job_config("umbrella/all").await.unwrap().as_deref(),
@@ -900,7 +908,10 @@ mod tests {
         );
         // Missing jobs, folders and bad names.
         assert_eq!(ci.downstream_jobs("umbrella/none").await.unwrap(), None);
-        assert_eq!(ci.add_downstream("umbrella/none", "t/a").await.unwrap(), None);
+        assert_eq!(
+            ci.add_downstream("umbrella/none", "t/a").await.unwrap(),
+            None
+        );
         assert_eq!(ci.remove_downstream("nope", "t/a").await.unwrap(), None);
         for e in [
             ci.downstream_jobs("umbrella").await.unwrap_err(),
@@ -947,10 +958,7 @@ mod tests {
         ci.install(ci.prepare_restore(snap.clone()).unwrap());
         assert_eq!(ci.snapshot(), snap);
         assert_eq!(serde_json::to_string(&snap).unwrap(), old);
-        let twice = old.replace(
-            r#""builds":[]"#,
-            r#""builds":[],"downstream":["a","a"]"#,
-        );
+        let twice = old.replace(r#""builds":[]"#, r#""builds":[],"downstream":["a","a"]"#);
         let snap: CiSnapshot = serde_json::from_str(&twice).unwrap();
         let e = ci.prepare_restore(snap).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");

@@ -336,7 +336,6 @@ impl ResourceType for CiDownstream {
     ) -> Result<Applied> {
         let s = parse_downstream(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
-        // The provider reports whether the reference was listed (`existence::found`).
         let linked = ci
             .add_downstream(&s.job, &s.downstream)
             .await
@@ -345,6 +344,9 @@ impl ResourceType for CiDownstream {
                 Error::not_found(format!("the umbrella job {:?} does not exist", s.job))
                     .with_resource(ctx.resource)
             })?;
+        // The provider reports it before it writes (so that a lost answer does not hide it);
+        // this is for a provider that does not (only the first report counts).
+        provisio::existence::found(linked.was_listed);
         Ok(Applied {
             outputs: json!({ "job": s.job, "downstream": s.downstream }),
             outcome: if linked.was_listed {

@@ -262,6 +262,12 @@ export type BuildResult = 'SUCCESS' | 'UNSTABLE' | 'FAILURE' | 'NOT_BUILT' | 'AB
 export interface CiCapabilities {
   folders: boolean
   parameters: boolean
+  downstream: boolean
+}
+/** What `addDownstream` / `removeDownstream` found and did. */
+export interface Linked {
+  was_listed: boolean
+  changed: boolean
 }
 export declare class Ci {
   private constructor()
@@ -270,6 +276,9 @@ export declare class Ci {
   ensureFolder(path: string): Promise<Ensured<string>>
   ensureJob(path: string, configXml: string): Promise<Ensured<Job>>
   getJobConfig(path: string): Promise<string | null>
+  downstreamJobs(path: string): Promise<string[] | null>
+  addDownstream(path: string, downstream: string): Promise<Linked | null>
+  removeDownstream(path: string, downstream: string): Promise<Linked | null>
   deleteJob(path: string): Promise<Deleted>
   triggerBuild(path: string, parameters?: Record<string, string>): Promise<BuildRef>
   waitForBuild(build: BuildRef, timeoutMs: number): Promise<BuildResult>

@@ -41,7 +41,7 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
-/** A CI server: folders, jobs, builds. */
+/** A CI server: folders, jobs, their downstream jobs, builds. */
 export declare class Ci {
   /** Who the provider is. */
   info(): any
@@ -53,6 +53,18 @@ export declare class Ci {
   ensureJob(path: string, configXml: string): Promise<any>
   /** The job's config XML, or `null`. */
   getJobConfig(path: string): Promise<string | null>
+  /** The jobs this job triggers when it finishes, or `null` when the job does not exist. */
+  downstreamJobs(path: string): Promise<Array<string> | null>
+  /**
+   * Adds a job to the jobs this job triggers (idempotent): `{ was_listed, changed }`, or
+   * `null` when the job does not exist.
+   */
+  addDownstream(path: string, downstream: string): Promise<any>
+  /**
+   * Removes a job from the jobs this job triggers (idempotent): `{ was_listed, changed }`,
+   * or `null` when the job does not exist.
+   */
+  removeDownstream(path: string, downstream: string): Promise<any>
   /** Deletes a job or folder. */
   deleteJob(path: string): Promise<any>
   /** Queues a build and waits for its number: `{ job, number }`. */

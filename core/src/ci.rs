@@ -1,6 +1,6 @@
-//! Continuous integration: folders, jobs from config XML, builds.
+//! Continuous integration: folders, jobs from config XML, downstream jobs, builds.
 
-use crate::{Deleted, Ensured, Provider, Result};
+use crate::{Deleted, Ensured, Error, ErrorKind, Provider, Result};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,6 +46,31 @@ pub struct CiCapabilities {
     pub folders: bool,
     /// Builds can take parameters.
     pub parameters: bool,
+    /// Jobs' downstream lists can be read and edited ([`CiServer::downstream_jobs`],
+    /// [`CiServer::add_downstream`], [`CiServer::remove_downstream`]).
+    #[serde(default)]
+    pub downstream: bool,
+}
+
+/// What [`CiServer::add_downstream`] or [`CiServer::remove_downstream`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Linked {
+    /// Whether the downstream job was in the job's list when the call first looked.
+    pub was_listed: bool,
+    /// Whether the call changed the job (wrote its configuration); `false` when there was
+    /// nothing to do.
+    pub changed: bool,
+}
+
+fn downstream_unsupported(operation: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{operation} is not supported by this provider: it cannot read or edit the jobs a \
+             job triggers (its capabilities say downstream: false)"
+        ),
+    )
+    .with_operation(operation)
 }
 
 /// A CI server.
@@ -63,27 +88,43 @@ pub trait CiServer: Provider {
     /// Reads a job's configuration; `Ok(None)` when the job does not exist.
     async fn get_job_config(&self, path: &str) -> Result<Option<String>>;
 
-    /// Changes a job's configuration: `edit` gets the current `config.xml` and returns the
-    /// new one, or `None` to leave it as it is. `Ok(None)` when the job does not exist,
-    /// `Ok(Some(changed))` otherwise. Providers that can make the read and the write one
-    /// atomic step do (the memory provider); the default reads and then writes, so a writer
-    /// in another process can slip in between (Jenkins has no compare-and-set on a job's
-    /// configuration): callers that edit shared jobs read again to check.
-    async fn edit_job_config(
-        &self,
-        path: &str,
-        edit: &(dyn for<'c> Fn(&'c str) -> Result<Option<String>> + Send + Sync),
-    ) -> Result<Option<bool>> {
-        let Some(config) = self.get_job_config(path).await? else {
-            return Ok(None);
-        };
-        match edit(&config)? {
-            Some(new) if new != config => {
-                self.ensure_job(path, &new).await?;
-                Ok(Some(true))
-            }
-            _ => Ok(Some(false)),
-        }
+    /// The jobs that `job` triggers when it finishes (its downstream list, in the order the
+    /// server keeps it); `Ok(None)` when `job` does not exist. A folder is `Conflict`.
+    ///
+    /// The default returns `Unsupported`.
+    async fn downstream_jobs(&self, job: &str) -> Result<Option<Vec<String>>> {
+        let _ = job;
+        Err(downstream_unsupported("ci.downstream_jobs"))
+    }
+
+    /// Adds `downstream` to the jobs `job` triggers when it finishes; idempotent (a job
+    /// listed already is left as it is: `changed: false`). `Ok(None)` when `job` does not
+    /// exist; a folder is `Conflict`. `downstream` itself need not exist (the server keeps the
+    /// name). The rest of the job's configuration is kept as it is.
+    ///
+    /// Many tenants' runs edit the same umbrella job at once, in this process and in others,
+    /// and each addition must stick: a provider whose service has no atomic edit serializes
+    /// its edits within the process and reads the job again after writing, redoing the edit
+    /// when a concurrent writer dropped it, and gives up with `Conflict` when it keeps losing.
+    /// After its first look the call reports [`crate::existence::found`] (whether
+    /// `downstream` was listed), before it writes.
+    ///
+    /// The default returns `Unsupported`.
+    async fn add_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        let _ = (job, downstream);
+        Err(downstream_unsupported("ci.add_downstream"))
+    }
+
+    /// Removes `downstream` from the jobs `job` triggers; idempotent (`was_listed: false,
+    /// changed: false` when it is not listed). `Ok(None)` when `job` does not exist; a folder
+    /// is `Conflict`. The rest of the job's configuration (the other downstream jobs, the
+    /// trigger's threshold) is kept; concurrent writers are handled as in
+    /// [`CiServer::add_downstream`].
+    ///
+    /// The default returns `Unsupported`.
+    async fn remove_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        let _ = (job, downstream);
+        Err(downstream_unsupported("ci.remove_downstream"))
     }
 
     /// Deletes a job or folder; [`Deleted::AlreadyGone`] when missing.
@@ -98,4 +139,76 @@ pub trait CiServer: Provider {
 
     /// Waits for a build to finish; `Timeout` after `timeout`.
     async fn wait_for_build(&self, build: &BuildRef, timeout: Duration) -> Result<BuildResult>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProviderInfo;
+
+    /// A CI server that implements only the required methods.
+    struct Plain;
+
+    impl Provider for Plain {
+        fn info(&self) -> ProviderInfo {
+            ProviderInfo::new("plain", "test")
+        }
+    }
+
+    #[async_trait]
+    impl CiServer for Plain {
+        fn capabilities(&self) -> CiCapabilities {
+            CiCapabilities {
+                folders: false,
+                parameters: false,
+                downstream: false,
+            }
+        }
+        async fn ensure_folder(&self, _: &str) -> Result<Ensured<String>> {
+            Err(Error::unsupported("ci.ensure_folder"))
+        }
+        async fn ensure_job(&self, _: &str, _: &str) -> Result<Ensured<Job>> {
+            Err(Error::unsupported("ci.ensure_job"))
+        }
+        async fn get_job_config(&self, _: &str) -> Result<Option<String>> {
+            Ok(None)
+        }
+        async fn delete_job(&self, _: &str) -> Result<Deleted> {
+            Ok(Deleted::AlreadyGone)
+        }
+        async fn trigger_build(&self, _: &str, _: &BTreeMap<String, String>) -> Result<BuildRef> {
+            Err(Error::unsupported("ci.trigger_build"))
+        }
+        async fn wait_for_build(&self, _: &BuildRef, _: Duration) -> Result<BuildResult> {
+            Err(Error::unsupported("ci.wait_for_build"))
+        }
+    }
+
+    #[tokio::test]
+    async fn downstream_operations_default_to_unsupported() {
+        let ci: &dyn CiServer = &Plain;
+        let errors = [
+            ci.downstream_jobs("umbrella").await.unwrap_err(),
+            ci.add_downstream("umbrella", "t/build").await.unwrap_err(),
+            ci.remove_downstream("umbrella", "t/build")
+                .await
+                .unwrap_err(),
+        ];
+        for (e, op) in errors.iter().zip([
+            "ci.downstream_jobs",
+            "ci.add_downstream",
+            "ci.remove_downstream",
+        ]) {
+            assert_eq!(e.kind(), &ErrorKind::Unsupported, "{e}");
+            assert_eq!(e.operation(), Some(op));
+            assert!(e.message().contains("downstream: false"), "{e}");
+        }
+    }
+
+    #[test]
+    fn capabilities_without_downstream_still_parse() {
+        let caps: CiCapabilities =
+            serde_json::from_str(r#"{"folders": true, "parameters": false}"#).unwrap();
+        assert!(!caps.downstream);
+    }
 }

@@ -14,6 +14,9 @@
 
 use crate::{Error, Result};
 
+mod xml;
+pub use xml::xml_document;
+
 fn fail<T>(field: &str, rule: impl std::fmt::Display) -> Result<T> {
     Err(Error::invalid_field(field, rule))
 }

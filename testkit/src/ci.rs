@@ -4,6 +4,7 @@
 //! folders, with fresh top-level job names) and deletes it at the end.
 
 use crate::{Tracker, expect_invalid, expect_kind, expect_unsupported, first_error, guarded};
+use provisio::ci::Linked;
 use provisio::{CiServer, Deleted, ErrorKind, Outcome, Result};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,6 +59,10 @@ macro_rules! ci_conformance {
             build,
             invalid_names,
             capability_honesty,
+            downstream_add_remove,
+            downstream_concurrent_adds,
+            downstream_replaced_with_the_job,
+            downstream_missing_and_invalid,
         ] }
     };
     ($($setup:tt)*) => { $crate::ci_conformance!(@cases @tests { $($setup)* }); };
@@ -412,9 +417,16 @@ pub async fn invalid_names(ci: &dyn CiServer, ctx: &CiContext) -> Result<()> {
     .await
 }
 
-/// What the capabilities deny is `Unsupported`: folders on a server without them.
+/// What the capabilities deny is `Unsupported`: folders on a server without them, and
+/// downstream lists on a server without them.
 pub async fn capability_honesty(ci: &dyn CiServer, ctx: &CiContext) -> Result<()> {
     let caps = ci.capabilities();
+    if !caps.downstream {
+        let job = join(&ctx.folder, &crate::unique("job"));
+        expect_unsupported(ci.downstream_jobs(&job).await, "downstream_jobs");
+        expect_unsupported(ci.add_downstream(&job, "x").await, "add_downstream");
+        expect_unsupported(ci.remove_downstream(&job, "x").await, "remove_downstream");
+    }
     if !caps.folders {
         let err = ci.ensure_folder(&crate::unique("ci")).await;
         expect_unsupported(err, "ensure_folder");
@@ -441,6 +453,239 @@ pub async fn capability_honesty(ci: &dyn CiServer, ctx: &CiContext) -> Result<()
                 made_job.outcome,
                 Outcome::Created,
                 "ensure_job in a nested folder"
+            );
+            Ok(())
+        },
+        remove_all(ci, &made),
+    )
+    .await
+}
+
+/// Whether the server keeps downstream lists; when it does not, checks that the operations
+/// say so and the case has nothing more to do.
+async fn skip_without_downstream(ci: &dyn CiServer, ctx: &CiContext) -> bool {
+    if ci.capabilities().downstream {
+        return false;
+    }
+    let job = join(&ctx.folder, &crate::unique("job"));
+    expect_unsupported(ci.add_downstream(&job, "x").await, "add_downstream");
+    true
+}
+
+/// The downstream list of `job`, which must exist.
+async fn listed(ci: &dyn CiServer, job: &str, what: &str) -> Result<Vec<String>> {
+    let jobs = ci.downstream_jobs(job).await?;
+    Ok(jobs.unwrap_or_else(|| panic!("{what}: downstream_jobs({job:?}) returned None")))
+}
+
+fn linked(was_listed: bool, changed: bool) -> Option<Linked> {
+    Some(Linked {
+        was_listed,
+        changed,
+    })
+}
+
+/// Adding to and removing from a job's downstream list: idempotent both ways, order kept, the
+/// other entries and the rest of the configuration untouched; the downstream jobs need not
+/// exist.
+pub async fn downstream_add_remove(ci: &dyn CiServer, ctx: &CiContext) -> Result<()> {
+    if skip_without_downstream(ci, ctx).await {
+        return Ok(());
+    }
+    let made = Tracker::default();
+    guarded(
+        async {
+            let folder = workspace(ci, ctx, &made).await?;
+            let umbrella = join(&folder, &crate::unique("umbrella"));
+            made.add(umbrella.clone());
+            let marker = crate::unique("umbrella");
+            ci.ensure_job(&umbrella, &job_xml(&marker)).await?;
+            assert_eq!(
+                listed(ci, &umbrella, "a new job").await?,
+                Vec::<String>::new(),
+                "a new job from job_xml triggers nothing"
+            );
+            let a = join(&folder, "tenant-a/build");
+            let b = join(&folder, "tenant-b/build");
+            assert_eq!(
+                ci.add_downstream(&umbrella, &a).await?,
+                linked(false, true),
+                "add_downstream of a new entry"
+            );
+            assert_eq!(
+                ci.add_downstream(&umbrella, &b).await?,
+                linked(false, true),
+                "add_downstream of a second entry"
+            );
+            assert_eq!(
+                ci.add_downstream(&umbrella, &a).await?,
+                linked(true, false),
+                "add_downstream of a listed entry"
+            );
+            assert_eq!(
+                listed(ci, &umbrella, "after two adds").await?,
+                [a.as_str(), b.as_str()],
+                "the list after adding a, b, a"
+            );
+            assert_config_has(
+                &ci.get_job_config(&umbrella).await?,
+                &marker,
+                "the job after adding downstream jobs",
+            );
+            assert_eq!(
+                ci.remove_downstream(&umbrella, &a).await?,
+                linked(true, true),
+                "remove_downstream of a listed entry"
+            );
+            assert_eq!(
+                ci.remove_downstream(&umbrella, &a).await?,
+                linked(false, false),
+                "remove_downstream of an entry already gone"
+            );
+            assert_eq!(
+                listed(ci, &umbrella, "after the removal").await?,
+                std::slice::from_ref(&b),
+                "removing a keeps b"
+            );
+            assert_eq!(
+                ci.remove_downstream(&umbrella, &b).await?,
+                linked(true, true),
+                "remove_downstream of the last entry"
+            );
+            assert_eq!(
+                listed(ci, &umbrella, "after removing everything").await?,
+                Vec::<String>::new(),
+                "the list after removing every entry"
+            );
+            Ok(())
+        },
+        remove_all(ci, &made),
+    )
+    .await
+}
+
+/// Many adds to one job at once (tenants launched in parallel): every one sticks.
+pub async fn downstream_concurrent_adds(ci: &dyn CiServer, ctx: &CiContext) -> Result<()> {
+    if skip_without_downstream(ci, ctx).await {
+        return Ok(());
+    }
+    let made = Tracker::default();
+    guarded(
+        async {
+            let folder = workspace(ci, ctx, &made).await?;
+            let umbrella = join(&folder, &crate::unique("umbrella"));
+            made.add(umbrella.clone());
+            ci.ensure_job(&umbrella, &job_xml("concurrent umbrella"))
+                .await?;
+            let tenants: Vec<String> = (0..6)
+                .map(|i| join(&folder, &format!("t{i}-build")))
+                .collect();
+            let results =
+                futures::future::join_all(tenants.iter().map(|t| ci.add_downstream(&umbrella, t)))
+                    .await;
+            for (t, r) in tenants.iter().zip(results) {
+                assert_eq!(r?, linked(false, true), "the concurrent add of {t}");
+            }
+            let mut got = listed(ci, &umbrella, "after concurrent adds").await?;
+            got.sort();
+            assert_eq!(got, tenants, "every concurrent add is listed");
+            Ok(())
+        },
+        remove_all(ci, &made),
+    )
+    .await
+}
+
+/// `ensure_job` with a configuration that lists no downstream jobs replaces the job's list
+/// (the configuration holds it), and is then `Updated`.
+pub async fn downstream_replaced_with_the_job(ci: &dyn CiServer, ctx: &CiContext) -> Result<()> {
+    if skip_without_downstream(ci, ctx).await {
+        return Ok(());
+    }
+    let made = Tracker::default();
+    guarded(
+        async {
+            let folder = workspace(ci, ctx, &made).await?;
+            let umbrella = join(&folder, &crate::unique("umbrella"));
+            made.add(umbrella.clone());
+            let xml = job_xml("replaced umbrella");
+            ci.ensure_job(&umbrella, &xml).await?;
+            ci.add_downstream(&umbrella, &join(&folder, "t-build"))
+                .await?;
+            let again = ci.ensure_job(&umbrella, &xml).await?;
+            assert_eq!(
+                again.outcome,
+                Outcome::Updated,
+                "ensure_job of the original configuration of a job with a downstream job"
+            );
+            assert_eq!(
+                listed(ci, &umbrella, "after ensure_job").await?,
+                Vec::<String>::new(),
+                "ensure_job replaces the downstream list with the configuration's (none)"
+            );
+            assert_eq!(
+                ci.ensure_job(&umbrella, &xml).await?.outcome,
+                Outcome::Unchanged,
+                "ensure_job once more"
+            );
+            Ok(())
+        },
+        remove_all(ci, &made),
+    )
+    .await
+}
+
+/// A missing job is `None` for all three operations (nothing is created); a folder is
+/// `Conflict`; unsafe names are `InvalidInput` naming the field, and so is a downstream job
+/// with a `,` (Jenkins keeps the list as comma-separated text).
+pub async fn downstream_missing_and_invalid(ci: &dyn CiServer, ctx: &CiContext) -> Result<()> {
+    if skip_without_downstream(ci, ctx).await {
+        return Ok(());
+    }
+    let made = Tracker::default();
+    guarded(
+        async {
+            let folder = workspace(ci, ctx, &made).await?;
+            let missing = join(&folder, &crate::unique("nojob"));
+            let target = join(&folder, "t-build");
+            assert_eq!(
+                ci.downstream_jobs(&missing).await?,
+                None,
+                "downstream_jobs of a missing job"
+            );
+            assert_eq!(
+                ci.add_downstream(&missing, &target).await?,
+                None,
+                "add_downstream to a missing job"
+            );
+            assert_eq!(
+                ci.remove_downstream(&missing, &target).await?,
+                None,
+                "remove_downstream from a missing job"
+            );
+            assert!(
+                ci.get_job_config(&missing).await?.is_none(),
+                "add_downstream created {missing}"
+            );
+            if !folder.is_empty() {
+                let err = ci.add_downstream(&folder, &target).await;
+                expect_kind(err, ErrorKind::Conflict, "add_downstream to a folder");
+                let err = ci.downstream_jobs(&folder).await;
+                expect_kind(err, ErrorKind::Conflict, "downstream_jobs of a folder");
+            }
+            let umbrella = join(&folder, &crate::unique("umbrella"));
+            made.add(umbrella.clone());
+            ci.ensure_job(&umbrella, &job_xml("invalid names")).await?;
+            for bad in ["bad?name", "a,b", ""] {
+                let err = ci.add_downstream(&umbrella, bad).await;
+                expect_invalid(err, "downstream", &format!("add_downstream(_, {bad:?})"));
+            }
+            let err = ci.add_downstream("bad?job", &target).await;
+            expect_invalid(err, "job", "add_downstream to an unsafe job path");
+            assert_eq!(
+                listed(ci, &umbrella, "after refused adds").await?,
+                Vec::<String>::new(),
+                "a refused add_downstream changed the list"
             );
             Ok(())
         },

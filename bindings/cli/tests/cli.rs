@@ -109,8 +109,15 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
             .unwrap()
             .unwrap();
     assert!(job.contains("<name>acme</name>"), "{job}");
-    let umbrella = w.ci.get_job_config("web_build-stg").await.unwrap().unwrap();
-    assert!(umbrella.contains("web_release-stg-acme"), "{umbrella}");
+    let umbrella =
+        w.ci.downstream_jobs("web_build-stg")
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        umbrella.contains(&"web_release-stg-acme".to_string()),
+        "{umbrella:?}"
+    );
 
     // apply again: nothing to do
     let out = provisio(dir)
@@ -161,8 +168,15 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
         1,
         "the protected database is kept"
     );
-    let umbrella = w.ci.get_job_config("web_build-stg").await.unwrap().unwrap();
-    assert!(!umbrella.contains("web_release-stg-acme"), "{umbrella}");
+    let umbrella =
+        w.ci.downstream_jobs("web_build-stg")
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        !umbrella.contains(&"web_release-stg-acme".to_string()),
+        "{umbrella:?}"
+    );
 }
 
 #[test]

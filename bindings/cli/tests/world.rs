@@ -6,7 +6,6 @@
 
 use provisio_engine::StateStore;
 use provisio_engine::state::sqlite::SqliteStateStore;
-use provisio_engine::types::ci_xml;
 use provisio_memory::MemoryCloud;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,12 +30,6 @@ impl Delays {
         typical.mul_f64(0.3 + 0.8 * unit)
     }
 }
-
-/// The umbrella jobs of the example's fixtures and the prefix of the tenant job each lists.
-const UMBRELLAS: [(&str, &str); 2] = [
-    ("core_build-stg", "core_release-stg-"),
-    ("web_build-stg", "web_release-stg-"),
-];
 
 fn launch_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/launch-tenant")
@@ -118,6 +111,8 @@ fn tenant_objects(w: &MemoryCloud, tenant: &str) -> (BTreeMap<String, Vec<String
                 id.starts_with(&format!("provisio-shared-assets/tenants/{tenant}/"))
             }
             "ci.job" => id.ends_with(&format!("-{tenant}")),
+            // `<umbrella job> -> <the tenant's job>`
+            "ci.downstream" => id.ends_with(&format!("-{tenant}")),
             "repo.branch" => id == tenant || id == format!("dev-{tenant}"),
             "secrets.secret" => id.starts_with(&format!("{tenant}-")),
             "database.role" | "database.database" => id == tenant,
@@ -130,6 +125,7 @@ fn tenant_objects(w: &MemoryCloud, tenant: &str) -> (BTreeMap<String, Vec<String
         "dns.record",
         "storage.object",
         "ci.job",
+        "ci.downstream",
         "repo.branch",
         "secrets.secret",
         "database.role",
@@ -141,22 +137,6 @@ fn tenant_objects(w: &MemoryCloud, tenant: &str) -> (BTreeMap<String, Vec<String
             if mine(kind, id) {
                 add(kind, id.to_string());
             }
-        }
-    }
-    let snapshot: serde_json::Value =
-        serde_json::from_str(&w.snapshot().to_json().unwrap()).unwrap();
-    for (umbrella, prefix) in UMBRELLAS {
-        let config = snapshot["ci"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"] == umbrella)
-            .and_then(|i| i["job"]["config"].as_str())
-            .unwrap_or_default()
-            .to_string();
-        let listed = ci_xml::child_projects(&config).unwrap();
-        if listed.contains(&format!("{prefix}{tenant}")) {
-            add("ci.downstream", umbrella.to_string());
         }
     }
     (out, instance_ids)

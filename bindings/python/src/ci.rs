@@ -1,4 +1,4 @@
-//! `provisio.Ci`: folders, jobs and builds ([`provisio::CiServer`]).
+//! `provisio.Ci`: folders, jobs, their downstream jobs and builds ([`provisio::CiServer`]).
 
 use crate::convert::{self, from_json};
 use crate::runtime::Task;
@@ -52,6 +52,29 @@ py_operations! {
     fn get_job_config(this, py, path: String) {
         let c = this.clone();
         Ok(Task::json(async move { c.get_job_config(&path).await }))
+    }
+
+    /// The jobs `path` triggers when it finishes, or `None` when the job does not exist.
+    #[pyo3(signature = (path))]
+    fn downstream_jobs(this, py, path: String) {
+        let c = this.clone();
+        Ok(Task::json(async move { c.downstream_jobs(&path).await }))
+    }
+
+    /// Adds `downstream` to the jobs `path` triggers (idempotent): `{"was_listed", "changed"}`,
+    /// or `None` when the job does not exist.
+    #[pyo3(signature = (path, downstream))]
+    fn add_downstream(this, py, path: String, downstream: String) {
+        let c = this.clone();
+        Ok(Task::json(async move { c.add_downstream(&path, &downstream).await }))
+    }
+
+    /// Removes `downstream` from the jobs `path` triggers (idempotent): `{"was_listed",
+    /// "changed"}`, or `None` when the job does not exist.
+    #[pyo3(signature = (path, downstream))]
+    fn remove_downstream(this, py, path: String, downstream: String) {
+        let c = this.clone();
+        Ok(Task::json(async move { c.remove_downstream(&path, &downstream).await }))
     }
 
     /// Deletes a job or folder: `"deleted"` or `"already_gone"`.

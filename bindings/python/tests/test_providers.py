@@ -88,8 +88,16 @@ def test_ci_jobs_and_builds(provisio_providers: provisio.Providers) -> None:
     build = ci.trigger_build("tenants/acme/build", {"BRANCH": "acme"})
     assert build["number"] == 1
     assert ci.wait_for_build(build, timeout=30) == "SUCCESS"
+    assert ci.capabilities()["downstream"] is True
+    assert ci.downstream_jobs("tenants/acme/build") == []
+    assert ci.add_downstream("tenants/acme/build", "tenants/acme/deploy") == {"was_listed": False, "changed": True}
+    assert ci.add_downstream("tenants/acme/build", "tenants/acme/deploy") == {"was_listed": True, "changed": False}
+    assert ci.downstream_jobs("tenants/acme/build") == ["tenants/acme/deploy"]
+    assert ci.remove_downstream("tenants/acme/build", "tenants/acme/deploy") == {"was_listed": True, "changed": True}
+    assert ci.add_downstream("tenants/acme/nope", "tenants/acme/deploy") is None
     assert ci.delete_job("tenants/acme/build") == "deleted"
     assert ci.get_job_config("tenants/acme/build") is None
+    assert ci.downstream_jobs("tenants/acme/build") is None
 
 
 def test_secrets_come_back_redacted(provisio_providers: provisio.Providers) -> None:

@@ -1,13 +1,11 @@
 //! `ci.folder`, `ci.job` and `ci.downstream`: Jenkins folders, jobs created from XML, and the
 //! references from umbrella jobs to a tenant's jobs.
 
-use super::{Params, Phase, ci_xml, in_resource, is_unresolved};
+use super::{Params, Phase, in_resource, is_unresolved};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
-use provisio::{CiServer, Deleted, Error, Outcome, Result, validate};
+use provisio::{Deleted, Error, Outcome, Result, validate};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
 
 // ---------------------------------------------------------------------------------------------
 // ci.folder
@@ -146,10 +144,10 @@ fn parse_job(params: &Value, phase: Phase) -> Result<JobSpec> {
     let config_xml = p.req_str("config_xml")?.to_string();
     // A reference may be spliced into the XML later; check what can be checked now. Jenkins
     // configs often hold `${BUILD_NUMBER}`-style text, which is well-formed either way.
-    if let Err(e) = ci_xml::child_projects(&config_xml)
+    if let Err(e) = validate::xml_document("config_xml", &config_xml)
         && (phase == Phase::Resolved || !is_unresolved(&config_xml))
     {
-        return Err(Error::invalid_field("config_xml", e.message()));
+        return Err(e);
     }
     Ok(JobSpec { path, config_xml })
 }
@@ -240,8 +238,8 @@ impl ResourceType for CiJob {
 // ---------------------------------------------------------------------------------------------
 
 /// `ci.downstream`: a reference from an umbrella job (which builds every tenant) to one of
-/// this tenant's jobs, in the umbrella job's "build other projects" publisher
-/// (`hudson.tasks.BuildTrigger`'s `childProjects`).
+/// this tenant's jobs: one entry of the jobs the umbrella job triggers when it finishes (on
+/// Jenkins, its "build other projects" publisher).
 ///
 /// Parameters:
 /// - `job` (required): the umbrella job's path, e.g. `umbrella/build-all`.
@@ -249,12 +247,14 @@ impl ResourceType for CiJob {
 ///
 /// Outputs: `job`, `downstream`. Changing either replaces the reference.
 ///
-/// `apply` reads the umbrella job's config.xml, adds the reference (see [`ci_xml`]: the rest
-/// of the document is kept byte-for-byte) and writes it back only when it changed; `delete`
-/// removes the reference and nothing else. Many tenants edit the same umbrella job, so the
-/// read-modify-write is serialized per job within this process, and after writing the job is
-/// read again to check that a concurrent writer elsewhere did not drop the change (if it did,
-/// the edit is redone).
+/// `apply` adds the reference with the CI capability's `add_downstream` and `delete` removes
+/// it with `remove_downstream`; both leave the rest of the umbrella job as it is, and `read`
+/// lists the job's downstream jobs. The provider makes the edit safe against the other
+/// tenants' runs editing the same umbrella job (the Jenkins provider serializes its edits per
+/// job and checks after writing that a writer elsewhere did not drop them). `apply` is
+/// `Created` exactly when the reference was not listed; a missing umbrella job is `NotFound`
+/// for `apply` and "already gone" for `delete`. The provider must support downstream jobs
+/// (`CiCapabilities::downstream`).
 ///
 /// ```yaml
 /// umbrella_ref:
@@ -267,9 +267,6 @@ impl ResourceType for CiJob {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CiDownstream;
 
-/// How often an edit lost to a concurrent writer is redone before giving up.
-const EDIT_ATTEMPTS: usize = 5;
-
 struct DownstreamSpec {
     job: String,
     downstream: String,
@@ -281,82 +278,6 @@ fn parse_downstream(params: &Value, phase: Phase) -> Result<DownstreamSpec> {
         job: p.name("job", validate::jenkins_job_path)?,
         downstream: p.name("downstream", validate::jenkins_job_path)?,
     })
-}
-
-/// One lock per (CI account, umbrella job) for this process.
-fn job_lock(key: String) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let mut map = LOCKS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.entry(key).or_default().clone()
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Edit {
-    Add,
-    Remove,
-}
-
-/// Applies `edit` to the umbrella job. Returns `None` when the job does not exist, else
-/// whether anything was written.
-async fn edit_umbrella(
-    ci: &dyn CiServer,
-    ctx: &StepContext<'_>,
-    spec: &DownstreamSpec,
-    edit: Edit,
-) -> Result<Option<bool>> {
-    let account = ctx
-        .providers
-        .info(Capability::Ci, ctx.provider)
-        .map(|i| i.account)
-        .unwrap_or_default();
-    let lock = job_lock(format!("{}\u{0}{account}\u{0}{}", ctx.provider, spec.job));
-    let _guard = lock.lock().await;
-    let mut wrote = false;
-    let add = edit == Edit::Add;
-    for attempt in 0..EDIT_ATTEMPTS {
-        // The edit runs inside the provider's read-modify-write (atomic where the provider
-        // can make it so); it reports whether the reference was there before the first write.
-        let listed_before = std::sync::atomic::AtomicBool::new(false);
-        let changed = ci
-            .edit_job_config(&spec.job, &|config: &str| {
-                let listed = ci_xml::child_projects(config)?
-                    .iter()
-                    .any(|p| p == &spec.downstream);
-                listed_before.store(listed, std::sync::atomic::Ordering::SeqCst);
-                if listed == add {
-                    return Ok(None);
-                }
-                Ok(Some(if add {
-                    ci_xml::add_child_project(config, &spec.downstream)?
-                } else {
-                    ci_xml::remove_child_project(config, &spec.downstream)?
-                }))
-            })
-            .await?;
-        let Some(changed) = changed else {
-            return Ok(None);
-        };
-        if attempt == 0 && add {
-            // the reference is this resource: it existed when it was listed
-            provisio::existence::found(listed_before.load(std::sync::atomic::Ordering::SeqCst));
-        }
-        if !changed {
-            return Ok(Some(wrote));
-        }
-        wrote = true;
-        // Loop: read again through the same edit, which changes nothing when the write stuck
-        // (a provider without an atomic edit may have let another writer in between).
-    }
-    Err(Error::conflict(format!(
-        "the configuration of {:?} kept changing under us; {} of {:?} did not stick after {EDIT_ATTEMPTS} attempts",
-        spec.job,
-        if edit == Edit::Add { "the addition" } else { "the removal" },
-        spec.downstream
-    ))
-    .with_resource(ctx.resource))
 }
 
 #[provisio::async_trait]
@@ -399,12 +320,11 @@ impl ResourceType for CiDownstream {
     ) -> Result<Option<Value>> {
         let s = parse_downstream(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
-        let Some(config) = ci.get_job_config(&s.job).await.map_err(in_resource(ctx))? else {
-            return Ok(None);
-        };
-        let listed = ci_xml::child_projects(&config)
+        let listed = ci
+            .downstream_jobs(&s.job)
+            .await
             .map_err(in_resource(ctx))?
-            .contains(&s.downstream);
+            .is_some_and(|jobs| jobs.contains(&s.downstream));
         Ok(listed.then(|| json!({ "job": s.job, "downstream": s.downstream })))
     }
 
@@ -416,19 +336,23 @@ impl ResourceType for CiDownstream {
     ) -> Result<Applied> {
         let s = parse_downstream(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
-        let wrote = edit_umbrella(ci.as_ref(), ctx, &s, Edit::Add)
+        let linked = ci
+            .add_downstream(&s.job, &s.downstream)
             .await
             .map_err(in_resource(ctx))?
             .ok_or_else(|| {
                 Error::not_found(format!("the umbrella job {:?} does not exist", s.job))
                     .with_resource(ctx.resource)
             })?;
+        // The provider reports it before it writes (so that a lost answer does not hide it);
+        // this is for a provider that does not (only the first report counts).
+        provisio::existence::found(linked.was_listed);
         Ok(Applied {
             outputs: json!({ "job": s.job, "downstream": s.downstream }),
-            outcome: if wrote {
-                Outcome::Created
-            } else {
+            outcome: if linked.was_listed {
                 Outcome::Unchanged
+            } else {
+                Outcome::Created
             },
         })
     }
@@ -441,13 +365,14 @@ impl ResourceType for CiDownstream {
     ) -> Result<Deleted> {
         let s = parse_downstream(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
-        let wrote = edit_umbrella(ci.as_ref(), ctx, &s, Edit::Remove)
+        let linked = ci
+            .remove_downstream(&s.job, &s.downstream)
             .await
             .map_err(in_resource(ctx))?;
         // A missing umbrella job references nothing.
-        Ok(match wrote {
-            Some(true) => Deleted::Deleted,
-            Some(false) | None => Deleted::AlreadyGone,
+        Ok(match linked {
+            Some(l) if l.was_listed => Deleted::Deleted,
+            Some(_) | None => Deleted::AlreadyGone,
         })
     }
 }
@@ -456,6 +381,7 @@ impl ResourceType for CiDownstream {
 mod tests {
     use super::*;
     use crate::types::testing::{Harness, lifecycle, rejects};
+    use provisio::CiServer;
 
     const JOB_XML: &str =
         "<project>\n  <description>acme build</description>\n  <builders/>\n</project>";
@@ -543,11 +469,16 @@ mod tests {
     async fn downstream_lifecycle_edits_only_the_reference() {
         let h = Harness::new();
         let ctx = h.ctx("umbrella_ref", "tok");
-        let umbrella = "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <builders/>\n  <publishers>\n    <hudson.tasks.BuildTrigger>\n      <childProjects>tenants/globex/build</childProjects>\n      <threshold>\n        <name>SUCCESS</name>\n        <ordinal>0</ordinal>\n        <color>BLUE</color>\n        <completeBuild>true</completeBuild>\n      </threshold>\n    </hudson.tasks.BuildTrigger>\n  </publishers>\n</project>";
+        let umbrella = "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <builders/>\n  <publishers/>\n</project>";
         h.cloud.ci.ensure_folder("umbrella").await.unwrap();
         h.cloud
             .ci
             .ensure_job("umbrella/build-all", umbrella)
+            .await
+            .unwrap();
+        h.cloud
+            .ci
+            .add_downstream("umbrella/build-all", "tenants/globex/build")
             .await
             .unwrap();
         let params = json!({"job": "umbrella/build-all", "downstream": "tenants/acme/build"});
@@ -556,7 +487,14 @@ mod tests {
             out,
             json!({"job": "umbrella/build-all", "downstream": "tenants/acme/build"})
         );
-        // After add + remove the umbrella job is exactly as it was.
+        // After add + remove the umbrella job is as it was: the other tenant stays listed.
+        let listed = h
+            .cloud
+            .ci
+            .downstream_jobs("umbrella/build-all")
+            .await
+            .unwrap();
+        assert_eq!(listed, Some(vec!["tenants/globex/build".to_string()]));
         let cfg = h
             .cloud
             .ci
@@ -591,14 +529,13 @@ mod tests {
         for r in results {
             assert_eq!(r.unwrap().outcome, Outcome::Created);
         }
-        let cfg = h
+        let mut listed = h
             .cloud
             .ci
-            .get_job_config("umbrella/build-all")
+            .downstream_jobs("umbrella/build-all")
             .await
             .unwrap()
             .unwrap();
-        let mut listed = ci_xml::child_projects(&cfg).unwrap();
         listed.sort();
         assert_eq!(listed, tenants);
     }

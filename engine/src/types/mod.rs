@@ -36,7 +36,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub mod ci;
-pub mod ci_xml;
 pub mod compute;
 pub mod database;
 pub mod dns;

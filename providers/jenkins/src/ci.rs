@@ -2,9 +2,10 @@
 
 use crate::client::{Answer, Body, Client, create_item_path, item_path};
 use crate::config::JenkinsConfig;
+use crate::downstream::Edit;
 use crate::error::{is_already_exists, is_login_redirect};
 use crate::xml;
-use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job};
+use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job, Linked};
 use provisio::{
     Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, async_trait, validate,
 };
@@ -41,6 +42,16 @@ const BUILDS_SEARCHED: usize = 100;
 ///   the root element (a freestyle job into a pipeline, a folder into a job) is a
 ///   `Conflict`: Jenkins cannot change an item's type in place.
 /// * `get_job_config` returns the stored config.xml exactly as the server sends it.
+/// * Downstream jobs are the `childProjects` of the job's `hudson.tasks.BuildTrigger`
+///   publisher ("build other projects"). `add_downstream` and `remove_downstream` read
+///   config.xml, splice the change into it (the rest of the document stays byte-for-byte as
+///   it was; the publisher, with a SUCCESS threshold, is created when missing; removing the
+///   last job keeps the publisher with an empty list), post it only when it changed, and read
+///   it again to check that a concurrent writer did not drop the change (redoing the edit, up
+///   to 5 writes, then `Conflict`). Edits of one job are serialized within the process. A
+///   folder is a `Conflict`; adding to a pipeline job (`flow-definition`, which has no
+///   publishers) is `Unsupported`. Requests: one read when nothing changes, else read, write,
+///   read.
 /// * `delete_job` posts `doDelete` (folders too, with everything in them); 404 is
 ///   [`Deleted::AlreadyGone`].
 /// * `trigger_build` posts `buildWithParameters` (or `build` for a job without parameters
@@ -81,7 +92,10 @@ enum Kind {
     Job,
 }
 
-fn context<'a>(operation: &'static str, resource: &'a str) -> impl Fn(Error) -> Error + 'a {
+pub(crate) fn context<'a>(
+    operation: &'static str,
+    resource: &'a str,
+) -> impl Fn(Error) -> Error + 'a {
     move |e: Error| {
         let e = e.in_context(PROVIDER, operation);
         if e.resource().is_none() {
@@ -111,7 +125,7 @@ pub(crate) fn queue_id(location: &str) -> Option<u64> {
 }
 
 /// Whether an item's `_class` is a folder (or another item group that holds jobs).
-fn is_folder_class(class: &str) -> bool {
+pub(crate) fn is_folder_class(class: &str) -> bool {
     class == FOLDER_CLASS || class.ends_with(".Folder") || class.ends_with("OrganizationFolder")
 }
 
@@ -130,6 +144,11 @@ impl JenkinsCi {
     /// The server's base URL.
     pub fn url(&self) -> &str {
         self.client.base()
+    }
+
+    /// The account this client acts on (its base URL).
+    pub(crate) fn url_account(&self) -> String {
+        self.client.info().account.clone()
     }
 
     fn poll_interval(&self) -> Duration {
@@ -160,7 +179,7 @@ impl JenkinsCi {
         }
     }
 
-    async fn read_config(&self, path: &str) -> Result<Option<String>> {
+    pub(crate) async fn read_config(&self, path: &str) -> Result<Option<String>> {
         let answer = self
             .client
             .get(&format!("{}config.xml", item_path(path)))
@@ -210,7 +229,7 @@ impl JenkinsCi {
         }
     }
 
-    async fn post_config(&self, path: &str, config_xml: &str) -> Result<()> {
+    pub(crate) async fn post_config(&self, path: &str, config_xml: &str) -> Result<()> {
         let answer = self
             .client
             .post(
@@ -378,6 +397,7 @@ impl CiServer for JenkinsCi {
         CiCapabilities {
             folders: true,
             parameters: true,
+            downstream: true,
         }
     }
 
@@ -459,6 +479,18 @@ impl CiServer for JenkinsCi {
         let ctx = context("ci.get_job_config", path);
         let path = validate::jenkins_job_path("job path", path).map_err(&ctx)?;
         self.read_config(&path).await.map_err(&ctx)
+    }
+
+    async fn downstream_jobs(&self, job: &str) -> Result<Option<Vec<String>>> {
+        self.read_downstream(job).await
+    }
+
+    async fn add_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        self.edit_downstream(job, downstream, Edit::Add).await
+    }
+
+    async fn remove_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        self.edit_downstream(job, downstream, Edit::Remove).await
     }
 
     async fn delete_job(&self, path: &str) -> Result<Deleted> {

@@ -1,5 +1,6 @@
 //! The Jenkins provider of provisio: the [`CiServer`](provisio::CiServer) capability over
-//! Jenkins' REST API (folders, jobs from config.xml, parameterized builds).
+//! Jenkins' REST API (folders, jobs from config.xml, their downstream jobs, parameterized
+//! builds).
 //!
 //! # Design
 //!
@@ -46,6 +47,7 @@
 mod ci;
 mod client;
 mod config;
+mod downstream;
 mod error;
 mod xml;
 

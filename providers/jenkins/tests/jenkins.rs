@@ -514,3 +514,119 @@ async fn info_names_the_server() {
     assert_eq!(info.account, fake.url());
     assert_eq!(info.quota, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downstream_edits_send_few_requests_and_keep_the_rest_of_the_xml() {
+    use provisio::ci::Linked;
+    use provisio_fake_jenkins::umbrella_config;
+    let fake = fake().await;
+    let ci = token_client(&fake);
+    fake.seed_job("umbrella", &umbrella_config(&["other"]))
+        .unwrap();
+    fake.clear_requests();
+    // Listed already: one read.
+    assert_eq!(
+        ci.add_downstream("umbrella", "other").await.unwrap(),
+        Some(Linked {
+            was_listed: true,
+            changed: false
+        })
+    );
+    let methods = |log: &[RequestRecord]| -> Vec<String> {
+        log.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    };
+    assert_eq!(methods(&fake.requests()), ["GET /job/umbrella/config.xml"]);
+    // Not listed: read, write, read to verify.
+    fake.clear_requests();
+    assert_eq!(
+        ci.add_downstream("umbrella", "tenants/acme/build")
+            .await
+            .unwrap(),
+        Some(Linked {
+            was_listed: false,
+            changed: true
+        })
+    );
+    assert_eq!(
+        methods(&fake.requests()),
+        [
+            "GET /job/umbrella/config.xml",
+            "POST /job/umbrella/config.xml",
+            "GET /job/umbrella/config.xml"
+        ]
+    );
+    assert_eq!(
+        fake.config("umbrella").unwrap(),
+        umbrella_config(&["other,tenants/acme/build"])
+    );
+    assert_eq!(
+        ci.remove_downstream("umbrella", "tenants/acme/build")
+            .await
+            .unwrap()
+            .map(|l| l.changed),
+        Some(true)
+    );
+    assert_eq!(
+        fake.config("umbrella").unwrap(),
+        umbrella_config(&["other"])
+    );
+    // A pipeline job has no publishers: adding is Unsupported, removing finds nothing.
+    fake.seed_job(
+        "pipeline",
+        "<flow-definition plugin=\"workflow-job@2.40\"><definition/></flow-definition>",
+    )
+    .unwrap();
+    let e = ci.add_downstream("pipeline", "x").await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Unsupported, "{e}");
+    assert_eq!(e.operation(), Some("ci.add_downstream"));
+    assert_eq!(
+        ci.remove_downstream("pipeline", "x").await.unwrap(),
+        Some(Linked {
+            was_listed: false,
+            changed: false
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downstream_edit_is_redone_when_a_concurrent_writer_drops_it() {
+    use provisio::ci::Linked;
+    use provisio_fake_jenkins::umbrella_config;
+    let fake = fake().await;
+    let original = umbrella_config(&["other"]);
+    fake.seed_job("umbrella", &original).unwrap();
+    let ci = token_client(&fake);
+    fake.clear_requests();
+    // Slow reads, so that another writer (who read before our write) can write in between
+    // our write and our second read.
+    fake.inject(
+        Fault::delay(Duration::from_millis(300))
+            .on("GET", "/job/umbrella/config.xml")
+            .times(2),
+    );
+    let add =
+        tokio::spawn(async move { ci.add_downstream("umbrella", "tenants/acme/build").await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while posts(&fake.requests()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "our write never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The other writer puts back what it read: our reference is gone.
+    fake.seed_job("umbrella", &original).unwrap();
+    let linked = add.await.unwrap().unwrap();
+    assert_eq!(
+        linked,
+        Some(Linked {
+            was_listed: false,
+            changed: true
+        })
+    );
+    assert_eq!(
+        fake.config("umbrella").unwrap(),
+        umbrella_config(&["other,tenants/acme/build"]),
+        "the edit was redone"
+    );
+    assert_eq!(posts(&fake.requests()).len(), 2, "{:#?}", fake.requests());
+}

@@ -1,8 +1,8 @@
 //! In-memory CI server with Jenkins' semantics: folders, jobs from config XML, queued builds.
 
-use crate::faults::{Base, Changed, Edited, Faults, Read};
+use crate::faults::{Base, Changed, Faults, Read, Relinked};
 use crate::inventory::Inventory;
-use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job};
+use provisio::ci::{BuildRef, BuildResult, CiCapabilities, CiServer, Job, Linked};
 use provisio::{Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -37,6 +37,8 @@ enum Item {
         config: String,
         next_build: u64,
         builds: Vec<Build>,
+        /// The jobs this one triggers when it finishes, in the order they were added.
+        downstream: Vec<String>,
     },
 }
 
@@ -55,6 +57,14 @@ pub(crate) struct State {
 /// otherwise) and well-formed XML (`InvalidInput`); deleting a folder deletes everything in it;
 /// builds are numbered per job from 1, wait in the queue for the queue time, then run for the
 /// build duration and end with the result configured for the job (default `SUCCESS`).
+///
+/// Each job has a list of downstream jobs (the jobs it triggers when it finishes), kept beside
+/// its config XML rather than in it: `add_downstream` and `remove_downstream` edit it in one
+/// atomic step, `get_job_config` returns the XML as it was given, and `ensure_job` sets the
+/// job to exactly the XML it is given, which lists no downstream jobs: a job whose list is not
+/// empty is `Updated` and its list emptied (Jenkins keeps the list in the XML, so the given XML
+/// replaces it, and a config rendered from a template usually lists none). The downstream
+/// jobs need not exist; deleting a job does not remove it from other jobs' lists.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -168,18 +178,30 @@ impl MemoryCi {
         }
     }
 
-    /// Every folder (`ci.folder`) and job (`ci.job`, with the SHA-256 of its config).
+    /// Every folder (`ci.folder`), job (`ci.job`, with the SHA-256 of its config) and
+    /// downstream reference (`ci.downstream`, `<job> -> <downstream>`).
     pub fn inventory(&self) -> Inventory {
         let s = self.lock();
         let mut inv = Inventory::new();
         for (path, item) in &s.items {
             match item {
                 Item::Folder => inv.insert("ci.folder", path.clone(), json!({})),
-                Item::Job { config, .. } => inv.insert(
-                    "ci.job",
-                    path.clone(),
-                    json!({ "config_sha256": config_digest(config) }),
-                ),
+                Item::Job {
+                    config, downstream, ..
+                } => {
+                    inv.insert(
+                        "ci.job",
+                        path.clone(),
+                        json!({ "config_sha256": config_digest(config) }),
+                    );
+                    for d in downstream {
+                        inv.insert(
+                            "ci.downstream",
+                            format!("{path} -> {d}"),
+                            json!({ "job": path, "downstream": d }),
+                        );
+                    }
+                }
             }
         }
         inv
@@ -212,6 +234,51 @@ fn check_parent(items: &BTreeMap<String, Item>, path: &str) -> Result<()> {
     Ok(())
 }
 
+fn not_a_job(path: &str) -> Error {
+    Error::conflict(format!(
+        "{path} is a folder, not a job: it has no downstream jobs"
+    ))
+    .with_resource(path)
+}
+
+impl MemoryCi {
+    /// Adds (`add`) or removes `downstream` in `job`'s list, under the state lock.
+    fn edit_downstream(&self, job: &str, downstream: &str, add: bool) -> Result<Relinked> {
+        let path = validate::jenkins_job_path("job path", job)?;
+        let downstream = validate::jenkins_job_path("downstream", downstream)?;
+        if downstream.contains(',') {
+            // Jenkins keeps the list as comma-separated text
+            return Err(Error::invalid_field(
+                "downstream",
+                format!("{downstream:?} must not contain ',' (the list separator)"),
+            ));
+        }
+        let mut s = self.lock();
+        let list = match s.items.get_mut(&path) {
+            None => return Ok(Relinked(None)),
+            Some(Item::Folder) => return Err(not_a_job(&path)),
+            Some(Item::Job { downstream, .. }) => downstream,
+        };
+        let was_listed = list.contains(&downstream);
+        if add {
+            // the reference is the resource of a `ci.downstream` step
+            provisio::existence::found(was_listed);
+        }
+        let changed = if add { !was_listed } else { was_listed };
+        if changed {
+            if add {
+                list.push(downstream);
+            } else {
+                list.retain(|d| *d != downstream);
+            }
+        }
+        Ok(Relinked(Some(Linked {
+            was_listed,
+            changed,
+        })))
+    }
+}
+
 /// CI's part of a [`crate::MemorySnapshot`]: the folder and job tree with every build, the
 /// build settings and the per-job results. A running build keeps what is left of its run time.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -239,6 +306,9 @@ struct JobSnapshot {
     config: String,
     next_build: u64,
     builds: Vec<BuildSnapshot>,
+    /// Absent in worlds written before downstream lists were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    downstream: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -268,8 +338,10 @@ impl MemoryCi {
                             config,
                             next_build,
                             builds,
+                            downstream,
                         } => Some(JobSnapshot {
                             config: config.clone(),
+                            downstream: downstream.clone(),
                             next_build: *next_build,
                             builds: builds
                                 .iter()
@@ -315,8 +387,20 @@ impl MemoryCi {
                     for b in &j.builds {
                         bounded("build remaining", b.remaining)?;
                     }
+                    for (k, d) in j.downstream.iter().enumerate() {
+                        if validate::jenkins_job_path("downstream", d).is_err()
+                            || d.contains(',')
+                            || j.downstream[..k].contains(d)
+                        {
+                            return Err(corrupt(format!(
+                                "ci job {} lists the downstream job {d:?} twice or by an invalid path",
+                                i.path
+                            )));
+                        }
+                    }
                     Item::Job {
                         config: j.config,
+                        downstream: j.downstream,
                         next_build: j.next_build,
                         builds: j
                             .builds
@@ -447,6 +531,7 @@ impl CiServer for MemoryCi {
         CiCapabilities {
             folders: true,
             parameters: true,
+            downstream: true,
         }
     }
 
@@ -499,11 +584,17 @@ impl CiServer for MemoryCi {
                     Some(Item::Folder) => {
                         Err(Error::conflict(format!("{path} is a folder, not a job")))
                     }
-                    Some(Item::Job { config, .. }) if config.as_str() == config_xml => {
+                    Some(Item::Job {
+                        config, downstream, ..
+                    }) if config.as_str() == config_xml && downstream.is_empty() => {
                         Ok(Ensured::unchanged(job))
                     }
-                    Some(Item::Job { config, .. }) => {
+                    Some(Item::Job {
+                        config, downstream, ..
+                    }) => {
+                        // The given XML replaces the whole job, its downstream list too.
                         *config = config_xml.to_string();
+                        downstream.clear();
                         Ok(Ensured::updated(job))
                     }
                     None => {
@@ -513,6 +604,7 @@ impl CiServer for MemoryCi {
                                 config: config_xml.to_string(),
                                 next_build: 1,
                                 builds: Vec::new(),
+                                downstream: Vec::new(),
                             },
                         );
                         Ok(Ensured::created(job))
@@ -522,31 +614,34 @@ impl CiServer for MemoryCi {
             .await
     }
 
+    async fn downstream_jobs(&self, job: &str) -> Result<Option<Vec<String>>> {
+        self.base
+            .run("ci.downstream_jobs", job, async {
+                let path = validate::jenkins_job_path("job path", job)?;
+                match self.lock().items.get(&path) {
+                    None => Ok(Read(None)),
+                    Some(Item::Folder) => Err(not_a_job(&path)),
+                    Some(Item::Job { downstream, .. }) => Ok(Read(Some(downstream.clone()))),
+                }
+            })
+            .await
+    }
+
     /// One atomic step (under the provider's lock, and a persisted world's file lock): no
     /// writer in this or another process can slip in between the read and the write.
-    async fn edit_job_config(
-        &self,
-        path: &str,
-        edit: &(dyn for<'c> Fn(&'c str) -> Result<Option<String>> + Send + Sync),
-    ) -> Result<Option<bool>> {
+    async fn add_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
         self.base
-            .run("ci.edit_job_config", path, async {
-                let path = validate::jenkins_job_path("job path", path)?;
-                let mut s = self.lock();
-                let Some(Item::Job { config, .. }) = s.items.get_mut(&path) else {
-                    if s.items.contains_key(&path) {
-                        return Err(Error::conflict(format!("{path} is a folder, not a job")));
-                    }
-                    return Ok(Edited(None));
-                };
-                match edit(config)? {
-                    Some(new) if new != *config => {
-                        check_xml(&new)?;
-                        *config = new;
-                        Ok(Edited(Some(true)))
-                    }
-                    _ => Ok(Edited(Some(false))),
-                }
+            .run("ci.add_downstream", job, async {
+                self.edit_downstream(job, downstream, true)
+            })
+            .await
+    }
+
+    /// One atomic step, like `add_downstream`.
+    async fn remove_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        self.base
+            .run("ci.remove_downstream", job, async {
+                self.edit_downstream(job, downstream, false)
             })
             .await
     }
@@ -671,191 +766,9 @@ impl CiServer for MemoryCi {
 }
 
 /// Checks that `xml` is a well-formed XML document (what Jenkins' XStream needs before it can
-/// even look at the config): balanced, properly nested elements with one root, quoted
-/// attributes without duplicates, known entities, comments, CDATA and processing instructions.
+/// even look at the config); see [`validate::xml_document`].
 pub fn check_xml(xml: &str) -> Result<()> {
-    xml_well_formed(xml)
-        .map_err(|why| Error::invalid_field("job config_xml", format!("malformed XML: {why}")))
-}
-
-fn is_name_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || c == ':'
-}
-fn is_name_char(c: char) -> bool {
-    is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.' || c.is_alphanumeric()
-}
-
-fn xml_well_formed(xml: &str) -> std::result::Result<(), String> {
-    let s = xml.strip_prefix('\u{feff}').unwrap_or(xml);
-    let b: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    let mut stack: Vec<String> = Vec::new();
-    let mut seen_root = false;
-    let at = |i: usize, pat: &str| {
-        let p: Vec<char> = pat.chars().collect();
-        b.len() >= i + p.len() && b[i..i + p.len()] == p[..]
-    };
-    let find = |from: usize, pat: &str| -> Option<usize> {
-        let p: Vec<char> = pat.chars().collect();
-        (from..=b.len().saturating_sub(p.len())).find(|&j| b[j..j + p.len()] == p[..])
-    };
-    let check_entities = |text: &[char]| -> std::result::Result<(), String> {
-        let mut k = 0;
-        while k < text.len() {
-            match text[k] {
-                '&' => {
-                    let end = text[k..]
-                        .iter()
-                        .position(|&c| c == ';')
-                        .ok_or("unterminated entity reference")?;
-                    let name: String = text[k + 1..k + end].iter().collect();
-                    let ok = matches!(name.as_str(), "amp" | "lt" | "gt" | "quot" | "apos")
-                        || name
-                            .strip_prefix("#x")
-                            .is_some_and(|h| !h.is_empty() && u32::from_str_radix(h, 16).is_ok())
-                        || name
-                            .strip_prefix('#')
-                            .is_some_and(|d| !d.is_empty() && d.parse::<u32>().is_ok());
-                    if !ok {
-                        return Err(format!("unknown entity &{name};"));
-                    }
-                    k += end + 1;
-                }
-                '<' => return Err("'<' in text or attribute value".into()),
-                _ => k += 1,
-            }
-        }
-        Ok(())
-    };
-    while i < b.len() {
-        if b[i] != '<' {
-            let end = find(i, "<").unwrap_or(b.len());
-            let text = &b[i..end];
-            if stack.is_empty() && text.iter().any(|c| !c.is_whitespace()) {
-                return Err("text outside the root element".into());
-            }
-            check_entities(text)?;
-            i = end;
-            continue;
-        }
-        if at(i, "<!--") {
-            let end = find(i + 4, "-->").ok_or("unterminated comment")?;
-            i = end + 3;
-        } else if at(i, "<![CDATA[") {
-            if stack.is_empty() {
-                return Err("CDATA outside the root element".into());
-            }
-            let end = find(i + 9, "]]>").ok_or("unterminated CDATA section")?;
-            i = end + 3;
-        } else if at(i, "<?") {
-            let end = find(i + 2, "?>").ok_or("unterminated processing instruction")?;
-            let target: String = b[i + 2..end]
-                .iter()
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            if target.eq_ignore_ascii_case("xml") && (i != 0 || seen_root) {
-                return Err("XML declaration not at the start".into());
-            }
-            i = end + 2;
-        } else if at(i, "<!DOCTYPE") {
-            if seen_root {
-                return Err("DOCTYPE after the root element".into());
-            }
-            let end = find(i, ">").ok_or("unterminated DOCTYPE")?;
-            i = end + 1;
-        } else if at(i, "</") {
-            let mut j = i + 2;
-            let start = j;
-            while j < b.len() && is_name_char(b[j]) {
-                j += 1;
-            }
-            let name: String = b[start..j].iter().collect();
-            while j < b.len() && b[j].is_whitespace() {
-                j += 1;
-            }
-            if j >= b.len() || b[j] != '>' {
-                return Err(format!("malformed end tag </{name}"));
-            }
-            match stack.pop() {
-                Some(open) if open == name => {}
-                Some(open) => return Err(format!("</{name}> closes <{open}>")),
-                None => return Err(format!("</{name}> without a start tag")),
-            }
-            i = j + 1;
-        } else {
-            let mut j = i + 1;
-            if j >= b.len() || !is_name_start(b[j]) {
-                return Err("'<' not followed by a tag name".into());
-            }
-            let start = j;
-            while j < b.len() && is_name_char(b[j]) {
-                j += 1;
-            }
-            let name: String = b[start..j].iter().collect();
-            if stack.is_empty() && seen_root {
-                return Err(format!("second root element <{name}>"));
-            }
-            let mut attrs: Vec<String> = Vec::new();
-            loop {
-                let ws = j < b.len() && b[j].is_whitespace();
-                while j < b.len() && b[j].is_whitespace() {
-                    j += 1;
-                }
-                if j >= b.len() {
-                    return Err(format!("unterminated start tag <{name}"));
-                }
-                if b[j] == '>' {
-                    stack.push(name.clone());
-                    j += 1;
-                    break;
-                }
-                if at(j, "/>") {
-                    j += 2;
-                    break;
-                }
-                if !ws || !is_name_start(b[j]) {
-                    return Err(format!("malformed attribute in <{name}>"));
-                }
-                let astart = j;
-                while j < b.len() && is_name_char(b[j]) {
-                    j += 1;
-                }
-                let aname: String = b[astart..j].iter().collect();
-                if attrs.contains(&aname) {
-                    return Err(format!("duplicate attribute {aname} in <{name}>"));
-                }
-                attrs.push(aname.clone());
-                while j < b.len() && b[j].is_whitespace() {
-                    j += 1;
-                }
-                if j >= b.len() || b[j] != '=' {
-                    return Err(format!("attribute {aname} in <{name}> has no value"));
-                }
-                j += 1;
-                while j < b.len() && b[j].is_whitespace() {
-                    j += 1;
-                }
-                let quote = *b.get(j).ok_or("unterminated attribute")?;
-                if quote != '"' && quote != '\'' {
-                    return Err(format!("attribute {aname} in <{name}> is not quoted"));
-                }
-                let vend = (j + 1..b.len())
-                    .find(|&k| b[k] == quote)
-                    .ok_or("unterminated attribute value")?;
-                check_entities(&b[j + 1..vend])?;
-                j = vend + 1;
-            }
-            seen_root = true;
-            i = j;
-        }
-    }
-    if let Some(open) = stack.pop() {
-        return Err(format!("<{open}> is never closed"));
-    }
-    if !seen_root {
-        return Err("no root element".into());
-    }
-    Ok(())
+    validate::xml_document("job config_xml", xml)
 }
 
 #[cfg(test)]
@@ -867,25 +780,11 @@ mod tests {
 
     #[test]
     fn xml_checks() {
+        // The rules are tested with `validate::xml_document`; this is the field it names.
         assert!(check_xml(JOB).is_ok());
-        assert!(check_xml("<a/>").is_ok());
-        for bad in [
-            "",
-            "plain text",
-            "<a>",
-            "<a></b>",
-            "<a/><b/>",
-            "<a x=1/>",
-            "<a x='1' x='2'/>",
-            "<a>&nbsp;</a>",
-            "<a>x < y</a>",
-            "<a><!-- unterminated </a>",
-            "<a/>trailing",
-            "<a></a><?xml version='1.0'?>",
-        ] {
-            let e = check_xml(bad).unwrap_err();
-            assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{bad:?}");
-        }
+        let e = check_xml("<project>").unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("invalid job config_xml"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -961,6 +860,108 @@ mod tests {
             Deleted::AlreadyGone
         );
         assert!(ci.inventory().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn downstream_lists() {
+        let ci = MemoryCi::new();
+        ci.ensure_folder("umbrella").await.unwrap();
+        ci.ensure_job("umbrella/all", JOB).await.unwrap();
+        let linked = |was_listed, changed| {
+            Some(Linked {
+                was_listed,
+                changed,
+            })
+        };
+        assert_eq!(
+            ci.add_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(false, true)
+        );
+        assert_eq!(
+            ci.add_downstream("umbrella/all", "t/b").await.unwrap(),
+            linked(false, true)
+        );
+        assert_eq!(
+            ci.add_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(true, false)
+        );
+        assert_eq!(
+            ci.downstream_jobs("umbrella/all").await.unwrap(),
+            Some(vec!["t/a".to_string(), "t/b".to_string()])
+        );
+        assert!(
+            ci.inventory()
+                .contains("ci.downstream", "umbrella/all -> t/b")
+        );
+        // The XML is kept as it was given.
+        assert_eq!(
+            ci.get_job_config("umbrella/all").await.unwrap().as_deref(),
+            Some(JOB)
+        );
+        assert_eq!(
+            ci.remove_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(true, true)
+        );
+        assert_eq!(
+            ci.remove_downstream("umbrella/all", "t/a").await.unwrap(),
+            linked(false, false)
+        );
+        // Missing jobs, folders and bad names.
+        assert_eq!(ci.downstream_jobs("umbrella/none").await.unwrap(), None);
+        assert_eq!(
+            ci.add_downstream("umbrella/none", "t/a").await.unwrap(),
+            None
+        );
+        assert_eq!(ci.remove_downstream("nope", "t/a").await.unwrap(), None);
+        for e in [
+            ci.downstream_jobs("umbrella").await.unwrap_err(),
+            ci.add_downstream("umbrella", "t/a").await.unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+        }
+        let e = ci.add_downstream("umbrella/all", "a,b?").await.unwrap_err();
+        assert!(e.to_string().contains("invalid downstream"), "{e}");
+
+        // Setting the job's XML again replaces its list, as Jenkins replaces the XML holding it.
+        assert_eq!(
+            ci.ensure_job("umbrella/all", JOB).await.unwrap().outcome,
+            Outcome::Updated
+        );
+        assert_eq!(
+            ci.downstream_jobs("umbrella/all").await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(
+            ci.ensure_job("umbrella/all", JOB).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+        assert_eq!(ci.inventory().count("ci.downstream"), 0);
+
+        // Faults by operation name; a failed edit changed nothing.
+        ci.faults().reset_counters();
+        ci.faults()
+            .error_on_call("ci.add_downstream", 1, ErrorKind::Transient);
+        let e = ci.add_downstream("umbrella/all", "t/c").await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Transient);
+        assert_eq!(
+            ci.downstream_jobs("umbrella/all").await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(ci.faults().calls("ci.add_downstream"), 1);
+    }
+
+    #[test]
+    fn snapshots_without_downstream_lists_still_load() {
+        let old = r#"{"items":[{"path":"j","job":{"config":"<project/>","next_build":1,"builds":[]}}],"queue_time":{"secs":0,"nanos":5000000},"build_duration":{"secs":0,"nanos":20000000},"default_result":"SUCCESS","results":{}}"#;
+        let snap: CiSnapshot = serde_json::from_str(old).unwrap();
+        let ci = MemoryCi::new();
+        ci.install(ci.prepare_restore(snap.clone()).unwrap());
+        assert_eq!(ci.snapshot(), snap);
+        assert_eq!(serde_json::to_string(&snap).unwrap(), old);
+        let twice = old.replace(r#""builds":[]"#, r#""builds":[],"downstream":["a","a"]"#);
+        let snap: CiSnapshot = serde_json::from_str(&twice).unwrap();
+        let e = ci.prepare_restore(snap).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -594,14 +594,14 @@ impl<T> Change for Wrote<T> {
         self.0
     }
 }
-/// An edit in place: `Some(true)` when it changed something.
-pub(crate) struct Edited(pub Option<bool>);
-impl Change for Edited {
-    type Out = Option<bool>;
+/// An edit of a downstream list: `None` when the job does not exist.
+pub(crate) struct Relinked(pub Option<provisio::ci::Linked>);
+impl Change for Relinked {
+    type Out = Option<provisio::ci::Linked>;
     fn changed(&self) -> bool {
-        self.0 == Some(true)
+        self.0.is_some_and(|l| l.changed)
     }
-    fn into_out(self) -> Option<bool> {
+    fn into_out(self) -> Option<provisio::ci::Linked> {
         self.0
     }
 }

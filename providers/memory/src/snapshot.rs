@@ -554,6 +554,9 @@ mod tests {
         c.ci.ensure_job("umbrella", "<project><a/></project>")
             .await
             .unwrap();
+        c.ci.add_downstream("umbrella", "tenants/acme/deploy")
+            .await
+            .unwrap();
         c.ci.set_build_result("tenants/acme/deploy", BuildResult::Unstable);
         c.ci.set_build_duration(std::time::Duration::from_secs(2));
         let params: BTreeMap<String, String> = [("TENANT".into(), "acme".into())].into();
@@ -753,6 +756,18 @@ mod tests {
                 .unwrap();
             assert_eq!(b.number, 2);
             out.push(format!("{:?}", cloud.ci.builds("tenants/acme/deploy")));
+            // ci: the umbrella job's downstream list came back
+            let linked = cloud
+                .ci
+                .add_downstream("umbrella", "tenants/acme/deploy")
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(linked.was_listed && !linked.changed);
+            out.push(format!(
+                "{:?}",
+                cloud.ci.downstream_jobs("umbrella").await.unwrap()
+            ));
             // secrets: the soft-deleted one is recoverable, values intact
             assert_eq!(
                 cloud

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A CI server: folders, jobs, builds.
+/// A CI server: folders, jobs, their downstream jobs, builds.
 #[napi]
 pub struct Ci {
     pub(crate) inner: Arc<dyn CiServer>,
@@ -41,6 +41,35 @@ impl Ci {
     #[napi]
     pub async fn get_job_config(&self, path: String) -> napi::Result<Option<String>> {
         self.inner.get_job_config(&path).await.or_throw()
+    }
+    /// The jobs this job triggers when it finishes, or `null` when the job does not exist.
+    #[napi]
+    pub async fn downstream_jobs(&self, path: String) -> napi::Result<Option<Vec<String>>> {
+        self.inner.downstream_jobs(&path).await.or_throw()
+    }
+    /// Adds a job to the jobs this job triggers (idempotent): `{ was_listed, changed }`, or
+    /// `null` when the job does not exist.
+    #[napi]
+    pub async fn add_downstream(&self, path: String, downstream: String) -> napi::Result<Value> {
+        to_js(
+            &self
+                .inner
+                .add_downstream(&path, &downstream)
+                .await
+                .or_throw()?,
+        )
+    }
+    /// Removes a job from the jobs this job triggers (idempotent): `{ was_listed, changed }`,
+    /// or `null` when the job does not exist.
+    #[napi]
+    pub async fn remove_downstream(&self, path: String, downstream: String) -> napi::Result<Value> {
+        to_js(
+            &self
+                .inner
+                .remove_downstream(&path, &downstream)
+                .await
+                .or_throw()?,
+        )
     }
     /// Deletes a job or folder.
     #[napi]

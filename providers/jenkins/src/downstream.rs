@@ -1,5 +1,6 @@
-//! Pure edits of a Jenkins job's `config.xml`: the downstream projects of its
-//! `hudson.tasks.BuildTrigger` publisher ("build other projects").
+//! The downstream jobs of a Jenkins job: its `hudson.tasks.BuildTrigger` publisher ("build
+//! other projects"), read and edited in the job's `config.xml`, and the [`JenkinsCi`]
+//! operations built on that (`downstream_jobs`, `add_downstream`, `remove_downstream`).
 //!
 //! The document is parsed with quick-xml to find where things are (by element structure, never
 //! by searching for strings), and the edit is then spliced into the original text at those byte
@@ -10,23 +11,25 @@
 //! that is a direct child of it, count: nested publishers (of promotion or conditional-step
 //! plugins) are left alone.
 //!
-//! ```
-//! use provisio_engine::types::ci_xml;
-//! let xml = "<project>\n  <publishers/>\n</project>";
-//! let added = ci_xml::add_child_project(xml, "tenants/acme/build").unwrap();
-//! assert_eq!(ci_xml::child_projects(&added).unwrap(), ["tenants/acme/build"]);
-//! assert_eq!(ci_xml::add_child_project(&added, "tenants/acme/build").unwrap(), added);
-//! let removed = ci_xml::remove_child_project(&added, "tenants/acme/build").unwrap();
-//! assert!(ci_xml::child_projects(&removed).unwrap().is_empty());
-//! ```
+//! Jenkins has no compare-and-set on a job's configuration, and many tenants' runs edit the
+//! same umbrella job: an edit is serialized per (account, job) within the process, and after
+//! writing the job is read again to check that a writer elsewhere did not drop the change (the
+//! edit is then redone, up to [`EDIT_ATTEMPTS`] writes, and `Conflict` after that).
 
-use provisio::{Error, ErrorKind, Result};
+use crate::ci::{JenkinsCi, context, is_folder_class};
+use provisio::ci::Linked;
+use provisio::{Error, ErrorKind, Result, validate};
 use quick_xml::Reader;
 use quick_xml::events::Event;
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// How many times an edit is written before giving up when concurrent writers keep dropping it.
+pub(crate) const EDIT_ATTEMPTS: usize = 5;
 
 /// The publisher element that triggers downstream builds.
-pub const BUILD_TRIGGER: &str = "hudson.tasks.BuildTrigger";
+const BUILD_TRIGGER: &str = "hudson.tasks.BuildTrigger";
 const PUBLISHERS: &str = "publishers";
 const CHILD_PROJECTS: &str = "childProjects";
 /// Root element of pipeline jobs, which have no publishers.
@@ -312,19 +315,13 @@ fn splice(xml: &str, range: Range<usize>, with: &str) -> String {
     out
 }
 
-/// The downstream projects listed in the job's `BuildTrigger` publisher, in document order
-/// (empty when the job has no such publisher).
-pub fn child_projects(config_xml: &str) -> Result<Vec<String>> {
-    Ok(split_projects(&scan(config_xml)?.child_text))
-}
-
 /// Adds `project` to the job's `BuildTrigger` downstream list, creating the `childProjects`
 /// element, the `BuildTrigger` publisher (with a SUCCESS threshold) and the `publishers`
 /// element as needed. Returns the document unchanged when `project` is listed already.
 ///
 /// Errors: `InvalidInput` for a malformed document or a project name with `,`; `Unsupported`
 /// for a pipeline job (`flow-definition`), which has no publishers.
-pub fn add_child_project(config_xml: &str, project: &str) -> Result<String> {
+pub(crate) fn add_child_project(config_xml: &str, project: &str) -> Result<String> {
     let project = check_project(project)?;
     let layout = scan(config_xml)?;
     let mut list = split_projects(&layout.child_text);
@@ -384,7 +381,7 @@ pub fn add_child_project(config_xml: &str, project: &str) -> Result<String> {
 /// Removes every mention of `project` from the job's `BuildTrigger` downstream list. The
 /// publisher itself stays (with an empty list when it was the last one), so that a threshold
 /// someone configured survives. Returns the document unchanged when `project` is not listed.
-pub fn remove_child_project(config_xml: &str, project: &str) -> Result<String> {
+pub(crate) fn remove_child_project(config_xml: &str, project: &str) -> Result<String> {
     let project = check_project(project)?;
     let layout = scan(config_xml)?;
     let list = split_projects(&layout.child_text);
@@ -404,9 +401,127 @@ pub fn remove_child_project(config_xml: &str, project: &str) -> Result<String> {
     Ok(splice(config_xml, start.end..end.start, &text))
 }
 
+/// One lock per (Jenkins account, job) for this process.
+fn job_lock(account: &str, job: &str) -> Arc<tokio::sync::Mutex<()>> {
+    type Locks = Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>;
+    static LOCKS: OnceLock<Locks> = OnceLock::new();
+    let mut map = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry((account.to_string(), job.to_string()))
+        .or_default()
+        .clone()
+}
+
+/// The downstream list of a job's config, refusing folders.
+fn listed(job: &str, config: &str) -> Result<Vec<String>> {
+    let layout = scan(config)?;
+    if is_folder_class(&layout.root_name) {
+        return Err(Error::conflict(format!(
+            "{job} is a folder, not a job: it has no downstream jobs"
+        )));
+    }
+    Ok(split_projects(&layout.child_text))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edit {
+    Add,
+    Remove,
+}
+
+impl JenkinsCi {
+    /// `downstream_jobs`: one read of the job's config.xml.
+    pub(crate) async fn read_downstream(&self, job: &str) -> Result<Option<Vec<String>>> {
+        let ctx = context("ci.downstream_jobs", job);
+        let job = validate::jenkins_job_path("job path", job).map_err(&ctx)?;
+        match self.read_config(&job).await.map_err(&ctx)? {
+            None => Ok(None),
+            Some(config) => listed(&job, &config).map(Some).map_err(&ctx),
+        }
+    }
+
+    /// `add_downstream` / `remove_downstream`: read, edit, write when it changed, read again
+    /// to verify, under the process's lock of (account, job).
+    pub(crate) async fn edit_downstream(
+        &self,
+        job: &str,
+        downstream: &str,
+        edit: Edit,
+    ) -> Result<Option<Linked>> {
+        let operation = match edit {
+            Edit::Add => "ci.add_downstream",
+            Edit::Remove => "ci.remove_downstream",
+        };
+        let ctx = context(operation, job);
+        let job = validate::jenkins_job_path("job path", job).map_err(&ctx)?;
+        let downstream = validate::jenkins_job_path("downstream", downstream).map_err(&ctx)?;
+        check_project(&downstream).map_err(&ctx)?;
+        let lock = job_lock(&self.url_account(), &job);
+        let _guard = lock.lock().await;
+        self.edit_locked(&job, &downstream, edit)
+            .await
+            .map_err(&ctx)
+    }
+
+    async fn edit_locked(&self, job: &str, downstream: &str, edit: Edit) -> Result<Option<Linked>> {
+        let Some(mut config) = self.read_config(job).await? else {
+            return Ok(None);
+        };
+        let was_listed = listed(job, &config)?.iter().any(|p| p == downstream);
+        if edit == Edit::Add {
+            // the reference is the resource of a `ci.downstream` step
+            provisio::existence::found(was_listed);
+        }
+        let mut writes = 0;
+        loop {
+            let new = match edit {
+                Edit::Add => add_child_project(&config, downstream)?,
+                Edit::Remove => remove_child_project(&config, downstream)?,
+            };
+            if new == config {
+                // Nothing (more) to do: the first read had it so, or our write stuck.
+                return Ok(Some(Linked {
+                    was_listed,
+                    changed: writes > 0,
+                }));
+            }
+            if writes == EDIT_ATTEMPTS {
+                return Err(Error::conflict(format!(
+                    "the configuration of {job:?} kept changing under us: {} {downstream:?} \
+                     did not stick after {EDIT_ATTEMPTS} writes",
+                    match edit {
+                        Edit::Add => "adding",
+                        Edit::Remove => "removing",
+                    }
+                )));
+            }
+            match self.post_config(job, &new).await {
+                Ok(()) => writes += 1,
+                // deleted since we read it
+                Err(e) if e.kind() == &ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            // Jenkins has no compare-and-set: a writer elsewhere may have written between our
+            // read and our write. Read again; the edit above is a no-op when ours stuck.
+            match self.read_config(job).await? {
+                Some(c) => config = c,
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The downstream projects listed in the job's `BuildTrigger` publisher, in document order
+    /// (empty when the job has no such publisher).
+    fn child_projects(config_xml: &str) -> Result<Vec<String>> {
+        Ok(split_projects(&scan(config_xml)?.child_text))
+    }
 
     const FREESTYLE: &str = "<?xml version='1.1' encoding='UTF-8'?>
 <project>

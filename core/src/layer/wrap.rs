@@ -6,7 +6,7 @@
 //! are answered without the layer.
 
 use super::{Layered, Safety};
-use crate::ci::{BuildRef, BuildResult, CiCapabilities, Job};
+use crate::ci::{BuildRef, BuildResult, CiCapabilities, Job, Linked};
 use crate::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
 use crate::database::{
     AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, RoleSpec, SeedSpec, Server,
@@ -282,13 +282,22 @@ impl CiServer for Layered<dyn CiServer> {
         })
         .await
     }
-    async fn edit_job_config(
-        &self,
-        path: &str,
-        edit: &(dyn for<'c> Fn(&'c str) -> Result<Option<String>> + Send + Sync),
-    ) -> Result<Option<bool>> {
-        self.run("ci.edit_job_config", Some(path), IDEMPOTENT, || {
-            self.inner.edit_job_config(path, edit)
+    async fn downstream_jobs(&self, job: &str) -> Result<Option<Vec<String>>> {
+        self.run("ci.downstream_jobs", Some(job), IDEMPOTENT, || {
+            self.inner.downstream_jobs(job)
+        })
+        .await
+    }
+    async fn add_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        // idempotent; a retry after a lost answer reports `was_listed: true`
+        self.run("ci.add_downstream", Some(job), IDEMPOTENT, || {
+            self.inner.add_downstream(job, downstream)
+        })
+        .await
+    }
+    async fn remove_downstream(&self, job: &str, downstream: &str) -> Result<Option<Linked>> {
+        self.run("ci.remove_downstream", Some(job), IDEMPOTENT, || {
+            self.inner.remove_downstream(job, downstream)
         })
         .await
     }

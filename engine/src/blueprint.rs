@@ -281,6 +281,26 @@ fn in_resource(name: &str, e: Error) -> Error {
     Error::invalid_input(format!("resource {name:?}: {}", e.message())).with_resource(name)
 }
 
+/// A refusal of a resource's parameters by its type: `resources.<name>.params.<path>: <rule>`
+/// when the error names a parameter path ([`Error::invalid_field`]), else like
+/// [`in_resource`].
+fn in_params(name: &str, e: Error) -> Error {
+    match crate::types::params::split_field(e.message()) {
+        Some((path, rule)) if e.kind() == &provisio::ErrorKind::InvalidInput => {
+            let path = if path == "params" {
+                String::new()
+            } else if path.starts_with('[') {
+                path.to_string()
+            } else {
+                format!(".{path}")
+            };
+            Error::invalid_input(format!("resources.{name}.params{path}: {rule}"))
+                .with_resource(name)
+        }
+        _ => in_resource(name, e),
+    }
+}
+
 fn bad(name: &str, msg: impl std::fmt::Display) -> Error {
     Error::invalid_input(format!("resource {name:?}: {msg}")).with_resource(name)
 }
@@ -488,7 +508,7 @@ impl Blueprint {
             syntax?;
             let checked = crate::render::check(&spec.params, self.templates.as_ref())
                 .map_err(|e| in_resource(name, e))?;
-            rt.validate(&checked).map_err(|e| in_resource(name, e))?;
+            rt.validate(&checked).map_err(|e| in_params(name, e))?;
 
             let mut mine = BTreeSet::new();
             for (path, r) in Self::references(spec) {
@@ -944,7 +964,7 @@ params = { zone = "${tenant.domain}", name = "${tenant.name}.${tenant.domain}", 
             Blueprint::new("b")
                 .resource("a", ResourceSpec::new("test.server").param("size", "small")),
         );
-        assert_eq!(m, "resource \"a\": invalid name: is required");
+        assert_eq!(m, "resources.a.params.name: is required");
 
         // bad names
         let m = rejected(

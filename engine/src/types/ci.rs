@@ -1,7 +1,8 @@
 //! `ci.folder`, `ci.job` and `ci.downstream`: Jenkins folders, jobs created from XML, and the
 //! references from umbrella jobs to a tenant's jobs.
 
-use super::{Params, Phase, ci_xml, in_resource, is_unresolved};
+use super::params::{Phase, TypedParams};
+use super::{ci_xml, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::{CiServer, Deleted, Error, Outcome, Result, validate};
@@ -31,9 +32,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CiFolder;
 
-fn parse_folder(params: &Value, phase: Phase) -> Result<String> {
-    let p = Params::new("ci.folder", params, phase, &["path"])?;
-    p.name("path", validate::jenkins_job_path)
+/// The parameters of `ci.folder` (see [`CiFolder`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FolderParams {
+    path: String,
+}
+
+impl TypedParams for FolderParams {
+    const TYPE: &'static str = "ci.folder";
+    const REPLACE: &'static [&'static str] = &["path"];
+    /// The folder's path.
+    type Spec = String;
+
+    fn check(self, phase: Phase) -> Result<String> {
+        phase.name("path", &self.path, validate::jenkins_job_path)
+    }
 }
 
 #[provisio::async_trait]
@@ -52,11 +66,11 @@ impl ResourceType for CiFolder {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_folder(params, Phase::Load).map(|_| ())
+        FolderParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["path"]
+        FolderParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -64,7 +78,10 @@ impl ResourceType for CiFolder {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("folder {}", parse_folder(params, Phase::Resolved)?))
+        Ok(format!(
+            "folder {}",
+            FolderParams::parse(params, Phase::Resolved)?
+        ))
     }
 
     async fn read(
@@ -73,7 +90,7 @@ impl ResourceType for CiFolder {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let path = parse_folder(params, Phase::Resolved)?;
+        let path = FolderParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let config = ci.get_job_config(&path).await.map_err(in_resource(ctx))?;
         Ok(config.map(|_| json!({ "path": path })))
@@ -85,7 +102,7 @@ impl ResourceType for CiFolder {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let path = parse_folder(params, Phase::Resolved)?;
+        let path = FolderParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let ensured = ci.ensure_folder(&path).await.map_err(in_resource(ctx))?;
         Ok(Applied {
@@ -100,7 +117,7 @@ impl ResourceType for CiFolder {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let path = parse_folder(params, Phase::Resolved)?;
+        let path = FolderParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         ci.delete_job(&path).await.map_err(in_resource(ctx))
     }
@@ -140,18 +157,32 @@ struct JobSpec {
     config_xml: String,
 }
 
-fn parse_job(params: &Value, phase: Phase) -> Result<JobSpec> {
-    let p = Params::new("ci.job", params, phase, &["path", "config_xml"])?;
-    let path = p.name("path", validate::jenkins_job_path)?;
-    let config_xml = p.req_str("config_xml")?.to_string();
-    // A reference may be spliced into the XML later; check what can be checked now. Jenkins
-    // configs often hold `${BUILD_NUMBER}`-style text, which is well-formed either way.
-    if let Err(e) = ci_xml::child_projects(&config_xml)
-        && (phase == Phase::Resolved || !is_unresolved(&config_xml))
-    {
-        return Err(Error::invalid_field("config_xml", e.message()));
+/// The parameters of `ci.job` (see [`CiJob`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobParams {
+    path: String,
+    config_xml: String,
+}
+
+impl TypedParams for JobParams {
+    const TYPE: &'static str = "ci.job";
+    const REPLACE: &'static [&'static str] = &["path"];
+    type Spec = JobSpec;
+
+    fn check(self, phase: Phase) -> Result<JobSpec> {
+        let path = phase.name("path", &self.path, validate::jenkins_job_path)?;
+        let config_xml = self.config_xml;
+        // A reference may be spliced into the XML later; check what can be checked now.
+        // Jenkins configs often hold `${BUILD_NUMBER}`-style text, which is well-formed either
+        // way.
+        if let Err(e) = ci_xml::child_projects(&config_xml)
+            && !phase.unresolved(&config_xml)
+        {
+            return Err(Error::invalid_field("config_xml", e.message()));
+        }
+        Ok(JobSpec { path, config_xml })
     }
-    Ok(JobSpec { path, config_xml })
 }
 
 #[provisio::async_trait]
@@ -170,11 +201,11 @@ impl ResourceType for CiJob {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_job(params, Phase::Load).map(|_| ())
+        JobParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["path"]
+        JobParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -182,7 +213,10 @@ impl ResourceType for CiJob {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("job {}", parse_job(params, Phase::Resolved)?.path))
+        Ok(format!(
+            "job {}",
+            JobParams::parse(params, Phase::Resolved)?.path
+        ))
     }
 
     async fn read(
@@ -191,7 +225,7 @@ impl ResourceType for CiJob {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_job(params, Phase::Resolved)?;
+        let spec = JobParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let config = ci
             .get_job_config(&spec.path)
@@ -211,7 +245,7 @@ impl ResourceType for CiJob {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_job(params, Phase::Resolved)?;
+        let spec = JobParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let ensured = ci
             .ensure_job(&spec.path, &spec.config_xml)
@@ -229,7 +263,7 @@ impl ResourceType for CiJob {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse_job(params, Phase::Resolved)?;
+        let spec = JobParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         ci.delete_job(&spec.path).await.map_err(in_resource(ctx))
     }
@@ -275,12 +309,25 @@ struct DownstreamSpec {
     downstream: String,
 }
 
-fn parse_downstream(params: &Value, phase: Phase) -> Result<DownstreamSpec> {
-    let p = Params::new("ci.downstream", params, phase, &["job", "downstream"])?;
-    Ok(DownstreamSpec {
-        job: p.name("job", validate::jenkins_job_path)?,
-        downstream: p.name("downstream", validate::jenkins_job_path)?,
-    })
+/// The parameters of `ci.downstream` (see [`CiDownstream`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownstreamParams {
+    job: String,
+    downstream: String,
+}
+
+impl TypedParams for DownstreamParams {
+    const TYPE: &'static str = "ci.downstream";
+    const REPLACE: &'static [&'static str] = &["job", "downstream"];
+    type Spec = DownstreamSpec;
+
+    fn check(self, phase: Phase) -> Result<DownstreamSpec> {
+        Ok(DownstreamSpec {
+            job: phase.name("job", &self.job, validate::jenkins_job_path)?,
+            downstream: phase.name("downstream", &self.downstream, validate::jenkins_job_path)?,
+        })
+    }
 }
 
 /// One lock per (CI account, umbrella job) for this process.
@@ -375,11 +422,11 @@ impl ResourceType for CiDownstream {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_downstream(params, Phase::Load).map(|_| ())
+        DownstreamParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["job", "downstream"]
+        DownstreamParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -387,7 +434,7 @@ impl ResourceType for CiDownstream {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         Ok(format!("downstream {} -> {}", s.job, s.downstream))
     }
 
@@ -397,7 +444,7 @@ impl ResourceType for CiDownstream {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let Some(config) = ci.get_job_config(&s.job).await.map_err(in_resource(ctx))? else {
             return Ok(None);
@@ -414,7 +461,7 @@ impl ResourceType for CiDownstream {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let wrote = edit_umbrella(ci.as_ref(), ctx, &s, Edit::Add)
             .await
@@ -439,7 +486,7 @@ impl ResourceType for CiDownstream {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let wrote = edit_umbrella(ci.as_ref(), ctx, &s, Edit::Remove)
             .await

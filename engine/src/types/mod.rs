@@ -13,9 +13,18 @@
 //! | `mail.identity` | [`mail`] | a sending domain or address |
 //!
 //! Every type follows the same rules:
+//! - Its parameters are a `#[derive(Deserialize)] #[serde(deny_unknown_fields)]` struct read
+//!   once per call through `types/params.rs` (`<Struct>::parse(params, phase)`), which also names the
+//!   fields whose change replaces the resource (its `REPLACE`, returned by `replace_fields`). No
+//!   type reads JSON by hand.
 //! - `validate` runs at load time, when string parameters may still hold unresolved `${...}`
-//!   references: presence and JSON types are always checked, name rules only on resolved values.
-//!   Errors are `InvalidInput` and name the field (`invalid copy_from.bucket: ...`).
+//!   references: presence, JSON types and unknown fields are always checked (by the struct),
+//!   name rules and ranges only on resolved values (integer and boolean fields holding a
+//!   reference are checked once resolved). Errors are `InvalidInput` and name the field path and
+//!   the rule (`invalid copy_from.bucket: is required`, `invalid ttl: expected an integer,
+//!   found "abc"`), which the blueprint shows as `resources.<name>.params.<path>: <rule>`.
+//! - `check`, `identity`, `read`, `apply` and `delete` parse the resolved parameters with the
+//!   same struct: identity inputs and the values sent to the provider come from it.
 //! - `apply` is an "ensure": it finds what exists by deterministic name or by ownership tags and
 //!   adopts it, so a retried step or a run resumed after a crash never creates a duplicate.
 //! - `delete` succeeds with [`Deleted::AlreadyGone`](provisio::Deleted::AlreadyGone) when there is

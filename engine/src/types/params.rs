@@ -7,7 +7,8 @@
 //!    struct's declaration, and a refusal names the exact field path and the rule:
 //!    `invalid ttl: expected an integer, found "abc"`, `invalid copy_from.bucket: is required`,
 //!    `invalid files["a.txt"]: expected a string, found 3`, `invalid extra: unknown field
-//!    "extra" (expected one of: zone, name, ...)`. A `null` value counts as absent.
+//!    "extra" (expected one of: zone, name, ...)`. A field holding `null` counts as absent (an
+//!    entry of a map such as `files` may not be `null`).
 //! 2. the type's own `parse` applies what serde cannot express (name rules, ranges, "one of
 //!    these two") through the [`Phase`] helpers, which skip strings still holding `${...}` at
 //!    load time ([`Phase::Load`]) and check everything once resolved.
@@ -553,7 +554,7 @@ fn failure_error(mut path: String, failure: Failure) -> Error {
 // a deserializer over a JSON value with the errors above
 // ---------------------------------------------------------------------------------------------
 
-/// Deserializes a borrowed JSON value; object entries holding `null` count as absent.
+/// Deserializes a borrowed JSON value; struct fields holding `null` count as absent.
 #[derive(Clone, Copy)]
 struct Json<'a>(&'a Value);
 
@@ -591,6 +592,24 @@ impl<'de> Deserializer<'de> for Json<'de> {
                 Ok(v)
             }
             Value::Object(map) => {
+                let mut entries =
+                    de::value::MapDeserializer::new(map.iter().map(|(k, v)| (k.as_str(), Json(v))));
+                let v = visitor.visit_map(&mut entries)?;
+                entries.end()?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// A struct's fields holding `null` count as absent (a map's `null` values do not).
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> std::result::Result<V::Value, Failure> {
+        match self.0 {
+            Value::Object(map) => {
                 let mut entries = de::value::MapDeserializer::new(
                     map.iter()
                         .filter(|(_, v)| !v.is_null())
@@ -600,6 +619,7 @@ impl<'de> Deserializer<'de> for Json<'de> {
                 entries.end()?;
                 Ok(v)
             }
+            _ => self.deserialize_any(visitor),
         }
     }
 
@@ -638,7 +658,7 @@ impl<'de> Deserializer<'de> for Json<'de> {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
         ignored_any
     }
 }
@@ -807,6 +827,11 @@ mod tests {
         assert_eq!(
             message(json!({"name": "a", "tags": {"team x": 1}})),
             "invalid tags[\"team x\"]: expected a string, found 1"
+        );
+        assert_eq!(
+            message(json!({"name": "a", "tags": {"team": null}})),
+            "invalid tags.team: expected a string, found null",
+            "a map entry is not a field: null is not absent there"
         );
         // unknown and missing fields
         assert_eq!(

@@ -248,4 +248,27 @@ mod tests {
         }
         assert_eq!(names.len(), 15);
     }
+
+    /// Every replace field is a parameter its type declares (a typo there would never show a
+    /// replace in a plan).
+    #[test]
+    fn replace_fields_are_declared_parameters() {
+        let r = builtin();
+        for name in r.names() {
+            let t = r.get(name).unwrap();
+            assert!(!t.replace_fields().is_empty(), "{name} replaces on nothing");
+            for field in t.replace_fields() {
+                // a list fits no built-in parameter: a declared field is refused by its type,
+                // an undeclared one as unknown
+                let e = t
+                    .validate(&serde_json::json!({ *field: [] }))
+                    .expect_err("a list is no parameter value");
+                assert!(
+                    e.message()
+                        .starts_with(&format!("invalid {field}: expected ")),
+                    "{name}.{field}: {e}"
+                );
+            }
+        }
+    }
 }

@@ -19,7 +19,9 @@
 //! References (see [`crate::template`]) and `depends_on` define the dependency graph.
 //! [`Blueprint::validate`] rejects, with an `InvalidInput` error naming the resource and field:
 //! bad names, unknown types, parameters the type rejects, malformed or unknown references
-//! (resource, output key, tenant variable), secret variables inside `${...}` and cycles.
+//! (resource, output key, tenant variable), secret variables inside `${...}` and cycles. A
+//! parameter the type rejects is named by its path:
+//! `resources.dns_prod.params.ttl: expected an integer, found "abc"`.
 //!
 //! Built in code:
 //!
@@ -281,6 +283,26 @@ fn in_resource(name: &str, e: Error) -> Error {
     Error::invalid_input(format!("resource {name:?}: {}", e.message())).with_resource(name)
 }
 
+/// A refusal of a resource's parameters (by its type, or by the template check):
+/// `resources.<name>.params.<path>: <rule>` when the error names a parameter path
+/// ([`Error::invalid_field`]: `invalid ttl: ...`, `invalid params.files.vars: ...`), else like
+/// [`in_resource`].
+fn in_params(name: &str, e: Error) -> Error {
+    match crate::types::params::split_field(e.message()) {
+        Some((path, rule)) if e.kind() == &provisio::ErrorKind::InvalidInput => {
+            // the type names a field inside its parameters; the template check names
+            // `params.<path>`
+            let path = match path.strip_prefix("params") {
+                Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => rest.to_string(),
+                _ => format!(".{path}"),
+            };
+            Error::invalid_input(format!("resources.{name}.params{path}: {rule}"))
+                .with_resource(name)
+        }
+        _ => in_resource(name, e),
+    }
+}
+
 fn bad(name: &str, msg: impl std::fmt::Display) -> Error {
     Error::invalid_input(format!("resource {name:?}: {msg}")).with_resource(name)
 }
@@ -412,7 +434,8 @@ impl Blueprint {
 
     /// Checks the blueprint against the registry and returns its dependency graph.
     ///
-    /// Every failure is `InvalidInput` and names the resource and the field.
+    /// Every failure is `InvalidInput` and names the resource and the field; a parameter the
+    /// resource's type refuses reads `resources.<name>.params.<path>: <rule>`.
     pub fn validate(&self, registry: &Registry) -> Result<Graph> {
         let bp_ok = !self.name.is_empty()
             && self.name.len() <= 63
@@ -487,8 +510,8 @@ impl Blueprint {
             });
             syntax?;
             let checked = crate::render::check(&spec.params, self.templates.as_ref())
-                .map_err(|e| in_resource(name, e))?;
-            rt.validate(&checked).map_err(|e| in_resource(name, e))?;
+                .map_err(|e| in_params(name, e))?;
+            rt.validate(&checked).map_err(|e| in_params(name, e))?;
 
             let mut mine = BTreeSet::new();
             for (path, r) in Self::references(spec) {
@@ -944,7 +967,7 @@ params = { zone = "${tenant.domain}", name = "${tenant.name}.${tenant.domain}", 
             Blueprint::new("b")
                 .resource("a", ResourceSpec::new("test.server").param("size", "small")),
         );
-        assert_eq!(m, "resource \"a\": invalid name: is required");
+        assert_eq!(m, "resources.a.params.name: is required");
 
         // bad names
         let m = rejected(
@@ -1063,6 +1086,90 @@ params = { zone = "${tenant.domain}", name = "${tenant.name}.${tenant.domain}", 
         assert_eq!(
             bp.resolve("a", &t, &BTreeMap::new()).unwrap()["name"],
             "${literal}"
+        );
+    }
+
+    /// A built-in type's parameter refusal names the resource and the exact field path.
+    #[test]
+    fn parameter_errors_name_the_field_path() {
+        let registry = crate::types::builtin();
+        let check = |params: &str| -> String {
+            let text = format!(
+                "name: b\nvariables: {{ ttl: {{ default: 300 }} }}\nresources:\n  dns_prod:\n    type: dns.record\n    params: {params}\n"
+            );
+            match Blueprint::from_yaml(&text).unwrap().validate(&registry) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => {
+                    assert_eq!(e.kind(), &provisio::ErrorKind::InvalidInput, "{e}");
+                    assert_eq!(e.resource(), Some("dns_prod"), "{e}");
+                    e.message().to_string()
+                }
+            }
+        };
+        let base = "zone: example.com, name: www, type: A, content: 192.0.2.1";
+        assert_eq!(check(&format!("{{ {base}, ttl: 300 }}")), "ok");
+        // a reference where an integer belongs is checked once resolved
+        assert_eq!(
+            check(&format!("{{ {base}, ttl: \"${{tenant.ttl}}\" }}")),
+            "ok"
+        );
+        assert_eq!(
+            check(&format!("{{ {base}, ttl: abc }}")),
+            "resources.dns_prod.params.ttl: expected an integer, found \"abc\""
+        );
+        assert_eq!(
+            check(&format!("{{ {base}, ttl: 0 }}")),
+            "resources.dns_prod.params.ttl: must be from 1 to 4294967295, got 0"
+        );
+        assert_eq!(
+            check(&format!("{{ {base}, proxied: [true] }}")),
+            "resources.dns_prod.params.proxied: expected true or false, found a list"
+        );
+        assert_eq!(
+            check("{ zone: example.com, name: www, type: A }"),
+            "resources.dns_prod.params.content: is required"
+        );
+        assert!(
+            check(&format!("{{ {base}, colour: red }}")).starts_with(
+                "resources.dns_prod.params.colour: unknown field \"colour\" (expected one of: zone, name, type, content,"
+            )
+        );
+        assert_eq!(
+            check("[1, 2]"),
+            "resources.dns_prod.params: dns.record takes an object of parameters, found a list"
+        );
+        // a name rule of the second pass
+        assert!(
+            check("{ zone: example.com, name: \"a b\", type: A, content: 192.0.2.1 }")
+                .starts_with("resources.dns_prod.params.name: "),
+        );
+        // a refusal that names no parameter keeps the resource prefix
+        assert!(
+            check("{ zone: example.com, name: www, type: A, content: nope }")
+                .starts_with("resource \"dns_prod\": invalid record content: "),
+        );
+
+        // nested objects and map entries
+        let assets = |params: &str| {
+            let bp = Blueprint::from_yaml(&format!(
+                "name: b\nresources:\n  assets:\n    type: storage.objects\n    params: {params}\n"
+            ))
+            .unwrap();
+            bp.validate(&registry).unwrap_err().message().to_string()
+        };
+        assert_eq!(
+            assets("{ bucket: shared-assets, prefix: t/, copy_from: { prefix: initial/ } }"),
+            "resources.assets.params.copy_from.bucket: is required"
+        );
+        assert_eq!(
+            assets(
+                "{ bucket: shared-assets, prefix: t/, copy_from: { bucket: b, prefix: p/, x: 1 } }"
+            ),
+            "resources.assets.params.copy_from.x: unknown field \"x\" (expected one of: bucket, prefix)"
+        );
+        assert_eq!(
+            assets("{ bucket: shared-assets, prefix: t/, files: { \"conf/app.yml\": [1] } }"),
+            "resources.assets.params.files[\"conf/app.yml\"]: expected a string, found a list"
         );
     }
 }

@@ -7,7 +7,7 @@
 //! alias bombs, huge scalars), then read through the same functions the engine, the
 //! configuration and the CLI use. Every case must end without a panic in under a second, and
 //! every refusal must name the document (or resource), the place (line and column or field)
-//! and the rule, without quoting a secret value. About 10,000 cases, deterministically seeded;
+//! and the rule, without quoting a secret value. About 12,000 cases, deterministically seeded;
 //! each family prints its case count and slowest case (`cargo test -p provisio-loader --test
 //! fuzz_files -- --nocapture`).
 
@@ -17,7 +17,7 @@ use fuzz::checks::{self, Verdict, located, refused, validation};
 use fuzz::mutations::{
     Damage, Edit, bad_name, damage, damaged, damaged_text, edit, planted_secret,
 };
-use fuzz::seeds::{Kind, TENANTS_CSV, examples_dir, render};
+use fuzz::seeds::{Kind, TENANTS_CSV, examples_dir, render, typed_blueprint};
 use proptest::prelude::*;
 use provisio::validate::{self, NameKind};
 use provisio::{Error, Result};
@@ -175,6 +175,64 @@ fn structured(kind: Kind, cases: u32) {
 #[test]
 fn blueprints() {
     structured(Kind::Blueprint, 2_400);
+}
+
+/// Edits of one resource's parameters only (wrong types, unknown fields, missing fields, invalid
+/// names, deep and huge values), in blueprints holding every built-in type and in the example:
+/// the typed parameters of each type refuse them without a panic, and the refusal names the
+/// resource and the parameter's path (`resources.web.params.tags.team: expected a string,
+/// found 3`).
+#[test]
+fn typed_parameters() {
+    let templates = example_templates();
+    let seeds = [
+        typed_blueprint(),
+        fuzz::seeds::Kind::Blueprint.seeds().remove(0),
+    ];
+    let strategy = (0..seeds.len(), any::<usize>(), 0..FORMATS.len(), edit());
+    let typed = std::cell::Cell::new(0usize);
+    checks::run("typed parameters", 2_000, strategy, |(s, r, f, e)| {
+        let mut doc = seeds[*s].clone();
+        let names: Vec<String> = doc["resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let name = &names[r % names.len()];
+        let params = &mut doc["resources"][name.as_str()]["params"];
+        *params = fuzz::mutations::apply(params, e);
+        let Some(text) = render(&doc, FORMATS[*f]) else {
+            return Ok(Verdict::Accepted); // TOML cannot hold a null
+        };
+        let planted = planted_secret(&seeds[*s]["resources"][name.as_str()]["params"], e);
+        let mut bp = match Blueprint::parse(&text, FORMATS[*f]) {
+            Ok(bp) => bp,
+            Err(err) => {
+                // too deep for the loader: refused while reading, located
+                located(&err, "<blueprint>", text.as_bytes(), "")?;
+                return refused(no_planted(err.message(), planted));
+            }
+        };
+        bp.templates = templates.clone();
+        let Err(err) = bp.validate(&provisio_engine::types::builtin()) else {
+            return Ok(Verdict::Accepted);
+        };
+        validation(&err)?;
+        if checks::names_parameter(&err, name)? {
+            typed.set(typed.get() + 1);
+        }
+        refused(no_planted(err.message(), planted))
+    });
+    println!(
+        "fuzz typed parameters: {} refusals by the typed parameters",
+        typed.get()
+    );
+    assert!(
+        typed.get() >= 500,
+        "only {} refusals came from the typed parameters",
+        typed.get()
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `ci.folder`, `ci.job` and `ci.downstream`: Jenkins folders, jobs created from XML, and the
 //! references from umbrella jobs to a tenant's jobs.
 
-use super::{Params, Phase, in_resource, is_unresolved};
+use super::in_resource;
+use super::params::{Phase, TypedParams};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::{Deleted, Error, Outcome, Result, validate};
@@ -29,9 +30,22 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CiFolder;
 
-fn parse_folder(params: &Value, phase: Phase) -> Result<String> {
-    let p = Params::new("ci.folder", params, phase, &["path"])?;
-    p.name("path", validate::jenkins_job_path)
+/// The parameters of `ci.folder` (see [`CiFolder`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FolderParams {
+    path: String,
+}
+
+impl TypedParams for FolderParams {
+    const TYPE: &'static str = "ci.folder";
+    const REPLACE: &'static [&'static str] = &["path"];
+    /// The folder's path.
+    type Spec = String;
+
+    fn check(self, phase: Phase) -> Result<String> {
+        phase.name("path", &self.path, validate::jenkins_job_path)
+    }
 }
 
 #[provisio::async_trait]
@@ -50,11 +64,11 @@ impl ResourceType for CiFolder {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_folder(params, Phase::Load).map(|_| ())
+        FolderParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["path"]
+        FolderParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -62,7 +76,10 @@ impl ResourceType for CiFolder {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("folder {}", parse_folder(params, Phase::Resolved)?))
+        Ok(format!(
+            "folder {}",
+            FolderParams::parse(params, Phase::Resolved)?
+        ))
     }
 
     async fn read(
@@ -71,7 +88,7 @@ impl ResourceType for CiFolder {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let path = parse_folder(params, Phase::Resolved)?;
+        let path = FolderParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let config = ci.get_job_config(&path).await.map_err(in_resource(ctx))?;
         Ok(config.map(|_| json!({ "path": path })))
@@ -83,7 +100,7 @@ impl ResourceType for CiFolder {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let path = parse_folder(params, Phase::Resolved)?;
+        let path = FolderParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let ensured = ci.ensure_folder(&path).await.map_err(in_resource(ctx))?;
         Ok(Applied {
@@ -98,7 +115,7 @@ impl ResourceType for CiFolder {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let path = parse_folder(params, Phase::Resolved)?;
+        let path = FolderParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         ci.delete_job(&path).await.map_err(in_resource(ctx))
     }
@@ -138,18 +155,32 @@ struct JobSpec {
     config_xml: String,
 }
 
-fn parse_job(params: &Value, phase: Phase) -> Result<JobSpec> {
-    let p = Params::new("ci.job", params, phase, &["path", "config_xml"])?;
-    let path = p.name("path", validate::jenkins_job_path)?;
-    let config_xml = p.req_str("config_xml")?.to_string();
-    // A reference may be spliced into the XML later; check what can be checked now. Jenkins
-    // configs often hold `${BUILD_NUMBER}`-style text, which is well-formed either way.
-    if let Err(e) = validate::xml_document("config_xml", &config_xml)
-        && (phase == Phase::Resolved || !is_unresolved(&config_xml))
-    {
-        return Err(e);
+/// The parameters of `ci.job` (see [`CiJob`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobParams {
+    path: String,
+    config_xml: String,
+}
+
+impl TypedParams for JobParams {
+    const TYPE: &'static str = "ci.job";
+    const REPLACE: &'static [&'static str] = &["path"];
+    type Spec = JobSpec;
+
+    fn check(self, phase: Phase) -> Result<JobSpec> {
+        let path = phase.name("path", &self.path, validate::jenkins_job_path)?;
+        let config_xml = self.config_xml;
+        // A reference may be spliced into the XML later; check what can be checked now.
+        // Jenkins configs often hold `${BUILD_NUMBER}`-style text, which is well-formed either
+        // way.
+        if let Err(e) = validate::xml_document("config_xml", &config_xml)
+            && !phase.unresolved(&config_xml)
+        {
+            return Err(e);
+        }
+        Ok(JobSpec { path, config_xml })
     }
-    Ok(JobSpec { path, config_xml })
 }
 
 #[provisio::async_trait]
@@ -168,11 +199,11 @@ impl ResourceType for CiJob {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_job(params, Phase::Load).map(|_| ())
+        JobParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["path"]
+        JobParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -180,7 +211,10 @@ impl ResourceType for CiJob {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("job {}", parse_job(params, Phase::Resolved)?.path))
+        Ok(format!(
+            "job {}",
+            JobParams::parse(params, Phase::Resolved)?.path
+        ))
     }
 
     async fn read(
@@ -189,7 +223,7 @@ impl ResourceType for CiJob {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_job(params, Phase::Resolved)?;
+        let spec = JobParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let config = ci
             .get_job_config(&spec.path)
@@ -209,7 +243,7 @@ impl ResourceType for CiJob {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_job(params, Phase::Resolved)?;
+        let spec = JobParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let ensured = ci
             .ensure_job(&spec.path, &spec.config_xml)
@@ -227,7 +261,7 @@ impl ResourceType for CiJob {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse_job(params, Phase::Resolved)?;
+        let spec = JobParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         ci.delete_job(&spec.path).await.map_err(in_resource(ctx))
     }
@@ -272,12 +306,25 @@ struct DownstreamSpec {
     downstream: String,
 }
 
-fn parse_downstream(params: &Value, phase: Phase) -> Result<DownstreamSpec> {
-    let p = Params::new("ci.downstream", params, phase, &["job", "downstream"])?;
-    Ok(DownstreamSpec {
-        job: p.name("job", validate::jenkins_job_path)?,
-        downstream: p.name("downstream", validate::jenkins_job_path)?,
-    })
+/// The parameters of `ci.downstream` (see [`CiDownstream`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownstreamParams {
+    job: String,
+    downstream: String,
+}
+
+impl TypedParams for DownstreamParams {
+    const TYPE: &'static str = "ci.downstream";
+    const REPLACE: &'static [&'static str] = &["job", "downstream"];
+    type Spec = DownstreamSpec;
+
+    fn check(self, phase: Phase) -> Result<DownstreamSpec> {
+        Ok(DownstreamSpec {
+            job: phase.name("job", &self.job, validate::jenkins_job_path)?,
+            downstream: phase.name("downstream", &self.downstream, validate::jenkins_job_path)?,
+        })
+    }
 }
 
 #[provisio::async_trait]
@@ -296,11 +343,11 @@ impl ResourceType for CiDownstream {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_downstream(params, Phase::Load).map(|_| ())
+        DownstreamParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["job", "downstream"]
+        DownstreamParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -308,7 +355,7 @@ impl ResourceType for CiDownstream {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         Ok(format!("downstream {} -> {}", s.job, s.downstream))
     }
 
@@ -318,7 +365,7 @@ impl ResourceType for CiDownstream {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let listed = ci
             .downstream_jobs(&s.job)
@@ -334,7 +381,7 @@ impl ResourceType for CiDownstream {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let linked = ci
             .add_downstream(&s.job, &s.downstream)
@@ -363,7 +410,7 @@ impl ResourceType for CiDownstream {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let s = parse_downstream(params, Phase::Resolved)?;
+        let s = DownstreamParams::parse(params, Phase::Resolved)?;
         let ci = ctx.providers.ci(ctx.provider)?;
         let linked = ci
             .remove_downstream(&s.job, &s.downstream)

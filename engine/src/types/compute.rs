@@ -1,11 +1,13 @@
 //! `compute.instance`: a virtual machine started from a prepared image.
 
-use super::{Params, Phase, check_owner, in_resource};
+use super::params::{Int, Phase, TypedParams};
+use super::{check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::compute::{Instance, InstanceSpec, InstanceState};
 use provisio::{Compute, Deleted, Ensured, Error, Result, Tags, validate};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `compute.instance`: a virtual machine, found again by its ownership tags.
@@ -43,15 +45,19 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ComputeInstance;
 
-const FIELDS: &[&str] = &[
-    "name",
-    "image",
-    "size",
-    "user_data",
-    "tags",
-    "wait_for",
-    "wait_timeout_secs",
-];
+/// The parameters of `compute.instance` (see [`ComputeInstance`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceParams {
+    name: String,
+    image: String,
+    size: String,
+    user_data: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    wait_for: Option<String>,
+    wait_timeout_secs: Option<Int>,
+}
 
 struct Spec {
     name: String,
@@ -82,51 +88,64 @@ fn non_empty(field: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-fn parse(params: &Value, phase: Phase) -> Result<Spec> {
-    let p = Params::new("compute.instance", params, phase, FIELDS)?;
-    let name = p.name("name", instance_name)?;
-    let image = p.name("image", non_empty)?;
-    let size = p.name("size", non_empty)?;
-    let user_data = p.opt_str("user_data")?.map(str::to_string);
-    let tags = p.opt_str_map("tags")?.unwrap_or_default();
-    if let Some(k) = tags.keys().find(|k| k.starts_with("provisio:")) {
-        return Err(Error::invalid_field(
-            "tags",
-            format!("{k:?}: the provisio: prefix is reserved for ownership tags"),
-        ));
-    }
-    if phase == Phase::Resolved
-        || !tags
+impl TypedParams for InstanceParams {
+    const TYPE: &'static str = "compute.instance";
+    const REPLACE: &'static [&'static str] = &["image", "size", "user_data"];
+    type Spec = Spec;
+
+    fn check(self, phase: Phase) -> Result<Spec> {
+        let name = phase.name("name", &self.name, instance_name)?;
+        let image = phase.name("image", &self.image, non_empty)?;
+        let size = phase.name("size", &self.size, non_empty)?;
+        let tags: Tags = self.tags;
+        if let Some(k) = tags.keys().find(|k| k.starts_with("provisio:")) {
+            return Err(Error::invalid_field(
+                "tags",
+                format!("{k:?}: the provisio: prefix is reserved for ownership tags"),
+            ));
+        }
+        if !tags
             .iter()
-            .any(|(k, v)| super::is_unresolved(k) || super::is_unresolved(v))
-    {
-        validate::tags("tags", &tags)?;
-    }
-    let wait_for = match p.opt_str("wait_for")? {
-        None => Some(InstanceState::Running),
-        Some(_) if p.unresolved("wait_for") => None,
-        Some("none") => None,
-        Some(s) => match serde_json::from_value::<InstanceState>(Value::String(s.to_string())) {
-            Ok(state) if !state.is_terminal() => Some(state),
-            _ => {
-                return Err(Error::invalid_field(
-                    "wait_for",
-                    format!("{s:?} is not one of pending, running, stopped, none"),
-                ));
+            .any(|(k, v)| phase.unresolved(k) || phase.unresolved(v))
+        {
+            validate::tags("tags", &tags)?;
+        }
+        let wait_for = match self.wait_for.as_deref() {
+            None => Some(InstanceState::Running),
+            Some(s) if phase.unresolved(s) => None,
+            Some("none") => None,
+            Some(s) => {
+                match serde_json::from_value::<InstanceState>(Value::String(s.to_string())) {
+                    Ok(state) if !state.is_terminal() => Some(state),
+                    _ => {
+                        return Err(Error::invalid_field(
+                            "wait_for",
+                            format!("{s:?} is not one of pending, running, stopped, none"),
+                        ));
+                    }
+                }
             }
-        },
-    };
-    let wait_timeout =
-        Duration::from_secs(p.opt_u64("wait_timeout_secs", 1, 86_400)?.unwrap_or(600));
-    Ok(Spec {
-        name,
-        image,
-        size,
-        user_data,
-        tags,
-        wait_for,
-        wait_timeout,
-    })
+        };
+        let wait_timeout = Duration::from_secs(
+            phase
+                .int(
+                    "wait_timeout_secs",
+                    self.wait_timeout_secs.as_ref(),
+                    1,
+                    86_400,
+                )?
+                .unwrap_or(600),
+        );
+        Ok(Spec {
+            name,
+            image,
+            size,
+            user_data: self.user_data,
+            tags,
+            wait_for,
+            wait_timeout,
+        })
+    }
 }
 
 /// An idempotency key the providers accept (at most 64 ASCII characters): the step's token
@@ -222,11 +241,11 @@ impl ResourceType for ComputeInstance {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse(params, Phase::Load).map(|_| ())
+        InstanceParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["image", "size", "user_data"]
+        InstanceParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -240,7 +259,10 @@ impl ResourceType for ComputeInstance {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("instance {}", parse(params, Phase::Resolved)?.name))
+        Ok(format!(
+            "instance {}",
+            InstanceParams::parse(params, Phase::Resolved)?.name
+        ))
     }
 
     async fn read(
@@ -249,7 +271,7 @@ impl ResourceType for ComputeInstance {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = InstanceParams::parse(params, Phase::Resolved)?;
         let compute = ctx.providers.compute(ctx.provider)?;
         let found = current(compute.as_ref(), ctx, &spec, prior)
             .await
@@ -263,7 +285,7 @@ impl ResourceType for ComputeInstance {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = InstanceParams::parse(params, Phase::Resolved)?;
         let compute = ctx.providers.compute(ctx.provider)?;
         // Not in state yet: the launch itself finds an instance carrying our ownership tags
         // (or idempotency key) and adopts it, so nothing is looked up first.
@@ -350,7 +372,7 @@ impl ResourceType for ComputeInstance {
         params: &Value,
         outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = InstanceParams::parse(params, Phase::Resolved)?;
         let compute = ctx.providers.compute(ctx.provider)?;
         let ids: Vec<String> = match outputs.get("id").and_then(Value::as_str) {
             Some(id) => vec![id.to_string()],

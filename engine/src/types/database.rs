@@ -1,6 +1,7 @@
 //! `database.server`, `database.role`, `database.database` and `database.seed`.
 
-use super::{Params, Phase, check_owner, in_resource};
+use super::params::{Flag, Int, Phase, TypedParams, string_like};
+use super::{check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::database::{DatabaseSpec, DeleteServer, RoleSpec, SeedSpec, Server, ServerSpec};
@@ -109,60 +110,82 @@ fn non_empty(field: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-fn parse_server(params: &Value, phase: Phase) -> Result<ServerParams> {
-    let p = Params::new(
-        "database.server",
-        params,
-        phase,
-        &[
-            "name",
-            "engine",
-            "version",
-            "size",
-            "storage_gb",
-            "admin_user",
+/// The parameters of `database.server` (see [`DatabaseServer`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFields {
+    name: String,
+    engine: Option<String>,
+    #[serde(deserialize_with = "string_like")]
+    version: String,
+    size: String,
+    storage_gb: Int,
+    admin_user: String,
+    admin_password_secret: String,
+    secrets_provider: Option<String>,
+    deletion_protection: Option<Flag>,
+    skip_final_snapshot: Option<Flag>,
+    wait_timeout_secs: Option<Int>,
+}
+
+impl TypedParams for ServerFields {
+    const TYPE: &'static str = "database.server";
+    const REPLACE: &'static [&'static str] = &["name", "engine"];
+    type Spec = ServerParams;
+
+    fn check(self, phase: Phase) -> Result<ServerParams> {
+        let name = phase.name("name", &self.name, server_identifier)?;
+        let engine = phase
+            .opt_name("engine", self.engine.as_deref(), non_empty)?
+            .unwrap_or_else(|| "postgres".into());
+        let version = phase.name("version", &self.version, non_empty)?;
+        let size = phase.name("size", &self.size, non_empty)?;
+        let storage_gb = phase
+            .int("storage_gb", Some(&self.storage_gb), 1, 65_536)?
+            .unwrap_or(20) as u32;
+        let admin_user = phase.name("admin_user", &self.admin_user, validate::pg_identifier)?;
+        let password_secret = phase.name(
             "admin_password_secret",
-            "secrets_provider",
-            "deletion_protection",
-            "skip_final_snapshot",
-            "wait_timeout_secs",
-        ],
-    )?;
-    let name = p.name("name", server_identifier)?;
-    let engine = p
-        .opt_name("engine", non_empty)?
-        .unwrap_or_else(|| "postgres".into());
-    let version = p.req_string_like("version")?;
-    p.check_name("version", &version, non_empty)?;
-    let size = p.name("size", non_empty)?;
-    let storage_gb = p.req_u64("storage_gb", 1, 65_536)?.unwrap_or(20) as u32;
-    let admin_user = p.name("admin_user", validate::pg_identifier)?;
-    let password_secret = p.name("admin_password_secret", validate::lenient_secret_name)?;
-    let secrets_provider = p
-        .opt_str("secrets_provider")?
-        .unwrap_or(crate::providers::DEFAULT_PROVIDER)
-        .to_string();
-    let deletion_protection = p.opt_bool("deletion_protection")?.unwrap_or(true);
-    let skip_final_snapshot = p.opt_bool("skip_final_snapshot")?.unwrap_or(false);
-    let wait_timeout =
-        Duration::from_secs(p.opt_u64("wait_timeout_secs", 1, 86_400)?.unwrap_or(3600));
-    Ok(ServerParams {
-        spec: ServerSpec {
-            name,
-            engine,
-            version,
-            size,
-            storage_gb,
-            admin_user,
-            admin_password: SecretString::default(),
-            deletion_protection,
-            tags: Default::default(),
-        },
-        password_secret,
-        secrets_provider,
-        skip_final_snapshot,
-        wait_timeout,
-    })
+            &self.admin_password_secret,
+            validate::lenient_secret_name,
+        )?;
+        let secrets_provider = self
+            .secrets_provider
+            .unwrap_or_else(|| crate::providers::DEFAULT_PROVIDER.to_string());
+        let deletion_protection = phase
+            .flag("deletion_protection", self.deletion_protection.as_ref())?
+            .unwrap_or(true);
+        let skip_final_snapshot = phase
+            .flag("skip_final_snapshot", self.skip_final_snapshot.as_ref())?
+            .unwrap_or(false);
+        let wait_timeout = Duration::from_secs(
+            phase
+                .int(
+                    "wait_timeout_secs",
+                    self.wait_timeout_secs.as_ref(),
+                    1,
+                    86_400,
+                )?
+                .unwrap_or(3600),
+        );
+        Ok(ServerParams {
+            spec: ServerSpec {
+                name,
+                engine,
+                version,
+                size,
+                storage_gb,
+                admin_user,
+                admin_password: SecretString::default(),
+                deletion_protection,
+                tags: Default::default(),
+            },
+            password_secret,
+            secrets_provider,
+            skip_final_snapshot,
+            wait_timeout,
+        })
+    }
 }
 
 fn server_outputs(s: &Server) -> Value {
@@ -229,11 +252,11 @@ impl ResourceType for DatabaseServer {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_server(params, Phase::Load).map(|_| ())
+        ServerFields::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name", "engine"]
+        ServerFields::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -247,7 +270,7 @@ impl ResourceType for DatabaseServer {
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!(
             "server {}",
-            parse_server(params, Phase::Resolved)?.spec.name
+            ServerFields::parse(params, Phase::Resolved)?.spec.name
         ))
     }
 
@@ -257,7 +280,7 @@ impl ResourceType for DatabaseServer {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let p = parse_server(params, Phase::Resolved)?;
+        let p = ServerFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         let server = db
             .get_server(&p.spec.name)
@@ -272,7 +295,7 @@ impl ResourceType for DatabaseServer {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let mut p = parse_server(params, Phase::Resolved)?;
+        let mut p = ServerFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         if let Some(existing) = db
             .get_server(&p.spec.name)
@@ -309,7 +332,7 @@ impl ResourceType for DatabaseServer {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let p = parse_server(params, Phase::Resolved)?;
+        let p = ServerFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         match db
             .get_server(&p.spec.name)
@@ -361,21 +384,33 @@ struct RoleParams {
     secrets_provider: String,
 }
 
-fn parse_role(params: &Value, phase: Phase) -> Result<RoleParams> {
-    let p = Params::new(
-        "database.role",
-        params,
-        phase,
-        &["name", "password_secret", "secrets_provider"],
-    )?;
-    Ok(RoleParams {
-        name: p.name("name", validate::pg_identifier)?,
-        password_secret: p.name("password_secret", validate::lenient_secret_name)?,
-        secrets_provider: p
-            .opt_str("secrets_provider")?
-            .unwrap_or(crate::providers::DEFAULT_PROVIDER)
-            .to_string(),
-    })
+/// The parameters of `database.role` (see [`DatabaseRole`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleFields {
+    name: String,
+    password_secret: String,
+    secrets_provider: Option<String>,
+}
+
+impl TypedParams for RoleFields {
+    const TYPE: &'static str = "database.role";
+    const REPLACE: &'static [&'static str] = &["name"];
+    type Spec = RoleParams;
+
+    fn check(self, phase: Phase) -> Result<RoleParams> {
+        Ok(RoleParams {
+            name: phase.name("name", &self.name, validate::pg_identifier)?,
+            password_secret: phase.name(
+                "password_secret",
+                &self.password_secret,
+                validate::lenient_secret_name,
+            )?,
+            secrets_provider: self
+                .secrets_provider
+                .unwrap_or_else(|| crate::providers::DEFAULT_PROVIDER.to_string()),
+        })
+    }
 }
 
 #[provisio::async_trait]
@@ -394,11 +429,11 @@ impl ResourceType for DatabaseRole {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_role(params, Phase::Load).map(|_| ())
+        RoleFields::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name"]
+        RoleFields::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -406,7 +441,7 @@ impl ResourceType for DatabaseRole {
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
-        let role = parse_role(params, Phase::Resolved)?;
+        let role = RoleFields::parse(params, Phase::Resolved)?;
         ctx.providers
             .database(ctx.provider)?
             .check_name(NameKind::Role, "name", &role.name)?;
@@ -420,7 +455,7 @@ impl ResourceType for DatabaseRole {
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!(
             "role {}",
-            parse_role(params, Phase::Resolved)?.name
+            RoleFields::parse(params, Phase::Resolved)?.name
         ))
     }
 
@@ -430,7 +465,7 @@ impl ResourceType for DatabaseRole {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let p = parse_role(params, Phase::Resolved)?;
+        let p = RoleFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         let exists = db.role_exists(&p.name).await.map_err(in_resource(ctx))?;
         Ok(exists.then(|| json!({ "name": p.name })))
@@ -442,7 +477,7 @@ impl ResourceType for DatabaseRole {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let p = parse_role(params, Phase::Resolved)?;
+        let p = RoleFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         let password = secret_value(
             ctx,
@@ -470,7 +505,7 @@ impl ResourceType for DatabaseRole {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let p = parse_role(params, Phase::Resolved)?;
+        let p = RoleFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         db.drop_role(&p.name, &Confirm::named(&p.name))
             .await
@@ -506,12 +541,25 @@ impl ResourceType for DatabaseRole {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DatabaseDatabase;
 
-fn parse_database(params: &Value, phase: Phase) -> Result<DatabaseSpec> {
-    let p = Params::new("database.database", params, phase, &["name", "owner"])?;
-    Ok(DatabaseSpec {
-        name: p.name("name", validate::pg_identifier)?,
-        owner: p.name("owner", validate::pg_identifier)?,
-    })
+/// The parameters of `database.database` (see [`DatabaseDatabase`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseFields {
+    name: String,
+    owner: String,
+}
+
+impl TypedParams for DatabaseFields {
+    const TYPE: &'static str = "database.database";
+    const REPLACE: &'static [&'static str] = &["name"];
+    type Spec = DatabaseSpec;
+
+    fn check(self, phase: Phase) -> Result<DatabaseSpec> {
+        Ok(DatabaseSpec {
+            name: phase.name("name", &self.name, validate::pg_identifier)?,
+            owner: phase.name("owner", &self.owner, validate::pg_identifier)?,
+        })
+    }
 }
 
 #[provisio::async_trait]
@@ -530,11 +578,11 @@ impl ResourceType for DatabaseDatabase {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_database(params, Phase::Load).map(|_| ())
+        DatabaseFields::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name"]
+        DatabaseFields::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -542,7 +590,7 @@ impl ResourceType for DatabaseDatabase {
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
-        let spec = parse_database(params, Phase::Resolved)?;
+        let spec = DatabaseFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         db.check_name(NameKind::Database, "name", &spec.name)?;
         db.check_name(NameKind::Role, "owner", &spec.owner)
@@ -551,7 +599,7 @@ impl ResourceType for DatabaseDatabase {
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!(
             "database {}",
-            parse_database(params, Phase::Resolved)?.name
+            DatabaseFields::parse(params, Phase::Resolved)?.name
         ))
     }
 
@@ -561,7 +609,7 @@ impl ResourceType for DatabaseDatabase {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_database(params, Phase::Resolved)?;
+        let spec = DatabaseFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         let exists = db
             .database_exists(&spec.name)
@@ -577,7 +625,7 @@ impl ResourceType for DatabaseDatabase {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_database(params, Phase::Resolved)?;
+        let spec = DatabaseFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         let ensured = db.ensure_database(&spec).await.map_err(in_resource(ctx))?;
         Ok(Applied {
@@ -592,7 +640,7 @@ impl ResourceType for DatabaseDatabase {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse_database(params, Phase::Resolved)?;
+        let spec = DatabaseFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         db.drop_database(&spec.name, &Confirm::named(&spec.name))
             .await
@@ -644,17 +692,31 @@ fn seed_id(field: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-fn parse_seed(params: &Value, phase: Phase) -> Result<SeedSpec> {
-    let p = Params::new("database.seed", params, phase, &["database", "id", "sql"])?;
-    let spec = SeedSpec {
-        database: p.name("database", validate::pg_identifier)?,
-        id: p.name("id", seed_id)?,
-        sql: p.req_str("sql")?.to_string(),
-    };
-    if spec.sql.trim().is_empty() {
-        return Err(Error::invalid_field("sql", "must not be empty"));
+/// The parameters of `database.seed` (see [`DatabaseSeed`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFields {
+    database: String,
+    id: String,
+    sql: String,
+}
+
+impl TypedParams for SeedFields {
+    const TYPE: &'static str = "database.seed";
+    const REPLACE: &'static [&'static str] = &["database", "id"];
+    type Spec = SeedSpec;
+
+    fn check(self, phase: Phase) -> Result<SeedSpec> {
+        let spec = SeedSpec {
+            database: phase.name("database", &self.database, validate::pg_identifier)?,
+            id: phase.name("id", &self.id, seed_id)?,
+            sql: self.sql,
+        };
+        if spec.sql.trim().is_empty() {
+            return Err(Error::invalid_field("sql", "must not be empty"));
+        }
+        Ok(spec)
     }
-    Ok(spec)
 }
 
 fn seed_outputs(spec: &SeedSpec, checksum: &str) -> Value {
@@ -677,11 +739,11 @@ impl ResourceType for DatabaseSeed {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_seed(params, Phase::Load).map(|_| ())
+        SeedFields::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["database", "id"]
+        SeedFields::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -689,7 +751,7 @@ impl ResourceType for DatabaseSeed {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        let s = parse_seed(params, Phase::Resolved)?;
+        let s = SeedFields::parse(params, Phase::Resolved)?;
         Ok(format!("seed {}/{}", s.database, s.id))
     }
 
@@ -699,7 +761,7 @@ impl ResourceType for DatabaseSeed {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_seed(params, Phase::Resolved)?;
+        let spec = SeedFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         // The trait cannot list applied seeds. A seed lives as long as its database: with a
         // recorded application and the database still there, it is applied; otherwise report
@@ -721,7 +783,7 @@ impl ResourceType for DatabaseSeed {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_seed(params, Phase::Resolved)?;
+        let spec = SeedFields::parse(params, Phase::Resolved)?;
         let db = ctx.providers.database(ctx.provider)?;
         let ensured = db.apply_seed(&spec).await.map_err(in_resource(ctx))?;
         Ok(Applied {
@@ -736,7 +798,7 @@ impl ResourceType for DatabaseSeed {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        parse_seed(params, Phase::Resolved)?;
+        SeedFields::parse(params, Phase::Resolved)?;
         // Nothing to undo: seed data cannot be "unapplied" in general, and it is removed with
         // its database (`database.database`'s delete). Reporting AlreadyGone keeps destroy
         // idempotent without touching data.

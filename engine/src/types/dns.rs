@@ -1,6 +1,7 @@
 //! `dns.record`: one DNS record, identified by its fully qualified name and type.
 
-use super::{Params, Phase, in_resource};
+use super::in_resource;
+use super::params::{Flag, Int, Phase, TypedParams};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::dns::{Record, RecordSpec, RecordType, Zone};
@@ -40,9 +41,19 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DnsRecord;
 
-const FIELDS: &[&str] = &[
-    "zone", "name", "type", "content", "ttl", "proxied", "priority",
-];
+/// The parameters of `dns.record` (see [`DnsRecord`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnsParams {
+    zone: String,
+    name: String,
+    #[serde(rename = "type")]
+    record_type: String,
+    content: String,
+    ttl: Option<Int>,
+    proxied: Option<Flag>,
+    priority: Option<Int>,
+}
 
 struct Spec {
     zone: String,
@@ -58,61 +69,70 @@ fn qualify(name: &str, zone: &str) -> String {
     }
 }
 
-fn parse(params: &Value, phase: Phase) -> Result<Spec> {
-    let p = Params::new("dns.record", params, phase, FIELDS)?;
-    let zone = p.name("zone", validate::dns_name)?;
-    let raw_name = p.req_str("name")?;
-    let raw_type = p.req_str("type")?;
-    let content = p.req_str("content")?.to_string();
-    let proxied = p.opt_bool("proxied")?;
-    // Proxied records always have Cloudflare's automatic TTL (1), which is their default.
-    let default_ttl = if proxied == Some(true) { 1 } else { 300 };
-    let ttl = p.opt_u64("ttl", 1, u32::MAX as u64)?.unwrap_or(default_ttl) as u32;
-    let priority = p.opt_u64("priority", 0, u16::MAX as u64)?.map(|n| n as u16);
+impl TypedParams for DnsParams {
+    const TYPE: &'static str = "dns.record";
+    const REPLACE: &'static [&'static str] = &["zone", "name", "type"];
+    type Spec = Spec;
 
-    let record_type = RecordType::parse(raw_type);
-    if !p.unresolved("type") && !record_type.is_managed() {
-        return Err(Error::invalid_field(
-            "type",
-            format!(
-                "{raw_type:?} records are not managed by provisio (A, AAAA, CNAME, TXT, MX are)"
-            ),
-        ));
-    }
-    let fqdn = if p.unresolved("name") || p.unresolved("zone") {
-        raw_name.to_string()
-    } else {
-        let absolute = raw_name.ends_with('.');
-        let name = if raw_name == "@" {
-            zone.clone()
-        } else {
-            validate::dns_name("name", raw_name)?
-        };
-        let fqdn = if absolute {
-            name
-        } else {
-            qualify(&name, &zone)
-        };
-        if fqdn != zone && !fqdn.ends_with(&format!(".{zone}")) {
+    fn check(self, phase: Phase) -> Result<Spec> {
+        let zone = phase.name("zone", &self.zone, validate::dns_name)?;
+        let proxied = phase.flag("proxied", self.proxied.as_ref())?;
+        // Proxied records always have Cloudflare's automatic TTL (1), which is their default.
+        let default_ttl = if proxied == Some(true) { 1 } else { 300 };
+        let ttl = phase
+            .int("ttl", self.ttl.as_ref(), 1, u32::MAX as u64)?
+            .unwrap_or(default_ttl) as u32;
+        let priority = phase
+            .int("priority", self.priority.as_ref(), 0, u16::MAX as u64)?
+            .map(|n| n as u16);
+
+        let raw_type = self.record_type.as_str();
+        let record_type = RecordType::parse(raw_type);
+        if !phase.unresolved(raw_type) && !record_type.is_managed() {
             return Err(Error::invalid_field(
-                "name",
-                format!("{fqdn:?} is not inside zone {zone:?}"),
+                "type",
+                format!(
+                    "{raw_type:?} records are not managed by provisio (A, AAAA, CNAME, TXT, MX are)"
+                ),
             ));
         }
-        validate::dns_name("name", &fqdn)?
-    };
-    let mut record = RecordSpec::new(fqdn, record_type, content, ttl);
-    record.proxied = proxied;
-    record.priority = priority;
-    let any_unresolved = [
-        "zone", "name", "type", "content", "ttl", "proxied", "priority",
-    ]
-    .iter()
-    .any(|f| p.unresolved(f));
-    if !any_unresolved {
-        record = record.validated()?;
+        let raw_name = self.name.as_str();
+        let fqdn = if phase.unresolved(raw_name) || phase.unresolved(&self.zone) {
+            raw_name.to_string()
+        } else {
+            let absolute = raw_name.ends_with('.');
+            let name = if raw_name == "@" {
+                zone.clone()
+            } else {
+                validate::dns_name("name", raw_name)?
+            };
+            let fqdn = if absolute {
+                name
+            } else {
+                qualify(&name, &zone)
+            };
+            if fqdn != zone && !fqdn.ends_with(&format!(".{zone}")) {
+                return Err(Error::invalid_field(
+                    "name",
+                    format!("{fqdn:?} is not inside zone {zone:?}"),
+                ));
+            }
+            validate::dns_name("name", &fqdn)?
+        };
+        let any_unresolved = [&self.zone, &self.name, &self.record_type, &self.content]
+            .iter()
+            .any(|s| phase.unresolved(s))
+            || matches!(self.ttl, Some(Int::Reference(_)))
+            || matches!(self.priority, Some(Int::Reference(_)))
+            || matches!(self.proxied, Some(Flag::Reference(_)));
+        let mut record = RecordSpec::new(fqdn, record_type, self.content, ttl);
+        record.proxied = proxied;
+        record.priority = priority;
+        if !any_unresolved {
+            record = record.validated()?;
+        }
+        Ok(Spec { zone, record })
     }
-    Ok(Spec { zone, record })
 }
 
 fn outputs(zone: &Zone, r: &Record) -> Value {
@@ -141,11 +161,11 @@ impl ResourceType for DnsRecord {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse(params, Phase::Load).map(|_| ())
+        DnsParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["zone", "name", "type"]
+        DnsParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -153,7 +173,7 @@ impl ResourceType for DnsRecord {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        let s = parse(params, Phase::Resolved)?;
+        let s = DnsParams::parse(params, Phase::Resolved)?;
         Ok(format!("{} {}", s.record.record_type, s.record.name))
     }
 
@@ -163,7 +183,7 @@ impl ResourceType for DnsRecord {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let s = parse(params, Phase::Resolved)?;
+        let s = DnsParams::parse(params, Phase::Resolved)?;
         let dns = ctx.providers.dns(ctx.provider)?;
         // A refresh knows the zone's id from the recorded outputs: one read per record, no
         // zone lookup. A zone that is gone (or was replaced) answers NotFound: look it up.
@@ -197,7 +217,7 @@ impl ResourceType for DnsRecord {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let s = parse(params, Phase::Resolved)?;
+        let s = DnsParams::parse(params, Phase::Resolved)?;
         let dns = ctx.providers.dns(ctx.provider)?;
         let zone = dns
             .find_zone(&s.zone)
@@ -228,7 +248,7 @@ impl ResourceType for DnsRecord {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let s = parse(params, Phase::Resolved)?;
+        let s = DnsParams::parse(params, Phase::Resolved)?;
         let dns = ctx.providers.dns(ctx.provider)?;
         let Some(zone) = dns.find_zone(&s.zone).await.map_err(in_resource(ctx))? else {
             // No zone, no record.
@@ -296,7 +316,7 @@ mod tests {
     #[test]
     fn normalises_names_to_fqdn() {
         let f = |name: &str| {
-            parse(
+            DnsParams::parse(
                 &json!({"zone": "Example.com.", "name": name, "type": "TXT", "content": "x"}),
                 Phase::Resolved,
             )

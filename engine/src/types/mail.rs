@@ -1,6 +1,7 @@
 //! `mail.identity`: a sending identity (a domain or one address) for the tenant's outgoing mail.
 
-use super::{Params, Phase, check_owner, in_resource};
+use super::params::{Phase, TypedParams};
+use super::{check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::mail::{MailIdentity as Identity, identity_kind};
@@ -27,22 +28,36 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MailIdentity;
 
-fn parse(params: &Value, phase: Phase) -> Result<String> {
-    let p = Params::new("mail.identity", params, phase, &["name"])?;
-    p.name("name", |field, value| {
-        identity_kind(value).map_err(|e| {
-            provisio::Error::invalid_field(
-                field,
-                e.message().trim_start_matches("invalid mail identity: "),
-            )
-        })?;
-        // Domains are case-insensitive: keep one spelling so the identity is deterministic.
-        Ok(if value.contains('@') {
-            value.to_string()
-        } else {
-            value.trim_end_matches('.').to_ascii_lowercase()
+/// The parameters of `mail.identity` (see [`MailIdentity`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityParams {
+    name: String,
+}
+
+impl TypedParams for IdentityParams {
+    const TYPE: &'static str = "mail.identity";
+    const REPLACE: &'static [&'static str] = &["name"];
+    /// The identity's canonical name.
+    type Spec = String;
+
+    fn check(self, phase: Phase) -> Result<String> {
+        phase.name("name", &self.name, |field, value| {
+            identity_kind(value).map_err(|e| {
+                provisio::Error::invalid_field(
+                    field,
+                    e.message().trim_start_matches("invalid mail identity: "),
+                )
+            })?;
+            // Domains are case-insensitive: keep one spelling so the identity is
+            // deterministic.
+            Ok(if value.contains('@') {
+                value.to_string()
+            } else {
+                value.trim_end_matches('.').to_ascii_lowercase()
+            })
         })
-    })
+    }
 }
 
 fn outputs(i: &Identity) -> Value {
@@ -75,11 +90,11 @@ impl ResourceType for MailIdentity {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse(params, Phase::Load).map(|_| ())
+        IdentityParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name"]
+        IdentityParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -92,7 +107,10 @@ impl ResourceType for MailIdentity {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("mail identity {}", parse(params, Phase::Resolved)?))
+        Ok(format!(
+            "mail identity {}",
+            IdentityParams::parse(params, Phase::Resolved)?
+        ))
     }
 
     async fn read(
@@ -101,7 +119,7 @@ impl ResourceType for MailIdentity {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let name = parse(params, Phase::Resolved)?;
+        let name = IdentityParams::parse(params, Phase::Resolved)?;
         let mail = ctx.providers.mail(ctx.provider)?;
         let found = mail.get_identity(&name).await.map_err(in_resource(ctx))?;
         Ok(found.as_ref().map(outputs))
@@ -113,7 +131,7 @@ impl ResourceType for MailIdentity {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let name = parse(params, Phase::Resolved)?;
+        let name = IdentityParams::parse(params, Phase::Resolved)?;
         let mail = ctx.providers.mail(ctx.provider)?;
         let existing = mail.get_identity(&name).await.map_err(in_resource(ctx))?;
         provisio::existence::found(existing.is_some());
@@ -136,7 +154,7 @@ impl ResourceType for MailIdentity {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let name = parse(params, Phase::Resolved)?;
+        let name = IdentityParams::parse(params, Phase::Resolved)?;
         let mail = ctx.providers.mail(ctx.provider)?;
         match mail.get_identity(&name).await.map_err(in_resource(ctx))? {
             None => return Ok(Deleted::AlreadyGone),
@@ -166,7 +184,7 @@ mod tests {
         rejects(MailIdentity.validate(&json!({"name": "a b.com"})), "name");
         rejects(MailIdentity.validate(&json!({"name": "@acme.com"})), "name");
         assert_eq!(
-            parse(&json!({"name": "Acme.Example.com."}), Phase::Resolved).unwrap(),
+            IdentityParams::parse(&json!({"name": "Acme.Example.com."}), Phase::Resolved).unwrap(),
             "acme.example.com"
         );
     }

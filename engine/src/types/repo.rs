@@ -1,7 +1,8 @@
 //! `repo.branch` and `repo.files`: a tenant's git branches and the config files committed to
 //! them.
 
-use super::{Params, Phase, in_resource};
+use super::in_resource;
+use super::params::{self, Phase, TypedParams};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::repo::{Author, CommitSpec};
@@ -40,19 +41,32 @@ struct BranchSpec {
     base: String,
 }
 
-fn parse_branch(params: &Value, phase: Phase) -> Result<BranchSpec> {
-    let p = Params::new("repo.branch", params, phase, &["name", "base"])?;
-    let name = p.name("name", validate::git_branch_name)?;
-    let base = p
-        .opt_name("base", validate::git_branch_name)?
-        .unwrap_or_else(|| "main".to_string());
-    if name == base && !p.unresolved("name") {
-        return Err(Error::invalid_field(
-            "name",
-            format!("{name:?} is its own base; a tenant branch must not be the base branch"),
-        ));
+/// The parameters of `repo.branch` (see [`RepoBranch`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BranchParams {
+    name: String,
+    base: Option<String>,
+}
+
+impl TypedParams for BranchParams {
+    const TYPE: &'static str = "repo.branch";
+    const REPLACE: &'static [&'static str] = &["name"];
+    type Spec = BranchSpec;
+
+    fn check(self, phase: Phase) -> Result<BranchSpec> {
+        let name = phase.name("name", &self.name, validate::git_branch_name)?;
+        let base = phase
+            .opt_name("base", self.base.as_deref(), validate::git_branch_name)?
+            .unwrap_or_else(|| "main".to_string());
+        if name == base && !phase.unresolved(&self.name) {
+            return Err(Error::invalid_field(
+                "name",
+                format!("{name:?} is its own base; a tenant branch must not be the base branch"),
+            ));
+        }
+        Ok(BranchSpec { name, base })
     }
-    Ok(BranchSpec { name, base })
 }
 
 #[provisio::async_trait]
@@ -66,11 +80,11 @@ impl ResourceType for RepoBranch {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_branch(params, Phase::Load).map(|_| ())
+        BranchParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name"]
+        BranchParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -88,7 +102,7 @@ impl ResourceType for RepoBranch {
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
-        let spec = parse_branch(params, Phase::Resolved)?;
+        let spec = BranchParams::parse(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
         repo.check_name(NameKind::Branch, "name", &spec.name)?;
         repo.check_name(NameKind::Branch, "base", &spec.base)
@@ -97,7 +111,7 @@ impl ResourceType for RepoBranch {
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!(
             "branch {}",
-            parse_branch(params, Phase::Resolved)?.name
+            BranchParams::parse(params, Phase::Resolved)?.name
         ))
     }
 
@@ -107,7 +121,7 @@ impl ResourceType for RepoBranch {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_branch(params, Phase::Resolved)?;
+        let spec = BranchParams::parse(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
         let branch = repo
             .get_branch(&spec.name)
@@ -122,7 +136,7 @@ impl ResourceType for RepoBranch {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_branch(params, Phase::Resolved)?;
+        let spec = BranchParams::parse(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
         let ensured = repo
             .ensure_branch(&spec.name, &spec.base)
@@ -143,7 +157,7 @@ impl ResourceType for RepoBranch {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse_branch(params, Phase::Resolved)?;
+        let spec = BranchParams::parse(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
         repo.delete_branch(&spec.name)
             .await
@@ -185,71 +199,85 @@ impl ResourceType for RepoBranch {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RepoFiles;
 
-fn parse_files(params: &Value, phase: Phase) -> Result<CommitSpec> {
-    let p = Params::new(
-        "repo.files",
-        params,
-        phase,
-        &["branch", "files", "message", "author"],
-    )?;
-    let branch = p.name("branch", validate::git_branch_name)?;
-    let files = p
-        .opt_str_map("files")?
-        .ok_or_else(|| Error::invalid_field("files", "is required"))?;
-    if files.is_empty() {
-        return Err(Error::invalid_field("files", "must name at least one file"));
-    }
-    for path in files.keys() {
-        p.check_name("files", path, |f, v| {
-            validate::repo_file_path(&format!("{f}[{v:?}]"), v)
-        })?;
-    }
-    let message = match p.opt_str("message")? {
-        Some(m) if m.trim().is_empty() => {
-            return Err(Error::invalid_field("message", "must not be empty"));
+/// The parameters of `repo.files` (see [`RepoFiles`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesParams {
+    branch: String,
+    files: BTreeMap<String, String>,
+    message: Option<String>,
+    author: Option<AuthorParams>,
+}
+
+/// `repo.files`' `author`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorParams {
+    name: String,
+    email: String,
+}
+
+impl TypedParams for FilesParams {
+    const TYPE: &'static str = "repo.files";
+    const REPLACE: &'static [&'static str] = &["branch"];
+    type Spec = CommitSpec;
+
+    fn check(self, phase: Phase) -> Result<CommitSpec> {
+        let branch = phase.name("branch", &self.branch, validate::git_branch_name)?;
+        let files = self.files;
+        if files.is_empty() {
+            return Err(Error::invalid_field("files", "must name at least one file"));
         }
-        Some(m) => m.to_string(),
-        None => format!(
-            "provisio: update {}",
-            files.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
-    };
-    let author = match p.opt_object("author", &["name", "email"])? {
-        None => Author {
-            name: "provisio".into(),
-            email: "provisio@localhost".into(),
-        },
-        Some(a) => {
-            let name = a.req_str("name")?;
-            let email = a.req_str("email")?;
-            let bad = |s: &str| s.trim().is_empty() || s.contains(['<', '>', '\n']);
-            if bad(name) {
-                return Err(Error::invalid_field(
-                    "author.name",
-                    "must be non-empty, without '<', '>' or newlines",
-                ));
-            }
-            if (bad(email) || !email.contains('@')) && !a.unresolved("email") {
-                return Err(Error::invalid_field(
-                    "author.email",
-                    format!("{email:?} is not an e-mail address"),
-                ));
-            }
-            Author {
-                name: name.into(),
-                email: email.into(),
-            }
+        for path in files.keys() {
+            phase.name("files", path, |f, v| {
+                validate::repo_file_path(&params::entry(f, v), v)
+            })?;
         }
-    };
-    Ok(CommitSpec {
-        branch,
-        files: files
-            .into_iter()
-            .map(|(k, v)| (k, Bytes::from(v)))
-            .collect::<BTreeMap<_, _>>(),
-        message,
-        author,
-    })
+        let message = match self.message {
+            Some(m) if m.trim().is_empty() => {
+                return Err(Error::invalid_field("message", "must not be empty"));
+            }
+            Some(m) => m,
+            None => format!(
+                "provisio: update {}",
+                files.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let author = match self.author {
+            None => Author {
+                name: "provisio".into(),
+                email: "provisio@localhost".into(),
+            },
+            Some(a) => {
+                let bad = |s: &str| s.trim().is_empty() || s.contains(['<', '>', '\n']);
+                if bad(&a.name) {
+                    return Err(Error::invalid_field(
+                        "author.name",
+                        "must be non-empty, without '<', '>' or newlines",
+                    ));
+                }
+                if (bad(&a.email) || !a.email.contains('@')) && !phase.unresolved(&a.email) {
+                    return Err(Error::invalid_field(
+                        "author.email",
+                        format!("{:?} is not an e-mail address", a.email),
+                    ));
+                }
+                Author {
+                    name: a.name,
+                    email: a.email,
+                }
+            }
+        };
+        Ok(CommitSpec {
+            branch,
+            files: files
+                .into_iter()
+                .map(|(k, v)| (k, Bytes::from(v)))
+                .collect::<BTreeMap<_, _>>(),
+            message,
+            author,
+        })
+    }
 }
 
 #[provisio::async_trait]
@@ -263,11 +291,11 @@ impl ResourceType for RepoFiles {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_files(params, Phase::Load).map(|_| ())
+        FilesParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["branch"]
+        FilesParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -286,14 +314,14 @@ impl ResourceType for RepoFiles {
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
-        let spec = parse_files(params, Phase::Resolved)?;
+        let spec = FilesParams::parse(params, Phase::Resolved)?;
         ctx.providers
             .repo(ctx.provider)?
             .check_name(NameKind::Branch, "branch", &spec.branch)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        let spec = parse_files(params, Phase::Resolved)?;
+        let spec = FilesParams::parse(params, Phase::Resolved)?;
         let paths: Vec<&str> = spec.files.keys().map(String::as_str).collect();
         Ok(format!("files {}:{}", spec.branch, paths.join(",")))
     }
@@ -304,7 +332,7 @@ impl ResourceType for RepoFiles {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_files(params, Phase::Resolved)?;
+        let spec = FilesParams::parse(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
         // every file at one head, in one request where the provider can
         let paths: Vec<String> = spec.files.keys().cloned().collect();
@@ -331,7 +359,7 @@ impl ResourceType for RepoFiles {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_files(params, Phase::Resolved)?;
+        let spec = FilesParams::parse(params, Phase::Resolved)?;
         let repo = ctx.providers.repo(ctx.provider)?;
         // write_files compares contents and commits only what differs: a retry after a crash
         // finds the files written and makes no second commit.
@@ -351,7 +379,7 @@ impl ResourceType for RepoFiles {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        parse_files(params, Phase::Resolved)?;
+        FilesParams::parse(params, Phase::Resolved)?;
         // Nothing to write: the files go with their branch (`repo.branch`'s delete), and a
         // commit removing them from a branch that is about to be deleted would be noise.
         Ok(Deleted::AlreadyGone)

@@ -1,6 +1,7 @@
 //! `secrets.secret`: a credential kept in a secret store, generated or handed in by the caller.
 
-use super::{Params, Phase, check_owner, in_resource};
+use super::params::{Int, Phase, TypedParams};
+use super::{check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::secrets::{SecretMeta, check_recovery_days};
@@ -62,64 +63,89 @@ struct Spec {
     recovery_days: u32,
 }
 
-fn parse(params: &Value, phase: Phase) -> Result<Spec> {
-    let p = Params::new(
-        "secrets.secret",
-        params,
-        phase,
-        &["name", "generate", "from_var", "recovery_days"],
-    )?;
-    let name = p.name("name", validate::lenient_secret_name)?;
-    let generate = p.opt_object("generate", &["length", "alphabet"])?;
-    let from_var = p.opt_str("from_var")?;
-    let source = match (generate, from_var) {
-        (Some(g), None) => {
-            let length = g.opt_u64("length", 16, 4096)?.unwrap_or(32) as usize;
-            let alphabet: Vec<char> = match g.opt_str("alphabet")? {
-                None => DEFAULT_ALPHABET.chars().collect(),
-                Some(a) => {
-                    let mut chars: Vec<char> = a.chars().collect();
-                    chars.sort_unstable();
-                    chars.dedup();
-                    if !g.unresolved("alphabet")
-                        && (chars.len() < 2 || chars.iter().any(|c| c.is_control()))
-                    {
-                        return Err(Error::invalid_field(
-                            "generate.alphabet",
-                            "must hold at least 2 distinct characters and no control characters",
-                        ));
+/// The parameters of `secrets.secret` (see [`SecretsSecret`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretParams {
+    name: String,
+    generate: Option<Generate>,
+    from_var: Option<String>,
+    recovery_days: Option<Int>,
+}
+
+/// `secrets.secret`'s `generate`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Generate {
+    length: Option<Int>,
+    alphabet: Option<String>,
+}
+
+impl TypedParams for SecretParams {
+    const TYPE: &'static str = "secrets.secret";
+    const REPLACE: &'static [&'static str] = &["name"];
+    type Spec = Spec;
+
+    fn check(self, phase: Phase) -> Result<Spec> {
+        let name = phase.name("name", &self.name, validate::lenient_secret_name)?;
+        let source = match (self.generate, self.from_var) {
+            (Some(g), None) => {
+                let length = phase
+                    .int("generate.length", g.length.as_ref(), 16, 4096)?
+                    .unwrap_or(32) as usize;
+                let alphabet: Vec<char> = match g.alphabet {
+                    None => DEFAULT_ALPHABET.chars().collect(),
+                    Some(a) => {
+                        let mut chars: Vec<char> = a.chars().collect();
+                        chars.sort_unstable();
+                        chars.dedup();
+                        if !phase.unresolved(&a)
+                            && (chars.len() < 2 || chars.iter().any(|c| c.is_control()))
+                        {
+                            return Err(Error::invalid_field(
+                                "generate.alphabet",
+                                "must hold at least 2 distinct characters and no control characters",
+                            ));
+                        }
+                        chars
                     }
-                    chars
-                }
-            };
-            Source::Generate { length, alphabet }
-        }
-        (None, Some(var)) => {
-            if var.is_empty() {
-                return Err(Error::invalid_field("from_var", "must not be empty"));
+                };
+                Source::Generate { length, alphabet }
             }
-            Source::FromVar(var.to_string())
-        }
-        (Some(_), Some(_)) => {
-            return Err(Error::invalid_field(
-                "generate",
-                "give either generate or from_var, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(Error::invalid_field(
-                "generate",
-                "one of generate or from_var is required",
-            ));
-        }
-    };
-    let recovery_days = p.opt_u64("recovery_days", 0, u32::MAX as u64)?.unwrap_or(7) as u32;
-    check_recovery_days(recovery_days)?;
-    Ok(Spec {
-        name,
-        source,
-        recovery_days,
-    })
+            (None, Some(var)) => {
+                if var.is_empty() {
+                    return Err(Error::invalid_field("from_var", "must not be empty"));
+                }
+                Source::FromVar(var)
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_field(
+                    "generate",
+                    "give either generate or from_var, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid_field(
+                    "generate",
+                    "one of generate or from_var is required",
+                ));
+            }
+        };
+        let recovery_days = phase
+            .int(
+                "recovery_days",
+                self.recovery_days.as_ref(),
+                0,
+                u32::MAX as u64,
+            )?
+            .unwrap_or(7) as u32;
+        check_recovery_days(recovery_days)?;
+        Ok(Spec {
+            name,
+            source,
+            recovery_days,
+        })
+    }
 }
 
 /// A uniformly random string from the OS CSPRNG.
@@ -157,11 +183,11 @@ impl ResourceType for SecretsSecret {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse(params, Phase::Load).map(|_| ())
+        SecretParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name"]
+        SecretParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -175,14 +201,17 @@ impl ResourceType for SecretsSecret {
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = SecretParams::parse(params, Phase::Resolved)?;
         ctx.providers
             .secrets(ctx.provider)?
             .check_name(NameKind::Secret, "name", &spec.name)
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        Ok(format!("secret {}", parse(params, Phase::Resolved)?.name))
+        Ok(format!(
+            "secret {}",
+            SecretParams::parse(params, Phase::Resolved)?.name
+        ))
     }
 
     async fn read(
@@ -191,7 +220,7 @@ impl ResourceType for SecretsSecret {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = SecretParams::parse(params, Phase::Resolved)?;
         let store = ctx.providers.secrets(ctx.provider)?;
         let meta = store
             .describe_secret(&spec.name)
@@ -206,7 +235,7 @@ impl ResourceType for SecretsSecret {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = SecretParams::parse(params, Phase::Resolved)?;
         let store = ctx.providers.secrets(ctx.provider)?;
         let what = format!("secret {:?}", spec.name);
         // Not in state yet: most likely it does not exist, so try to create it right away
@@ -303,7 +332,7 @@ impl ResourceType for SecretsSecret {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse(params, Phase::Resolved)?;
+        let spec = SecretParams::parse(params, Phase::Resolved)?;
         let store = ctx.providers.secrets(ctx.provider)?;
         match store
             .describe_secret(&spec.name)

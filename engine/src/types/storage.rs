@@ -1,6 +1,7 @@
 //! `storage.bucket` and `storage.objects`: buckets, and the objects under a prefix.
 
-use super::{Params, Phase, check_owner, in_resource};
+use super::params::{self, Flag, Int, Phase, TypedParams};
+use super::{check_owner, in_resource};
 use crate::providers::Capability;
 use crate::resource::{Applied, ResourceType, StepContext};
 use provisio::storage::{BucketSpec, ObjectMeta, list_all};
@@ -47,25 +48,39 @@ fn bucket_name(field: &str, value: &str) -> Result<String> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StorageBucket;
 
-fn parse_bucket(params: &Value, phase: Phase) -> Result<BucketSpec> {
-    let p = Params::new(
-        "storage.bucket",
-        params,
-        phase,
-        &[
-            "name",
-            "versioning",
-            "archive_after_days",
-            "block_public_access",
-        ],
-    )?;
-    let mut spec = BucketSpec::new(p.name("name", bucket_name)?);
-    spec.versioning = p.opt_bool("versioning")?.unwrap_or(false);
-    spec.archive_after_days = p
-        .opt_u64("archive_after_days", 1, 36_500)?
-        .map(|n| n as u32);
-    spec.block_public_access = p.opt_bool("block_public_access")?.unwrap_or(true);
-    Ok(spec)
+/// The parameters of `storage.bucket` (see [`StorageBucket`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BucketParams {
+    name: String,
+    versioning: Option<Flag>,
+    archive_after_days: Option<Int>,
+    block_public_access: Option<Flag>,
+}
+
+impl TypedParams for BucketParams {
+    const TYPE: &'static str = "storage.bucket";
+    const REPLACE: &'static [&'static str] = &["name"];
+    type Spec = BucketSpec;
+
+    fn check(self, phase: Phase) -> Result<BucketSpec> {
+        let mut spec = BucketSpec::new(phase.name("name", &self.name, bucket_name)?);
+        spec.versioning = phase
+            .flag("versioning", self.versioning.as_ref())?
+            .unwrap_or(false);
+        spec.archive_after_days = phase
+            .int(
+                "archive_after_days",
+                self.archive_after_days.as_ref(),
+                1,
+                36_500,
+            )?
+            .map(|n| n as u32);
+        spec.block_public_access = phase
+            .flag("block_public_access", self.block_public_access.as_ref())?
+            .unwrap_or(true);
+        Ok(spec)
+    }
 }
 
 #[provisio::async_trait]
@@ -84,11 +99,11 @@ impl ResourceType for StorageBucket {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_bucket(params, Phase::Load).map(|_| ())
+        BucketParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["name"]
+        BucketParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -96,7 +111,7 @@ impl ResourceType for StorageBucket {
     }
 
     fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
-        let spec = parse_bucket(params, Phase::Resolved)?;
+        let spec = BucketParams::parse(params, Phase::Resolved)?;
         ctx.providers
             .storage(ctx.provider)?
             .check_name(NameKind::Bucket, "name", &spec.name)
@@ -105,7 +120,7 @@ impl ResourceType for StorageBucket {
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
         Ok(format!(
             "bucket {}",
-            parse_bucket(params, Phase::Resolved)?.name
+            BucketParams::parse(params, Phase::Resolved)?.name
         ))
     }
 
@@ -115,7 +130,7 @@ impl ResourceType for StorageBucket {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_bucket(params, Phase::Resolved)?;
+        let spec = BucketParams::parse(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         // the outputs are the name alone: whether it exists is all a refresh compares
         let exists = storage
@@ -131,7 +146,7 @@ impl ResourceType for StorageBucket {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Applied> {
-        let mut spec = parse_bucket(params, Phase::Resolved)?;
+        let mut spec = BucketParams::parse(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         // Bucket names are global and deterministic: an existing bucket of this name is ours
         // to adopt, unless its tags say it belongs to another tenant. The provider checks that
@@ -156,7 +171,7 @@ impl ResourceType for StorageBucket {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse_bucket(params, Phase::Resolved)?;
+        let spec = BucketParams::parse(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         match storage
             .get_bucket(&spec.name)
@@ -231,67 +246,88 @@ fn dir_prefix(prefix: &str) -> String {
     }
 }
 
-fn parse_objects(params: &Value, phase: Phase) -> Result<ObjectsSpec> {
-    let p = Params::new(
-        "storage.objects",
-        params,
-        phase,
-        &["bucket", "prefix", "files", "copy_from"],
-    )?;
-    let bucket = p.name("bucket", bucket_name)?;
-    let prefix = dir_prefix(p.req_str("prefix")?);
-    if !prefix.is_empty() && !p.unresolved("prefix") {
-        validate::object_key("prefix", &prefix)?;
-    }
-    let files = p.opt_str_map("files")?;
-    let copy = p.opt_object("copy_from", &["bucket", "prefix"])?;
-    let source = match (files, copy) {
-        (Some(files), None) => {
-            if files.is_empty() {
-                return Err(Error::invalid_field("files", "must name at least one file"));
-            }
-            for key in files.keys() {
-                if !(phase == Phase::Load && super::is_unresolved(key)) {
-                    validate::object_key(&format!("files[{key:?}]"), &format!("{prefix}{key}"))?;
+/// The parameters of `storage.objects` (see [`StorageObjects`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectsParams {
+    bucket: String,
+    prefix: String,
+    files: Option<BTreeMap<String, String>>,
+    copy_from: Option<CopyFrom>,
+}
+
+/// `storage.objects`' `copy_from`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CopyFrom {
+    bucket: String,
+    prefix: String,
+}
+
+impl TypedParams for ObjectsParams {
+    const TYPE: &'static str = "storage.objects";
+    const REPLACE: &'static [&'static str] = &["bucket", "prefix"];
+    type Spec = ObjectsSpec;
+
+    fn check(self, phase: Phase) -> Result<ObjectsSpec> {
+        let bucket = phase.name("bucket", &self.bucket, bucket_name)?;
+        let prefix = dir_prefix(&self.prefix);
+        if !prefix.is_empty() && !phase.unresolved(&self.prefix) {
+            validate::object_key("prefix", &prefix)?;
+        }
+        let source = match (self.files, self.copy_from) {
+            (Some(files), None) => {
+                if files.is_empty() {
+                    return Err(Error::invalid_field("files", "must name at least one file"));
                 }
+                for key in files.keys() {
+                    if !phase.unresolved(key) {
+                        validate::object_key(
+                            &params::entry("files", key),
+                            &format!("{prefix}{key}"),
+                        )?;
+                    }
+                }
+                Source::Files(files)
             }
-            Source::Files(files)
-        }
-        (None, Some(c)) => Source::Copy {
-            bucket: c.name("bucket", bucket_name)?,
-            prefix: c.req_str("prefix")?.to_string(),
-        },
-        (Some(_), Some(_)) => {
+            (None, Some(c)) => Source::Copy {
+                bucket: phase.name("copy_from.bucket", &c.bucket, bucket_name)?,
+                prefix: c.prefix,
+            },
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_field(
+                    "files",
+                    "give either files or copy_from, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid_field(
+                    "files",
+                    "one of files or copy_from is required",
+                ));
+            }
+        };
+        if let Source::Copy {
+            bucket: src,
+            prefix: src_prefix,
+        } = &source
+            && phase == Phase::Resolved
+            && *src == bucket
+            && (src_prefix.starts_with(&prefix) || prefix.starts_with(src_prefix.as_str()))
+        {
             return Err(Error::invalid_field(
-                "files",
-                "give either files or copy_from, not both",
+                "copy_from.prefix",
+                format!(
+                    "{src_prefix:?} overlaps the destination prefix {prefix:?} in the same bucket"
+                ),
             ));
         }
-        (None, None) => {
-            return Err(Error::invalid_field(
-                "files",
-                "one of files or copy_from is required",
-            ));
-        }
-    };
-    if let Source::Copy {
-        bucket: src,
-        prefix: src_prefix,
-    } = &source
-        && phase == Phase::Resolved
-        && *src == bucket
-        && (src_prefix.starts_with(&prefix) || prefix.starts_with(src_prefix.as_str()))
-    {
-        return Err(Error::invalid_field(
-            "copy_from.prefix",
-            format!("{src_prefix:?} overlaps the destination prefix {prefix:?} in the same bucket"),
-        ));
+        Ok(ObjectsSpec {
+            bucket,
+            prefix,
+            source,
+        })
     }
-    Ok(ObjectsSpec {
-        bucket,
-        prefix,
-        source,
-    })
 }
 
 /// What exists under the destination prefix, by key; `None` when the bucket itself is gone.
@@ -454,11 +490,11 @@ impl ResourceType for StorageObjects {
     }
 
     fn validate(&self, params: &Value) -> Result<()> {
-        parse_objects(params, Phase::Load).map(|_| ())
+        ObjectsParams::parse(params, Phase::Load).map(|_| ())
     }
 
     fn replace_fields(&self) -> &[&str] {
-        &["bucket", "prefix"]
+        ObjectsParams::REPLACE
     }
 
     fn outputs(&self) -> &[&str] {
@@ -466,7 +502,7 @@ impl ResourceType for StorageObjects {
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {
-        let s = parse_objects(params, Phase::Resolved)?;
+        let s = ObjectsParams::parse(params, Phase::Resolved)?;
         Ok(format!("objects {}/{}", s.bucket, s.prefix))
     }
 
@@ -478,7 +514,7 @@ impl ResourceType for StorageObjects {
         params: &Value,
         _prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let spec = parse_objects(params, Phase::Resolved)?;
+        let spec = ObjectsParams::parse(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         let Some(have) = existing(storage.as_ref(), &spec)
             .await
@@ -510,7 +546,7 @@ impl ResourceType for StorageObjects {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Applied> {
-        let spec = parse_objects(params, Phase::Resolved)?;
+        let spec = ObjectsParams::parse(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         if prior.is_none()
             && let Source::Files(files) = &spec.source
@@ -581,7 +617,7 @@ impl ResourceType for StorageObjects {
         params: &Value,
         _outputs: &Value,
     ) -> Result<Deleted> {
-        let spec = parse_objects(params, Phase::Resolved)?;
+        let spec = ObjectsParams::parse(params, Phase::Resolved)?;
         let storage = ctx.providers.storage(ctx.provider)?;
         match storage.delete_prefix(&spec.bucket, &spec.prefix).await {
             Ok(0) => Ok(Deleted::AlreadyGone),
@@ -648,14 +684,14 @@ mod tests {
         );
         rejects(
             t.validate(&json!({"bucket": "shared", "prefix": "p/", "files": {"a": 1}})),
-            "files[\"a\"]",
+            "files.a",
         );
         rejects(
             t.validate(&json!({"bucket": "shared", "files": {"a": "x"}})),
             "prefix",
         );
         assert_eq!(
-            parse_objects(
+            ObjectsParams::parse(
                 &json!({"bucket": "shared", "prefix": "acme", "files": {"a": "x"}}),
                 Phase::Resolved
             )

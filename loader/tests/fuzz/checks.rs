@@ -169,3 +169,41 @@ pub fn validation(e: &Error) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A refusal of resource `resource`'s parameters names the resource and the field: either
+/// `resources.<resource>.params<path>: <rule>` (a type's typed parameters; `Ok(true)`), or
+/// `resource "<resource>": params.<path>: <rule>` (a malformed or unknown reference), or
+/// `resource "<resource>": invalid <field>: <rule>` (a rule on a value the type derived).
+pub fn names_parameter(e: &Error, resource: &str) -> Result<bool, String> {
+    let m = e.message();
+    if e.resource() != Some(resource) {
+        return Err(format!(
+            "names resource {:?}, not {resource:?}: {m}",
+            e.resource()
+        ));
+    }
+    let typed = format!("resources.{resource}.params");
+    if let Some(rest) = m.strip_prefix(&typed) {
+        let path_and_rule = rest.strip_prefix(": ").map(|rule| ("", rule)).or_else(|| {
+            rest.starts_with(['.', '['])
+                .then(|| rest.split_once(": "))
+                .flatten()
+        });
+        return match path_and_rule {
+            Some((_, rule)) if !rule.trim().is_empty() => Ok(true),
+            _ => Err(format!("names no parameter path and rule: {m}")),
+        };
+    }
+    let other = m
+        .strip_prefix(&format!("resource {resource:?}: "))
+        .ok_or_else(|| {
+            format!("names neither resources.{resource}.params nor the resource: {m}")
+        })?;
+    let named = other.starts_with("params.")
+        || other.starts_with("params[")
+        || other.starts_with("invalid ");
+    match other.split_once(": ") {
+        Some((_, rule)) if named && !rule.trim().is_empty() => Ok(false),
+        _ => Err(format!("names no field and rule: {m}")),
+    }
+}

@@ -80,6 +80,54 @@ fn small_blueprint() -> Value {
     })
 }
 
+/// A blueprint holding one resource of every built-in type, with literal parameters (so that
+/// the name rules and ranges of the types' second pass run at load time too), and the
+/// variants that choose between fields (`files` or `copy_from`, `generate` or `from_var`).
+pub fn typed_blueprint() -> Value {
+    json!({
+        "name": "typed",
+        "variables": {"smtp_password": {"secret": true}},
+        "resources": {
+            "dns": {"type": "dns.record", "params": {"zone": "example.com", "name": "www",
+                    "type": "MX", "content": "mail.example.com", "ttl": 300, "priority": 10}},
+            "cdn": {"type": "dns.record", "params": {"zone": "example.com", "name": "cdn",
+                    "type": "CNAME", "content": "edge.example.net", "proxied": true}},
+            "bucket": {"type": "storage.bucket", "params": {"name": "acme-assets",
+                       "versioning": true, "archive_after_days": 90, "block_public_access": "true"}},
+            "files": {"type": "storage.objects", "params": {"bucket": "acme-assets",
+                      "prefix": "tenants/acme/", "files": {"README.txt": "hello", "conf/app.yml": "a: 1"}}},
+            "copy": {"type": "storage.objects", "params": {"bucket": "acme-assets", "prefix": "p/",
+                     "copy_from": {"bucket": "template-assets", "prefix": "v3/"}}},
+            "web": {"type": "compute.instance", "params": {"name": "acme-web", "image": "img-1",
+                    "size": "small", "user_data": "#!/bin/sh\n", "tags": {"team": "platform"},
+                    "wait_for": "running", "wait_timeout_secs": "600"}},
+            "folder": {"type": "ci.folder", "params": {"path": "tenants/acme"}},
+            "job": {"type": "ci.job", "params": {"path": "tenants/acme/build",
+                    "config_xml": "<project><builders/></project>"}},
+            "umbrella": {"type": "ci.downstream", "params": {"job": "umbrella/build-all",
+                         "downstream": "tenants/acme/build"}},
+            "generated": {"type": "secrets.secret", "params": {"name": "acme-db",
+                          "generate": {"length": 40, "alphabet": "abcdef0123456789"}, "recovery_days": 7}},
+            "handed": {"type": "secrets.secret", "params": {"name": "acme-smtp",
+                       "from_var": "smtp_password"}},
+            "server": {"type": "database.server", "params": {"name": "acme-db", "version": 16,
+                       "size": "db.t3.micro", "storage_gb": 20, "admin_user": "provisio_admin",
+                       "admin_password_secret": "acme-db", "deletion_protection": false,
+                       "skip_final_snapshot": true, "wait_timeout_secs": 60}},
+            "role": {"type": "database.role", "params": {"name": "acme", "password_secret": "acme-db",
+                     "secrets_provider": "default"}},
+            "database": {"type": "database.database", "params": {"name": "acme", "owner": "acme"}},
+            "seed": {"type": "database.seed", "params": {"database": "acme", "id": "initial-data",
+                     "sql": "SELECT 1"}},
+            "branch": {"type": "repo.branch", "params": {"name": "acme", "base": "main"}},
+            "config": {"type": "repo.files", "params": {"branch": "acme", "message": "Configure acme",
+                       "files": {"config.yml": "a: 1"},
+                       "author": {"name": "Automator", "email": "automator@example.com"}}},
+            "mail": {"type": "mail.identity", "params": {"name": "acme.example.com"}}
+        }
+    })
+}
+
 fn providers() -> Value {
     json!({
         "fallback": "memory",

@@ -40,8 +40,70 @@ pub const KINDS: &[&str] = &[
     "cloudflare",
     #[cfg(feature = "azure")]
     "azure",
-    #[cfg(feature = "aws")]
+    #[cfg(any(
+        feature = "aws-route53",
+        feature = "aws-s3",
+        feature = "aws-ec2",
+        feature = "aws-secretsmanager",
+        feature = "aws-rds",
+        feature = "aws-sesv2"
+    ))]
     "aws",
+];
+
+/// What the `aws` kind needs to know about the AWS services a build has.
+#[cfg(any(
+    feature = "aws-route53",
+    feature = "aws-s3",
+    feature = "aws-ec2",
+    feature = "aws-secretsmanager",
+    feature = "aws-rds",
+    feature = "aws-sesv2"
+))]
+mod aws {
+    use provisio::Error;
+    use provisio_engine::Capability;
+
+    /// The AWS service behind a capability of the `aws` kind, the cargo feature of this crate that
+    /// builds it in, and whether this build has it; `None` for a capability AWS does not serve.
+    pub(super) fn aws_service(cap: Capability) -> Option<(&'static str, &'static str, bool)> {
+        Some(match cap {
+            Capability::Dns => ("Route 53", "aws-route53", cfg!(feature = "aws-route53")),
+            Capability::Storage => ("S3", "aws-s3", cfg!(feature = "aws-s3")),
+            Capability::Compute => ("EC2", "aws-ec2", cfg!(feature = "aws-ec2")),
+            Capability::Secrets => (
+                "Secrets Manager",
+                "aws-secretsmanager",
+                cfg!(feature = "aws-secretsmanager"),
+            ),
+            Capability::Database => ("RDS", "aws-rds", cfg!(feature = "aws-rds")),
+            Capability::Mail => ("SES v2", "aws-sesv2", cfg!(feature = "aws-sesv2")),
+            Capability::Ci | Capability::Repo | Capability::None => return None,
+        })
+    }
+
+    /// The error for an `aws` entry whose capability's service this build leaves out.
+    pub(super) fn aws_service_missing(cap: Capability, service: &str, feature: &str) -> Error {
+        Error::invalid_field(
+            "kind",
+            format!(
+                "the aws kind serves the {} capability with {service}, which this build of provisio \
+                 leaves out: rebuild with the cargo feature `{feature}` of provisio-config (or \
+                 `aws` for every AWS service)",
+                cap.as_str()
+            ),
+        )
+    }
+}
+
+/// The cargo feature of this crate that builds in each provider kind other than `memory`.
+const KIND_FEATURES: &[(&str, &str)] = &[
+    ("git", "git"),
+    ("jenkins", "jenkins"),
+    ("postgres", "postgres"),
+    ("cloudflare", "cloudflare"),
+    ("azure", "azure"),
+    ("aws", "aws"),
 ];
 
 /// Builds providers, sharing one instance among entries of the same kind and settings.
@@ -170,29 +232,61 @@ impl Builder {
                     other => return Err(unsupported(other, "azure")),
                 })
             }
-            #[cfg(feature = "aws")]
+            #[cfg(any(
+                feature = "aws-route53",
+                feature = "aws-s3",
+                feature = "aws-ec2",
+                feature = "aws-secretsmanager",
+                feature = "aws-rds",
+                feature = "aws-sesv2"
+            ))]
             "aws" => {
+                match aws::aws_service(cap) {
+                    None => return Err(unsupported(cap, "aws")),
+                    Some((service, feature, false)) => {
+                        return Err(aws::aws_service_missing(cap, service, feature));
+                    }
+                    Some(_) => {}
+                }
                 let config: provisio_aws::AwsConfig = settings(entry)?;
                 let aws = self
                     .shared(entry, || provisio_aws::Aws::connect(config))
                     .await?;
                 Ok(match cap {
+                    #[cfg(feature = "aws-route53")]
                     Capability::Dns => providers.with_dns(name, aws.dns()),
+                    #[cfg(feature = "aws-s3")]
                     Capability::Storage => providers.with_storage(name, aws.storage()),
+                    #[cfg(feature = "aws-ec2")]
                     Capability::Compute => providers.with_compute(name, aws.compute()),
+                    #[cfg(feature = "aws-secretsmanager")]
                     Capability::Secrets => providers.with_secrets(name, aws.secrets()),
+                    #[cfg(feature = "aws-rds")]
                     Capability::Database => providers.with_database(name, aws.database()),
+                    #[cfg(feature = "aws-sesv2")]
                     Capability::Mail => providers.with_mail(name, aws.mail()),
+                    // aws_service has answered for every other capability
                     other => return Err(unsupported(other, "aws")),
                 })
             }
-            other => Err(Error::invalid_field(
-                "kind",
-                format!(
-                    "unknown provider kind {other:?} (this build knows: {})",
-                    KINDS.join(", ")
-                ),
-            )),
+            other => match KIND_FEATURES.iter().find(|(kind, _)| *kind == other) {
+                // a kind provisio has, left out of this build
+                Some((kind, feature)) => Err(Error::invalid_field(
+                    "kind",
+                    format!(
+                        "provider kind {kind:?} is not in this build of provisio: rebuild with \
+                         the cargo feature `{feature}` of provisio-config (this build knows: {})",
+                        KINDS.join(", ")
+                    ),
+                )),
+                None => Err(Error::invalid_field(
+                    "kind",
+                    format!(
+                        "unknown provider kind {other:?} (this build knows: {})",
+                        KINDS.join(", ")
+                    ),
+                )),
+            },
         }
     }
 
@@ -224,5 +318,100 @@ impl Builder {
             Capability::Mail => providers.with_mail(name, cloud.mail.clone()),
             Capability::None => return Err(unsupported(cap, "memory")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ProviderConfig;
+
+    /// The message of the error `connect` gives for `text`.
+    async fn connect_error(text: &str) -> String {
+        ProviderConfig::from_toml(text)
+            .expect("the file parses")
+            .connect()
+            .await
+            .expect_err("the providers cannot be built")
+            .message()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn aws_serves_no_ci_or_repo() {
+        let msg =
+            connect_error("[providers.ci.default]\nkind = \"aws\"\nregion = \"eu-west-1\"\n").await;
+        if cfg!(feature = "aws-route53") {
+            assert!(msg.contains("does not serve the ci capability"), "{msg}");
+        }
+        assert!(msg.contains("providers.ci.default"), "{msg}");
+    }
+
+    /// A build with Route 53 but without S3 (`--no-default-features --features aws-route53`):
+    /// an S3 entry fails when the providers are built, naming the service and the feature,
+    /// before any setting is read or any AWS call made; DNS still builds.
+    #[cfg(all(feature = "aws-route53", not(feature = "aws-s3")))]
+    #[tokio::test]
+    async fn an_aws_service_left_out_names_its_feature() {
+        let msg = connect_error(
+            "[providers.storage.default]\nkind = \"aws\"\nregion = \"eu-west-1\"\nno_such_setting = 1\n",
+        )
+        .await;
+        assert!(msg.contains("providers.storage.default"), "{msg}");
+        assert!(msg.contains("S3"), "{msg}");
+        assert!(msg.contains("`aws-s3`"), "{msg}");
+        let conn = ProviderConfig::from_toml(
+            "[providers.dns.default]\nkind = \"aws\"\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap()
+        .connect()
+        .await
+        .expect("Route 53 is in this build");
+        assert!(
+            conn.providers
+                .has(provisio_engine::Capability::Dns, "default")
+        );
+    }
+
+    /// A build without any AWS service: the kind itself names the feature.
+    #[cfg(not(any(
+        feature = "aws-route53",
+        feature = "aws-s3",
+        feature = "aws-ec2",
+        feature = "aws-secretsmanager",
+        feature = "aws-rds",
+        feature = "aws-sesv2"
+    )))]
+    #[tokio::test]
+    async fn a_kind_left_out_names_its_feature() {
+        let msg = connect_error("[providers.dns.default]\nkind = \"aws\"\n").await;
+        assert!(msg.contains("not in this build"), "{msg}");
+        assert!(msg.contains("`aws`"), "{msg}");
+    }
+
+    /// Every capability the aws kind serves names a feature this crate declares (`aws-...`,
+    /// all part of `aws`), and a default build has them all.
+    #[cfg(any(
+        feature = "aws-route53",
+        feature = "aws-s3",
+        feature = "aws-ec2",
+        feature = "aws-secretsmanager",
+        feature = "aws-rds",
+        feature = "aws-sesv2"
+    ))]
+    #[test]
+    fn every_aws_capability_has_a_feature() {
+        let manifest = include_str!("../Cargo.toml");
+        for cap in crate::CAPABILITIES {
+            if let Some((_, feature, built_in)) = super::aws::aws_service(cap) {
+                assert!(
+                    manifest.contains(&format!("\n{feature} = [\"dep:provisio-aws\"")),
+                    "{feature}"
+                );
+                assert!(manifest.contains(&format!("\"{feature}\"")), "{feature}");
+                if cfg!(feature = "aws") {
+                    assert!(built_in, "{feature}");
+                }
+            }
+        }
     }
 }

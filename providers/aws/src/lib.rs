@@ -40,6 +40,8 @@
 //! # Getting the capabilities
 //!
 //! ```no_run
+//! # #[cfg(all(feature = "route53", feature = "s3", feature = "ec2", feature = "secretsmanager",
+//! #     feature = "rds", feature = "sesv2"))]
 //! # async fn demo() -> provisio::Result<()> {
 //! use std::sync::Arc;
 //! use provisio::{Compute, Database, DnsProvider, Mail, ObjectStorage, SecretStore};
@@ -65,33 +67,80 @@
 //!
 //! Against moto (or another emulator), [`AwsConfig::for_emulator`] sets the endpoint and fake
 //! credentials in code.
+//!
+//! # Cargo features: one per service
+//!
+//! Each service's SDK crate is a large build, so each is behind a feature of its own; the
+//! default is all six. A DNS-only build is
+//! `provisio-aws = { version = "0.1", default-features = false, features = ["route53"] }`.
+//!
+//! | feature | SDK crate | gives |
+//! |---|---|---|
+//! | `route53` | `aws-sdk-route53` | [`Aws::dns`], `Route53Dns` |
+//! | `s3` | `aws-sdk-s3` | [`Aws::storage`], `S3Storage`, `ARCHIVE_RULE_ID` |
+//! | `ec2` | `aws-sdk-ec2` | [`Aws::compute`], `Ec2Compute` |
+//! | `secretsmanager` | `aws-sdk-secretsmanager` | [`Aws::secrets`], `SecretsManagerStore` |
+//! | `rds` | `aws-sdk-rds` | [`Aws::database`], `RdsDatabase`, `rds_identifier` |
+//! | `sesv2` | `aws-sdk-sesv2` | [`Aws::mail`], `SesMail`, `dkim_records` |
+//!
+//! [`AwsConfig`] is the same in every build (a provider file that sets `rate_limits.s3` reads
+//! the same in a DNS-only build); what a build leaves out is the capability itself.
 #![deny(missing_docs)]
+// Without any service feature the crate is configuration and error classification only: the
+// plumbing that hands out service clients is unused.
+#![cfg_attr(
+    not(any(
+        feature = "route53",
+        feature = "s3",
+        feature = "ec2",
+        feature = "secretsmanager",
+        feature = "rds",
+        feature = "sesv2"
+    )),
+    allow(dead_code, unused_imports)
+)]
 
 mod client;
+#[cfg(feature = "ec2")]
 mod compute;
 mod config;
+#[cfg(feature = "rds")]
 mod database;
+#[cfg(feature = "route53")]
 mod dns;
+#[cfg(feature = "route53")]
 mod dns_batch;
+#[cfg(feature = "route53")]
 mod dns_known;
+#[cfg(feature = "route53")]
 mod dns_sets;
 pub mod error;
+#[cfg(feature = "sesv2")]
 mod mail;
 mod names;
 mod paced;
+#[cfg(feature = "secretsmanager")]
 mod secrets;
+#[cfg(feature = "s3")]
 mod storage;
+#[cfg(feature = "s3")]
 mod storage_settings;
 
 #[cfg(test)]
 mod mock_tests;
 
+#[cfg(feature = "ec2")]
 pub use compute::Ec2Compute;
 pub use config::{AwsConfig, AwsRateLimits, StaticCredentials};
+#[cfg(feature = "rds")]
 pub use database::{RdsDatabase, rds_identifier};
+#[cfg(feature = "route53")]
 pub use dns::Route53Dns;
+#[cfg(feature = "sesv2")]
 pub use mail::{SesMail, dkim_records};
+#[cfg(feature = "secretsmanager")]
 pub use secrets::SecretsManagerStore;
+#[cfg(feature = "s3")]
 pub use storage::{ARCHIVE_RULE_ID, S3Storage};
 
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -157,6 +206,7 @@ impl Aws {
     }
 
     /// Route 53 as a DNS provider.
+    #[cfg(feature = "route53")]
     pub fn dns(&self) -> Arc<Route53Dns> {
         let conf = aws_sdk_route53::config::Builder::from(&self.sdk)
             .http_client(self.http_client(Service::Route53))
@@ -166,6 +216,7 @@ impl Aws {
     }
 
     /// S3 as object storage (path-style addressing with an endpoint override, for moto).
+    #[cfg(feature = "s3")]
     pub fn storage(&self) -> Arc<S3Storage> {
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(self.config.path_style())
@@ -176,6 +227,7 @@ impl Aws {
     }
 
     /// EC2 as compute.
+    #[cfg(feature = "ec2")]
     pub fn compute(&self) -> Arc<Ec2Compute> {
         let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
             .http_client(self.http_client(Service::Ec2))
@@ -185,6 +237,7 @@ impl Aws {
     }
 
     /// Secrets Manager as a secret store.
+    #[cfg(feature = "secretsmanager")]
     pub fn secrets(&self) -> Arc<SecretsManagerStore> {
         let conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
             .http_client(self.http_client(Service::SecretsManager))
@@ -198,6 +251,7 @@ impl Aws {
     }
 
     /// RDS as the server half of a database provider.
+    #[cfg(feature = "rds")]
     pub fn database(&self) -> Arc<RdsDatabase> {
         let conf = aws_sdk_rds::config::Builder::from(&self.sdk)
             .http_client(self.http_client(Service::Rds))
@@ -211,6 +265,7 @@ impl Aws {
     }
 
     /// SES v2 as a mail provider.
+    #[cfg(feature = "sesv2")]
     pub fn mail(&self) -> Arc<SesMail> {
         let conf = aws_sdk_sesv2::config::Builder::from(&self.sdk)
             .http_client(self.http_client(Service::SesV2))

@@ -1,19 +1,55 @@
 //! Offline tests of the error boundary: real SDK clients, real response parsing, canned HTTP
 //! answers from `aws-smithy-mocks`.
+//!
+//! Each test needs the cargo feature of its service; the helpers are shared.
+// A build without every service leaves some helpers unused; the full build lints them all.
+#![cfg_attr(
+    not(all(
+        feature = "route53",
+        feature = "s3",
+        feature = "ec2",
+        feature = "secretsmanager",
+        feature = "rds",
+        feature = "sesv2"
+    )),
+    allow(dead_code, unused_imports, unused_macros)
+)]
 
+use crate::AwsConfig;
 use crate::client::retry_config;
-use crate::{
-    AwsConfig, Ec2Compute, RdsDatabase, Route53Dns, S3Storage, SecretsManagerStore, SesMail,
-};
 use aws_credential_types::Credentials;
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+use provisio::{ErrorKind, PageRequest};
+
+#[cfg(feature = "ec2")]
+use crate::Ec2Compute;
+#[cfg(feature = "rds")]
+use crate::RdsDatabase;
+#[cfg(feature = "route53")]
+use crate::Route53Dns;
+#[cfg(feature = "s3")]
+use crate::S3Storage;
+#[cfg(feature = "secretsmanager")]
+use crate::SecretsManagerStore;
+#[cfg(feature = "sesv2")]
+use crate::SesMail;
+#[cfg(feature = "ec2")]
+use provisio::Compute;
+#[cfg(feature = "rds")]
+use provisio::Database;
+#[cfg(feature = "route53")]
+use provisio::DnsProvider;
+#[cfg(feature = "sesv2")]
+use provisio::Mail;
+#[cfg(feature = "s3")]
+use provisio::ObjectStorage;
+#[cfg(feature = "secretsmanager")]
+use provisio::SecretStore;
+#[cfg(feature = "route53")]
 use provisio::dns::Zone;
-use provisio::{
-    Compute, Database, DnsProvider, ErrorKind, Mail, ObjectStorage, PageRequest, SecretStore,
-};
 
 const REGION: &str = "eu-west-1";
 
@@ -82,6 +118,7 @@ fn json_error(code: &str) -> String {
     format!("{{\"__type\":\"{code}\",\"message\":\"m\"}}")
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn s3_slow_down_is_rate_limited_and_not_retried_by_the_sdk() {
     let rule = mock!(aws_sdk_s3::Client::get_object)
@@ -97,6 +134,7 @@ async fn s3_slow_down_is_rate_limited_and_not_retried_by_the_sdk() {
     assert_eq!(rule.num_calls(), 1);
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn s3_500_is_transient_and_missing_key_not_found() {
     let e500 = mock!(aws_sdk_s3::Client::get_object)
@@ -112,6 +150,7 @@ async fn s3_500_is_transient_and_missing_key_not_found() {
     assert!(!err.retryable());
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn s3_access_denied_and_non_empty_bucket() {
     let denied = mock!(aws_sdk_s3::Client::list_objects_v2)
@@ -132,6 +171,7 @@ async fn s3_access_denied_and_non_empty_bucket() {
     assert_eq!(err.kind(), &ErrorKind::Conflict);
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn invalid_names_make_no_call() {
     let rule = mock!(aws_sdk_s3::Client::create_bucket).then_http_response(|| http(200, "", &[]));
@@ -144,6 +184,7 @@ async fn invalid_names_make_no_call() {
     assert_eq!(rule.num_calls(), 0);
 }
 
+#[cfg(feature = "ec2")]
 #[tokio::test]
 async fn ec2_throttling_permission_and_not_found() {
     let throttled = mock!(aws_sdk_ec2::Client::describe_instances)
@@ -170,6 +211,7 @@ async fn ec2_throttling_permission_and_not_found() {
     assert_eq!(err.kind(), &ErrorKind::Unauthenticated);
 }
 
+#[cfg(feature = "route53")]
 #[tokio::test]
 async fn route53_throttling_and_missing_zone() {
     let throttled = mock!(aws_sdk_route53::Client::list_resource_record_sets)
@@ -198,6 +240,7 @@ async fn route53_throttling_and_missing_zone() {
     assert_eq!(err.kind(), &ErrorKind::NotFound);
 }
 
+#[cfg(feature = "secretsmanager")]
 #[tokio::test]
 async fn secrets_manager_codes() {
     let throttled = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
@@ -232,6 +275,7 @@ async fn secrets_manager_codes() {
     }
 }
 
+#[cfg(feature = "secretsmanager")]
 #[tokio::test]
 async fn secrets_purge_needs_the_right_confirm_before_any_call() {
     let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
@@ -249,6 +293,7 @@ async fn secrets_purge_needs_the_right_confirm_before_any_call() {
     assert_eq!(describe.num_calls(), 0);
 }
 
+#[cfg(feature = "rds")]
 #[tokio::test]
 async fn rds_missing_instance_is_none_and_throttling_rate_limited() {
     let missing = mock!(aws_sdk_rds::Client::describe_db_instances)
@@ -273,6 +318,7 @@ async fn rds_missing_instance_is_none_and_throttling_rate_limited() {
     assert_eq!(err.kind(), &ErrorKind::Unsupported);
 }
 
+#[cfg(feature = "sesv2")]
 #[tokio::test]
 async fn ses_dkim_tokens_become_records_and_429_is_rate_limited() {
     use aws_sdk_sesv2::operation::get_email_identity::GetEmailIdentityOutput;
@@ -322,6 +368,7 @@ async fn ses_dkim_tokens_become_records_and_429_is_rate_limited() {
     assert_eq!(ses.get_identity("acme.example.com").await.unwrap(), None);
 }
 
+#[cfg(feature = "secretsmanager")]
 #[tokio::test]
 async fn secret_values_never_reach_error_messages() {
     let create_denied = mock!(aws_sdk_secretsmanager::Client::create_secret)
@@ -340,6 +387,7 @@ async fn secret_values_never_reach_error_messages() {
     assert!(!shown.contains("very-secret-value-123"), "{shown}");
 }
 
+#[cfg(feature = "route53")]
 /// Three `ensure_record` calls made while the zone waits for the account's token: they leave
 /// in one batch, answered by `answers` in turn. Returns each caller's result.
 async fn three_batched_creates(
@@ -378,6 +426,7 @@ async fn three_batched_creates(
     out
 }
 
+#[cfg(feature = "route53")]
 fn change_accepted()
 -> aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput {
     use aws_sdk_route53::types::{ChangeInfo, ChangeStatus};
@@ -393,6 +442,7 @@ fn change_accepted()
         .build()
 }
 
+#[cfg(feature = "route53")]
 #[tokio::test]
 async fn route53_batch_refused_without_naming_a_change_is_split() {
     // Route 53's answer to a CNAME beside another change of the batch names no change.
@@ -414,6 +464,7 @@ async fn route53_batch_refused_without_naming_a_change_is_split() {
     }
 }
 
+#[cfg(feature = "route53")]
 #[tokio::test]
 async fn route53_batch_throttled_is_every_callers_error() {
     let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets)

@@ -30,7 +30,6 @@ use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::config_bag::ConfigBag;
 use provisio::ProviderInfo;
 use std::cell::Cell;
-use std::future::Future;
 use std::time::Duration;
 
 /// How long the account pauses after a throttling answer without `Retry-After` (AWS sends
@@ -45,6 +44,7 @@ tokio::task_local! {
 /// Runs `fut`, whose caller has already waited for one token of the service's account in
 /// [`provisio::requests::limiter`]: the first request `fut` sends uses that token (it is
 /// counted, not paced again); any further one (an SDK retry) is paced as usual.
+#[cfg(feature = "route53")] // the Route 53 change batches are its only user
 pub(crate) async fn with_token_taken<F: Future>(fut: F) -> F::Output {
     TOKEN_TAKEN.scope(Cell::new(true), fut).await
 }

@@ -10,12 +10,16 @@
 
 mod common;
 
+#[cfg(feature = "route53")]
 use tokio::sync::OnceCell;
 
 /// The zone the DNS cases work in, created once per test process.
+#[cfg(feature = "route53")]
 const ZONE: &str = "provisio-conformance.test";
+#[cfg(feature = "route53")]
 static ZONE_READY: OnceCell<String> = OnceCell::const_new();
 
+#[cfg(feature = "route53")]
 async fn dns(endpoint: &str) -> provisio::Result<std::sync::Arc<provisio_aws::Route53Dns>> {
     let aws = common::aws(endpoint).await?;
     ZONE_READY
@@ -24,6 +28,7 @@ async fn dns(endpoint: &str) -> provisio::Result<std::sync::Arc<provisio_aws::Ro
     Ok(aws.dns())
 }
 
+#[cfg(feature = "route53")]
 mod dns {
     provisio_testkit::dns_conformance! {
         env: endpoint = "AWS_ENDPOINT",
@@ -32,6 +37,7 @@ mod dns {
     }
 }
 
+#[cfg(feature = "s3")]
 mod storage {
     provisio_testkit::storage_conformance! {
         env: endpoint = "AWS_ENDPOINT",
@@ -40,6 +46,7 @@ mod storage {
     }
 }
 
+#[cfg(feature = "ec2")]
 mod compute {
     provisio_testkit::compute_conformance! {
         env: endpoint = "AWS_ENDPOINT",
@@ -49,6 +56,7 @@ mod compute {
     }
 }
 
+#[cfg(feature = "secretsmanager")]
 mod secrets {
     provisio_testkit::secrets_conformance! {
         env: endpoint = "AWS_ENDPOINT",
@@ -57,6 +65,7 @@ mod secrets {
     }
 }
 
+#[cfg(feature = "rds")]
 mod database {
     // RDS is the server half only: the roles/databases/seed cases check that those operations
     // are Unsupported, the server cases run for real.
@@ -73,6 +82,7 @@ mod database {
 /// SES v2. moto 5 creates domain identities without Easy DKIM tokens, so `domain_identity`
 /// (which requires the DKIM records) cannot pass against it; every other case runs, and
 /// `domain_identity_under_moto` pins down the difference (docs/providers/aws.md).
+#[cfg(feature = "sesv2")]
 mod mail {
     use provisio::Mail;
     use provisio_testkit::mail::MailContext;

@@ -15,6 +15,7 @@ pub async fn aws(endpoint: &str) -> Result<Aws> {
 /// Finds or creates the public hosted zone `name` in moto, directly through the SDK (moto does
 /// not honour a repeated CallerReference, so the zone is looked up first; tests of one binary
 /// share one zone through [`tokio::sync::OnceCell`]s of their own).
+#[cfg(feature = "route53")]
 pub async fn ensure_zone(aws: &Aws, name: &str) -> Result<String> {
     let client = aws_sdk_route53::Client::new(aws.sdk_config());
     let list = client

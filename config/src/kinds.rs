@@ -62,7 +62,7 @@ pub const KINDS: &[&str] = &[
 ))]
 mod aws {
     use provisio::Error;
-    use provisio_engine::Capability;
+    use provisio::providers::Capability;
 
     /// The AWS service behind a capability of the `aws` kind, the cargo feature of this crate that
     /// builds it in, and whether this build has it; `None` for a capability AWS does not serve.
@@ -368,7 +368,7 @@ mod tests {
         .expect("Route 53 is in this build");
         assert!(
             conn.providers
-                .has(provisio_engine::Capability::Dns, "default")
+                .has(provisio::providers::Capability::Dns, "default")
         );
     }
 

@@ -14,7 +14,7 @@
 //!
 //! Every type follows the same rules:
 //! - Its parameters are a `#[derive(Deserialize)] #[serde(deny_unknown_fields)]` struct read
-//!   once per call through `types/params.rs` (`<Struct>::parse(params, phase)`), which also names the
+//!   once per call through `types/params/` (`<Struct>::parse(params, phase)`), which also names the
 //!   fields whose change replaces the resource (its `REPLACE`, returned by `replace_fields`). No
 //!   type reads JSON by hand.
 //! - `validate` runs at load time, when string parameters may still hold unresolved `${...}`

@@ -29,7 +29,7 @@ pub enum FleetEventKind {
         already_succeeded: usize,
         /// Tenants in the canary wave.
         canary: usize,
-        /// The failure threshold as a count ([`FailureThreshold::limit`]).
+        /// The failure threshold as a count ([`FailureThreshold::limit`](super::FailureThreshold::limit)).
         failure_limit: usize,
     },
     /// A tenant's run began.

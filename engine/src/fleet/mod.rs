@@ -20,7 +20,7 @@
 //!   starts and the runs in flight are cancelled (the engine rolls back what they created, as
 //!   for any cancelled apply); those tenants are reported as failed with a `Cancelled` error.
 //! - **per-tenant results** in a [`FleetReport`], in the order the tenants were given: the
-//!   run's id and [`Summary`], or its error.
+//!   run's id and [`Summary`](crate::events::Summary), or its error.
 //! - **fleet events** ([`FleetEvent`]) to a [`FleetSink`] ([`Fleet::events`]); the steps of each
 //!   tenant's run still go to the engine's own [`crate::EventSink`] (their events carry the
 //!   tenant and run id), so a fleet event stream and the engine's step stream can be joined on

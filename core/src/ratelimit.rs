@@ -1,9 +1,9 @@
 //! Per-provider-account rate limiting.
 //!
-//! Every provider declares its account's request quota ([`provisio::ProviderInfo::quota`]); the
-//! engine keeps one token bucket per provider kind and account (`cloudflare/acct-1`), shared by
-//! every step of every run of one [`crate::Engine`] (so a fleet run stays inside the quota as a
-//! whole). A quota's bucket refills at `quota.per_second()` and holds a single token: requests
+//! Every provider declares its account's request quota ([`crate::ProviderInfo::quota`]); the
+//! process keeps one token bucket per provider kind and account (`cloudflare/acct-1`), shared by
+//! every request of every step, run and direct call ([`crate::requests::limiter`]), so a fleet
+//! run stays inside the quota as a whole. A quota's bucket refills at `quota.per_second()` and holds a single token: requests
 //! are *paced* evenly rather than sent in a burst of `quota.requests`. A full-size burst followed
 //! by the sustained rate could send up to twice the quota within one window, which fixed-window
 //! and sliding-window limiters (Cloudflare's, the memory provider's) reject; pacing never

@@ -10,6 +10,7 @@ use provisio::validate::{self, NameKind};
 /// ```
 /// use provisio::validate::NameKind;
 /// use provisio::Provider;
+/// # #[cfg(all(feature = "secretsmanager", feature = "s3"))]
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let aws = provisio_aws::Aws::connect(provisio_aws::AwsConfig::for_emulator("http://127.0.0.1:1")).await.unwrap();
 /// let secrets = aws.secrets();

@@ -263,8 +263,10 @@ fn kill_9_at_every_point_of_a_destroy_leaves_nothing_behind() {
         "journal.before.succeeded",
         "journal.after.succeeded",
     ] {
+        // 54 points, 9 of each kind when the deletes run one after the other; independent
+        // deletes run concurrently, so which kind the k-th point is varies by a few
         assert!(
-            tally.by_label.get(label).copied().unwrap_or(0) >= 9,
+            tally.by_label.get(label).copied().unwrap_or(0) >= 6,
             "crash point {label} was hit {} times",
             tally.by_label.get(label).copied().unwrap_or(0)
         );

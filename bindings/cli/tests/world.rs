@@ -348,10 +348,10 @@ fn kill_9_during_apply_and_destroy_leaves_no_duplicate_and_no_orphan() {
                 (control.destroy_time, &mut destroy_kills)
             };
             // until a kill lands in the middle of the run's side effects (most land before the
-            // first one, while the process starts and plans), up to four tries; every other
+            // first one, while the process starts and plans), up to eight tries; every other
             // tenant, once more on the resumed run
             let mut landed = 0;
-            for _ in 0..4 {
+            for _ in 0..8 {
                 if landed > round % 2 {
                     break;
                 }

@@ -337,9 +337,9 @@ fn kill_9_during_apply_and_destroy_leaves_no_duplicate_and_no_orphan() {
     let mut missing = Vec::new();
     // the world and its fixtures exist before the first kill, as after any first command
     run_ok(command(dir, "plan", "first"));
-    // Ten tenants on one growing world. Each: apply killed at random moments, resumed with
+    // Sixteen tenants on one growing world. Each: apply killed at random moments, resumed with
     // the same command and checked; then destroy killed the same way, resumed and checked.
-    for round in 0..10 {
+    for round in 0..16 {
         let tenant = format!("kill-{round}");
         for verb in ["apply", "destroy"] {
             let (typical, kills) = if verb == "apply" {

@@ -26,9 +26,9 @@
 //! # #[async_trait] impl DnsProvider for Dns {
 //! #   fn capabilities(&self) -> DnsCapabilities { DnsCapabilities { proxied: false, min_ttl: 60, automatic_ttl: false, waits_for_sync: false } }
 //! #   async fn find_zone(&self, name: &str) -> Result<Option<Zone>> { Ok(Some(Zone { id: "z1".into(), name: name.into() })) }
-//! #   async fn list_records(&self, _: &Zone, _: &PageRequest) -> Result<Page<Record>> { unimplemented!() }
+//! #   async fn list_records(&self, _: &Zone, _: &PageRequest) -> Result<Page<Record>> { Err(Error::unsupported("dns.list_records")) }
 //! #   async fn get_record(&self, _: &Zone, _: &str, _: &RecordType) -> Result<Option<Record>> { Ok(None) }
-//! #   async fn ensure_record(&self, _: &Zone, _: &RecordSpec) -> Result<Ensured<Record>> { unimplemented!() }
+//! #   async fn ensure_record(&self, _: &Zone, _: &RecordSpec) -> Result<Ensured<Record>> { Err(Error::unsupported("dns.ensure_record")) }
 //! #   async fn delete_record(&self, _: &Zone, _: &str, _: &RecordType) -> Result<Deleted> { Ok(Deleted::AlreadyGone) }
 //! # }
 //! let faults = Faults::new(7);

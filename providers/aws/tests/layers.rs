@@ -9,7 +9,6 @@
 
 mod common;
 
-use aws_sdk_ec2::types::Filter;
 use provisio::compute::InstanceSpec;
 use provisio::layer::{FaultRule, Faults, Retry, RetryPolicy, Stack};
 use provisio::storage::BucketSpec;
@@ -21,32 +20,6 @@ fn fast_retries() -> Retry {
         max_backoff_ms: 50,
         ..RetryPolicy::default()
     })
-}
-
-async fn live_ids_by_tenant(ec2: &aws_sdk_ec2::Client, tenant: &str) -> Vec<String> {
-    let out = ec2
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("tag:provisio:tenant")
-                .values(tenant)
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("describe instances");
-    out.reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect()
 }
 
 #[test]
@@ -81,7 +54,7 @@ fn a_lost_launch_answer_is_retried_without_a_second_instance() {
         assert_eq!(faults.calls("compute.launch_instance"), 2);
         assert_eq!(faults.injected(), 1);
         assert_eq!(launched.outcome, Outcome::Unchanged, "the retry must adopt");
-        let live = live_ids_by_tenant(&ec2, &tenant).await;
+        let live = common::live_ids_by_tenant(&ec2, &tenant).await;
         assert_eq!(live.len(), 1, "exactly one instance on moto: {live:?}");
         assert_eq!(live[0], launched.value.id);
 

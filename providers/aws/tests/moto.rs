@@ -61,32 +61,6 @@ async fn run_instances_raw(
         .to_string())
 }
 
-async fn live_ids_by_tenant(ec2: &aws_sdk_ec2::Client, tenant: &str) -> Vec<String> {
-    let out = ec2
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("tag:provisio:tenant")
-                .values(tenant)
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("describe instances");
-    out.reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn launch_after_a_lost_response_adopts_the_first_instance() {
     let Some(endpoint) = provisio_testkit::endpoint_from_env("AWS_ENDPOINT") else {
@@ -121,13 +95,13 @@ fn launch_after_a_lost_response_adopts_the_first_instance() {
         let again = compute.launch_instance(&spec).await?;
         assert_eq!(again.value.id, first);
         assert_eq!(
-            live_ids_by_tenant(&ec2, &tenant).await,
+            common::live_ids_by_tenant(&ec2, &tenant).await,
             vec![first.clone()],
             "exactly one instance"
         );
 
         compute.terminate_instance(&first).await?;
-        assert!(live_ids_by_tenant(&ec2, &tenant).await.is_empty());
+        assert!(common::live_ids_by_tenant(&ec2, &tenant).await.is_empty());
         Ok(())
     });
 }

@@ -43,3 +43,32 @@ pub async fn ensure_zone(aws: &Aws, name: &str) -> Result<String> {
         .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
         .unwrap_or_default())
 }
+
+/// The ids of the pending or running instances tagged as `tenant`'s, read on the server through
+/// the SDK (what is left on moto, not what provisio recorded).
+#[cfg(feature = "ec2")]
+pub async fn live_ids_by_tenant(ec2: &aws_sdk_ec2::Client, tenant: &str) -> Vec<String> {
+    let out = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:provisio:tenant")
+                .values(tenant)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe instances");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}

@@ -28,6 +28,8 @@ pub struct ChildConfig {
     pub owner: Option<String>,
     /// `CHILD_OP=destroy`: the child destroys the tenant instead of applying.
     pub destroy: bool,
+    /// `CHILD_CONCURRENCY`: steps in flight at once (default: the engine's).
+    pub concurrency: Option<u64>,
 }
 
 /// How a child ended.
@@ -110,6 +112,7 @@ impl Setup {
             ("CHILD_LOCK_TTL_MS", cfg.lock_ttl_ms.map(|v| v.to_string())),
             ("CHILD_OWNER", cfg.owner.clone()),
             ("CHILD_OP", cfg.destroy.then(|| "destroy".to_string())),
+            ("CHILD_CONCURRENCY", cfg.concurrency.map(|v| v.to_string())),
         ];
         for (k, v) in vars {
             match v {

@@ -9,6 +9,7 @@
 //! - `CHILD_LOCK_WAIT_MS`: wait this long for the tenant's lease (default: fail at once).
 //! - `CHILD_LOCK_TTL_MS`: the lease TTL (default 60000).
 //! - `CHILD_OWNER`: the lease owner prefix (default `child-<pid>`).
+//! - `CHILD_CONCURRENCY`: steps in flight at once (default: the engine's, 16).
 //! - `CHILD_OP=destroy`: destroy the tenant instead (prints `OK deleted=.. points=..`).
 //!
 //! Prints `STARTED` when the run has its lease and resolved in-doubt intents, then one of
@@ -77,7 +78,11 @@ async fn main() {
         }
         _ => {}
     });
-    let engine = Engine::builder()
+    let mut builder = Engine::builder();
+    if let Some(n) = env_u64("CHILD_CONCURRENCY") {
+        builder = builder.concurrency(n as usize);
+    }
+    let engine = builder
         .registry(registry)
         .state(store)
         .events(Arc::new(events))

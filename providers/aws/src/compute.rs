@@ -1,4 +1,4 @@
-//! EC2 as [`Compute`].
+//! EC2 as [`Compute`], on provisio's Query-protocol client ([`crate::query`]).
 //!
 //! A launch is idempotent twice over. First, **adoption by tag**: before any `RunInstances`,
 //! `DescribeInstances` filtered by the `Name` tag and every ownership tag of the spec
@@ -13,13 +13,10 @@
 //! caller's timeout.
 
 use crate::config::AwsConfig;
-use crate::error::{PROVIDER, classify, located};
-use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{
-    Filter, Instance as Ec2Instance, InstanceStateName, InstanceType, ResourceType, Tag,
-    TagSpecification,
-};
+use crate::error::{PROVIDER, located};
+use crate::query::{Element, Params, QueryClient};
 use provisio::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
+use provisio::layer::Safety;
 use provisio::types::ownership;
 use provisio::{
     Compute, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, Tags, validate,
@@ -35,47 +32,54 @@ const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
 /// EC2 instances.
 #[derive(Debug, Clone)]
 pub struct Ec2Compute {
-    client: Client,
+    client: QueryClient,
     info: ProviderInfo,
     poll: Duration,
 }
 
-fn state_of(name: Option<&InstanceStateName>) -> InstanceState {
+fn state_of(name: Option<&str>) -> InstanceState {
     match name {
-        Some(InstanceStateName::Pending) | None => InstanceState::Pending,
-        Some(InstanceStateName::Running) => InstanceState::Running,
-        Some(InstanceStateName::Stopping) => InstanceState::Stopping,
-        Some(InstanceStateName::Stopped) => InstanceState::Stopped,
-        Some(InstanceStateName::ShuttingDown) => InstanceState::ShuttingDown,
-        Some(InstanceStateName::Terminated) => InstanceState::Terminated,
-        Some(_) => InstanceState::Pending,
+        Some("running") => InstanceState::Running,
+        Some("stopping") => InstanceState::Stopping,
+        Some("stopped") => InstanceState::Stopped,
+        Some("shutting-down") => InstanceState::ShuttingDown,
+        Some("terminated") => InstanceState::Terminated,
+        // "pending", a missing state, or one EC2 adds later.
+        _ => InstanceState::Pending,
     }
 }
 
-fn to_instance(i: &Ec2Instance) -> Instance {
+/// An instance of a `DescribeInstances` or `RunInstances` answer (an `item` of an
+/// `instancesSet`), with its launch time as EC2 wrote it (ISO 8601 in UTC, so that text order
+/// is time order).
+fn to_instance(i: &Element) -> (Option<String>, Instance) {
     let tags: Tags = i
-        .tags()
-        .iter()
+        .list(&["tagSet"], "item")
         .filter_map(|t| {
             Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
+                t.text_at(&["key"])?.to_string(),
+                t.text_at(&["value"]).unwrap_or_default().to_string(),
             ))
         })
         .collect();
-    Instance {
-        id: i.instance_id().unwrap_or_default().to_string(),
+    let text = |path: &[&str]| i.text_at(path).unwrap_or_default().to_string();
+    let instance = Instance {
+        id: text(&["instanceId"]),
         name: tags.get("Name").cloned().unwrap_or_default(),
-        image: i.image_id().unwrap_or_default().to_string(),
-        size: i
-            .instance_type()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default(),
-        state: state_of(i.state().and_then(|s| s.name())),
-        public_ip: i.public_ip_address().map(str::to_string),
-        private_ip: i.private_ip_address().map(str::to_string),
+        image: text(&["imageId"]),
+        size: text(&["instanceType"]),
+        state: state_of(i.text_at(&["instanceState", "name"])),
+        public_ip: i.text_at(&["ipAddress"]).map(str::to_string),
+        private_ip: i.text_at(&["privateIpAddress"]).map(str::to_string),
         tags,
-    }
+    };
+    (i.text_at(&["launchTime"]).map(str::to_string), instance)
+}
+
+/// The instances of a `DescribeInstances` answer.
+fn described(root: &Element) -> impl Iterator<Item = &Element> {
+    root.list(&["reservationSet"], "item")
+        .flat_map(|r| r.list(&["instancesSet"], "item"))
 }
 
 fn check_id(id: &str) -> Result<()> {
@@ -134,82 +138,74 @@ fn check_spec(spec: &InstanceSpec) -> Result<()> {
 }
 
 impl Ec2Compute {
-    /// Wraps an EC2 client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+    /// Wraps an EC2 Query client (built by [`crate::Aws::compute`]).
+    pub(crate) fn new(client: QueryClient, config: &AwsConfig, account: &str) -> Self {
         Ec2Compute {
             client,
-            info: config.provider_info(crate::config::Service::Ec2, &account.into()),
+            info: config.provider_info(crate::config::Service::Ec2, account),
             poll: config.poll_interval(),
         }
     }
 
     /// Live instances carrying every one of `tags`, oldest first.
     async fn find(&self, tags: &Tags, op: &str, resource: &str) -> Result<Vec<Instance>> {
-        let mut filters = vec![
-            Filter::builder()
-                .name("instance-state-name")
-                .set_values(Some(LIVE_STATES.iter().map(|s| s.to_string()).collect()))
-                .build(),
-        ];
-        for (k, v) in tags {
-            filters.push(Filter::builder().name(format!("tag:{k}")).values(v).build());
+        let mut filters = Params::new();
+        filters.set("Filter.1.Name", "instance-state-name");
+        for (n, state) in LIVE_STATES.iter().enumerate() {
+            filters.set(format!("Filter.1.Value.{}", n + 1), *state);
         }
-        let mut found: Vec<(Option<aws_smithy_types::DateTime>, Instance)> = Vec::new();
+        for (n, (k, v)) in tags.iter().enumerate() {
+            filters
+                .set(format!("Filter.{}.Name", n + 2), format!("tag:{k}"))
+                .set(format!("Filter.{}.Value.1", n + 2), v);
+        }
+        let mut found: Vec<(Option<String>, Instance)> = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let resp = self
+            let mut params = filters.clone();
+            if let Some(t) = token.take() {
+                params.set("NextToken", t);
+            }
+            let root = self
                 .client
-                .describe_instances()
-                .set_filters(Some(filters.clone()))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| classify(e, op, resource))?;
-            for r in resp.reservations() {
-                for i in r.instances() {
-                    let inst = to_instance(i);
-                    // Filters are applied by EC2; checked again so an emulator that ignores
-                    // one cannot make us adopt a stranger's instance.
-                    if !inst.state.is_terminal() && provisio::types::tags_match(&inst.tags, tags) {
-                        found.push((i.launch_time().cloned(), inst));
-                    }
+                .call(
+                    "DescribeInstances",
+                    &params,
+                    Safety::Idempotent,
+                    op,
+                    resource,
+                )
+                .await?;
+            for i in described(&root) {
+                let (launched, inst) = to_instance(i);
+                // Filters are applied by EC2; checked again so an emulator that ignores
+                // one cannot make us adopt a stranger's instance.
+                if !inst.state.is_terminal() && provisio::types::tags_match(&inst.tags, tags) {
+                    found.push((launched, inst));
                 }
             }
-            match resp.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
+            match root.text_at(&["nextToken"]) {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
             }
         }
-        found.sort_by(|a, b| {
-            let ka = a.0.map(|d| (d.secs(), d.subsec_nanos()));
-            let kb = b.0.map(|d| (d.secs(), d.subsec_nanos()));
-            ka.cmp(&kb).then_with(|| a.1.id.cmp(&b.1.id))
-        });
+        found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         Ok(found.into_iter().map(|(_, i)| i).collect())
     }
 
     async fn describe(&self, id: &str, op: &str) -> Result<Option<Instance>> {
+        let params = Params::new().with("InstanceId.1", id);
         match self
             .client
-            .describe_instances()
-            .instance_ids(id)
-            .send()
+            .call("DescribeInstances", &params, Safety::Idempotent, op, id)
             .await
         {
-            Ok(resp) => Ok(resp
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .find(|i| i.instance_id() == Some(id))
-                .map(to_instance)),
-            Err(e) => {
-                let err = classify(e, op, id);
-                if err.kind() == &ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
+            Ok(root) => Ok(described(&root)
+                .map(to_instance)
+                .map(|(_, i)| i)
+                .find(|i| i.id == id)),
+            Err(err) if err.kind() == &ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
         }
     }
 }
@@ -263,38 +259,41 @@ impl Compute for Ec2Compute {
             tracing::debug!(instance = %first.id, name = %spec.name, "adopting the instance found by its tags");
             return Ok(Ensured::unchanged(first));
         }
-        let mut tags = Vec::new();
         let mut all = spec.tags.clone();
         all.insert("Name".to_string(), spec.name.clone());
-        for (k, v) in &all {
-            tags.push(Tag::builder().key(k).value(v).build());
+        let mut params = Params::new()
+            .with("ImageId", &spec.image)
+            .with("InstanceType", &spec.size)
+            .with("MinCount", "1")
+            .with("MaxCount", "1")
+            .with("ClientToken", &spec.idempotency_key);
+        for (n, resource_type) in ["instance", "volume"].into_iter().enumerate() {
+            let prefix = format!("TagSpecification.{}", n + 1);
+            params.set(format!("{prefix}.ResourceType"), resource_type);
+            for (m, (k, v)) in all.iter().enumerate() {
+                params
+                    .set(format!("{prefix}.Tag.{}.Key", m + 1), k)
+                    .set(format!("{prefix}.Tag.{}.Value", m + 1), v);
+            }
         }
-        let tag_spec = |rt: ResourceType| {
-            TagSpecification::builder()
-                .resource_type(rt)
-                .set_tags(Some(tags.clone()))
-                .build()
-        };
-        let mut req = self
-            .client
-            .run_instances()
-            .image_id(&spec.image)
-            .instance_type(InstanceType::from(spec.size.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .client_token(&spec.idempotency_key)
-            .tag_specifications(tag_spec(ResourceType::Instance))
-            .tag_specifications(tag_spec(ResourceType::Volume));
         if let Some(ud) = &spec.user_data {
-            req = req.user_data(aws_smithy_types::base64::encode(ud.as_bytes()));
+            params.set("UserData", aws_smithy_types::base64::encode(ud.as_bytes()));
         }
-        let resp = req.send().await.map_err(|e| classify(e, op, &spec.name))?;
-        let inst = resp.instances().first().map(to_instance).ok_or_else(|| {
-            Error::unexpected("RunInstances answered without an instance")
-                .with_provider(PROVIDER)
-                .with_operation(op)
-                .with_resource(&spec.name)
-        })?;
+        // The ClientToken makes a repeated RunInstances return the first instance.
+        let root = self
+            .client
+            .call("RunInstances", &params, Safety::Idempotent, op, &spec.name)
+            .await?;
+        let inst = root
+            .list(&["instancesSet"], "item")
+            .next()
+            .map(|i| to_instance(i).1)
+            .ok_or_else(|| {
+                Error::unexpected("RunInstances answered without an instance")
+                    .with_provider(PROVIDER)
+                    .with_operation(op)
+                    .with_resource(&spec.name)
+            })?;
         Ok(Ensured::created(inst))
     }
 
@@ -366,22 +365,15 @@ impl Compute for Ec2Compute {
             Some(i) if i.state.is_terminal() => return Ok(Deleted::AlreadyGone),
             Some(_) => {}
         }
+        let params = Params::new().with("InstanceId.1", id);
         match self
             .client
-            .terminate_instances()
-            .instance_ids(id)
-            .send()
+            .call("TerminateInstances", &params, Safety::Idempotent, op, id)
             .await
         {
             Ok(_) => Ok(Deleted::Deleted),
-            Err(e) => {
-                let err = classify(e, op, id);
-                if err.kind() == &ErrorKind::NotFound {
-                    Ok(Deleted::AlreadyGone)
-                } else {
-                    Err(err)
-                }
-            }
+            Err(err) if err.kind() == &ErrorKind::NotFound => Ok(Deleted::AlreadyGone),
+            Err(err) => Err(err),
         }
     }
 }

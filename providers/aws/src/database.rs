@@ -1,4 +1,5 @@
-//! RDS as the server half of [`Database`].
+//! RDS as the server half of [`Database`], on provisio's Query-protocol client
+//! ([`crate::query`]).
 //!
 //! `ensure_server` creates a PostgreSQL DB instance (encrypted storage, not publicly
 //! accessible, tags copied to snapshots, deletion protection as asked) or brings an existing
@@ -10,13 +11,13 @@
 //! job: those operations return `Unsupported`, as [`DatabaseCapabilities`] says.
 
 use crate::config::AwsConfig;
-use crate::error::{PROVIDER, classify, located};
-use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbInstance, Tag};
+use crate::error::{PROVIDER, located};
+use crate::query::{Element, Params, QueryClient};
 use provisio::database::{
     AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec, SeedSpec,
     Server, ServerSpec,
 };
+use provisio::layer::Safety;
 use provisio::{
     Confirm, Database, Deleted, Ensured, Error, ErrorKind, Provider, ProviderInfo, Result, Tags,
     validate,
@@ -26,7 +27,7 @@ use std::time::Duration;
 /// RDS database servers (DB instances).
 #[derive(Debug, Clone)]
 pub struct RdsDatabase {
-    client: Client,
+    client: QueryClient,
     info: ProviderInfo,
     poll: Duration,
 }
@@ -117,35 +118,44 @@ fn check_spec(spec: &ServerSpec) -> Result<String> {
     Ok(name)
 }
 
-fn to_server(db: &DbInstance) -> Server {
+/// A `DBInstance` of an RDS answer as a [`Server`].
+fn to_server(db: &Element) -> Server {
+    let text = |path: &[&str]| db.text_at(path).unwrap_or_default().to_string();
     Server {
-        name: db.db_instance_identifier().unwrap_or_default().to_string(),
-        engine: db.engine().unwrap_or_default().to_string(),
-        status: db.db_instance_status().unwrap_or_default().to_string(),
-        endpoint: db.endpoint().and_then(|e| {
-            Some(Endpoint {
-                host: e.address()?.to_string(),
-                port: e.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(5432),
-            })
+        name: text(&["DBInstanceIdentifier"]),
+        engine: text(&["Engine"]),
+        status: text(&["DBInstanceStatus"]),
+        endpoint: db.text_at(&["Endpoint", "Address"]).map(|host| Endpoint {
+            host: host.to_string(),
+            port: db
+                .text_at(&["Endpoint", "Port"])
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(5432),
         }),
-        deletion_protection: db.deletion_protection().unwrap_or(false),
+        deletion_protection: db.text_at(&["DeletionProtection"]) == Some("true"),
         tags: db
-            .tag_list()
-            .iter()
+            .list(&["TagList"], "Tag")
             .filter_map(|t| {
                 Some((
-                    t.key()?.to_string(),
-                    t.value().unwrap_or_default().to_string(),
+                    t.text_at(&["Key"])?.to_string(),
+                    t.text_at(&["Value"]).unwrap_or_default().to_string(),
                 ))
             })
             .collect(),
     }
 }
 
-fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+/// `tags` as the `Tags.Tag.N.Key` / `.Value` parameters of RDS (a list of `Tag`).
+fn tag_params(params: &mut Params, tags: &Tags) {
+    for (n, (k, v)) in tags.iter().enumerate() {
+        params
+            .set(format!("Tags.Tag.{}.Key", n + 1), k)
+            .set(format!("Tags.Tag.{}.Value", n + 1), v);
+    }
+}
+
+fn flag(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }
 
 fn unsupported(op: &str, resource: &str) -> Error {
@@ -155,39 +165,32 @@ fn unsupported(op: &str, resource: &str) -> Error {
 }
 
 impl RdsDatabase {
-    /// Wraps an RDS client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+    /// Wraps an RDS Query client (built by [`crate::Aws::database`]).
+    pub(crate) fn new(client: QueryClient, config: &AwsConfig, account: &str) -> Self {
         RdsDatabase {
             client,
-            info: config.provider_info(crate::config::Service::Rds, &account.into()),
+            info: config.provider_info(crate::config::Service::Rds, account),
             poll: config.poll_interval(),
         }
     }
 
-    async fn describe(&self, name: &str, op: &str) -> Result<Option<DbInstance>> {
+    /// The DB instance called `name` (case-insensitively, as RDS compares), if it exists.
+    async fn describe(&self, name: &str, op: &str) -> Result<Option<Element>> {
+        let params = Params::new().with("DBInstanceIdentifier", name);
         match self
             .client
-            .describe_db_instances()
-            .db_instance_identifier(name)
-            .send()
+            .call("DescribeDBInstances", &params, Safety::Idempotent, op, name)
             .await
         {
-            Ok(out) => Ok(out
-                .db_instances()
-                .iter()
+            Ok(root) => Ok(root
+                .list(&["DescribeDBInstancesResult", "DBInstances"], "DBInstance")
                 .find(|d| {
-                    d.db_instance_identifier()
+                    d.text_at(&["DBInstanceIdentifier"])
                         .is_some_and(|i| i.eq_ignore_ascii_case(name))
                 })
                 .cloned()),
-            Err(e) => {
-                let err = classify(e, op, name);
-                if err.kind() == &ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
+            Err(err) if err.kind() == &ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
         }
     }
 }
@@ -220,32 +223,42 @@ impl Database for RdsDatabase {
         let op = "database.ensure_server";
         let name = check_spec(spec).map_err(|e| located(e, op, &spec.name))?;
         let Some(current) = self.describe(&name, op).await? else {
+            let mut params = Params::new()
+                .with("DBInstanceIdentifier", &name)
+                .with("Engine", "postgres")
+                .with("EngineVersion", &spec.version)
+                .with("DBInstanceClass", &spec.size)
+                .with("AllocatedStorage", spec.storage_gb.to_string())
+                .with("MasterUsername", &spec.admin_user)
+                .with("MasterUserPassword", spec.admin_password.expose())
+                .with("DeletionProtection", flag(spec.deletion_protection))
+                .with("StorageEncrypted", "true")
+                .with("PubliclyAccessible", "false")
+                .with("CopyTagsToSnapshot", "true");
+            tag_params(&mut params, &spec.tags);
+            // Not retried on a server error: the instance may exist; the engine's next attempt
+            // finds it with DescribeDBInstances first.
             let out = self
                 .client
-                .create_db_instance()
-                .db_instance_identifier(&name)
-                .engine("postgres")
-                .engine_version(&spec.version)
-                .db_instance_class(&spec.size)
-                .allocated_storage(spec.storage_gb as i32)
-                .master_username(&spec.admin_user)
-                .master_user_password(spec.admin_password.expose())
-                .deletion_protection(spec.deletion_protection)
-                .storage_encrypted(true)
-                .publicly_accessible(false)
-                .copy_tags_to_snapshot(true)
-                .set_tags(Some(sdk_tags(&spec.tags)))
-                .send()
-                .await
-                .map_err(|e| classify(e, op, &name))?;
-            let server = out.db_instance().map(to_server).unwrap_or_else(|| Server {
-                name: name.clone(),
-                engine: "postgres".into(),
-                status: "creating".into(),
-                endpoint: None,
-                deletion_protection: spec.deletion_protection,
-                tags: spec.tags.clone(),
-            });
+                .call(
+                    "CreateDBInstance",
+                    &params,
+                    Safety::OnlyIfRefused,
+                    op,
+                    &name,
+                )
+                .await?;
+            let server = out
+                .at(&["CreateDBInstanceResult", "DBInstance"])
+                .map(to_server)
+                .unwrap_or_else(|| Server {
+                    name: name.clone(),
+                    engine: "postgres".into(),
+                    status: "creating".into(),
+                    endpoint: None,
+                    deletion_protection: spec.deletion_protection,
+                    tags: spec.tags.clone(),
+                });
             return Ok(Ensured::created(server));
         };
         let server = to_server(&current);
@@ -259,37 +272,38 @@ impl Database for RdsDatabase {
             .with_resource(&name));
         }
         let protection_differs = server.deletion_protection != spec.deletion_protection;
-        let class_differs = current.db_instance_class() != Some(spec.size.as_str());
-        let storage_differs = current.allocated_storage() != Some(spec.storage_gb as i32);
+        let class_differs = current.text_at(&["DBInstanceClass"]) != Some(spec.size.as_str());
+        let storage_differs = current
+            .text_at(&["AllocatedStorage"])
+            .and_then(|gb| gb.parse::<u32>().ok())
+            != Some(spec.storage_gb);
         let tags_differ = !provisio::types::tags_match(&server.tags, &spec.tags);
         if !(protection_differs || class_differs || storage_differs || tags_differ) {
             return Ok(Ensured::unchanged(server));
         }
         if protection_differs || class_differs || storage_differs {
-            let mut req = self
-                .client
-                .modify_db_instance()
-                .db_instance_identifier(&name)
-                .apply_immediately(true);
+            let mut params = Params::new()
+                .with("DBInstanceIdentifier", &name)
+                .with("ApplyImmediately", "true");
             if protection_differs {
-                req = req.deletion_protection(spec.deletion_protection);
+                params.set("DeletionProtection", flag(spec.deletion_protection));
             }
             if class_differs {
-                req = req.db_instance_class(&spec.size);
+                params.set("DBInstanceClass", &spec.size);
             }
             if storage_differs {
-                req = req.allocated_storage(spec.storage_gb as i32);
+                params.set("AllocatedStorage", spec.storage_gb.to_string());
             }
-            req.send().await.map_err(|e| classify(e, op, &name))?;
-        }
-        if tags_differ && let Some(arn) = current.db_instance_arn() {
             self.client
-                .add_tags_to_resource()
-                .resource_name(arn)
-                .set_tags(Some(sdk_tags(&spec.tags)))
-                .send()
-                .await
-                .map_err(|e| classify(e, op, &name))?;
+                .call("ModifyDBInstance", &params, Safety::Idempotent, op, &name)
+                .await?;
+        }
+        if tags_differ && let Some(arn) = current.text_at(&["DBInstanceArn"]) {
+            let mut params = Params::new().with("ResourceName", arn);
+            tag_params(&mut params, &spec.tags);
+            self.client
+                .call("AddTagsToResource", &params, Safety::Idempotent, op, &name)
+                .await?;
         }
         let after = self.describe(&name, op).await?.map(|d| to_server(&d));
         let mut after = after.unwrap_or(server);
@@ -385,36 +399,31 @@ impl Database for RdsDatabase {
                 .with_resource(&name));
             }
             tracing::warn!(server = %name, "turning deletion protection off, as confirmed by name");
+            let params = Params::new()
+                .with("DBInstanceIdentifier", &name)
+                .with("DeletionProtection", "false")
+                .with("ApplyImmediately", "true");
             self.client
-                .modify_db_instance()
-                .db_instance_identifier(&name)
-                .deletion_protection(false)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| classify(e, op, &name))?;
+                .call("ModifyDBInstance", &params, Safety::Idempotent, op, &name)
+                .await?;
         }
-        let mut req = self
-            .client
-            .delete_db_instance()
-            .db_instance_identifier(&name)
-            .delete_automated_backups(false);
-        req = match &final_snapshot {
-            Some(id) => req
-                .skip_final_snapshot(false)
-                .final_db_snapshot_identifier(id),
-            None => req.skip_final_snapshot(true),
+        let mut params = Params::new()
+            .with("DBInstanceIdentifier", &name)
+            .with("DeleteAutomatedBackups", "false");
+        match &final_snapshot {
+            Some(id) => params
+                .set("SkipFinalSnapshot", "false")
+                .set("FinalDBSnapshotIdentifier", id),
+            None => params.set("SkipFinalSnapshot", "true"),
         };
-        match req.send().await {
+        match self
+            .client
+            .call("DeleteDBInstance", &params, Safety::Idempotent, op, &name)
+            .await
+        {
             Ok(_) => Ok(Deleted::Deleted),
-            Err(e) => {
-                let err = classify(e, op, &name);
-                if err.kind() == &ErrorKind::NotFound {
-                    Ok(Deleted::AlreadyGone)
-                } else {
-                    Err(err)
-                }
-            }
+            Err(err) if err.kind() == &ErrorKind::NotFound => Ok(Deleted::AlreadyGone),
+            Err(err) => Err(err),
         }
     }
 

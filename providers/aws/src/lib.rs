@@ -1,4 +1,5 @@
-//! The AWS provider of provisio, on the official AWS SDK for Rust.
+//! The AWS provider of provisio, on the official AWS SDK for Rust (EC2 and RDS on a small
+//! Query-protocol client of provisio's own, signed by the SDK's `aws-sigv4`).
 //!
 //! | capability | service | type |
 //! |---|---|---|
@@ -14,7 +15,10 @@
 //! * **One SDK configuration, many clients.** [`Aws::connect`] loads the region, endpoint and
 //!   credentials once ([`AwsConfig`]: the standard chain of environment, profile, web
 //!   identity and instance metadata, optionally a role to assume; never credentials from a
-//!   file) and hands out one provider per capability, all sharing the HTTPS client.
+//!   file) and hands out one provider per capability. The SDK clients share one HTTPS client;
+//!   EC2 and RDS, whose SDK crates are three quarters of the SDK's code for eight operations,
+//!   are spoken to by a small Query-protocol client (`query`) with the same credentials,
+//!   region, endpoint, timeouts, signing (`aws-sigv4`), pacing and error table.
 //! * **No retries inside the SDK** (by default): provisio's engine retries what the error kind
 //!   says is retryable, with backoff, jitter and the per-account rate limit, so the SDK is set
 //!   to one attempt per call ([`AwsConfig::max_attempts`]). Otherwise a throttled call would be
@@ -22,8 +26,9 @@
 //! * **Errors are classified here**: service error codes and HTTP statuses become provisio's
 //!   kinds ([`error::kind_for`]), with the provider (`aws`), the operation and the resource.
 //! * **Names are validated before any call** with [`provisio::validate`].
-//! * **Every request is paced and counted in one place**: each service client's HTTP client is
-//!   wrapped so that every request it sends first waits for the account's quota of that
+//! * **Every request is paced and counted at the HTTP layer**: each SDK client's HTTP client
+//!   is wrapped (and the Query client does the same before each send) so that every request
+//!   first waits for the account's quota of that
 //!   service and is counted in the step's tally ([`provisio::requests`]); the quotas default
 //!   to each service's documented limit and are set per service with
 //!   [`AwsConfig::rate_limits`].
@@ -70,7 +75,7 @@
 //!
 //! # Cargo features: one per service
 //!
-//! Each service's SDK crate is a large build, so each is behind a feature of its own; the
+//! Each service's SDK crate is a large build, so each service is behind a feature of its own; the
 //! default is all six. A DNS-only build is
 //! `provisio-aws = { version = "0.1", default-features = false, features = ["route53"] }`.
 //!
@@ -78,23 +83,21 @@
 //! |---|---|---|
 //! | `route53` | `aws-sdk-route53` | [`Aws::dns`], `Route53Dns` |
 //! | `s3` | `aws-sdk-s3` | [`Aws::storage`], `S3Storage`, `ARCHIVE_RULE_ID` |
-//! | `ec2` | `aws-sdk-ec2` | [`Aws::compute`], `Ec2Compute` |
+//! | `ec2` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::compute`], `Ec2Compute` |
 //! | `secretsmanager` | `aws-sdk-secretsmanager` | [`Aws::secrets`], `SecretsManagerStore` |
-//! | `rds` | `aws-sdk-rds` | [`Aws::database`], `RdsDatabase`, `rds_identifier` |
+//! | `rds` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::database`], `RdsDatabase`, `rds_identifier` |
 //! | `sesv2` | `aws-sdk-sesv2` | [`Aws::mail`], `SesMail`, `dkim_records` |
 //!
 //! [`AwsConfig`] is the same in every build (a provider file that sets `rate_limits.s3` reads
 //! the same in a DNS-only build); what a build leaves out is the capability itself.
 #![deny(missing_docs)]
-// Without any service feature the crate is configuration and error classification only: the
-// plumbing that hands out service clients is unused.
+// Without any service feature the crate is configuration and error classification only; with
+// only EC2 and RDS (the Query client) the plumbing of the SDK's service clients is unused too.
 #![cfg_attr(
     not(any(
         feature = "route53",
         feature = "s3",
-        feature = "ec2",
         feature = "secretsmanager",
-        feature = "rds",
         feature = "sesv2"
     )),
     allow(dead_code, unused_imports)
@@ -119,6 +122,8 @@ pub mod error;
 mod mail;
 mod names;
 mod paced;
+#[cfg(any(feature = "ec2", feature = "rds"))]
+mod query;
 #[cfg(feature = "secretsmanager")]
 mod secrets;
 #[cfg(feature = "s3")]
@@ -226,14 +231,12 @@ impl Aws {
         Arc::new(S3Storage::from_client(client, &self.config, &self.account))
     }
 
-    /// EC2 as compute.
+    /// EC2 as compute (on provisio's own Query client: see `docs/providers/aws.md`).
     #[cfg(feature = "ec2")]
     pub fn compute(&self) -> Arc<Ec2Compute> {
-        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
-            .http_client(self.http_client(Service::Ec2))
-            .build();
-        let client = aws_sdk_ec2::Client::from_conf(conf);
-        Arc::new(Ec2Compute::from_client(client, &self.config, &self.account))
+        let client =
+            query::QueryClient::new(query::EC2, &self.sdk, &self.config, self.info(Service::Ec2));
+        Arc::new(Ec2Compute::new(client, &self.config, &self.account))
     }
 
     /// Secrets Manager as a secret store.
@@ -250,18 +253,13 @@ impl Aws {
         ))
     }
 
-    /// RDS as the server half of a database provider.
+    /// RDS as the server half of a database provider (on provisio's own Query client: see
+    /// `docs/providers/aws.md`).
     #[cfg(feature = "rds")]
     pub fn database(&self) -> Arc<RdsDatabase> {
-        let conf = aws_sdk_rds::config::Builder::from(&self.sdk)
-            .http_client(self.http_client(Service::Rds))
-            .build();
-        let client = aws_sdk_rds::Client::from_conf(conf);
-        Arc::new(RdsDatabase::from_client(
-            client,
-            &self.config,
-            &self.account,
-        ))
+        let client =
+            query::QueryClient::new(query::RDS, &self.sdk, &self.config, self.info(Service::Rds));
+        Arc::new(RdsDatabase::new(client, &self.config, &self.account))
     }
 
     /// SES v2 as a mail provider.

@@ -24,10 +24,6 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use provisio::{ErrorKind, PageRequest};
 
-#[cfg(feature = "ec2")]
-use crate::Ec2Compute;
-#[cfg(feature = "rds")]
-use crate::RdsDatabase;
 #[cfg(feature = "route53")]
 use crate::Route53Dns;
 #[cfg(feature = "s3")]
@@ -36,10 +32,6 @@ use crate::S3Storage;
 use crate::SecretsManagerStore;
 #[cfg(feature = "sesv2")]
 use crate::SesMail;
-#[cfg(feature = "ec2")]
-use provisio::Compute;
-#[cfg(feature = "rds")]
-use provisio::Database;
 #[cfg(feature = "route53")]
 use provisio::DnsProvider;
 #[cfg(feature = "sesv2")]
@@ -99,12 +91,6 @@ fn http(status: u16, body: &str, headers: &[(&str, &str)]) -> HttpResponse {
 fn s3_error(code: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>m</Message><RequestId>r</RequestId></Error>"
-    )
-}
-
-fn ec2_error(code: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>m</Message></Error></Errors><RequestID>r</RequestID></Response>"
     )
 }
 
@@ -182,33 +168,6 @@ async fn invalid_names_make_no_call() {
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidInput);
     assert_eq!(rule.num_calls(), 0);
-}
-
-#[cfg(feature = "ec2")]
-#[tokio::test]
-async fn ec2_throttling_permission_and_not_found() {
-    let throttled = mock!(aws_sdk_ec2::Client::describe_instances)
-        .then_http_response(|| http(503, &ec2_error("RequestLimitExceeded"), &[]));
-    let denied = mock!(aws_sdk_ec2::Client::describe_instances)
-        .then_http_response(|| http(403, &ec2_error("UnauthorizedOperation"), &[]));
-    let missing = mock!(aws_sdk_ec2::Client::describe_instances)
-        .then_http_response(|| http(400, &ec2_error("InvalidInstanceID.NotFound"), &[]));
-    let expired = mock!(aws_sdk_ec2::Client::describe_instances)
-        .then_http_response(|| http(401, &ec2_error("AuthFailure"), &[]));
-    let ec2 = Ec2Compute::from_client(
-        client!(aws_sdk_ec2, &[&throttled, &denied, &missing, &expired]),
-        &config(),
-        "acct",
-    );
-    let id = "i-0123456789abcdef0";
-    let err = ec2.get_instance(id).await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
-    assert_eq!(err.resource(), Some(id));
-    let err = ec2.get_instance(id).await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
-    assert_eq!(ec2.get_instance(id).await.unwrap(), None);
-    let err = ec2.get_instance(id).await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Unauthenticated);
 }
 
 #[cfg(feature = "route53")]
@@ -291,31 +250,6 @@ async fn secrets_purge_needs_the_right_confirm_before_any_call() {
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Protected);
     assert_eq!(describe.num_calls(), 0);
-}
-
-#[cfg(feature = "rds")]
-#[tokio::test]
-async fn rds_missing_instance_is_none_and_throttling_rate_limited() {
-    let missing = mock!(aws_sdk_rds::Client::describe_db_instances)
-        .then_http_response(|| http(404, &query_error("DBInstanceNotFound"), &[]));
-    let throttled = mock!(aws_sdk_rds::Client::describe_db_instances)
-        .then_http_response(|| http(400, &query_error("Throttling"), &[]));
-    let rds = RdsDatabase::from_client(
-        client!(aws_sdk_rds, &[&missing, &throttled]),
-        &config(),
-        "acct",
-    );
-    assert_eq!(rds.get_server("acme-db").await.unwrap(), None);
-    let err = rds.get_server("acme-db").await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
-    let err = rds
-        .ensure_role(&provisio::database::RoleSpec {
-            name: "acme".into(),
-            password: provisio::SecretString::new("pw"),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Unsupported);
 }
 
 #[cfg(feature = "sesv2")]

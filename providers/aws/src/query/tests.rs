@@ -1,0 +1,387 @@
+//! The Query client against a local HTTP server that records each request and answers from a
+//! script: the request's shape and signature, error classification, pacing, retries, and the
+//! EC2 and RDS providers' handling of the answers.
+
+use super::*;
+use crate::{Aws, AwsConfig};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn param(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// Serves the scripted answers (status, body), one per request, in order; then 500s.
+async fn serve(answers: Vec<(u16, String)>) -> (String, Log) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let log: Log = Arc::default();
+    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (seen, answers) = (seen.clone(), answers.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // Headers, then Content-Length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                    let headers: Vec<(String, String)> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let length: usize = headers
+                        .iter()
+                        .find(|(k, _)| k == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body =
+                        String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+                    buf.drain(..head_end + length);
+                    seen.lock().unwrap().push(Seen { headers, body });
+                    let (status, answer) = answers
+                        .lock()
+                        .unwrap()
+                        .pop_front()
+                        .unwrap_or((500, "out of script".to_string()));
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if socket.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, log)
+}
+
+fn ec2_error(code: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>m</Message></Error></Errors><RequestID>r</RequestID></Response>"
+    )
+}
+
+fn rds_error(code: &str) -> String {
+    format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    )
+}
+
+const NO_INSTANCES: &str = "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId><reservationSet/></DescribeInstancesResponse>";
+
+/// A client of `api` for `url`, as `Aws` builds one, with `attempts` attempts per call.
+async fn client(api: Api, url: &str, attempts: u32, account: &str) -> QueryClient {
+    let mut config = AwsConfig::for_emulator(url);
+    config.max_attempts = attempts;
+    config.account = Some(account.to_string());
+    let aws = Aws::connect(config.clone()).await.unwrap();
+    let info = ProviderInfo::new(format!("aws-{}", api.service), account);
+    QueryClient::new(api, aws.sdk_config(), &config, info)
+}
+
+#[tokio::test]
+async fn requests_are_form_posts_signed_for_the_service_and_region() {
+    let (url, log) = serve(vec![(200, NO_INSTANCES.to_string())]).await;
+    let ec2 = client(EC2, &url, 1, "acct-shape").await;
+    let mut params = Params::new();
+    params
+        .set("Filter.1.Name", "tag:Name")
+        .set("Filter.1.Value.1", "a b&c=d");
+    let root = ec2
+        .call("DescribeInstances", &params, Safety::Idempotent, "op", "r")
+        .await
+        .unwrap();
+    assert_eq!(root.name, "DescribeInstancesResponse");
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(seen.param("Action").as_deref(), Some("DescribeInstances"));
+    assert_eq!(seen.param("Version").as_deref(), Some("2016-11-15"));
+    assert_eq!(seen.param("Filter.1.Value.1").as_deref(), Some("a b&c=d"));
+    assert!(
+        seen.header("content-type")
+            .unwrap()
+            .starts_with("application/x-www-form-urlencoded")
+    );
+    let auth = seen.header("authorization").unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=testing/"),
+        "{auth}"
+    );
+    assert!(auth.contains("/us-east-1/ec2/aws4_request"), "{auth}");
+    assert!(auth.contains("SignedHeaders=content-type;host;x-amz-date"));
+    assert!(seen.header("x-amz-date").is_some());
+    // The signing secret never travels.
+    assert!(!format!("{:?}", seen.headers).contains("testing\""));
+    assert_eq!(
+        format!("{params:?}"),
+        r#"["Filter.1.Name", "Filter.1.Value.1"]"#
+    );
+}
+
+#[tokio::test]
+async fn error_codes_and_statuses_become_kinds_and_throttling_pauses_the_account() {
+    let (url, _log) = serve(vec![
+        (503, ec2_error("RequestLimitExceeded")),
+        (403, ec2_error("UnauthorizedOperation")),
+        (400, ec2_error("InvalidInstanceID.NotFound")),
+        (401, ec2_error("AuthFailure")),
+        (502, "<html>bad gateway</html>".to_string()),
+        (200, "<DescribeInstancesResponse><broken>".to_string()),
+    ])
+    .await;
+    let account = "acct-errors";
+    let ec2 = client(EC2, &url, 1, account).await;
+    let none = Params::new();
+    let call = || {
+        ec2.call(
+            "DescribeInstances",
+            &none,
+            Safety::Idempotent,
+            "compute.x",
+            "i-1",
+        )
+    };
+    let err = call().await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
+    assert_eq!(
+        (err.provider(), err.operation(), err.resource()),
+        (Some("aws"), Some("compute.x"), Some("i-1"))
+    );
+    assert!(err.message().starts_with("RequestLimitExceeded (HTTP 503)"));
+    // The whole account waits before its next request.
+    let info = ProviderInfo::new("aws-ec2", account);
+    assert!(provisio::requests::limiter().reserve(&info) > Duration::from_millis(500));
+    tokio::time::sleep(DEFAULT_PAUSE).await;
+    assert_eq!(
+        call().await.unwrap_err().kind(),
+        &ErrorKind::PermissionDenied
+    );
+    assert_eq!(call().await.unwrap_err().kind(), &ErrorKind::NotFound);
+    assert_eq!(
+        call().await.unwrap_err().kind(),
+        &ErrorKind::Unauthenticated
+    );
+    let err = call().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.message()),
+        (&ErrorKind::Transient, "HTTP 502")
+    );
+    let err = call().await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Transient);
+    assert!(
+        err.message()
+            .contains("unreadable DescribeInstances answer")
+    );
+}
+
+#[tokio::test]
+async fn retries_follow_max_attempts_and_the_call_s_safety() {
+    let (url, log) = serve(vec![
+        (500, rds_error("InternalFailure")),
+        (200, "<DescribeDBInstancesResponse/>".to_string()),
+        (500, rds_error("InternalFailure")),
+    ])
+    .await;
+    let rds = client(RDS, &url, 3, "acct-retries").await;
+    let ok = rds
+        .call(
+            "DescribeDBInstances",
+            &Params::new(),
+            Safety::Idempotent,
+            "op",
+            "db",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.name, "DescribeDBInstancesResponse");
+    assert_eq!(log.lock().unwrap().len(), 2);
+    // A create that may have happened is not sent twice on a server error.
+    let err = rds
+        .call(
+            "CreateDBInstance",
+            &Params::new(),
+            Safety::OnlyIfRefused,
+            "op",
+            "db",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Transient);
+    assert_eq!(log.lock().unwrap().len(), 3);
+    assert_eq!(
+        log.lock().unwrap()[2].param("Version").as_deref(),
+        Some("2014-10-31")
+    );
+}
+
+#[tokio::test]
+async fn nothing_listening_is_transient_and_no_credentials_is_unauthenticated() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    let ec2 = client(EC2, &url, 1, "acct-down").await;
+    let err = ec2
+        .call(
+            "DescribeInstances",
+            &Params::new(),
+            Safety::Idempotent,
+            "op",
+            "r",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Transient);
+
+    let sdk = aws_types::SdkConfig::builder()
+        .region(aws_types::region::Region::new("eu-west-1"))
+        .build();
+    let config = AwsConfig::new("eu-west-1");
+    let anonymous = QueryClient::new(EC2, &sdk, &config, ProviderInfo::new("aws-ec2", "x"));
+    assert_eq!(anonymous.inner.url, "https://ec2.eu-west-1.amazonaws.com/");
+    let err = anonymous
+        .call(
+            "DescribeInstances",
+            &Params::new(),
+            Safety::Idempotent,
+            "op",
+            "r",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Unauthenticated);
+    let china = QueryClient::new(
+        RDS,
+        &aws_types::SdkConfig::builder()
+            .region(aws_types::region::Region::new("cn-north-1"))
+            .build(),
+        &AwsConfig::new("cn-north-1"),
+        ProviderInfo::new("aws-rds", "x"),
+    );
+    assert_eq!(china.inner.url, "https://rds.cn-north-1.amazonaws.com.cn/");
+}
+
+#[cfg(feature = "ec2")]
+#[tokio::test]
+async fn ec2_answers_become_instances_and_errors() {
+    use provisio::Compute;
+    let instance = "<item><instanceId>i-0123456789abcdef0</instanceId><imageId>ami-1</imageId>\
+        <instanceState><code>16</code><name>running</name></instanceState>\
+        <privateIpAddress>10.0.0.5</privateIpAddress><ipAddress>203.0.113.9</ipAddress>\
+        <instanceType>t3.micro</instanceType><launchTime>2026-12-02T10:00:00.000Z</launchTime>\
+        <tagSet><item><key>Name</key><value>acme-web</value></item>\
+        <item><key>team</key><value>a&amp;b</value></item></tagSet></item>";
+    let described = format!(
+        "<DescribeInstancesResponse><reservationSet><item><instancesSet>{instance}</instancesSet></item></reservationSet></DescribeInstancesResponse>"
+    );
+    let (url, log) = serve(vec![
+        (200, described),
+        (503, ec2_error("RequestLimitExceeded")),
+        (403, ec2_error("UnauthorizedOperation")),
+        (400, ec2_error("InvalidInstanceID.NotFound")),
+        (401, ec2_error("AuthFailure")),
+    ])
+    .await;
+    let mut config = AwsConfig::for_emulator(&url);
+    config.account = Some("acct-ec2-answers".into());
+    let ec2 = Aws::connect(config).await.unwrap().compute();
+    let id = "i-0123456789abcdef0";
+    let got = ec2.get_instance(id).await.unwrap().unwrap();
+    assert_eq!(got.id, id);
+    assert_eq!(got.name, "acme-web");
+    assert_eq!(got.state, provisio::compute::InstanceState::Running);
+    assert_eq!(got.size, "t3.micro");
+    assert_eq!(got.public_ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(got.private_ip.as_deref(), Some("10.0.0.5"));
+    assert_eq!(got.tags["team"], "a&b");
+    assert_eq!(
+        log.lock().unwrap()[0].param("InstanceId.1").as_deref(),
+        Some(id)
+    );
+    let err = ec2.get_instance(id).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
+    assert_eq!(err.resource(), Some(id));
+    tokio::time::sleep(DEFAULT_PAUSE).await;
+    let err = ec2.get_instance(id).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
+    assert_eq!(ec2.get_instance(id).await.unwrap(), None);
+    let err = ec2.get_instance(id).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Unauthenticated);
+    // A malformed id is refused before any request.
+    let sent = log.lock().unwrap().len();
+    assert!(ec2.get_instance("vol-1").await.is_err());
+    assert_eq!(log.lock().unwrap().len(), sent);
+}
+
+#[cfg(feature = "rds")]
+#[tokio::test]
+async fn rds_missing_instance_is_none_and_throttling_rate_limited() {
+    use provisio::Database;
+    let (url, log) = serve(vec![
+        (404, rds_error("DBInstanceNotFound")),
+        (400, rds_error("Throttling")),
+    ])
+    .await;
+    let mut config = AwsConfig::for_emulator(&url);
+    config.account = Some("acct-rds-answers".into());
+    let rds = Aws::connect(config).await.unwrap().database();
+    assert_eq!(rds.get_server("acme-db").await.unwrap(), None);
+    assert_eq!(
+        log.lock().unwrap()[0]
+            .param("DBInstanceIdentifier")
+            .as_deref(),
+        Some("acme-db")
+    );
+    let err = rds.get_server("acme-db").await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
+    let err = rds
+        .ensure_role(&provisio::database::RoleSpec {
+            name: "acme".into(),
+            password: provisio::SecretString::new("pw"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Unsupported);
+    assert_eq!(log.lock().unwrap().len(), 2);
+}

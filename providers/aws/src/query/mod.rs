@@ -233,7 +233,7 @@ impl QueryClient {
     /// One signed request and its answer.
     async fn attempt(&self, action: &str, body: &str) -> Result<Element> {
         let inner = &self.inner;
-        let http = inner.http.as_ref().map_err(|e| Error::unexpected(e))?;
+        let http = inner.http.as_ref().map_err(Error::unexpected)?;
         let credentials = self.credentials().await?;
         let identity: Identity = credentials.into();
         let params = v4::SigningParams::builder()

@@ -112,6 +112,18 @@ fn rds_error(code: &str) -> String {
 
 const NO_INSTANCES: &str = "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId><reservationSet/></DescribeInstancesResponse>";
 
+/// `action` without parameters, for operation `op` on `resource`.
+async fn bare(
+    client: &QueryClient,
+    action: &str,
+    safety: Safety,
+    resource: &str,
+) -> Result<Element> {
+    client
+        .call(action, &Params::new(), safety, "op", resource)
+        .await
+}
+
 /// A client of `api` for `url`, as `Aws` builds one, with `attempts` attempts per call.
 async fn client(api: Api, url: &str, attempts: u32, account: &str) -> QueryClient {
     let mut config = AwsConfig::for_emulator(url);
@@ -225,27 +237,13 @@ async fn retries_follow_max_attempts_and_the_call_s_safety() {
     ])
     .await;
     let rds = client(RDS, &url, 3, "acct-retries").await;
-    let ok = rds
-        .call(
-            "DescribeDBInstances",
-            &Params::new(),
-            Safety::Idempotent,
-            "op",
-            "db",
-        )
+    let ok = bare(&rds, "DescribeDBInstances", Safety::Idempotent, "db")
         .await
         .unwrap();
     assert_eq!(ok.name, "DescribeDBInstancesResponse");
     assert_eq!(log.lock().unwrap().len(), 2);
     // A create that may have happened is not sent twice on a server error.
-    let err = rds
-        .call(
-            "CreateDBInstance",
-            &Params::new(),
-            Safety::OnlyIfRefused,
-            "op",
-            "db",
-        )
+    let err = bare(&rds, "CreateDBInstance", Safety::OnlyIfRefused, "db")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Transient);
@@ -262,14 +260,7 @@ async fn nothing_listening_is_transient_and_no_credentials_is_unauthenticated() 
     let url = format!("http://{}/", listener.local_addr().unwrap());
     drop(listener);
     let ec2 = client(EC2, &url, 1, "acct-down").await;
-    let err = ec2
-        .call(
-            "DescribeInstances",
-            &Params::new(),
-            Safety::Idempotent,
-            "op",
-            "r",
-        )
+    let err = bare(&ec2, "DescribeInstances", Safety::Idempotent, "r")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Transient);
@@ -280,14 +271,7 @@ async fn nothing_listening_is_transient_and_no_credentials_is_unauthenticated() 
     let config = AwsConfig::new("eu-west-1");
     let anonymous = QueryClient::new(EC2, &sdk, &config, ProviderInfo::new("aws-ec2", "x"));
     assert_eq!(anonymous.inner.url, "https://ec2.eu-west-1.amazonaws.com/");
-    let err = anonymous
-        .call(
-            "DescribeInstances",
-            &Params::new(),
-            Safety::Idempotent,
-            "op",
-            "r",
-        )
+    let err = bare(&anonymous, "DescribeInstances", Safety::Idempotent, "r")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Unauthenticated);

@@ -128,7 +128,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Element, String> {
             Event::Text(text) => {
                 let text: &str = &text;
                 match stack.last_mut() {
-                    Some(open) => open.text.push_str(&text),
+                    Some(open) => open.text.push_str(text),
                     None if text.trim().is_empty() => {}
                     None => return Err("not well-formed XML: text outside the root".to_string()),
                 }

@@ -33,6 +33,19 @@ pub(crate) const THROTTLING: &[&str] = &[
     "PriorRequestNotComplete",
 ];
 
+/// How long the account pauses after a throttling answer without `Retry-After` (AWS sends
+/// none): long enough for a token bucket such as EC2's or Route 53's to refill a little.
+pub(crate) const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// What an error says when no credentials could be had.
+pub(crate) const NO_CREDENTIALS: &str =
+    "no usable AWS credentials (check the credential chain, profile or role)";
+
+/// The delay a `Retry-After` header value gives, in whole seconds as AWS sends it.
+pub(crate) fn retry_after_secs(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// Codes of temporary server-side failures.
 const TRANSIENT: &[&str] = &[
     "InternalError",
@@ -241,6 +254,17 @@ pub(crate) fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&
     }
 }
 
+/// The message of an error answer: its code, status and message, as far as the service gave
+/// them.
+pub(crate) fn service_message(code: Option<&str>, message: Option<&str>, status: u16) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) => format!("{c} (HTTP {status}): {m}"),
+        (Some(c), None) => format!("{c} (HTTP {status})"),
+        (None, Some(m)) => format!("HTTP {status}: {m}"),
+        (None, None) => format!("HTTP {status}"),
+    }
+}
+
 /// Classifies an SDK failure into a provisio [`Error`] for `operation` on `resource`.
 pub(crate) fn classify<E>(err: SdkError<E, HttpResponse>, operation: &str, resource: &str) -> Error
 where
@@ -256,16 +280,9 @@ where
                     .raw()
                     .headers()
                     .get("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(retry_after_secs);
             }
-            let message = match (code, err.message()) {
-                (Some(c), Some(m)) => format!("{c} (HTTP {status}): {m}"),
-                (Some(c), None) => format!("{c} (HTTP {status})"),
-                (None, Some(m)) => format!("HTTP {status}: {m}"),
-                (None, None) => format!("HTTP {status}"),
-            };
-            (kind, message)
+            (kind, service_message(code, err.message(), status))
         }
         SdkError::TimeoutError(_) => (ErrorKind::Timeout, "the request timed out".to_string()),
         SdkError::DispatchFailure(d) => {
@@ -277,11 +294,7 @@ where
                     "the request could not be sent (I/O error)".to_string(),
                 )
             } else if mentions_credentials(&err) {
-                (
-                    ErrorKind::Unauthenticated,
-                    "no usable AWS credentials (check the credential chain, profile or role)"
-                        .to_string(),
-                )
+                (ErrorKind::Unauthenticated, NO_CREDENTIALS.to_string())
             } else if d.is_user() {
                 (
                     ErrorKind::InvalidInput,

@@ -94,7 +94,8 @@ fn s3_error(code: &str) -> String {
     )
 }
 
-fn query_error(code: &str) -> String {
+/// The error answer of a Query-protocol service other than EC2 (RDS, STS, ...).
+pub(crate) fn query_error(code: &str) -> String {
     format!(
         "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error><RequestId>r</RequestId></ErrorResponse>"
     )

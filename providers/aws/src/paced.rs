@@ -1,4 +1,5 @@
-//! The one place where every AWS request is paced and counted.
+//! Where every request of the SDK's service clients is paced and counted (the Query client of
+//! EC2 and RDS does the same before each send: [`crate::query`]).
 //!
 //! [`PacedHttpClient`] wraps the SDK's HTTP client. Each service client of [`crate::Aws`] gets
 //! its own wrapper carrying that service's [`ProviderInfo`] (`aws-route53`, `aws-s3`, ...), so
@@ -32,9 +33,7 @@ use provisio::ProviderInfo;
 use std::cell::Cell;
 use std::time::Duration;
 
-/// How long the account pauses after a throttling answer without `Retry-After` (AWS sends
-/// none): long enough for a token bucket such as EC2's or Route 53's to refill a little.
-const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
+use crate::error::THROTTLE_PAUSE as DEFAULT_PAUSE;
 
 tokio::task_local! {
     /// Whether the task holds a rate-limit token taken for the next request it sends.
@@ -164,8 +163,7 @@ fn retry_after(response: &HttpResponse) -> Option<Duration> {
     response
         .headers()
         .get("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(crate::error::retry_after_secs)
 }
 
 fn is_throttling_code(code: &str) -> bool {

@@ -26,7 +26,9 @@
 pub(crate) mod xml;
 
 use crate::config::AwsConfig;
-use crate::error::{PROVIDER, kind_for};
+use crate::error::{
+    NO_CREDENTIALS, PROVIDER, THROTTLE_PAUSE, kind_for, retry_after_secs, service_message,
+};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -45,9 +47,6 @@ const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
 /// Credentials are renewed this long before they expire.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
-
-/// How long the account pauses after a throttling answer without `Retry-After`.
-const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 
 /// One Query-protocol API: its signing name (also its endpoint prefix), its version and the
 /// suffix of its service-specific endpoint variable.
@@ -274,8 +273,7 @@ impl QueryClient {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(retry_after_secs);
         let bytes = read_capped(response).await;
         if (200..300).contains(&status) {
             let bytes = bytes?;
@@ -291,26 +289,16 @@ impl QueryClient {
         let mut kind = kind_for(code, Some(status));
         if let ErrorKind::RateLimited { retry_after: hint } = &mut kind {
             *hint = retry_after;
-            provisio::requests::rate_limited(&inner.info, retry_after.unwrap_or(DEFAULT_PAUSE));
+            provisio::requests::rate_limited(&inner.info, retry_after.unwrap_or(THROTTLE_PAUSE));
         }
-        let message = match (code, message) {
-            (Some(c), Some(m)) => format!("{c} (HTTP {status}): {m}"),
-            (Some(c), None) => format!("{c} (HTTP {status})"),
-            (None, _) => format!("HTTP {status}"),
-        };
-        Err(Error::new(kind, message))
+        Err(Error::new(kind, service_message(code, message, status)))
     }
 
     /// The credentials to sign with: the cached ones while they are valid for another five
     /// minutes, else fresh ones from the SDK configuration's provider chain.
     async fn credentials(&self) -> Result<Credentials> {
         let inner = &self.inner;
-        let no_credentials = || {
-            Error::new(
-                ErrorKind::Unauthenticated,
-                "no usable AWS credentials (check the credential chain, profile or role)",
-            )
-        };
+        let no_credentials = || Error::new(ErrorKind::Unauthenticated, NO_CREDENTIALS);
         let provider = inner.credentials.as_ref().ok_or_else(no_credentials)?;
         let mut cached = inner.cached.lock().await;
         if let Some(c) = cached.as_ref() {

@@ -3,6 +3,7 @@
 //! EC2 and RDS providers' handling of the answers.
 
 use super::*;
+use crate::mock_tests::query_error;
 use crate::{Aws, AwsConfig};
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -104,12 +105,6 @@ fn ec2_error(code: &str) -> String {
     )
 }
 
-fn rds_error(code: &str) -> String {
-    format!(
-        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error><RequestId>r</RequestId></ErrorResponse>"
-    )
-}
-
 const NO_INSTANCES: &str = "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId><reservationSet/></DescribeInstancesResponse>";
 
 /// `action` without parameters, for operation `op` on `resource`.
@@ -124,14 +119,19 @@ async fn bare(
         .await
 }
 
-/// A client of `api` for `url`, as `Aws` builds one, with `attempts` attempts per call.
-async fn client(api: Api, url: &str, attempts: u32, account: &str) -> QueryClient {
+/// The account `account` behind the emulator at `url`, with `attempts` attempts per call.
+async fn aws(url: &str, attempts: u32, account: &str) -> Aws {
     let mut config = AwsConfig::for_emulator(url);
     config.max_attempts = attempts;
     config.account = Some(account.to_string());
-    let aws = Aws::connect(config.clone()).await.unwrap();
+    Aws::connect(config).await.unwrap()
+}
+
+/// A client of `api` for `url`, as `Aws` builds one, with `attempts` attempts per call.
+async fn client(api: Api, url: &str, attempts: u32, account: &str) -> QueryClient {
+    let aws = aws(url, attempts, account).await;
     let info = ProviderInfo::new(format!("aws-{}", api.service), account);
-    QueryClient::new(api, aws.sdk_config(), &config, info)
+    QueryClient::new(api, aws.sdk_config(), aws.config(), info)
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn error_codes_and_statuses_become_kinds_and_throttling_pauses_the_account
     // The whole account waits before its next request.
     let info = ProviderInfo::new("aws-ec2", account);
     assert!(provisio::requests::limiter().reserve(&info) > Duration::from_millis(500));
-    tokio::time::sleep(DEFAULT_PAUSE).await;
+    tokio::time::sleep(THROTTLE_PAUSE).await;
     assert_eq!(
         call().await.unwrap_err().kind(),
         &ErrorKind::PermissionDenied
@@ -231,9 +231,9 @@ async fn error_codes_and_statuses_become_kinds_and_throttling_pauses_the_account
 #[tokio::test]
 async fn retries_follow_max_attempts_and_the_call_s_safety() {
     let (url, log) = serve(vec![
-        (500, rds_error("InternalFailure")),
+        (500, query_error("InternalFailure")),
         (200, "<DescribeDBInstancesResponse/>".to_string()),
-        (500, rds_error("InternalFailure")),
+        (500, query_error("InternalFailure")),
     ])
     .await;
     let rds = client(RDS, &url, 3, "acct-retries").await;
@@ -307,9 +307,7 @@ async fn ec2_answers_become_instances_and_errors() {
         (401, ec2_error("AuthFailure")),
     ])
     .await;
-    let mut config = AwsConfig::for_emulator(&url);
-    config.account = Some("acct-ec2-answers".into());
-    let ec2 = Aws::connect(config).await.unwrap().compute();
+    let ec2 = aws(&url, 1, "acct-ec2-answers").await.compute();
     let id = "i-0123456789abcdef0";
     let got = ec2.get_instance(id).await.unwrap().unwrap();
     assert_eq!(got.id, id);
@@ -326,7 +324,7 @@ async fn ec2_answers_become_instances_and_errors() {
     let err = ec2.get_instance(id).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
     assert_eq!(err.resource(), Some(id));
-    tokio::time::sleep(DEFAULT_PAUSE).await;
+    tokio::time::sleep(THROTTLE_PAUSE).await;
     let err = ec2.get_instance(id).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
     assert_eq!(ec2.get_instance(id).await.unwrap(), None);
@@ -343,13 +341,11 @@ async fn ec2_answers_become_instances_and_errors() {
 async fn rds_missing_instance_is_none_and_throttling_rate_limited() {
     use provisio::Database;
     let (url, log) = serve(vec![
-        (404, rds_error("DBInstanceNotFound")),
-        (400, rds_error("Throttling")),
+        (404, query_error("DBInstanceNotFound")),
+        (400, query_error("Throttling")),
     ])
     .await;
-    let mut config = AwsConfig::for_emulator(&url);
-    config.account = Some("acct-rds-answers".into());
-    let rds = Aws::connect(config).await.unwrap().database();
+    let rds = aws(&url, 1, "acct-rds-answers").await.database();
     assert_eq!(rds.get_server("acme-db").await.unwrap(), None);
     assert_eq!(
         log.lock().unwrap()[0]

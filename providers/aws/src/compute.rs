@@ -14,7 +14,7 @@
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, located};
-use crate::query::{Element, Params, QueryClient};
+use crate::wire::{Client, Element, Params};
 use provisio::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
 use provisio::layer::Safety;
 use provisio::types::ownership;
@@ -32,7 +32,7 @@ const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
 /// EC2 instances.
 #[derive(Debug, Clone)]
 pub struct Ec2Compute {
-    client: QueryClient,
+    client: Client,
     info: ProviderInfo,
     poll: Duration,
 }
@@ -139,7 +139,7 @@ fn check_spec(spec: &InstanceSpec) -> Result<()> {
 
 impl Ec2Compute {
     /// Wraps an EC2 Query client (built by [`crate::Aws::compute`]).
-    pub(crate) fn new(client: QueryClient, config: &AwsConfig, account: &str) -> Self {
+    pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
         Ec2Compute {
             client,
             info: config.provider_info(crate::config::Service::Ec2, account),
@@ -168,7 +168,7 @@ impl Ec2Compute {
             }
             let root = self
                 .client
-                .call(
+                .query(
                     "DescribeInstances",
                     &params,
                     Safety::Idempotent,
@@ -197,7 +197,7 @@ impl Ec2Compute {
         let params = Params::new().with("InstanceId.1", id);
         match self
             .client
-            .call("DescribeInstances", &params, Safety::Idempotent, op, id)
+            .query("DescribeInstances", &params, Safety::Idempotent, op, id)
             .await
         {
             Ok(root) => Ok(described(&root)
@@ -282,7 +282,7 @@ impl Compute for Ec2Compute {
         // The ClientToken makes a repeated RunInstances return the first instance.
         let root = self
             .client
-            .call("RunInstances", &params, Safety::Idempotent, op, &spec.name)
+            .query("RunInstances", &params, Safety::Idempotent, op, &spec.name)
             .await?;
         let inst = root
             .list(&["instancesSet"], "item")
@@ -368,7 +368,7 @@ impl Compute for Ec2Compute {
         let params = Params::new().with("InstanceId.1", id);
         match self
             .client
-            .call("TerminateInstances", &params, Safety::Idempotent, op, id)
+            .query("TerminateInstances", &params, Safety::Idempotent, op, id)
             .await
         {
             Ok(_) => Ok(Deleted::Deleted),

@@ -12,7 +12,7 @@
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, located};
-use crate::query::{Element, Params, QueryClient};
+use crate::wire::{Client, Element, Params};
 use provisio::database::{
     AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec, SeedSpec,
     Server, ServerSpec,
@@ -27,7 +27,7 @@ use std::time::Duration;
 /// RDS database servers (DB instances).
 #[derive(Debug, Clone)]
 pub struct RdsDatabase {
-    client: QueryClient,
+    client: Client,
     info: ProviderInfo,
     poll: Duration,
 }
@@ -166,7 +166,7 @@ fn unsupported(op: &str, resource: &str) -> Error {
 
 impl RdsDatabase {
     /// Wraps an RDS Query client (built by [`crate::Aws::database`]).
-    pub(crate) fn new(client: QueryClient, config: &AwsConfig, account: &str) -> Self {
+    pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
         RdsDatabase {
             client,
             info: config.provider_info(crate::config::Service::Rds, account),
@@ -179,7 +179,7 @@ impl RdsDatabase {
         let params = Params::new().with("DBInstanceIdentifier", name);
         match self
             .client
-            .call("DescribeDBInstances", &params, Safety::Idempotent, op, name)
+            .query("DescribeDBInstances", &params, Safety::Idempotent, op, name)
             .await
         {
             Ok(root) => Ok(root
@@ -240,7 +240,7 @@ impl Database for RdsDatabase {
             // finds it with DescribeDBInstances first.
             let out = self
                 .client
-                .call(
+                .query(
                     "CreateDBInstance",
                     &params,
                     Safety::OnlyIfRefused,
@@ -295,14 +295,14 @@ impl Database for RdsDatabase {
                 params.set("AllocatedStorage", spec.storage_gb.to_string());
             }
             self.client
-                .call("ModifyDBInstance", &params, Safety::Idempotent, op, &name)
+                .query("ModifyDBInstance", &params, Safety::Idempotent, op, &name)
                 .await?;
         }
         if tags_differ && let Some(arn) = current.text_at(&["DBInstanceArn"]) {
             let mut params = Params::new().with("ResourceName", arn);
             tag_params(&mut params, &spec.tags);
             self.client
-                .call("AddTagsToResource", &params, Safety::Idempotent, op, &name)
+                .query("AddTagsToResource", &params, Safety::Idempotent, op, &name)
                 .await?;
         }
         let after = self.describe(&name, op).await?.map(|d| to_server(&d));
@@ -404,7 +404,7 @@ impl Database for RdsDatabase {
                 .with("DeletionProtection", "false")
                 .with("ApplyImmediately", "true");
             self.client
-                .call("ModifyDBInstance", &params, Safety::Idempotent, op, &name)
+                .query("ModifyDBInstance", &params, Safety::Idempotent, op, &name)
                 .await?;
         }
         let mut params = Params::new()
@@ -418,7 +418,7 @@ impl Database for RdsDatabase {
         };
         match self
             .client
-            .call("DeleteDBInstance", &params, Safety::Idempotent, op, &name)
+            .query("DeleteDBInstance", &params, Safety::Idempotent, op, &name)
             .await
         {
             Ok(_) => Ok(Deleted::Deleted),

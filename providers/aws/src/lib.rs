@@ -122,14 +122,14 @@ pub mod error;
 mod mail;
 mod names;
 mod paced;
-#[cfg(any(feature = "ec2", feature = "rds"))]
-mod query;
 #[cfg(feature = "secretsmanager")]
 mod secrets;
 #[cfg(feature = "s3")]
 mod storage;
 #[cfg(feature = "s3")]
 mod storage_settings;
+#[cfg(feature = "wire")]
+mod wire;
 
 #[cfg(test)]
 mod mock_tests;
@@ -234,8 +234,7 @@ impl Aws {
     /// EC2 as compute (on provisio's own Query client: see `docs/providers/aws.md`).
     #[cfg(feature = "ec2")]
     pub fn compute(&self) -> Arc<Ec2Compute> {
-        let client =
-            query::QueryClient::new(query::EC2, &self.sdk, &self.config, self.info(Service::Ec2));
+        let client = wire::Client::new(wire::EC2, &self.sdk, &self.config, self.info(Service::Ec2));
         Arc::new(Ec2Compute::new(client, &self.config, &self.account))
     }
 
@@ -257,8 +256,7 @@ impl Aws {
     /// `docs/providers/aws.md`).
     #[cfg(feature = "rds")]
     pub fn database(&self) -> Arc<RdsDatabase> {
-        let client =
-            query::QueryClient::new(query::RDS, &self.sdk, &self.config, self.info(Service::Rds));
+        let client = wire::Client::new(wire::RDS, &self.sdk, &self.config, self.info(Service::Rds));
         Arc::new(RdsDatabase::new(client, &self.config, &self.account))
     }
 

@@ -11,13 +11,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-struct Seen {
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Seen {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path and query as sent.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -31,10 +35,48 @@ impl Seen {
     }
 }
 
-type Log = Arc<Mutex<Vec<Seen>>>;
+pub(crate) type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// One scripted answer: status, extra headers and body.
+#[derive(Debug, Clone)]
+pub(crate) struct Scripted {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Scripted {
+    /// An answer with this extra header.
+    pub(crate) fn with_header(mut self, name: &str, value: &str) -> Scripted {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+impl From<(u16, String)> for Scripted {
+    fn from((status, body): (u16, String)) -> Scripted {
+        Scripted {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+}
+
+impl From<(u16, &str)> for Scripted {
+    fn from((status, body): (u16, &str)) -> Scripted {
+        Scripted::from((status, body.to_string()))
+    }
+}
 
 /// Serves the scripted answers (status, body), one per request, in order; then 500s.
 async fn serve(answers: Vec<(u16, String)>) -> (String, Log) {
+    serve_scripted(answers.into_iter().map(Scripted::from).collect()).await
+}
+
+/// Serves the scripted answers, one per request, in order; then 500s. Returns the server's URL
+/// (with a trailing `/`) and the log of what it was sent.
+pub(crate) async fn serve_scripted(answers: Vec<Scripted>) -> (String, Log) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let log: Log = Arc::default();
@@ -58,6 +100,9 @@ async fn serve(answers: Vec<(u16, String)>) -> (String, Log) {
                         }
                     };
                     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                    let mut request_line = head.lines().next().unwrap_or("").split(' ');
+                    let method = request_line.next().unwrap_or("").to_string();
+                    let target = request_line.next().unwrap_or("").to_string();
                     let headers: Vec<(String, String)> = head
                         .lines()
                         .skip(1)
@@ -79,15 +124,33 @@ async fn serve(answers: Vec<(u16, String)>) -> (String, Log) {
                     let body =
                         String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
                     buf.drain(..head_end + length);
-                    seen.lock().unwrap().push(Seen { headers, body });
-                    let (status, answer) = answers
+                    let head_only = method == "HEAD";
+                    seen.lock().unwrap().push(Seen {
+                        method,
+                        target,
+                        headers,
+                        body,
+                    });
+                    let answer = answers
                         .lock()
                         .unwrap()
                         .pop_front()
-                        .unwrap_or((500, "out of script".to_string()));
+                        .unwrap_or_else(|| Scripted::from((500, "out of script")));
+                    let mut extra = String::new();
+                    let mut typed = false;
+                    for (k, v) in &answer.headers {
+                        typed |= k.eq_ignore_ascii_case("content-type");
+                        extra.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    if !typed {
+                        extra.push_str("content-type: text/xml\r\n");
+                    }
+                    // A HEAD answer has no body, but says how long the object is.
+                    let length = answer.body.len();
+                    let body = if head_only { "" } else { answer.body.as_str() };
                     let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{answer}",
-                        answer.len()
+                        "HTTP/1.1 {} X\r\n{extra}content-length: {length}\r\n\r\n{body}",
+                        answer.status
                     );
                     if socket.write_all(reply.as_bytes()).await.is_err() {
                         return;
@@ -108,19 +171,14 @@ fn ec2_error(code: &str) -> String {
 const NO_INSTANCES: &str = "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId><reservationSet/></DescribeInstancesResponse>";
 
 /// `action` without parameters, for operation `op` on `resource`.
-async fn bare(
-    client: &QueryClient,
-    action: &str,
-    safety: Safety,
-    resource: &str,
-) -> Result<Element> {
+async fn bare(client: &Client, action: &str, safety: Safety, resource: &str) -> Result<Element> {
     client
-        .call(action, &Params::new(), safety, "op", resource)
+        .query(action, &Params::new(), safety, "op", resource)
         .await
 }
 
 /// The account `account` behind the emulator at `url`, with `attempts` attempts per call.
-async fn aws(url: &str, attempts: u32, account: &str) -> Aws {
+pub(crate) async fn aws(url: &str, attempts: u32, account: &str) -> Aws {
     let mut config = AwsConfig::for_emulator(url);
     config.max_attempts = attempts;
     config.account = Some(account.to_string());
@@ -128,10 +186,10 @@ async fn aws(url: &str, attempts: u32, account: &str) -> Aws {
 }
 
 /// A client of `api` for `url`, as `Aws` builds one, with `attempts` attempts per call.
-async fn client(api: Api, url: &str, attempts: u32, account: &str) -> QueryClient {
+pub(crate) async fn client(api: Api, url: &str, attempts: u32, account: &str) -> Client {
     let aws = aws(url, attempts, account).await;
     let info = ProviderInfo::new(format!("aws-{}", api.service), account);
-    QueryClient::new(api, aws.sdk_config(), aws.config(), info)
+    Client::new(api, aws.sdk_config(), aws.config(), info)
 }
 
 #[tokio::test]
@@ -143,7 +201,7 @@ async fn requests_are_form_posts_signed_for_the_service_and_region() {
         .set("Filter.1.Name", "tag:Name")
         .set("Filter.1.Value.1", "a b&c=d");
     let root = ec2
-        .call("DescribeInstances", &params, Safety::Idempotent, "op", "r")
+        .query("DescribeInstances", &params, Safety::Idempotent, "op", "r")
         .await
         .unwrap();
     assert_eq!(root.name, "DescribeInstancesResponse");
@@ -187,7 +245,7 @@ async fn error_codes_and_statuses_become_kinds_and_throttling_pauses_the_account
     let ec2 = client(EC2, &url, 1, account).await;
     let none = Params::new();
     let call = || {
-        ec2.call(
+        ec2.query(
             "DescribeInstances",
             &none,
             Safety::Idempotent,
@@ -224,7 +282,7 @@ async fn error_codes_and_statuses_become_kinds_and_throttling_pauses_the_account
     assert_eq!(err.kind(), &ErrorKind::Transient);
     assert!(
         err.message()
-            .contains("unreadable DescribeInstances answer")
+            .contains("DescribeInstances: unreadable answer")
     );
 }
 
@@ -269,13 +327,13 @@ async fn nothing_listening_is_transient_and_no_credentials_is_unauthenticated() 
         .region(aws_types::region::Region::new("eu-west-1"))
         .build();
     let config = AwsConfig::new("eu-west-1");
-    let anonymous = QueryClient::new(EC2, &sdk, &config, ProviderInfo::new("aws-ec2", "x"));
-    assert_eq!(anonymous.inner.url, "https://ec2.eu-west-1.amazonaws.com/");
+    let anonymous = Client::new(EC2, &sdk, &config, ProviderInfo::new("aws-ec2", "x"));
+    assert_eq!(anonymous.inner.url, "https://ec2.eu-west-1.amazonaws.com");
     let err = bare(&anonymous, "DescribeInstances", Safety::Idempotent, "r")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Unauthenticated);
-    let china = QueryClient::new(
+    let china = Client::new(
         RDS,
         &aws_types::SdkConfig::builder()
             .region(aws_types::region::Region::new("cn-north-1"))
@@ -283,7 +341,58 @@ async fn nothing_listening_is_transient_and_no_credentials_is_unauthenticated() 
         &AwsConfig::new("cn-north-1"),
         ProviderInfo::new("aws-rds", "x"),
     );
-    assert_eq!(china.inner.url, "https://rds.cn-north-1.amazonaws.com.cn/");
+    assert_eq!(china.inner.url, "https://rds.cn-north-1.amazonaws.com.cn");
+}
+
+#[test]
+fn endpoints_hosts_and_signing_regions_follow_the_service() {
+    let sdk = |region: &str| {
+        aws_types::SdkConfig::builder()
+            .region(aws_types::region::Region::new(region.to_string()))
+            .build()
+    };
+    let info = || ProviderInfo::new("aws", "x");
+    let at = |api, region: &str| Client::new(api, &sdk(region), &AwsConfig::new(region), info());
+    let route53 = at(ROUTE53, "eu-west-1");
+    assert_eq!(
+        (route53.inner.url.as_str(), route53.region()),
+        ("https://route53.amazonaws.com", "us-east-1")
+    );
+    assert_eq!(at(ROUTE53, "cn-north-1").region(), "cn-northwest-1");
+    assert_eq!(
+        at(SESV2, "eu-west-1").inner.url,
+        "https://email.eu-west-1.amazonaws.com"
+    );
+    assert_eq!(
+        at(SECRETS_MANAGER, "eu-west-1").inner.url,
+        "https://secretsmanager.eu-west-1.amazonaws.com"
+    );
+    // S3: the bucket in the host, unless its name has a dot or path style is configured.
+    let s3 = at(S3, "eu-west-1");
+    let req = Request::get("/a%20b/c")
+        .on_bucket("tenant-acme")
+        .param("list-type", "2");
+    assert_eq!(
+        s3.url_of(&req).unwrap(),
+        "https://tenant-acme.s3.eu-west-1.amazonaws.com/a%20b/c?list-type=2"
+    );
+    let dotted = Request::get("/")
+        .on_bucket("acme.example")
+        .param("prefix", "a b/+");
+    assert_eq!(
+        s3.url_of(&dotted).unwrap(),
+        "https://s3.eu-west-1.amazonaws.com/acme.example/?prefix=a%20b%2F%2B"
+    );
+    let emulator = Client::new(
+        S3,
+        &sdk("eu-west-1"),
+        &AwsConfig::for_emulator("http://127.0.0.1:5055/"),
+        info(),
+    );
+    assert_eq!(
+        emulator.url_of(&req).unwrap(),
+        "http://127.0.0.1:5055/tenant-acme/a%20b/c?list-type=2"
+    );
 }
 
 #[cfg(feature = "ec2")]

@@ -1,6 +1,6 @@
-//! The answers of the Query protocol as a small element tree.
+//! XML answers as a small element tree, and escaping for the XML provisio sends.
 //!
-//! EC2 and RDS answer in XML documents of a few kilobytes; provisio reads a handful of fields
+//! EC2, RDS, S3 and Route 53 answer in XML documents of a few kilobytes; provisio reads a handful of fields
 //! from each, so the whole answer is parsed into a tree of [`Element`]s (local names, text,
 //! children) and read by name. Namespaces are dropped (EC2 puts every element in its API
 //! version's namespace). Parsing is bounded: at most [`MAX_DEPTH`] levels and
@@ -61,6 +61,12 @@ impl Element {
             .flat_map(move |e| e.children_named(member))
     }
 
+    /// The text of the element at `path` exactly as sent (an S3 key may begin or end with a
+    /// space).
+    pub fn raw_at(&self, path: &[&str]) -> Option<&str> {
+        self.at(path).map(|e| e.text.as_str())
+    }
+
     /// The first element named `name` at any depth, this one included (depth first).
     pub fn find(&self, name: &str) -> Option<&Element> {
         if self.name == name {
@@ -68,6 +74,11 @@ impl Element {
         }
         self.children.iter().find_map(|c| c.find(name))
     }
+}
+
+/// `text` escaped for an XML element or attribute value.
+pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(text)
 }
 
 /// Parses a whole document into its root element. The error says what is wrong and where

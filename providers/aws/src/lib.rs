@@ -131,8 +131,12 @@ mod storage_settings;
 #[cfg(feature = "wire")]
 mod wire;
 
+#[cfg(all(test, feature = "sesv2"))]
+mod mail_tests;
 #[cfg(test)]
 mod mock_tests;
+#[cfg(all(test, feature = "secretsmanager"))]
+mod secrets_tests;
 
 #[cfg(feature = "ec2")]
 pub use compute::Ec2Compute;
@@ -241,11 +245,13 @@ impl Aws {
     /// Secrets Manager as a secret store.
     #[cfg(feature = "secretsmanager")]
     pub fn secrets(&self) -> Arc<SecretsManagerStore> {
-        let conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
-            .http_client(self.http_client(Service::SecretsManager))
-            .build();
-        let client = aws_sdk_secretsmanager::Client::from_conf(conf);
-        Arc::new(SecretsManagerStore::from_client(
+        let client = wire::Client::new(
+            wire::SECRETS_MANAGER,
+            &self.sdk,
+            &self.config,
+            self.info(Service::SecretsManager),
+        );
+        Arc::new(SecretsManagerStore::new(
             client,
             &self.config,
             &self.account,
@@ -263,10 +269,12 @@ impl Aws {
     /// SES v2 as a mail provider.
     #[cfg(feature = "sesv2")]
     pub fn mail(&self) -> Arc<SesMail> {
-        let conf = aws_sdk_sesv2::config::Builder::from(&self.sdk)
-            .http_client(self.http_client(Service::SesV2))
-            .build();
-        let client = aws_sdk_sesv2::Client::from_conf(conf);
-        Arc::new(SesMail::from_client(client, &self.config, &self.account))
+        let client = wire::Client::new(
+            wire::SESV2,
+            &self.sdk,
+            &self.config,
+            self.info(Service::SesV2),
+        );
+        Arc::new(SesMail::new(client, &self.config, &self.account))
     }
 }

@@ -10,15 +10,14 @@
 //! tags are left as they are (documented in `docs/providers/aws.md`).
 
 use crate::config::AwsConfig;
-use crate::error::{PROVIDER, classify, code, located};
-use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::operation::get_email_identity::GetEmailIdentityOutput;
-use aws_sdk_sesv2::types::{Tag, VerificationStatus as SesStatus};
+use crate::error::{PROVIDER, located};
+use crate::wire::{Client, Request, encode};
 use provisio::dns::{RecordSpec, RecordType};
 use provisio::mail::{
     IdentityKind, MailCapabilities, MailIdentity, VerificationStatus, identity_kind,
 };
 use provisio::{Deleted, Ensured, Error, Mail, Provider, ProviderInfo, Result, Tags, validate};
+use serde_json::{Value, json};
 
 /// The TTL of the DKIM records provisio proposes.
 const DKIM_TTL: u32 = 1800;
@@ -46,36 +45,68 @@ pub fn dkim_records(domain: &str, tokens: &[String]) -> Vec<RecordSpec> {
         .collect()
 }
 
-fn status_of(out: &GetEmailIdentityOutput) -> VerificationStatus {
-    match out.verification_status() {
-        Some(SesStatus::Success) => VerificationStatus::Success,
-        Some(SesStatus::Pending) => VerificationStatus::Pending,
-        Some(SesStatus::Failed) => VerificationStatus::Failed,
-        Some(SesStatus::TemporaryFailure) => VerificationStatus::TemporaryFailure,
-        Some(SesStatus::NotStarted) => VerificationStatus::NotStarted,
-        _ if out.verified_for_sending_status() => VerificationStatus::Success,
+/// The verification state of a `GetEmailIdentity` answer.
+fn status_of(out: &Value) -> VerificationStatus {
+    match out.get("VerificationStatus").and_then(Value::as_str) {
+        Some("SUCCESS") => VerificationStatus::Success,
+        Some("PENDING") => VerificationStatus::Pending,
+        Some("FAILED") => VerificationStatus::Failed,
+        Some("TEMPORARY_FAILURE") => VerificationStatus::TemporaryFailure,
+        Some("NOT_STARTED") => VerificationStatus::NotStarted,
+        _ if verified(out) => VerificationStatus::Success,
         _ => VerificationStatus::Pending,
     }
 }
 
-fn to_identity(name: &str, kind: IdentityKind, out: &GetEmailIdentityOutput) -> MailIdentity {
-    let tokens = out
-        .dkim_attributes()
-        .map(|d| d.tokens().to_vec())
-        .unwrap_or_default();
+/// `VerifiedForSendingStatus` of an answer.
+fn verified(out: &Value) -> bool {
+    out.get("VerifiedForSendingStatus")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The DKIM tokens of an answer.
+fn tokens_of(out: &Value) -> Vec<String> {
+    out.pointer("/DkimAttributes/Tokens")
+        .and_then(Value::as_array)
+        .map(|tokens| {
+            tokens
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The DNS records that verify an identity: the DKIM CNAMEs of a domain, none for an address.
+fn records_of(name: &str, kind: IdentityKind, out: &Value) -> Vec<RecordSpec> {
+    match kind {
+        IdentityKind::Domain => dkim_records(name, &tokens_of(out)),
+        IdentityKind::EmailAddress => Vec::new(),
+    }
+}
+
+fn to_identity(name: &str, kind: IdentityKind, out: &Value) -> MailIdentity {
     MailIdentity {
         name: name.to_string(),
         kind,
         status: status_of(out),
-        dns_records: match kind {
-            IdentityKind::Domain => dkim_records(name, &tokens),
-            IdentityKind::EmailAddress => Vec::new(),
-        },
+        dns_records: records_of(name, kind, out),
         tags: out
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
+            .get("Tags")
+            .and_then(Value::as_array)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.get("Key")?.as_str()?.to_string(),
+                            t.get("Value")?.as_str().unwrap_or_default().to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -92,27 +123,29 @@ fn identity_name(name: &str) -> Result<(String, IdentityKind)> {
     Ok((name, kind))
 }
 
+/// The path of one identity.
+fn identity_path(name: &str) -> String {
+    format!("/v2/email/identities/{}", encode(name, false))
+}
+
 impl SesMail {
-    /// Wraps an SES v2 client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+    /// An SES v2 provider on `client` (built by [`crate::Aws::mail`]).
+    pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
         SesMail {
             client,
-            info: config.provider_info(crate::config::Service::SesV2, &account.into()),
+            info: config.provider_info(crate::config::Service::SesV2, account),
         }
     }
 
+    /// One `GetEmailIdentity`; `NotFoundException` is `None`.
     async fn read(&self, name: &str, kind: IdentityKind, op: &str) -> Result<Option<MailIdentity>> {
-        match self
-            .client
-            .get_email_identity()
-            .email_identity(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(to_identity(name, kind, &out))),
-            Err(e) if code(&e) == Some("NotFoundException") => Ok(None),
-            Err(e) => Err(classify(e, op, name)),
+        let request = Request::get(identity_path(name)).expect_code("NotFoundException");
+        let answer = self.client.send(&request, op, name).await?;
+        if !answer.ok() {
+            return Ok(None);
         }
+        let out = answer.json().map_err(|e| located(e, op, name))?;
+        Ok(Some(to_identity(name, kind, &out)))
     }
 }
 
@@ -144,16 +177,6 @@ impl Mail for SesMail {
         let op = "mail.ensure_identity";
         let (name, kind) = identity_name(name).map_err(|e| located(e, op, name))?;
         validate::tags("mail identity tags", tags).map_err(|e| located(e, op, &name))?;
-        let sdk_tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| {
-                Tag::builder().key(k).value(v).build().map_err(|e| {
-                    Error::unexpected("cannot build a tag")
-                        .with_provider(PROVIDER)
-                        .with_source(e)
-                })
-            })
-            .collect::<Result<_>>()?;
         // Read first: moto answers a second CreateEmailIdentity with success (SES refuses it
         // with AlreadyExistsException), so a create-first ensure could not tell "unchanged"
         // there. The create's answer carries what a read would (the DKIM tokens, the
@@ -161,46 +184,41 @@ impl Mail for SesMail {
         if let Some(existing) = self.read(&name, kind, op).await? {
             return Ok(Ensured::unchanged(existing));
         }
-        match self
-            .client
-            .create_email_identity()
-            .email_identity(&name)
-            .set_tags((!sdk_tags.is_empty()).then_some(sdk_tags))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let tokens = out
-                    .dkim_attributes()
-                    .map(|d| d.tokens().to_vec())
-                    .unwrap_or_default();
-                Ok(Ensured::created(MailIdentity {
-                    name: name.clone(),
-                    kind,
-                    status: if out.verified_for_sending_status() {
-                        VerificationStatus::Success
-                    } else {
-                        VerificationStatus::Pending
-                    },
-                    dns_records: match kind {
-                        IdentityKind::Domain => dkim_records(&name, &tokens),
-                        IdentityKind::EmailAddress => Vec::new(),
-                    },
-                    tags: tags.clone(),
-                }))
-            }
-            Err(e) if code(&e) == Some("AlreadyExistsException") => {
-                match self.read(&name, kind, op).await? {
-                    Some(existing) => Ok(Ensured::unchanged(existing)),
-                    None => Err(Error::transient(format!(
-                        "identity {name:?} exists but cannot be read yet"
-                    ))
-                    .with_provider(PROVIDER)
-                    .with_operation(op)
-                    .with_resource(&name)),
-                }
-            }
-            Err(e) => Err(classify(e, op, &name)),
+        let mut input = json!({ "EmailIdentity": name });
+        if !tags.is_empty() {
+            input["Tags"] = tags
+                .iter()
+                .map(|(k, v)| json!({ "Key": k, "Value": v }))
+                .collect();
+        }
+        let request = Request::new(reqwest::Method::POST, "/v2/email/identities")
+            .header("content-type", "application/json")
+            .body(input.to_string())
+            .expect_code("AlreadyExistsException");
+        let answer = self.client.send(&request, op, &name).await?;
+        if answer.ok() {
+            let out = answer.json().map_err(|e| located(e, op, &name))?;
+            return Ok(Ensured::created(MailIdentity {
+                name: name.clone(),
+                kind,
+                status: if verified(&out) {
+                    VerificationStatus::Success
+                } else {
+                    VerificationStatus::Pending
+                },
+                dns_records: records_of(&name, kind, &out),
+                tags: tags.clone(),
+            }));
+        }
+        // AlreadyExistsException: created since the read (a concurrent ensure).
+        match self.read(&name, kind, op).await? {
+            Some(existing) => Ok(Ensured::unchanged(existing)),
+            None => Err(Error::transient(format!(
+                "identity {name:?} exists but cannot be read yet"
+            ))
+            .with_provider(PROVIDER)
+            .with_operation(op)
+            .with_resource(&name)),
         }
     }
 
@@ -218,17 +236,14 @@ impl Mail for SesMail {
         if self.read(&name, kind, op).await?.is_none() {
             return Ok(Deleted::AlreadyGone);
         }
-        match self
-            .client
-            .delete_email_identity()
-            .email_identity(&name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Deleted::Deleted),
-            Err(e) if code(&e) == Some("NotFoundException") => Ok(Deleted::AlreadyGone),
-            Err(e) => Err(classify(e, op, &name)),
-        }
+        let request = Request::new(reqwest::Method::DELETE, identity_path(&name))
+            .expect_code("NotFoundException");
+        let answer = self.client.send(&request, op, &name).await?;
+        Ok(if answer.ok() {
+            Deleted::Deleted
+        } else {
+            Deleted::AlreadyGone
+        })
     }
 }
 

@@ -28,18 +28,10 @@ use provisio::{ErrorKind, PageRequest};
 use crate::Route53Dns;
 #[cfg(feature = "s3")]
 use crate::S3Storage;
-#[cfg(feature = "secretsmanager")]
-use crate::SecretsManagerStore;
-#[cfg(feature = "sesv2")]
-use crate::SesMail;
 #[cfg(feature = "route53")]
 use provisio::DnsProvider;
-#[cfg(feature = "sesv2")]
-use provisio::Mail;
 #[cfg(feature = "s3")]
 use provisio::ObjectStorage;
-#[cfg(feature = "secretsmanager")]
-use provisio::SecretStore;
 #[cfg(feature = "route53")]
 use provisio::dns::Zone;
 
@@ -99,10 +91,6 @@ pub(crate) fn query_error(code: &str) -> String {
     format!(
         "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error><RequestId>r</RequestId></ErrorResponse>"
     )
-}
-
-fn json_error(code: &str) -> String {
-    format!("{{\"__type\":\"{code}\",\"message\":\"m\"}}")
 }
 
 #[cfg(feature = "s3")]
@@ -198,128 +186,6 @@ async fn route53_throttling_and_missing_zone() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::NotFound);
-}
-
-#[cfg(feature = "secretsmanager")]
-#[tokio::test]
-async fn secrets_manager_codes() {
-    let throttled = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .then_http_response(|| http(400, &json_error("ThrottlingException"), &[]));
-    let internal = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .then_http_response(|| http(500, &json_error("InternalServiceError"), &[]));
-    let denied = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .then_http_response(|| http(400, &json_error("AccessDeniedException"), &[]));
-    let missing = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .then_http_response(|| http(400, &json_error("ResourceNotFoundException"), &[]));
-    let expired = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .then_http_response(|| http(400, &json_error("ExpiredTokenException"), &[]));
-    let sm = SecretsManagerStore::from_client(
-        client!(
-            aws_sdk_secretsmanager,
-            &[&throttled, &internal, &denied, &missing, &expired]
-        ),
-        &config(),
-        "acct",
-    );
-    let kinds = [
-        ErrorKind::RateLimited { retry_after: None },
-        ErrorKind::Transient,
-        ErrorKind::PermissionDenied,
-        ErrorKind::NotFound,
-        ErrorKind::Unauthenticated,
-    ];
-    for want in kinds {
-        let err = sm.get_secret("acme-db-password").await.unwrap_err();
-        assert_eq!(err.kind(), &want, "{err}");
-        assert_eq!(err.resource(), Some("acme-db-password"));
-    }
-}
-
-#[cfg(feature = "secretsmanager")]
-#[tokio::test]
-async fn secrets_purge_needs_the_right_confirm_before_any_call() {
-    let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-        .then_http_response(|| http(400, &json_error("ResourceNotFoundException"), &[]));
-    let sm = SecretsManagerStore::from_client(
-        client!(aws_sdk_secretsmanager, &[&describe]),
-        &config(),
-        "acct",
-    );
-    let err = sm
-        .purge_secret("acme-db-password", &provisio::Confirm::named("other"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Protected);
-    assert_eq!(describe.num_calls(), 0);
-}
-
-#[cfg(feature = "sesv2")]
-#[tokio::test]
-async fn ses_dkim_tokens_become_records_and_429_is_rate_limited() {
-    use aws_sdk_sesv2::operation::get_email_identity::GetEmailIdentityOutput;
-    use aws_sdk_sesv2::types::{DkimAttributes, IdentityType, VerificationStatus};
-    let found = mock!(aws_sdk_sesv2::Client::get_email_identity).then_output(|| {
-        GetEmailIdentityOutput::builder()
-            .identity_type(IdentityType::Domain)
-            .verification_status(VerificationStatus::Pending)
-            .dkim_attributes(
-                DkimAttributes::builder()
-                    .tokens("tok1")
-                    .tokens("tok2")
-                    .tokens("tok3")
-                    .build(),
-            )
-            .build()
-    });
-    let throttled = mock!(aws_sdk_sesv2::Client::get_email_identity).then_http_response(|| {
-        http(
-            429,
-            "{\"message\":\"slow down\"}",
-            &[("x-amzn-errortype", "TooManyRequestsException")],
-        )
-    });
-    let missing = mock!(aws_sdk_sesv2::Client::get_email_identity).then_http_response(|| {
-        http(
-            404,
-            "{\"message\":\"no\"}",
-            &[("x-amzn-errortype", "NotFoundException")],
-        )
-    });
-    let ses = SesMail::from_client(
-        client!(aws_sdk_sesv2, &[&found, &throttled, &missing]),
-        &config(),
-        "acct",
-    );
-    let id = ses
-        .get_identity("acme.example.com")
-        .await
-        .unwrap()
-        .expect("identity");
-    assert_eq!(id.status, provisio::mail::VerificationStatus::Pending);
-    assert_eq!(id.dns_records.len(), 3);
-    assert_eq!(id.dns_records[0].name, "tok1._domainkey.acme.example.com");
-    let err = ses.get_identity("acme.example.com").await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
-    assert_eq!(ses.get_identity("acme.example.com").await.unwrap(), None);
-}
-
-#[cfg(feature = "secretsmanager")]
-#[tokio::test]
-async fn secret_values_never_reach_error_messages() {
-    let create_denied = mock!(aws_sdk_secretsmanager::Client::create_secret)
-        .then_http_response(|| http(400, &json_error("AccessDeniedException"), &[]));
-    let sm = SecretsManagerStore::from_client(
-        client!(aws_sdk_secretsmanager, &[&create_denied]),
-        &config(),
-        "acct",
-    );
-    let value = provisio::SecretString::new("very-secret-value-123");
-    let err = sm
-        .put_secret("acme-db-password", &value, &provisio::Tags::new())
-        .await
-        .unwrap_err();
-    let shown = format!("{err} {err:?}");
-    assert!(!shown.contains("very-secret-value-123"), "{shown}");
 }
 
 #[cfg(feature = "route53")]

@@ -1,7 +1,7 @@
 //! Secrets Manager as a [`SecretStore`].
 //!
-//! * `put_secret` of a new secret is one `CreateSecret` carrying the tags (and the
-//!   `ClientRequestToken` the SDK generates per call and keeps across its own retry attempts).
+//! * `put_secret` of a new secret is one `CreateSecret` carrying the tags (and a random
+//!   `ClientRequestToken` per call, kept across the client's own retry attempts, as the SDKs do).
 //!   An existing secret (`ResourceExistsException`) is described and its value read;
 //!   `TagResource` and `PutSecretValue` follow only for what differs, and the same value is
 //!   `Unchanged` and keeps the version. A create retried by the engine after a lost answer
@@ -16,16 +16,17 @@
 //!   such as `tenants/acme/db-password` are fine here, though Key Vault would refuse them.
 
 use crate::config::AwsConfig;
-use crate::error::{PROVIDER, classify, code, located};
-use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use crate::error::{PROVIDER, located};
+use crate::wire::Client;
+use crate::wire::json::Reply;
+use provisio::layer::Safety;
 use provisio::secrets::{SecretMeta, SecretValue, SecretsCapabilities, check_recovery_days};
 use provisio::validate::NameKind;
 use provisio::{
     Confirm, Deleted, Ensured, Error, ErrorKind, Page, PageRequest, Provider, ProviderInfo, Result,
     SecretStore, SecretString, Tags, validate,
 };
-use std::collections::HashMap;
+use serde_json::{Value, json};
 
 /// Secrets Manager secrets.
 #[derive(Debug, Clone)]
@@ -38,30 +39,67 @@ fn secret_name(name: &str) -> Result<String> {
     validate::aws_secret_name("secret name", name)
 }
 
-fn tags_of(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
+/// The `Tags` list of an answer.
+fn tags_of(out: &Value) -> Tags {
+    out.get("Tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("Key")?.as_str()?.to_string(),
+                        t.get("Value")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    ))
+                })
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
 }
 
-fn current_version(map: Option<&HashMap<String, Vec<String>>>) -> String {
-    map.and_then(|m| {
-        m.iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
-            .map(|(v, _)| v.clone())
-    })
-    .unwrap_or_default()
+/// The version labelled `AWSCURRENT` in a version-to-stages map (`field` of `out`).
+fn current_version(out: &Value, field: &str) -> String {
+    out.get(field)
+        .and_then(Value::as_object)
+        .and_then(|m| {
+            m.iter()
+                .find(|(_, stages)| {
+                    stages
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s == "AWSCURRENT"))
+                })
+                .map(|(v, _)| v.clone())
+        })
+        .unwrap_or_default()
 }
 
-fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+/// A string field of an answer, or "".
+fn text<'a>(out: &'a Value, field: &str) -> &'a str {
+    out.get(field).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Tags as Secrets Manager takes them.
+fn tag_list(tags: &Tags) -> Value {
     tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
         .collect()
+}
+
+/// A fresh `ClientRequestToken` (a random UUID, as the SDKs make one per call): the version id
+/// of the value written, the same across the client's own retries of that call.
+fn request_token() -> String {
+    let n: u128 = rand::random();
+    let h = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn err(kind: ErrorKind, msg: String, op: &str, name: &str) -> Error {
@@ -71,13 +109,40 @@ fn err(kind: ErrorKind, msg: String, op: &str, name: &str) -> Error {
         .with_resource(name)
 }
 
+/// The output of a call that must succeed.
+fn done(reply: Reply, op: &str, name: &str) -> Result<Value> {
+    match reply {
+        Reply::Done(out) => Ok(out),
+        Reply::Refused(code) => Err(err(
+            crate::error::kind_for(Some(&code), Some(400)),
+            code,
+            op,
+            name,
+        )),
+    }
+}
+
 impl SecretsManagerStore {
-    /// Wraps a Secrets Manager client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
+    /// A Secrets Manager provider on `client` (built by [`crate::Aws::secrets`]).
+    pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
         SecretsManagerStore {
             client,
-            info: config.provider_info(crate::config::Service::SecretsManager, &account.into()),
+            info: config.provider_info(crate::config::Service::SecretsManager, account),
         }
+    }
+
+    /// Calls `target` with `input`; the answers with a code in `expected` come back refused.
+    async fn call(
+        &self,
+        target: &str,
+        input: Value,
+        expected: &[&'static str],
+        op: &str,
+        name: &str,
+    ) -> Result<Reply> {
+        self.client
+            .json(target, &input, Safety::Idempotent, expected, op, name)
+            .await
     }
 
     /// Validates and sends one `CreateSecret`; "already exists" (live, or scheduled for
@@ -99,58 +164,67 @@ impl SecretsManagerStore {
                 &name,
             ));
         }
-        let created = self
-            .client
-            .create_secret()
-            .name(&name)
-            .secret_string(value.expose())
-            .set_tags(if tags.is_empty() {
-                None
-            } else {
-                Some(sdk_tags(tags))
-            })
-            .send()
-            .await;
-        match created {
-            Ok(out) => Ok(Some(SecretMeta {
-                version: out.version_id().unwrap_or_default().to_string(),
+        let mut input = json!({
+            "Name": name,
+            "SecretString": value.expose(),
+            "ClientRequestToken": request_token(),
+        });
+        if !tags.is_empty() {
+            input["Tags"] = tag_list(tags);
+        }
+        let expected = ["ResourceExistsException", "InvalidRequestException"];
+        match self
+            .call("CreateSecret", input, &expected, op, &name)
+            .await?
+        {
+            Reply::Done(out) => Ok(Some(SecretMeta {
+                version: text(&out, "VersionId").to_string(),
                 name,
                 tags: tags.clone(),
                 deleted: false,
             })),
-            Err(e)
-                if matches!(
-                    code(&e),
-                    Some("ResourceExistsException" | "InvalidRequestException")
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(classify(e, op, &name)),
+            Reply::Refused(_) => Ok(None),
         }
     }
 
     async fn describe(&self, name: &str, op: &str) -> Result<Option<SecretMeta>> {
-        match self.client.describe_secret().secret_id(name).send().await {
-            Ok(out) => Ok(Some(SecretMeta {
-                name: out.name().unwrap_or(name).to_string(),
-                version: current_version(out.version_ids_to_stages()),
-                tags: tags_of(out.tags()),
-                deleted: out.deleted_date().is_some(),
+        let input = json!({ "SecretId": name });
+        let expected = ["ResourceNotFoundException"];
+        match self
+            .call("DescribeSecret", input, &expected, op, name)
+            .await?
+        {
+            Reply::Done(out) => Ok(Some(SecretMeta {
+                name: out
+                    .get("Name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_string(),
+                version: current_version(&out, "VersionIdsToStages"),
+                tags: tags_of(&out),
+                deleted: out.get("DeletedDate").is_some_and(|d| !d.is_null()),
             })),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(classify(e, op, name)),
+            Reply::Refused(_) => Ok(None),
         }
     }
 
     async fn force_delete(&self, name: &str, op: &str) -> Result<()> {
-        self.client
-            .delete_secret()
-            .secret_id(name)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .map_err(|e| classify(e, op, name))?;
+        let input = json!({ "SecretId": name, "ForceDeleteWithoutRecovery": true });
+        done(
+            self.call("DeleteSecret", input, &[], op, name).await?,
+            op,
+            name,
+        )?;
+        Ok(())
+    }
+
+    async fn restore(&self, name: &str, op: &str) -> Result<()> {
+        let input = json!({ "SecretId": name });
+        done(
+            self.call("RestoreSecret", input, &[], op, name).await?,
+            op,
+            name,
+        )?;
         Ok(())
     }
 }
@@ -222,28 +296,30 @@ impl SecretStore for SecretsManagerStore {
         }
         let mut changed = false;
         if !provisio::types::tags_match(&meta.tags, tags) {
-            self.client
-                .tag_resource()
-                .secret_id(&name)
-                .set_tags(Some(sdk_tags(tags)))
-                .send()
-                .await
-                .map_err(|e| classify(e, op, &name))?;
+            let input = json!({ "SecretId": name, "Tags": tag_list(tags) });
+            done(
+                self.call("TagResource", input, &[], op, &name).await?,
+                op,
+                &name,
+            )?;
             changed = true;
         }
-        let current = self
-            .client
-            .get_secret_value()
-            .secret_id(&name)
-            .send()
-            .await
-            .map_err(|e| classify(e, op, &name))?;
-        let same = current.secret_string() == Some(value.expose());
+        let input = json!({ "SecretId": name });
+        let current = done(
+            self.call("GetSecretValue", input, &[], op, &name).await?,
+            op,
+            &name,
+        )?;
+        let same = current.get("SecretString").and_then(Value::as_str) == Some(value.expose());
         let mut merged = meta.tags.clone();
         merged.extend(tags.clone());
         if same {
             let meta = SecretMeta {
-                version: current.version_id().unwrap_or(&meta.version).to_string(),
+                version: current
+                    .get("VersionId")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&meta.version)
+                    .to_string(),
                 tags: merged,
                 ..meta
             };
@@ -253,17 +329,19 @@ impl SecretStore for SecretsManagerStore {
                 Ensured::unchanged(meta)
             });
         }
-        let out = self
-            .client
-            .put_secret_value()
-            .secret_id(&name)
-            .secret_string(value.expose())
-            .send()
-            .await
-            .map_err(|e| classify(e, op, &name))?;
+        let input = json!({
+            "SecretId": name,
+            "SecretString": value.expose(),
+            "ClientRequestToken": request_token(),
+        });
+        let out = done(
+            self.call("PutSecretValue", input, &[], op, &name).await?,
+            op,
+            &name,
+        )?;
         Ok(Ensured::updated(SecretMeta {
             name: name.clone(),
-            version: out.version_id().unwrap_or_default().to_string(),
+            version: text(&out, "VersionId").to_string(),
             tags: merged,
             deleted: false,
         }))
@@ -272,20 +350,24 @@ impl SecretStore for SecretsManagerStore {
     async fn get_secret(&self, name: &str) -> Result<SecretValue> {
         let op = "secrets.get_secret";
         let name = secret_name(name).map_err(|e| located(e, op, name))?;
-        match self.client.get_secret_value().secret_id(&name).send().await {
-            Ok(out) => Ok(SecretValue {
-                value: SecretString::new(out.secret_string().unwrap_or_default()),
-                version: out.version_id().unwrap_or_default().to_string(),
+        let input = json!({ "SecretId": name });
+        let expected = ["InvalidRequestException"];
+        match self
+            .call("GetSecretValue", input, &expected, op, &name)
+            .await?
+        {
+            Reply::Done(out) => Ok(SecretValue {
+                value: SecretString::new(text(&out, "SecretString")),
+                version: text(&out, "VersionId").to_string(),
             }),
             // Secrets Manager refuses reads of a secret scheduled for deletion with
             // InvalidRequestException; to a caller it is not there.
-            Err(e) if code(&e) == Some("InvalidRequestException") => Err(err(
+            Reply::Refused(_) => Err(err(
                 ErrorKind::NotFound,
                 format!("secret {name:?} is scheduled for deletion"),
                 op,
                 &name,
             )),
-            Err(e) => Err(classify(e, op, &name)),
         }
     }
 
@@ -314,31 +396,32 @@ impl SecretStore for SecretsManagerStore {
             ));
         }
         let limit = page.limit.unwrap_or(100).clamp(1, 100);
-        let mut req = self
-            .client
-            .list_secrets()
-            .max_results(limit as i32)
-            .set_next_token(page.token.clone());
-        if !prefix.is_empty() {
-            req = req.filters(
-                Filter::builder()
-                    .key(FilterNameStringType::Name)
-                    .values(prefix)
-                    .build(),
-            );
+        let mut input = json!({ "MaxResults": limit });
+        if let Some(token) = &page.token {
+            input["NextToken"] = json!(token);
         }
-        let out = req.send().await.map_err(|e| classify(e, op, prefix))?;
+        if !prefix.is_empty() {
+            input["Filters"] = json!([{ "Key": "name", "Values": [prefix] }]);
+        }
+        let out = done(
+            self.call("ListSecrets", input, &[], op, prefix).await?,
+            op,
+            prefix,
+        )?;
         // The name filter is a case-insensitive prefix match: keep exact prefixes only.
         let items = out
-            .secret_list()
+            .get("SecretList")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
-            .filter(|s| s.deleted_date().is_none())
+            .filter(|s| s.get("DeletedDate").is_none_or(Value::is_null))
             .filter_map(|s| {
-                let name = s.name()?;
+                let name = s.get("Name")?.as_str()?;
                 name.starts_with(prefix).then(|| SecretMeta {
                     name: name.to_string(),
-                    version: current_version(s.secret_versions_to_stages()),
-                    tags: tags_of(s.tags()),
+                    version: current_version(s, "SecretVersionsToStages"),
+                    tags: tags_of(s),
                     deleted: false,
                 })
             })
@@ -347,7 +430,8 @@ impl SecretStore for SecretsManagerStore {
         Ok(Page {
             items,
             next: out
-                .next_token()
+                .get("NextToken")
+                .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_string),
         })
@@ -359,24 +443,24 @@ impl SecretStore for SecretsManagerStore {
         check_recovery_days(recovery_days).map_err(|e| located(e, op, &name))?;
         // One DeleteSecret: an unknown name answers ResourceNotFoundException; one already
         // scheduled for deletion InvalidRequestException, told apart by a describe.
+        let input = json!({ "SecretId": name, "RecoveryWindowInDays": recovery_days });
+        let expected = ["ResourceNotFoundException", "InvalidRequestException"];
         match self
-            .client
-            .delete_secret()
-            .secret_id(&name)
-            .recovery_window_in_days(i64::from(recovery_days))
-            .send()
-            .await
+            .call("DeleteSecret", input, &expected, op, &name)
+            .await?
         {
-            Ok(_) => Ok(Deleted::Deleted),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(Deleted::AlreadyGone),
-            Err(e) if code(&e) == Some("InvalidRequestException") => {
-                match self.describe(&name, op).await? {
-                    None => Ok(Deleted::AlreadyGone),
-                    Some(m) if m.deleted => Ok(Deleted::AlreadyGone),
-                    Some(_) => Err(classify(e, op, &name)),
-                }
-            }
-            Err(e) => Err(classify(e, op, &name)),
+            Reply::Done(_) => Ok(Deleted::Deleted),
+            Reply::Refused(code) if code == "ResourceNotFoundException" => Ok(Deleted::AlreadyGone),
+            Reply::Refused(code) => match self.describe(&name, op).await? {
+                None => Ok(Deleted::AlreadyGone),
+                Some(m) if m.deleted => Ok(Deleted::AlreadyGone),
+                Some(_) => Err(err(
+                    crate::error::kind_for(Some(&code), Some(400)),
+                    code,
+                    op,
+                    &name,
+                )),
+            },
         }
     }
 
@@ -402,12 +486,7 @@ impl SecretStore for SecretsManagerStore {
                 ));
             }
         };
-        self.client
-            .restore_secret()
-            .secret_id(&name)
-            .send()
-            .await
-            .map_err(|e| classify(e, op, &name))?;
+        self.restore(&name, op).await?;
         // Restoring changes nothing but the deletion mark: no need to describe it again.
         Ok(SecretMeta {
             deleted: false,
@@ -431,12 +510,7 @@ impl SecretStore for SecretsManagerStore {
             // Some endpoints refuse a forced delete of a secret already scheduled for
             // deletion: restore it, then delete it for good.
             Err(e) if e.kind() == &ErrorKind::Conflict => {
-                self.client
-                    .restore_secret()
-                    .secret_id(&name)
-                    .send()
-                    .await
-                    .map_err(|e| classify(e, op, &name))?;
+                self.restore(&name, op).await?;
                 self.force_delete(&name, op).await?;
                 Ok(Deleted::Deleted)
             }

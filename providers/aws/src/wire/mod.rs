@@ -1,7 +1,7 @@
 //! provisio's own AWS client: signed HTTPS requests in the four protocols its six services
 //! speak, without the SDK's generated service crates.
 //!
-//! provisio calls 35 operations of six services. The SDK crates of those services are about
+//! provisio calls 43 operations of six services. The SDK crates of those services are about
 //! 2 M generated lines and were most of the build time of every front end (see
 //! `docs/performance.md`, "Build times"). The protocols under them are small, so provisio speaks
 //! them itself, as object_store does for S3:

@@ -5,7 +5,6 @@
 // A build without every service leaves some helpers unused; the full build lints them all.
 #![cfg_attr(
     not(all(
-        feature = "route53",
         feature = "s3",
         feature = "ec2",
         feature = "secretsmanager",
@@ -24,24 +23,18 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use provisio::{ErrorKind, PageRequest};
 
-#[cfg(feature = "route53")]
-use crate::Route53Dns;
 #[cfg(feature = "s3")]
 use crate::S3Storage;
 #[cfg(feature = "secretsmanager")]
 use crate::SecretsManagerStore;
 #[cfg(feature = "sesv2")]
 use crate::SesMail;
-#[cfg(feature = "route53")]
-use provisio::DnsProvider;
 #[cfg(feature = "sesv2")]
 use provisio::Mail;
 #[cfg(feature = "s3")]
 use provisio::ObjectStorage;
 #[cfg(feature = "secretsmanager")]
 use provisio::SecretStore;
-#[cfg(feature = "route53")]
-use provisio::dns::Zone;
 
 const REGION: &str = "eu-west-1";
 
@@ -171,35 +164,6 @@ async fn invalid_names_make_no_call() {
     assert_eq!(rule.num_calls(), 0);
 }
 
-#[cfg(feature = "route53")]
-#[tokio::test]
-async fn route53_throttling_and_missing_zone() {
-    let throttled = mock!(aws_sdk_route53::Client::list_resource_record_sets)
-        .then_http_response(|| http(400, &query_error("Throttling"), &[]));
-    let missing = mock!(aws_sdk_route53::Client::list_resource_record_sets)
-        .then_http_response(|| http(404, &query_error("NoSuchHostedZone"), &[]));
-    let r53 = Route53Dns::from_client(
-        client!(aws_sdk_route53, &[&throttled, &missing]),
-        &config(),
-        "acct",
-    );
-    let zone = Zone {
-        id: "Z1".into(),
-        name: "example.com".into(),
-    };
-    let err = r53
-        .list_records(&zone, &PageRequest::first())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
-    assert_eq!(err.operation(), Some("dns.list_records"));
-    let err = r53
-        .list_records(&zone, &PageRequest::first())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::NotFound);
-}
-
 #[cfg(feature = "secretsmanager")]
 #[tokio::test]
 async fn secrets_manager_codes() {
@@ -320,95 +284,4 @@ async fn secret_values_never_reach_error_messages() {
         .unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("very-secret-value-123"), "{shown}");
-}
-
-#[cfg(feature = "route53")]
-/// Three `ensure_record` calls made while the zone waits for the account's token: they leave
-/// in one batch, answered by `answers` in turn. Returns each caller's result.
-async fn three_batched_creates(
-    rule: &Rule,
-    account: &str,
-) -> Vec<provisio::Result<provisio::Ensured<provisio::dns::Record>>> {
-    use provisio::dns::{RecordSpec, RecordType};
-    let r53 = std::sync::Arc::new(Route53Dns::from_client(
-        client!(aws_sdk_route53, &[rule]),
-        &config(),
-        account,
-    ));
-    let zone = Zone {
-        id: "Z1".into(),
-        name: "example.com".into(),
-    };
-    // take the account's token: the first change waits for the next, the others join it
-    provisio::requests::limiter()
-        .acquire(&provisio::Provider::info(&*r53))
-        .await;
-    let tasks: Vec<_> = [
-        RecordSpec::new("a.example.com", RecordType::A, "192.0.2.1", 300),
-        RecordSpec::new("a.example.com", RecordType::Cname, "b.example.com", 300),
-        RecordSpec::new("c.example.com", RecordType::Txt, "v=1", 300),
-    ]
-    .into_iter()
-    .map(|spec| {
-        let (r53, zone) = (r53.clone(), zone.clone());
-        tokio::spawn(async move { r53.ensure_record(&zone, &spec).await })
-    })
-    .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("the caller's task"));
-    }
-    out
-}
-
-#[cfg(feature = "route53")]
-fn change_accepted()
--> aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput {
-    use aws_sdk_route53::types::{ChangeInfo, ChangeStatus};
-    aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput::builder()
-        .change_info(
-            ChangeInfo::builder()
-                .id("C1")
-                .status(ChangeStatus::Insync)
-                .submitted_at(aws_smithy_types::DateTime::from_secs(0))
-                .build()
-                .expect("a change info"),
-        )
-        .build()
-}
-
-#[cfg(feature = "route53")]
-#[tokio::test]
-async fn route53_batch_refused_without_naming_a_change_is_split() {
-    // Route 53's answer to a CNAME beside another change of the batch names no change.
-    let refused = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code>\
-        <Message>[RRSet of type CNAME with DNS name a.example.com. is not permitted because a \
-        conflicting RRSet of type A with the same DNS name already exists in zone example.com.]\
-        </Message></Error><RequestId>r</RequestId></ErrorResponse>";
-    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets)
-        .sequence()
-        .http_response(|| http(400, refused, &[]))
-        .output(change_accepted)
-        .times(3)
-        .build();
-    let results = three_batched_creates(&rule, "acct-batch-split").await;
-    // one refused batch of three, then each change alone
-    assert_eq!(rule.num_calls(), 4);
-    for r in results {
-        assert_eq!(r.expect("created").outcome, provisio::Outcome::Created);
-    }
-}
-
-#[cfg(feature = "route53")]
-#[tokio::test]
-async fn route53_batch_throttled_is_every_callers_error() {
-    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets)
-        .then_http_response(|| http(400, &query_error("Throttling"), &[]));
-    let results = three_batched_creates(&rule, "acct-batch-throttled").await;
-    assert_eq!(rule.num_calls(), 1, "one request for the three changes");
-    for r in results {
-        let err = r.unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
-        assert_eq!(err.operation(), Some("dns.ensure_record"));
-    }
 }

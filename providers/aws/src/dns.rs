@@ -22,18 +22,20 @@
 //!
 //! Changes are not polled until `INSYNC` unless [`AwsConfig::dns_wait_for_sync`] asks for it:
 //! an accepted change is durable and visible to every API read at once.
+//!
+//! Route 53 is spoken to by provisio's own signed client ([`crate::wire`]), in its REST-XML API
+//! of version 2013-04-01: `GET /2013-04-01/hostedzonesbyname`, `GET .../hostedzone/{Id}/rrset`,
+//! `POST .../hostedzone/{Id}/rrset/` (a change batch) and `GET /2013-04-01/change/{Id}`.
 
 use crate::config::AwsConfig;
-use crate::dns_batch::{Answer, ChangeBatcher};
+use crate::dns_batch::{Answer, Change, ChangeAction, ChangeBatcher, ChangeInfo, Refusal};
 use crate::dns_known::Known;
 use crate::dns_sets::{
-    check_in_zone, decode_name, decode_token, encode_token, record_name, to_record, to_record_set,
-    zone_id,
+    RecordSet, check_in_zone, decode_name, decode_token, encode_token, record_name, to_record,
+    to_record_set, zone_id,
 };
-use crate::error::{PROVIDER, classify, code, located};
-use aws_sdk_route53::Client;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeStatus, ResourceRecordSet, RrType};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use crate::error::{PROVIDER, located};
+use crate::wire::{Client, Element, Request, encode};
 use provisio::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
 use provisio::validate::NameKind;
 use provisio::{
@@ -45,6 +47,27 @@ use std::time::Duration;
 
 /// The most record sets one `ListResourceRecordSets` call returns.
 const MAX_PAGE: u32 = 300;
+
+/// The status of a change every Route 53 server has.
+const INSYNC: &str = "INSYNC";
+
+/// The path of the record sets of hosted zone `id` (with or without its `/hostedzone/`).
+fn rrset_path(id: &str) -> String {
+    format!(
+        "/2013-04-01/hostedzone/{}/rrset",
+        encode(&zone_id(id), false)
+    )
+}
+
+/// One page of a `ListResourceRecordSets` answer.
+struct Listed {
+    sets: Vec<RecordSet>,
+    /// `IsTruncated`: more sets follow, from the `Next...` ones on.
+    truncated: bool,
+    next_name: Option<String>,
+    next_type: Option<String>,
+    next_identifier: Option<String>,
+}
 
 /// Route 53 hosted zones and record sets.
 #[derive(Debug, Clone)]
@@ -60,9 +83,9 @@ pub struct Route53Dns {
 }
 
 impl Route53Dns {
-    /// Wraps a Route 53 client (built by [`crate::Aws`], or a mock in tests).
-    pub fn from_client(client: Client, config: &AwsConfig, account: impl Into<String>) -> Self {
-        let info = config.provider_info(crate::config::Service::Route53, &account.into());
+    /// Route 53 through `client` (built by [`crate::Aws::dns`], or aimed at a test server).
+    pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
+        let info = config.provider_info(crate::config::Service::Route53, account);
         Route53Dns {
             batcher: Arc::new(ChangeBatcher::new(client.clone(), info.clone())),
             client,
@@ -74,43 +97,98 @@ impl Route53Dns {
         }
     }
 
+    /// Sends `request` for `op` on `resource` and reads the answer of `action`.
+    async fn call(
+        &self,
+        request: Request,
+        action: &str,
+        op: &str,
+        resource: &str,
+    ) -> Result<Element> {
+        let answer = self.client.send(&request, op, resource).await?;
+        // A truncated or garbled answer: worth another try (the retry layer decides).
+        answer
+            .xml()
+            .map_err(|e| located(e.context(action), op, resource))
+    }
+
+    /// One `ListResourceRecordSets` page of `zone` of at most `max` sets, from the set
+    /// `start` names (name, type, identifier) on.
+    async fn list_sets(
+        &self,
+        zone: &Zone,
+        start: Option<(&str, Option<&str>, Option<&str>)>,
+        max: u32,
+        op: &str,
+        resource: &str,
+    ) -> Result<Listed> {
+        let mut request = Request::get(rrset_path(&zone.id));
+        if let Some((name, rtype, identifier)) = start {
+            request = request.param("name", name);
+            if let Some(rtype) = rtype {
+                request = request.param("type", rtype);
+            }
+            if let Some(identifier) = identifier {
+                request = request.param("identifier", identifier);
+            }
+        }
+        let request = request.param("maxitems", max.to_string());
+        let root = match self
+            .call(request, "ListResourceRecordSets", op, resource)
+            .await
+        {
+            Ok(root) => root,
+            Err(e) => return Err(self.zone_failure(zone, e)),
+        };
+        let next = |field: &str| root.text_at(&[field]).map(str::to_string);
+        Ok(Listed {
+            sets: root
+                .list(&["ResourceRecordSets"], "ResourceRecordSet")
+                .map(RecordSet::from_xml)
+                .collect(),
+            truncated: root.text_at(&["IsTruncated"]) == Some("true"),
+            next_name: next("NextRecordName"),
+            next_type: next("NextRecordType"),
+            next_identifier: next("NextRecordIdentifier"),
+        })
+    }
+
     /// Every simple record set at `fqdn` (canonical name, no trailing dot), as read now; one
     /// request unless a name holds more than 20 sets.
-    async fn read_name(&self, zone: &Zone, fqdn: &str, op: &str) -> Result<Vec<ResourceRecordSet>> {
+    async fn read_name(&self, zone: &Zone, fqdn: &str, op: &str) -> Result<Vec<RecordSet>> {
+        let start = format!("{fqdn}.");
         let mut out = Vec::new();
-        let mut start_type: Option<RrType> = None;
+        let mut start_type: Option<String> = None;
         loop {
-            let mut req = self
-                .client
-                .list_resource_record_sets()
-                .hosted_zone_id(&zone.id)
-                .start_record_name(format!("{fqdn}."))
-                .max_items(20);
-            if let Some(t) = start_type.take() {
-                req = req.start_record_type(t);
-            }
-            let resp = match req.send().await {
-                Ok(resp) => resp,
-                Err(e) => return Err(self.zone_failure(zone, classify(e, op, fqdn))),
-            };
+            let page = self
+                .list_sets(
+                    zone,
+                    Some((&start, start_type.as_deref(), None)),
+                    20,
+                    op,
+                    fqdn,
+                )
+                .await?;
             let mut past = false;
-            for set in resp.resource_record_sets() {
-                if decode_name(set.name()) == fqdn {
-                    if set.set_identifier().is_none() {
-                        out.push(set.clone());
+            for set in page.sets {
+                if decode_name(&set.name) == fqdn {
+                    if set.set_identifier.is_none() {
+                        out.push(set);
                     }
                 } else {
                     past = true;
                 }
             }
-            let more = resp.is_truncated()
+            // (a truncated page without a next type would start the same page again)
+            let more = page.truncated
                 && !past
-                && resp.next_record_name().map(decode_name).as_deref() == Some(fqdn);
+                && page.next_name.as_deref().map(decode_name).as_deref() == Some(fqdn)
+                && page.next_type.is_some();
             if !more {
                 self.known.read_at(zone, fqdn, &out);
                 return Ok(out);
             }
-            start_type = resp.next_record_type().cloned();
+            start_type = page.next_type;
         }
     }
 
@@ -129,48 +207,31 @@ impl Route53Dns {
         &self,
         zone: &Zone,
         action: ChangeAction,
-        set: ResourceRecordSet,
+        set: RecordSet,
         op: &str,
     ) -> Result<()> {
-        let resource = decode_name(set.name());
-        let change = Change::builder()
-            .action(action.clone())
-            .resource_record_set(set)
-            .build()
-            .map_err(|e| Error::unexpected("cannot build the change").with_source(e))?;
+        let resource = decode_name(&set.name);
         let create = action == ChangeAction::Create;
-        let already_exists = |err: Error| {
-            Error::already_exists(err.to_string())
-                .with_provider(PROVIDER)
-                .with_operation(op)
-                .with_resource(&resource)
+        let refused = |refusal: Refusal| {
+            let exists = create
+                && refusal.code.as_deref() == Some("InvalidChangeBatch")
+                && refusal.message.contains("already exists");
+            let err = located(Error::new(refusal.kind, refusal.message), op, &resource);
+            if exists {
+                Error::already_exists(err.to_string())
+                    .with_provider(PROVIDER)
+                    .with_operation(op)
+                    .with_resource(&resource)
+            } else {
+                self.zone_failure(zone, err)
+            }
         };
-        let info = match self.batcher.submit(&zone.id, change).await {
-            Answer::Alone(sent) => match *sent {
-                Ok(resp) => resp.change_info().cloned(),
-                Err(e) => {
-                    let exists = create
-                        && code(&e) == Some("InvalidChangeBatch")
-                        && e.message().is_some_and(|m| m.contains("already exists"));
-                    let err = classify(e, op, &resource);
-                    return Err(if exists {
-                        already_exists(err)
-                    } else {
-                        self.zone_failure(zone, err)
-                    });
-                }
-            },
+        let info = match self.batcher.submit(&zone.id, Change { action, set }).await {
             Answer::Applied(info) => info,
-            Answer::Refused(refusal) => {
-                let exists = create
-                    && refusal.code.as_deref() == Some("InvalidChangeBatch")
-                    && refusal.message.contains("already exists");
-                let err = located(Error::new(refusal.kind, refusal.message), op, &resource);
-                return Err(if exists {
-                    already_exists(err)
-                } else {
-                    self.zone_failure(zone, err)
-                });
+            Answer::Refused(refusal) => return Err(refused(refusal)),
+            Answer::Failed(err) => {
+                let err = err.with_operation(op).with_resource(&resource);
+                return Err(self.zone_failure(zone, err));
             }
             Answer::Abandoned => {
                 return Err(located(
@@ -189,24 +250,21 @@ impl Route53Dns {
         let Some(info) = info else {
             return Ok(());
         };
-        self.wait_in_sync(info.id(), info.status().clone(), op, &resource)
-            .await
+        self.wait_in_sync(info, op, &resource).await
     }
 
     /// Polls `GetChange` until the change is `INSYNC` (opt-in: [`AwsConfig::dns_wait_for_sync`]).
-    async fn wait_in_sync(
-        &self,
-        id: &str,
-        mut status: ChangeStatus,
-        op: &str,
-        resource: &str,
-    ) -> Result<()> {
+    async fn wait_in_sync(&self, info: ChangeInfo, op: &str, resource: &str) -> Result<()> {
+        let ChangeInfo { id, mut status } = info;
+        let path = format!(
+            "/2013-04-01/change/{}",
+            encode(id.trim_start_matches("/change/"), false)
+        );
         let deadline = tokio::time::Instant::now() + self.sync_timeout;
-        while status != ChangeStatus::Insync {
+        while status != INSYNC {
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::timeout(format!(
-                    "change {id} is still {} after {} s (it stays applied; Route 53 is propagating it)",
-                    status.as_str(),
+                    "change {id} is still {status} after {} s (it stays applied; Route 53 is propagating it)",
                     self.sync_timeout.as_secs()
                 ))
                 .with_provider(PROVIDER)
@@ -214,17 +272,12 @@ impl Route53Dns {
                 .with_resource(resource));
             }
             tokio::time::sleep(self.poll).await;
-            let resp = self
-                .client
-                .get_change()
-                .id(id)
-                .send()
-                .await
-                .map_err(|e| classify(e, op, resource))?;
-            status = resp
-                .change_info()
-                .map(|i| i.status().clone())
-                .unwrap_or(ChangeStatus::Insync);
+            let root = self
+                .call(Request::get(path.as_str()), "GetChange", op, resource)
+                .await?;
+            status = ChangeInfo::of(&root)
+                .map(|i| i.status)
+                .unwrap_or_else(|| INSYNC.to_string());
         }
         Ok(())
     }
@@ -237,14 +290,12 @@ impl Route53Dns {
         &self,
         zone: &Zone,
         spec: &RecordSpec,
-        sets: &[ResourceRecordSet],
+        sets: &[RecordSet],
         op: &str,
     ) -> Result<Ensured<Record>> {
         check_cname_rule(spec, sets, op)?;
-        let set = to_record_set(spec).map_err(|e| located(e, op, &spec.name))?;
-        let current = sets
-            .iter()
-            .find(|s| s.r#type().as_str() == spec.record_type.as_str());
+        let set = to_record_set(spec);
+        let current = sets.iter().find(|s| s.rtype == spec.record_type.as_str());
         match current {
             Some(current) if to_record(current).matches(spec) => {
                 Ok(Ensured::unchanged(to_record(current)))
@@ -267,8 +318,8 @@ impl Route53Dns {
 
 /// DNS forbids a CNAME beside any other record at one name. Route 53 refuses it on write;
 /// this check gives the same error where the sets are known (and where an emulator is lax).
-fn check_cname_rule(spec: &RecordSpec, sets: &[ResourceRecordSet], op: &str) -> Result<()> {
-    let clash = sets.iter().map(|s| s.r#type().as_str()).find(|t| {
+fn check_cname_rule(spec: &RecordSpec, sets: &[RecordSet], op: &str) -> Result<()> {
+    let clash = sets.iter().map(|s| s.rtype.as_str()).find(|t| {
         *t != spec.record_type.as_str() && (*t == "CNAME" || spec.record_type == RecordType::Cname)
     });
     match clash {
@@ -314,23 +365,20 @@ impl DnsProvider for Route53Dns {
         if let Some(zone) = self.known.zone(&name) {
             return Ok(Some(zone));
         }
-        let resp = self
-            .client
-            .list_hosted_zones_by_name()
-            .dns_name(format!("{name}."))
-            .max_items(20)
-            .send()
-            .await
-            .map_err(|e| classify(e, op, &name))?;
-        let mut matching: Vec<_> = resp
-            .hosted_zones()
-            .iter()
-            .filter(|z| decode_name(z.name()) == name)
+        let request = Request::get("/2013-04-01/hostedzonesbyname")
+            .param("dnsname", format!("{name}."))
+            .param("maxitems", "20");
+        let root = self
+            .call(request, "ListHostedZonesByName", op, &name)
+            .await?;
+        let mut matching: Vec<&Element> = root
+            .list(&["HostedZones"], "HostedZone")
+            .filter(|z| decode_name(z.text_at(&["Name"]).unwrap_or_default()) == name)
             .collect();
         // A public zone and private zones may share a name; records for the world go public.
-        matching.sort_by_key(|z| z.config().map(|c| c.private_zone()).unwrap_or(false));
+        matching.sort_by_key(|z| z.text_at(&["Config", "PrivateZone"]) == Some("true"));
         let zone = matching.first().map(|z| Zone {
-            id: zone_id(z.id()),
+            id: zone_id(z.text_at(&["Id"]).unwrap_or_default()),
             name: name.clone(),
         });
         if let Some(zone) = &zone {
@@ -342,40 +390,24 @@ impl DnsProvider for Route53Dns {
     async fn list_records(&self, zone: &Zone, page: &PageRequest) -> Result<Page<Record>> {
         let op = "dns.list_records";
         let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-        let mut req = self
-            .client
-            .list_resource_record_sets()
-            .hosted_zone_id(&zone.id)
-            .max_items(limit as i32);
-        if let Some(token) = &page.token {
-            let (name, t, id) = decode_token(token).map_err(|e| located(e, op, &zone.name))?;
-            req = req
-                .start_record_name(name)
-                .start_record_type(RrType::from(t.as_str()));
-            if let Some(id) = id {
-                req = req.start_record_identifier(id);
-            }
-        }
-        let resp = match req.send().await {
-            Ok(resp) => resp,
-            Err(e) => return Err(self.zone_failure(zone, classify(e, op, &zone.name))),
+        let token = match &page.token {
+            Some(token) => Some(decode_token(token).map_err(|e| located(e, op, &zone.name))?),
+            None => None,
         };
-        let items = resp
-            .resource_record_sets()
+        let start = token
+            .as_ref()
+            .map(|(name, t, id)| (name.as_str(), Some(t.as_str()), id.as_deref()));
+        let listed = self.list_sets(zone, start, limit, op, &zone.name).await?;
+        let items = listed
+            .sets
             .iter()
             .take(limit as usize)
             .map(to_record)
             .collect();
-        let next = match (
-            resp.is_truncated(),
-            resp.next_record_name(),
-            resp.next_record_type(),
-        ) {
-            (true, Some(name), Some(t)) => Some(encode_token(
-                name,
-                t.as_str(),
-                resp.next_record_identifier(),
-            )),
+        let next = match (listed.truncated, listed.next_name, listed.next_type) {
+            (true, Some(name), Some(t)) => {
+                Some(encode_token(&name, &t, listed.next_identifier.as_deref()))
+            }
             _ => None,
         };
         Ok(Page { items, next })
@@ -392,7 +424,7 @@ impl DnsProvider for Route53Dns {
         let sets = self.read_name(zone, &name, op).await?;
         Ok(sets
             .iter()
-            .find(|s| s.r#type().as_str() == record_type.as_str())
+            .find(|s| s.rtype == record_type.as_str())
             .map(to_record))
     }
 
@@ -407,25 +439,19 @@ impl DnsProvider for Route53Dns {
             ));
         }
         check_in_zone(zone, &spec.name).map_err(|e| located(e, op, &spec.name))?;
-        let known: Vec<ResourceRecordSet> =
-            self.known.sets_at(zone, &spec.name).into_values().collect();
+        let known: Vec<RecordSet> = self.known.sets_at(zone, &spec.name).into_values().collect();
         // A name known to hold this type, or a type that would clash: read it now (the
         // knowledge may be stale) and converge from what is there.
-        let holds_type = known
-            .iter()
-            .any(|s| s.r#type().as_str() == spec.record_type.as_str());
+        let holds_type = known.iter().any(|s| s.rtype == spec.record_type.as_str());
         if holds_type || check_cname_rule(&spec, &known, op).is_err() {
             let sets = self.read_name(zone, &spec.name, op).await?;
-            provisio::existence::found(
-                sets.iter()
-                    .any(|s| s.r#type().as_str() == spec.record_type.as_str()),
-            );
+            provisio::existence::found(sets.iter().any(|s| s.rtype == spec.record_type.as_str()));
             return self.converge(zone, &spec, &sets, op).await;
         }
         // Otherwise one CREATE: Route 53 itself refuses it when the set exists or would clash.
         // The change may leave in a batch sent from another caller's task; what it found is
         // reported here, in this caller's task (and step).
-        let set = to_record_set(&spec).map_err(|e| located(e, op, &spec.name))?;
+        let set = to_record_set(&spec);
         match self
             .change(zone, ChangeAction::Create, set.clone(), op)
             .await
@@ -452,10 +478,8 @@ impl DnsProvider for Route53Dns {
     ) -> Result<Deleted> {
         let op = "dns.delete_record";
         let name = record_name(name).map_err(|e| located(e, op, name))?;
-        let find = |sets: Vec<ResourceRecordSet>| {
-            sets.into_iter()
-                .find(|s| s.r#type().as_str() == record_type.as_str())
-        };
+        let find =
+            |sets: Vec<RecordSet>| sets.into_iter().find(|s| s.rtype == record_type.as_str());
         // A DELETE must carry the set's exact values: the ones last seen, else read them.
         let (set, fresh) = match self.known.sets_at(zone, &name).remove(record_type.as_str()) {
             Some(set) => (set, false),

@@ -11,29 +11,28 @@
 //! ending when its queue is empty). Callers wait for their own answer; a caller whose future
 //! is dropped leaves the others alone: its change is skipped if it has not left yet, and its
 //! answer is dropped if it has. The task waits for the account's token itself
-//! ([`provisio::requests::limiter`]), then sends the batch inside
-//! [`paced::with_token_taken`](crate::paced::with_token_taken), counted once in the
-//! [`RequestTally`] of the step of the batch's first caller.
+//! ([`provisio::requests::limiter`]), then sends the batch inside [`wire::with_token_taken`],
+//! counted once in the [`RequestTally`] of the step of the batch's first caller.
 //!
 //! A batch is atomic, so a refused batch of several changes is retried without the changes
 //! the refusal names, and those callers get the refusal (a `CREATE` of a set that exists, a
 //! `DELETE` of one that is gone or differs): each caller gets the answer it would have got
 //! alone. A refusal that names no change (a CNAME clashing with another change of the batch,
 //! a batch too large) splits the batch: each change is sent alone. A failure of the request
-//! itself (throttled after the SDK's retries, no such zone, no credentials) is every caller's.
+//! itself (throttled after the client's retries, no such zone, no credentials) is every
+//! caller's.
+//!
+//! A batch is one `POST /2013-04-01/hostedzone/{Id}/rrset/` of a
+//! `ChangeResourceRecordSetsRequest` document; Route 53's refusals (`InvalidChangeBatch`, and
+//! moto's `InvalidInput`) are handed back by the client as answers (`expect_code`), so that the
+//! batch can read which changes they name.
 
-use crate::error::code;
-use crate::paced;
-use aws_sdk_route53::Client;
-use aws_sdk_route53::operation::change_resource_record_sets::{
-    ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
-};
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeInfo};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use crate::dns_sets::{RecordSet, zone_id};
+use crate::error::{PROVIDER, kind_for, service_message};
+use crate::wire::{self, Client, Element, Request, encode};
+use provisio::layer::Safety;
 use provisio::requests::{RequestTally, counted};
-use provisio::{ErrorKind, ProviderInfo};
+use provisio::{Error, ErrorKind, ProviderInfo};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
@@ -45,36 +44,148 @@ const MAX_RECORDS: usize = 1_000;
 /// counts twice).
 const MAX_CHARS: usize = 32_000;
 
-/// What `ChangeResourceRecordSets` answers.
-pub(crate) type Sent =
-    Result<ChangeResourceRecordSetsOutput, SdkError<ChangeResourceRecordSetsError, HttpResponse>>;
+/// The namespace of Route 53's API documents.
+const XMLNS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
+
+/// What a change does to its record set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeAction {
+    /// Creates the set; refused when it exists.
+    Create,
+    /// Creates or replaces the set.
+    Upsert,
+    /// Deletes the set; refused when it is missing or its values differ.
+    Delete,
+}
+
+impl ChangeAction {
+    /// The action as Route 53 spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Create => "CREATE",
+            ChangeAction::Upsert => "UPSERT",
+            ChangeAction::Delete => "DELETE",
+        }
+    }
+}
+
+/// One change of a change batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    /// What it does.
+    pub(crate) action: ChangeAction,
+    /// The record set it does it to (for a `DELETE`, exactly as Route 53 holds it).
+    pub(crate) set: RecordSet,
+}
+
+/// A change accepted by Route 53, as `ChangeInfo` says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChangeInfo {
+    /// The change's id (`/change/C2682N5HXP0BZ4`).
+    pub(crate) id: String,
+    /// `PENDING`, or `INSYNC` once every Route 53 server has it.
+    pub(crate) status: String,
+}
+
+impl ChangeInfo {
+    /// The `ChangeInfo` of a `ChangeResourceRecordSets` or `GetChange` answer, if it has one.
+    pub(crate) fn of(root: &Element) -> Option<ChangeInfo> {
+        let info = root.child("ChangeInfo")?;
+        Some(ChangeInfo {
+            id: info.text_at(&["Id"])?.to_string(),
+            status: info.text_at(&["Status"]).unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// The `ChangeResourceRecordSetsRequest` document of `changes`, every text escaped.
+pub(crate) fn change_batch_xml<'a>(
+    comment: &str,
+    changes: impl IntoIterator<Item = &'a Change>,
+) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <ChangeResourceRecordSetsRequest xmlns=\"{XMLNS}\"><ChangeBatch><Comment>{}</Comment>\
+         <Changes>",
+        wire::xml::escape(comment)
+    );
+    for change in changes {
+        xml.push_str("<Change><Action>");
+        xml.push_str(change.action.as_str());
+        xml.push_str("</Action><ResourceRecordSet>");
+        change.set.write_xml(&mut xml);
+        xml.push_str("</ResourceRecordSet></Change>");
+    }
+    xml.push_str("</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>");
+    xml
+}
 
 /// The answer to one caller's change.
 #[derive(Debug)]
 pub(crate) enum Answer {
-    /// Route 53's answer to a request that held this change alone: exactly what the caller
-    /// would have got sending it itself (boxed: an SDK result is large).
-    Alone(Box<Sent>),
-    /// Applied in a batch with other changes.
+    /// Applied, alone or in a batch with other changes; the change's id and status when
+    /// Route 53 sent them.
     Applied(Option<ChangeInfo>),
-    /// Refused in a batch with other changes: Route 53 named this change, or the request
-    /// as a whole failed.
+    /// Refused: Route 53 refused the request that held this change alone, or named this
+    /// change in a batch, or the request of the batch failed as a whole.
     Refused(Refusal),
+    /// The request that held this change alone failed (no answer, or one the client does not
+    /// hand back): exactly the error the caller would have got sending it itself.
+    Failed(Error),
     /// The task sending the zone's batches ended before it answered (its runtime shut
     /// down): whether the change was applied is unknown.
     Abandoned,
 }
 
-/// Why a batch holding the change was refused, as Route 53 said it.
+/// Why a request holding the change was refused, as Route 53 said it.
 #[derive(Debug, Clone)]
 pub(crate) struct Refusal {
-    /// The kind [`crate::error::classify`] gave the failure.
+    /// The kind [`crate::error::kind_for`] gives the failure.
     pub(crate) kind: ErrorKind,
     /// Route 53's error code (`InvalidChangeBatch`), when it sent one.
     pub(crate) code: Option<String>,
-    /// The classified message (code, HTTP status and Route 53's text).
+    /// The message of the failure (code, HTTP status and Route 53's text).
     pub(crate) message: String,
 }
+
+/// What one `ChangeResourceRecordSets` request came to.
+enum Sent {
+    Accepted(Option<ChangeInfo>),
+    Refused(Refusal),
+    Failed(Error),
+}
+
+impl Sent {
+    /// Reads the client's result of a change request.
+    fn of(sent: provisio::Result<wire::Answer>) -> Sent {
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) => return Sent::Failed(e),
+        };
+        if answer.ok() {
+            return match answer.xml() {
+                Ok(root) => Sent::Accepted(ChangeInfo::of(&root)),
+                // A truncated or garbled answer: as if the request had failed (retryable).
+                Err(e) => Sent::Failed(
+                    e.context("ChangeResourceRecordSets")
+                        .with_provider(PROVIDER)
+                        .with_operation(OPERATION),
+                ),
+            };
+        }
+        // One of the refusals the request said it expected.
+        let (code, message) = wire::xml_error_of(&answer.body);
+        let code = answer.code.or(code);
+        Sent::Refused(Refusal {
+            kind: kind_for(code.as_deref(), Some(answer.status)),
+            message: service_message(code.as_deref(), message.as_deref(), answer.status),
+            code,
+        })
+    }
+}
+
+/// The operation a change request is sent as (each caller's error names its own).
+const OPERATION: &str = "dns.change_batch";
 
 /// The change queues of one provider instance, one per hosted zone.
 #[derive(Debug)]
@@ -106,22 +217,16 @@ struct Waiting {
 impl Waiting {
     /// (name, type) of the record set the change is about.
     fn key(&self) -> (String, String) {
-        let set = self.change.resource_record_set();
-        (
-            set.map(|s| s.name().to_string()).unwrap_or_default(),
-            set.map(|s| s.r#type().as_str().to_string())
-                .unwrap_or_default(),
-        )
+        let set = &self.change.set;
+        (set.name.clone(), set.rtype.clone())
     }
 
     /// Resource records and characters this change counts for in Route 53's batch limits.
     fn weight(&self) -> (usize, usize) {
-        let set = self.change.resource_record_set();
-        let records = set.map(|s| s.resource_records().len()).unwrap_or(0).max(1);
-        let chars: usize = set
-            .map(|s| s.resource_records().iter().map(|r| r.value().len()).sum())
-            .unwrap_or(0);
-        let factor = if self.change.action() == &ChangeAction::Upsert {
+        let set = &self.change.set;
+        let records = set.values.len().max(1);
+        let chars: usize = set.values.iter().map(String::len).sum();
+        let factor = if self.change.action == ChangeAction::Upsert {
             2
         } else {
             1
@@ -260,69 +365,62 @@ impl ZoneSender {
 
     async fn send(&self, batch: Vec<Waiting>) {
         let tally = batch.iter().find_map(|w| w.tally.clone());
-        let request = ChangeBatch::builder()
-            .comment("provisio")
-            .set_changes(Some(batch.iter().map(|w| w.change.clone()).collect()))
-            .build();
-        let request = match request {
-            Ok(request) => request,
-            Err(e) => {
-                // Only a batch without changes fails to build, and none is sent empty.
-                let refusal = Refusal {
-                    kind: ErrorKind::Unexpected,
-                    code: None,
-                    message: format!("cannot build the change batch: {e}"),
-                };
-                for w in batch {
-                    let _ = w.reply.send(Answer::Refused(refusal.clone()));
-                }
-                return;
-            }
-        };
-        let call = self
-            .batcher
-            .client
-            .change_resource_record_sets()
-            .hosted_zone_id(&self.zone_id)
-            .change_batch(request)
-            .send();
-        let call = paced::with_token_taken(call);
-        let sent = match tally {
+        let path = format!(
+            "/2013-04-01/hostedzone/{}/rrset/",
+            encode(&zone_id(&self.zone_id), false)
+        );
+        let request = Request::new(reqwest::Method::POST, path)
+            .xml_body(change_batch_xml(
+                "provisio",
+                batch.iter().map(|w| &w.change),
+            ))
+            .expect_code("InvalidChangeBatch")
+            .expect_code("InvalidInput")
+            // A change that may have been applied is not sent again (a CREATE would be
+            // refused, a DELETE find nothing); a refused one may be.
+            .safety(Safety::OnlyIfRefused);
+        let call = self.batcher.client.send(&request, OPERATION, &self.zone_id);
+        let call = wire::with_token_taken(call);
+        let sent = Sent::of(match tally {
             Some(tally) => counted(tally, call).await,
             None => call.await,
-        };
+        });
         if batch.len() == 1 {
             if let Some(w) = batch.into_iter().next() {
-                let _ = w.reply.send(Answer::Alone(Box::new(sent)));
+                let _ = w.reply.send(match sent {
+                    Sent::Accepted(info) => Answer::Applied(info),
+                    Sent::Refused(refusal) => Answer::Refused(refusal),
+                    Sent::Failed(e) => Answer::Failed(e),
+                });
             }
             return;
         }
-        let err = match sent {
-            Ok(out) => {
-                let info = out.change_info().cloned();
+        let refusal = match sent {
+            Sent::Accepted(info) => {
                 for w in batch {
                     let _ = w.reply.send(Answer::Applied(info.clone()));
                 }
                 return;
             }
-            Err(err) => err,
+            Sent::Refused(refusal) => refusal,
+            Sent::Failed(e) => Refusal {
+                kind: e.kind().clone(),
+                code: None,
+                message: e.message().to_string(),
+            },
         };
-        let code = code(&err).map(str::to_string);
-        let text = err.message().unwrap_or_default().to_string();
-        let classified = crate::error::classify(err, "dns.change_batch", &self.zone_id);
-        let refusal = Refusal {
-            kind: classified.kind().clone(),
-            code: code.clone(),
-            message: classified.message().to_string(),
-        };
-        if !matches!(code.as_deref(), Some("InvalidChangeBatch" | "InvalidInput")) {
+        if !matches!(
+            refusal.code.as_deref(),
+            Some("InvalidChangeBatch" | "InvalidInput")
+        ) {
             for w in batch {
                 let _ = w.reply.send(Answer::Refused(refusal.clone()));
             }
             return;
         }
-        let (named, others): (Vec<_>, Vec<_>) =
-            batch.into_iter().partition(|w| names_change(&text, w));
+        let (named, others): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|w| names_change(&refusal.message, w));
         if named.is_empty() {
             // The refusal names no change: each is sent alone.
             self.requeue(

@@ -8,7 +8,7 @@
 //! `CREATE` for a name not known to hold the type, a read first for one that does, a `DELETE`
 //! with the values last seen.
 
-use aws_sdk_route53::types::ResourceRecordSet;
+use crate::dns_sets::RecordSet;
 use provisio::dns::Zone;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ const MAX_NAMES: usize = 10_000;
 pub(crate) struct Known {
     zones: Mutex<HashMap<String, Zone>>,
     /// (zone id, canonical name) -> the simple record sets at that name, by type.
-    names: Mutex<HashMap<(String, String), HashMap<String, ResourceRecordSet>>>,
+    names: Mutex<HashMap<(String, String), HashMap<String, RecordSet>>>,
     /// Held while a zone is looked up, so steps that start together (a fleet's first wave)
     /// wait for one lookup instead of each sending their own.
     lookup: tokio::sync::Mutex<()>,
@@ -50,7 +50,7 @@ impl Known {
     }
 
     /// The record sets last seen at `name`, by type (empty when nothing is known).
-    pub(crate) fn sets_at(&self, zone: &Zone, name: &str) -> HashMap<String, ResourceRecordSet> {
+    pub(crate) fn sets_at(&self, zone: &Zone, name: &str) -> HashMap<String, RecordSet> {
         lock(&self.names)
             .get(&(zone.id.clone(), name.to_string()))
             .cloned()
@@ -58,11 +58,8 @@ impl Known {
     }
 
     /// Records a fresh read of every simple record set at `name`.
-    pub(crate) fn read_at(&self, zone: &Zone, name: &str, sets: &[ResourceRecordSet]) {
-        let by_type = sets
-            .iter()
-            .map(|s| (s.r#type().as_str().to_string(), s.clone()))
-            .collect();
+    pub(crate) fn read_at(&self, zone: &Zone, name: &str, sets: &[RecordSet]) {
+        let by_type = sets.iter().map(|s| (s.rtype.clone(), s.clone())).collect();
         let mut names = lock(&self.names);
         if names.len() >= MAX_NAMES {
             names.clear();
@@ -71,7 +68,7 @@ impl Known {
     }
 
     /// Records a set this instance created or replaced.
-    pub(crate) fn wrote(&self, zone: &Zone, name: &str, set: &ResourceRecordSet) {
+    pub(crate) fn wrote(&self, zone: &Zone, name: &str, set: &RecordSet) {
         let mut names = lock(&self.names);
         if names.len() >= MAX_NAMES {
             names.clear();
@@ -79,7 +76,7 @@ impl Known {
         names
             .entry((zone.id.clone(), name.to_string()))
             .or_default()
-            .insert(set.r#type().as_str().to_string(), set.clone());
+            .insert(set.rtype.clone(), set.clone());
     }
 
     /// Records that the set of `record_type` at `name` is gone.
@@ -97,21 +94,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_route53::types::{ResourceRecord, RrType};
 
-    fn set(name: &str, t: &str) -> ResourceRecordSet {
-        ResourceRecordSet::builder()
-            .name(format!("{name}."))
-            .r#type(RrType::from(t))
-            .ttl(60)
-            .resource_records(
-                ResourceRecord::builder()
-                    .value("192.0.2.1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
+    fn set(name: &str, t: &str) -> RecordSet {
+        RecordSet {
+            name: format!("{name}."),
+            rtype: t.to_string(),
+            ttl: Some(60),
+            values: vec!["192.0.2.1".to_string()],
+            ..RecordSet::default()
+        }
     }
 
     #[test]

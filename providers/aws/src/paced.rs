@@ -1,8 +1,8 @@
-//! Where every request of the SDK's service clients is paced and counted (the Query client of
-//! EC2 and RDS does the same before each send: [`crate::query`]).
+//! Where every request of the SDK's service clients is paced and counted (provisio's own client
+//! of EC2, RDS and Route 53 does the same before each send: [`crate::wire`]).
 //!
 //! [`PacedHttpClient`] wraps the SDK's HTTP client. Each service client of [`crate::Aws`] gets
-//! its own wrapper carrying that service's [`ProviderInfo`] (`aws-route53`, `aws-s3`, ...), so
+//! its own wrapper carrying that service's [`ProviderInfo`] (`aws-s3`, `aws-sesv2`, ...), so
 //! every HTTP request the SDK sends for it (operations, the SDK's own retries when
 //! `max_attempts > 1`, and any request an operation makes internally) first waits in
 //! [`provisio::requests::before_request`]: paced by the account's quota for that service in the
@@ -13,10 +13,6 @@
 //! A throttling answer (HTTP 429, or a 400/503 whose error code is one of AWS's throttling
 //! codes such as `Throttling`, `SlowDown` or `RequestLimitExceeded`) pauses the account's
 //! bucket through [`provisio::requests::rate_limited`], so every caller in the process backs off.
-//!
-//! A caller that took the account's token itself before it knew what to send (Route 53's
-//! change batches, which fill up while they wait for it: `dns_batch.rs`) sends inside
-//! [`with_token_taken`]: its first request is counted but not paced a second time.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -30,28 +26,9 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::config_bag::ConfigBag;
 use provisio::ProviderInfo;
-use std::cell::Cell;
 use std::time::Duration;
 
 use crate::error::THROTTLE_PAUSE as DEFAULT_PAUSE;
-
-tokio::task_local! {
-    /// Whether the task holds a rate-limit token taken for the next request it sends.
-    static TOKEN_TAKEN: Cell<bool>;
-}
-
-/// Runs `fut`, whose caller has already waited for one token of the service's account in
-/// [`provisio::requests::limiter`]: the first request `fut` sends uses that token (it is
-/// counted, not paced again); any further one (an SDK retry) is paced as usual.
-#[cfg(feature = "route53")] // the Route 53 change batches are its only user
-pub(crate) async fn with_token_taken<F: Future>(fut: F) -> F::Output {
-    TOKEN_TAKEN.scope(Cell::new(true), fut).await
-}
-
-/// Uses up the token taken by [`with_token_taken`], if the running task holds one.
-fn take_token() -> bool {
-    TOKEN_TAKEN.try_with(|t| t.replace(false)).unwrap_or(false)
-}
 
 /// An [`HttpClient`] that paces and counts each request of one AWS service.
 #[derive(Debug, Clone)]
@@ -114,11 +91,7 @@ impl HttpConnector for PacedConnector {
         let inner = self.inner.clone();
         let info = self.info.clone();
         HttpConnectorFuture::new(async move {
-            if take_token() {
-                provisio::requests::record(&info.name);
-            } else {
-                provisio::requests::before_request(&info).await;
-            }
+            provisio::requests::before_request(&info).await;
             let response = inner.call(request).await?;
             Ok(watch_for_throttling(response, &info).await)
         })

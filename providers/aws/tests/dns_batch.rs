@@ -2,9 +2,9 @@
 //! requests (`src/dns_batch.rs`), and each caller still gets its own answer, its own
 //! existence report and its own request count.
 //!
-//! The requests are counted where they leave for moto, in an HTTP client below the pacing
-//! (every `POST .../rrset/` is one `ChangeResourceRecordSets`), and in each caller's
-//! [`RequestTally`]. To make a batch form deterministically, a test first takes the
+//! The requests are counted where they leave for moto, in a proxy in front of it
+//! (`common::wire_log`: every `POST .../rrset/` is one `ChangeResourceRecordSets`), and in each
+//! caller's [`RequestTally`]. To make a batch form deterministically, a test first takes the
 //! account's only rate-limit token (a quota of 2 per second on an account of its own): the
 //! first change then waits half a second for the next token, and every change made meanwhile
 //! joins it.
@@ -15,12 +15,6 @@
 
 mod common;
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use provisio::dns::Record;
 use provisio::dns::{RecordSpec, RecordType, Zone};
 use provisio::existence::{Existence, watched};
@@ -28,46 +22,9 @@ use provisio::requests::{RequestTally, counted};
 use provisio::{Deleted, DnsProvider, Ensured, Outcome, PageRequest, Provider, Result};
 use provisio_aws::Route53Dns;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const SERVICE: &str = "aws-route53";
-
-/// An HTTP client below the pacing that counts the change requests leaving for Route 53.
-#[derive(Debug, Clone)]
-struct Wire {
-    inner: SharedHttpClient,
-    changes: Arc<AtomicUsize>,
-}
-
-#[derive(Debug)]
-struct WireConnector {
-    inner: SharedHttpConnector,
-    changes: Arc<AtomicUsize>,
-}
-
-impl HttpClient for Wire {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(WireConnector {
-            inner: self.inner.http_connector(settings, components),
-            changes: self.changes.clone(),
-        })
-    }
-}
-
-impl HttpConnector for WireConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let path = request.uri().split('?').next().unwrap_or_default();
-        if request.method() == "POST" && path.trim_end_matches('/').ends_with("/rrset") {
-            self.changes.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.call(request)
-    }
-}
 
 /// A Route 53 provider on an account of its own, paced at 2 requests per second, with the
 /// change requests it sends counted on the wire; and a zone of its own.
@@ -75,7 +32,8 @@ struct Setup {
     dns: Arc<Route53Dns>,
     /// Another instance (another process): it knows nothing of what `dns` wrote.
     other: Arc<Route53Dns>,
-    changes: Arc<AtomicUsize>,
+    /// Every request that left for moto.
+    wire: common::wire_log::Log,
     zone: Zone,
 }
 
@@ -86,27 +44,17 @@ impl Setup {
 
     /// [`Setup::new`] at `per_second` requests per second (Route 53's own limit is 5).
     async fn paced(endpoint: &str, per_second: u32) -> Result<Setup> {
+        let (proxy, wire) = common::wire_log::start(endpoint).await;
         let mut config: provisio_aws::AwsConfig = serde_json::from_value(serde_json::json!({
             "region": "us-east-1",
-            "endpoint_url": endpoint,
+            "endpoint_url": proxy,
             "account": provisio_testkit::unique("acct"),
             "rate_limits": { "route53": { "requests": per_second, "per_secs": 1 } },
         }))
         .map_err(|e| provisio::Error::unexpected(e.to_string()))?;
         config.static_credentials =
             provisio_aws::AwsConfig::for_emulator(endpoint).static_credentials;
-        let base = provisio_aws::Aws::connect(config.clone()).await?;
-        let changes = Arc::new(AtomicUsize::new(0));
-        let sdk = base
-            .sdk_config()
-            .clone()
-            .into_builder()
-            .http_client(Wire {
-                inner: base.sdk_config().http_client().expect("an HTTP client"),
-                changes: changes.clone(),
-            })
-            .build();
-        let aws = provisio_aws::Aws::from_sdk_config(sdk, config);
+        let aws = provisio_aws::Aws::connect(config).await?;
         let zone_name = format!("{}.batch.test", provisio_testkit::unique("zone"));
         common::ensure_zone(&aws, &zone_name).await?;
         let dns = aws.dns();
@@ -116,7 +64,7 @@ impl Setup {
         Ok(Setup {
             dns,
             other,
-            changes,
+            wire,
             zone,
         })
     }
@@ -128,7 +76,12 @@ impl Setup {
 
     /// Change requests sent so far.
     fn sent(&self) -> usize {
-        self.changes.load(Ordering::SeqCst)
+        self.wire
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.method == "POST" && p.path().trim_end_matches('/').ends_with("/rrset"))
+            .count()
     }
 
     /// Takes the account's only token: the next request waits half a second for one.

@@ -1,23 +1,18 @@
 //! How many requests each AWS operation sends, counted where they leave: every request passes
-//! the paced HTTP client of its service client, which counts it in the running step's
-//! [`RequestTally`]. The counts are the ones `docs/providers/aws.md` lists; a change that adds
-//! a request to an operation fails here.
+//! the pacing of its service client (the SDK clients' paced HTTP client, or provisio's own
+//! client before each send), which counts it in the running step's [`RequestTally`]. The
+//! counts are the ones `docs/providers/aws.md` lists; a change that adds a request to an
+//! operation fails here.
 //!
 //! ```sh
 //! PROVISIO_TEST_AWS_ENDPOINT=http://127.0.0.1:5055 cargo test -p provisio-aws --test requests -- --nocapture
 //! ```
 //!
 //! Also: a quota set in a provider file (`rate_limits.route53`) is what paces the requests, timed
-//! at the HTTP client below the pacing.
+//! in a proxy in front of moto (`common::wire_log`).
 
 mod common;
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use provisio::compute::InstanceSpec;
 use provisio::dns::{RecordSpec, RecordType};
 use provisio::requests::{RequestTally, counted};
@@ -27,7 +22,7 @@ use provisio::{
 };
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs `fut` as one step and returns its output with the requests it sent, per service.
@@ -294,67 +289,25 @@ fn ec2_secrets_and_ses_requests_per_operation() {
     });
 }
 
-/// An HTTP client below the pacing that notes when each request leaves.
-#[derive(Debug, Clone)]
-struct Timestamps {
-    inner: SharedHttpClient,
-    sent: Arc<Mutex<Vec<Instant>>>,
-}
-
-#[derive(Debug)]
-struct TimestampConnector {
-    inner: SharedHttpConnector,
-    sent: Arc<Mutex<Vec<Instant>>>,
-}
-
-impl HttpClient for Timestamps {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(TimestampConnector {
-            inner: self.inner.http_connector(settings, components),
-            sent: self.sent.clone(),
-        })
-    }
-}
-
-impl HttpConnector for TimestampConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        self.sent.lock().unwrap().push(Instant::now());
-        self.inner.call(request)
-    }
-}
-
 #[test]
 fn a_configured_quota_paces_the_requests() {
     let Some(endpoint) = endpoint("a_configured_quota_paces_the_requests") else {
         return;
     };
     provisio_testkit::run_case("a_configured_quota_paces_the_requests", async move {
-        // The provider file's form of the setting, on an account of its own.
+        // The provider file's form of the setting, on an account of its own, behind a proxy
+        // that notes when each request leaves.
+        let (proxy, sent) = common::wire_log::start(&endpoint).await;
         let mut config: provisio_aws::AwsConfig = serde_json::from_value(serde_json::json!({
             "region": "us-east-1",
-            "endpoint_url": endpoint,
+            "endpoint_url": proxy,
             "account": provisio_testkit::unique("acct"),
             "rate_limits": { "route53": { "requests": 2, "per_secs": 1 } },
         }))
         .map_err(|e| provisio::Error::unexpected(e.to_string()))?;
         config.static_credentials =
             provisio_aws::AwsConfig::for_emulator(&endpoint).static_credentials;
-        let base = provisio_aws::Aws::connect(config.clone()).await?;
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let sdk = base
-            .sdk_config()
-            .clone()
-            .into_builder()
-            .http_client(Timestamps {
-                inner: base.sdk_config().http_client().expect("an HTTP client"),
-                sent: sent.clone(),
-            })
-            .build();
-        let aws = provisio_aws::Aws::from_sdk_config(sdk, config);
+        let aws = provisio_aws::Aws::connect(config).await?;
         let dns = aws.dns();
         let q = provisio::Provider::info(&*dns).quota.expect("a quota");
         assert_eq!((q.requests, q.per), (2, Duration::from_secs(1)));
@@ -367,7 +320,7 @@ fn a_configured_quota_paces_the_requests() {
             dns.get_record(&zone, &format!("x.{zone_name}"), &RecordType::A)
                 .await?;
         }
-        let at = sent.lock().unwrap().clone();
+        let at: Vec<Instant> = sent.lock().unwrap().iter().map(|p| p.at).collect();
         assert_eq!(at.len(), 6, "one request per get_record");
         // two per second, paced: never three within one second, six take 2.5 s
         for w in at.windows(3) {

@@ -23,7 +23,8 @@
 //!   SDK configuration (environment, profile, SSO, web identity, instance metadata, an assumed
 //!   role), cached until five minutes before they expire;
 //! * is paced by the account's quota for the service and counted in the step's tally
-//!   ([`provisio::requests::before_request`]); a throttling answer pauses the account;
+//!   ([`provisio::requests::before_request`]), or only counted when its sender already took
+//!   the account's token ([`with_token_taken`]); a throttling answer pauses the account;
 //! * fails with provisio's kind from the answer's error code and HTTP status
 //!   ([`crate::error::kind_for`], one table for every service), unless the caller said it
 //!   expects that code or status ([`Request::expect_code`]): then it is an [`Answer`] the caller
@@ -65,6 +66,25 @@ const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
 /// Credentials are renewed this long before they expire.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+tokio::task_local! {
+    /// Whether the task holds a rate-limit token taken for the next request it sends.
+    static TOKEN_TAKEN: std::cell::Cell<bool>;
+}
+
+/// Runs `fut`, whose caller has already waited for one token of the service's account in
+/// [`provisio::requests::limiter`] (Route 53's change batches fill up while they wait for it):
+/// the first request `fut` sends uses that token (it is counted, not paced again); any further
+/// one (a retry) is paced as usual.
+#[cfg_attr(not(feature = "route53"), allow(dead_code))]
+pub(crate) async fn with_token_taken<F: Future>(fut: F) -> F::Output {
+    TOKEN_TAKEN.scope(std::cell::Cell::new(true), fut).await
+}
+
+/// Uses up the token taken by [`with_token_taken`], if the running task holds one.
+fn take_token() -> bool {
+    TOKEN_TAKEN.try_with(|t| t.replace(false)).unwrap_or(false)
+}
 
 /// How a service encodes its requests and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -571,7 +591,11 @@ impl Client {
         }
         builder = builder.body(request.body.clone());
 
-        provisio::requests::before_request(&inner.info).await;
+        if take_token() {
+            provisio::requests::record(&inner.info.name);
+        } else {
+            provisio::requests::before_request(&inner.info).await;
+        }
         let response = builder.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -644,7 +668,7 @@ impl Client {
 /// The code and message of an XML error answer: `<Error>` anywhere in it (S3 answers with it
 /// as the root; Query services and Route 53 wrap it), or Route 53's `<InvalidChangeBatch>`
 /// with its `<Messages>`. Anything else (an HTML page from a proxy) has neither.
-fn xml_error_of(body: &[u8]) -> (Option<String>, Option<String>) {
+pub(crate) fn xml_error_of(body: &[u8]) -> (Option<String>, Option<String>) {
     let Ok(root) = xml::parse(body) else {
         return (None, None);
     };

@@ -3,7 +3,6 @@
 //! EC2 and RDS providers' handling of the answers.
 
 use super::*;
-use crate::mock_tests::query_error;
 use crate::{Aws, AwsConfig};
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -160,6 +159,13 @@ pub(crate) async fn serve_scripted(answers: Vec<Scripted>) -> (String, Log) {
         }
     });
     (url, log)
+}
+
+/// The error answer of a Query-protocol service other than EC2 (RDS, STS, ...) and of Route 53.
+pub(crate) fn query_error(code: &str) -> String {
+    format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    )
 }
 
 fn ec2_error(code: &str) -> String {

@@ -1,6 +1,8 @@
 //! Shared helpers of the moto-backed tests.
 #![allow(dead_code)]
 
+pub mod wire_log;
+
 use provisio::Result;
 use provisio_aws::{Aws, AwsConfig};
 

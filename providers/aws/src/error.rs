@@ -241,12 +241,8 @@ pub fn kind_for(code: Option<&str>, status: Option<u16>) -> ErrorKind {
 }
 
 /// The service's error code of a failed call, if the service answered.
-#[cfg(any(
-    feature = "route53",
-    feature = "s3",
-    feature = "secretsmanager",
-    feature = "sesv2"
-))] // the services whose providers match on an error code
+// The SDK services whose providers match on an error code.
+#[cfg(any(feature = "route53", feature = "secretsmanager", feature = "sesv2"))]
 pub(crate) fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     match err {
         SdkError::ServiceError(_) => err.code(),

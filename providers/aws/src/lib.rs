@@ -1,5 +1,5 @@
-//! The AWS provider of provisio, on the official AWS SDK for Rust (EC2 and RDS on a small
-//! Query-protocol client of provisio's own, signed by the SDK's `aws-sigv4`).
+//! The AWS provider of provisio, on the official AWS SDK for Rust (EC2, RDS and S3 on a small
+//! client of provisio's own, signed by the SDK's `aws-sigv4`).
 //!
 //! | capability | service | type |
 //! |---|---|---|
@@ -17,8 +17,9 @@
 //!   identity and instance metadata, optionally a role to assume; never credentials from a
 //!   file) and hands out one provider per capability. The SDK clients share one HTTPS client;
 //!   EC2 and RDS, whose SDK crates are three quarters of the SDK's code for eight operations,
-//!   are spoken to by a small Query-protocol client (`query`) with the same credentials,
-//!   region, endpoint, timeouts, signing (`aws-sigv4`), pacing and error table.
+//!   and S3 are spoken to by a small client of provisio's own (`wire`: Query and REST-XML)
+//!   with the same credentials, region, endpoint, timeouts, signing (`aws-sigv4`), pacing and
+//!   error table.
 //! * **No retries inside the SDK** (by default): provisio's engine retries what the error kind
 //!   says is retryable, with backoff, jitter and the per-account rate limit, so the SDK is set
 //!   to one attempt per call ([`AwsConfig::max_attempts`]). Otherwise a throttled call would be
@@ -27,7 +28,7 @@
 //!   kinds ([`error::kind_for`]), with the provider (`aws`), the operation and the resource.
 //! * **Names are validated before any call** with [`provisio::validate`].
 //! * **Every request is paced and counted at the HTTP layer**: each SDK client's HTTP client
-//!   is wrapped (and the Query client does the same before each send) so that every request
+//!   is wrapped (and provisio's own client does the same before each send) so that every request
 //!   first waits for the account's quota of that
 //!   service and is counted in the step's tally ([`provisio::requests`]); the quotas default
 //!   to each service's documented limit and are set per service with
@@ -82,7 +83,7 @@
 //! | feature | SDK crate | gives |
 //! |---|---|---|
 //! | `route53` | `aws-sdk-route53` | [`Aws::dns`], `Route53Dns` |
-//! | `s3` | `aws-sdk-s3` | [`Aws::storage`], `S3Storage`, `ARCHIVE_RULE_ID` |
+//! | `s3` | (none: `aws-sigv4`, `reqwest`, `quick-xml`, `md-5`) | [`Aws::storage`], `S3Storage`, `ARCHIVE_RULE_ID` |
 //! | `ec2` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::compute`], `Ec2Compute` |
 //! | `secretsmanager` | `aws-sdk-secretsmanager` | [`Aws::secrets`], `SecretsManagerStore` |
 //! | `rds` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::database`], `RdsDatabase`, `rds_identifier` |
@@ -92,14 +93,10 @@
 //! the same in a DNS-only build); what a build leaves out is the capability itself.
 #![deny(missing_docs)]
 // Without any service feature the crate is configuration and error classification only; with
-// only EC2 and RDS (the Query client) the plumbing of the SDK's service clients is unused too.
+// only services on provisio's own client (EC2, RDS, S3) the plumbing of the SDK's service
+// clients is unused too.
 #![cfg_attr(
-    not(any(
-        feature = "route53",
-        feature = "s3",
-        feature = "secretsmanager",
-        feature = "sesv2"
-    )),
+    not(any(feature = "route53", feature = "secretsmanager", feature = "sesv2")),
     allow(dead_code, unused_imports)
 )]
 
@@ -128,11 +125,19 @@ mod secrets;
 mod storage;
 #[cfg(feature = "s3")]
 mod storage_settings;
+// The JSON protocols (Secrets Manager, SES v2) and Route 53's API are there for the ports of
+// those providers off the SDK: until they land, a build with those services leaves them unused.
+#[cfg_attr(
+    any(feature = "route53", feature = "secretsmanager", feature = "sesv2"),
+    allow(dead_code)
+)]
 #[cfg(feature = "wire")]
 mod wire;
 
 #[cfg(test)]
 mod mock_tests;
+#[cfg(all(test, feature = "s3"))]
+mod storage_tests;
 
 #[cfg(feature = "ec2")]
 pub use compute::Ec2Compute;
@@ -220,15 +225,12 @@ impl Aws {
         Arc::new(Route53Dns::from_client(client, &self.config, &self.account))
     }
 
-    /// S3 as object storage (path-style addressing with an endpoint override, for moto).
+    /// S3 as object storage (on provisio's own signed client; path-style addressing with an
+    /// endpoint override, for moto).
     #[cfg(feature = "s3")]
     pub fn storage(&self) -> Arc<S3Storage> {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
-            .force_path_style(self.config.path_style())
-            .http_client(self.http_client(Service::S3))
-            .build();
-        let client = aws_sdk_s3::Client::from_conf(conf);
-        Arc::new(S3Storage::from_client(client, &self.config, &self.account))
+        let client = wire::Client::new(wire::S3, &self.sdk, &self.config, self.info(Service::S3));
+        Arc::new(S3Storage::new(client, &self.config, &self.account))
     }
 
     /// EC2 as compute (on provisio's own Query client: see `docs/providers/aws.md`).

@@ -26,8 +26,6 @@ use provisio::{ErrorKind, PageRequest};
 
 #[cfg(feature = "route53")]
 use crate::Route53Dns;
-#[cfg(feature = "s3")]
-use crate::S3Storage;
 #[cfg(feature = "secretsmanager")]
 use crate::SecretsManagerStore;
 #[cfg(feature = "sesv2")]
@@ -36,8 +34,6 @@ use crate::SesMail;
 use provisio::DnsProvider;
 #[cfg(feature = "sesv2")]
 use provisio::Mail;
-#[cfg(feature = "s3")]
-use provisio::ObjectStorage;
 #[cfg(feature = "secretsmanager")]
 use provisio::SecretStore;
 #[cfg(feature = "route53")]
@@ -88,12 +84,6 @@ fn http(status: u16, body: &str, headers: &[(&str, &str)]) -> HttpResponse {
     r
 }
 
-fn s3_error(code: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>m</Message><RequestId>r</RequestId></Error>"
-    )
-}
-
 /// The error answer of a Query-protocol service other than EC2 (RDS, STS, ...).
 pub(crate) fn query_error(code: &str) -> String {
     format!(
@@ -103,72 +93,6 @@ pub(crate) fn query_error(code: &str) -> String {
 
 fn json_error(code: &str) -> String {
     format!("{{\"__type\":\"{code}\",\"message\":\"m\"}}")
-}
-
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_slow_down_is_rate_limited_and_not_retried_by_the_sdk() {
-    let rule = mock!(aws_sdk_s3::Client::get_object)
-        .then_http_response(|| http(503, &s3_error("SlowDown"), &[]));
-    let s3 = S3Storage::from_client(client!(aws_sdk_s3, &[&rule]), &config(), "acct");
-    let err = s3.get_object("assets", "a.txt").await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
-    assert!(err.retryable());
-    assert_eq!(err.provider(), Some("aws"));
-    assert_eq!(err.operation(), Some("storage.get_object"));
-    assert_eq!(err.resource(), Some("assets/a.txt"));
-    // One attempt only: the engine owns retries.
-    assert_eq!(rule.num_calls(), 1);
-}
-
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_500_is_transient_and_missing_key_not_found() {
-    let e500 = mock!(aws_sdk_s3::Client::get_object)
-        .then_http_response(|| http(500, &s3_error("InternalError"), &[]));
-    let missing = mock!(aws_sdk_s3::Client::get_object)
-        .then_http_response(|| http(404, &s3_error("NoSuchKey"), &[]));
-    let s3 = S3Storage::from_client(client!(aws_sdk_s3, &[&e500, &missing]), &config(), "acct");
-    let err = s3.get_object("assets", "a.txt").await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Transient);
-    assert!(err.retryable());
-    let err = s3.get_object("assets", "a.txt").await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::NotFound);
-    assert!(!err.retryable());
-}
-
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_access_denied_and_non_empty_bucket() {
-    let denied = mock!(aws_sdk_s3::Client::list_objects_v2)
-        .then_http_response(|| http(403, &s3_error("AccessDenied"), &[]));
-    let not_empty = mock!(aws_sdk_s3::Client::delete_bucket)
-        .then_http_response(|| http(409, &s3_error("BucketNotEmpty"), &[]));
-    let s3 = S3Storage::from_client(
-        client!(aws_sdk_s3, &[&denied, &not_empty]),
-        &config(),
-        "acct",
-    );
-    let err = s3
-        .list_objects("assets", "", &PageRequest::first())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
-    let err = s3.delete_bucket("assets").await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Conflict);
-}
-
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn invalid_names_make_no_call() {
-    let rule = mock!(aws_sdk_s3::Client::create_bucket).then_http_response(|| http(200, "", &[]));
-    let s3 = S3Storage::from_client(client!(aws_sdk_s3, &[&rule]), &config(), "acct");
-    let err = s3
-        .ensure_bucket(&provisio::storage::BucketSpec::new("Bad_Bucket"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
-    assert_eq!(rule.num_calls(), 0);
 }
 
 #[cfg(feature = "route53")]

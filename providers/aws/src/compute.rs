@@ -277,7 +277,10 @@ impl Compute for Ec2Compute {
             }
         }
         if let Some(ud) = &spec.user_data {
-            params.set("UserData", aws_smithy_types::base64::encode(ud.as_bytes()));
+            params.set("UserData", {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(ud.as_bytes())
+            });
         }
         // The ClientToken makes a repeated RunInstances return the first instance.
         let root = self

@@ -1,15 +1,12 @@
-//! Classification of AWS SDK failures into provisio's [`ErrorKind`]s.
+//! Classification of AWS failures into provisio's [`ErrorKind`]s.
 //!
 //! The AWS services report failures as an HTTP status plus an error code (`ThrottlingException`,
 //! `NoSuchBucket`, `InvalidInstanceID.NotFound`, ...). The code decides the kind where it is
 //! known; the status decides otherwise (429 → rate limited, 5xx → transient, 403 → permission
-//! denied, ...). Failures before a response (connection refused, a timeout) are classified from
-//! the SDK's own error kind. Every error carries the provider (`aws`), the operation
+//! denied, ...). Failures before a response (connection refused, a timeout) are classified by
+//! provisio's AWS client (`src/wire`). Every error carries the provider (`aws`), the operation
 //! (`dns.ensure_record`) and the resource (a name or id).
 
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use provisio::{Error, ErrorKind};
 use std::time::Duration;
 
@@ -240,16 +237,6 @@ pub fn kind_for(code: Option<&str>, status: Option<u16>) -> ErrorKind {
     }
 }
 
-/// The service's error code of a failed call, if the service answered.
-// The services on the SDK whose providers match on an error code.
-#[cfg(any(feature = "s3", feature = "secretsmanager", feature = "sesv2"))]
-pub(crate) fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
-    match err {
-        SdkError::ServiceError(_) => err.code(),
-        _ => None,
-    }
-}
-
 /// The message of an error answer: its code, status and message, as far as the service gave
 /// them.
 pub(crate) fn service_message(code: Option<&str>, message: Option<&str>, status: u16) -> String {
@@ -259,95 +246,6 @@ pub(crate) fn service_message(code: Option<&str>, message: Option<&str>, status:
         (None, Some(m)) => format!("HTTP {status}: {m}"),
         (None, None) => format!("HTTP {status}"),
     }
-}
-
-/// Classifies an SDK failure into a provisio [`Error`] for `operation` on `resource`.
-pub(crate) fn classify<E>(err: SdkError<E, HttpResponse>, operation: &str, resource: &str) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let (kind, message) = match &err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let code = err.code();
-            let mut kind = kind_for(code, Some(status));
-            if let ErrorKind::RateLimited { retry_after } = &mut kind {
-                *retry_after = service
-                    .raw()
-                    .headers()
-                    .get("retry-after")
-                    .and_then(retry_after_secs);
-            }
-            (kind, service_message(code, err.message(), status))
-        }
-        SdkError::TimeoutError(_) => (ErrorKind::Timeout, "the request timed out".to_string()),
-        SdkError::DispatchFailure(d) => {
-            if d.is_timeout() {
-                (ErrorKind::Timeout, "the request timed out".to_string())
-            } else if d.is_io() {
-                (
-                    ErrorKind::Transient,
-                    "the request could not be sent (I/O error)".to_string(),
-                )
-            } else if mentions_credentials(&err) {
-                (ErrorKind::Unauthenticated, NO_CREDENTIALS.to_string())
-            } else if d.is_user() {
-                (
-                    ErrorKind::InvalidInput,
-                    "the request could not be sent".to_string(),
-                )
-            } else {
-                (
-                    ErrorKind::Transient,
-                    "the request could not be sent".to_string(),
-                )
-            }
-        }
-        SdkError::ResponseError(r) => {
-            let status = r.raw().status().as_u16();
-            let kind = if status >= 500 || (200..300).contains(&status) {
-                // A truncated or garbled answer: worth another try.
-                ErrorKind::Transient
-            } else {
-                kind_for(None, Some(status))
-            };
-            (kind, format!("unreadable response (HTTP {status})"))
-        }
-        SdkError::ConstructionFailure(_) => {
-            if mentions_credentials(&err) {
-                (
-                    ErrorKind::Unauthenticated,
-                    "no usable AWS credentials".to_string(),
-                )
-            } else {
-                (
-                    ErrorKind::InvalidInput,
-                    "the request could not be built".to_string(),
-                )
-            }
-        }
-        _ => (ErrorKind::Unexpected, "unexpected SDK failure".to_string()),
-    };
-    Error::new(kind, message)
-        .with_provider(PROVIDER)
-        .with_operation(operation)
-        .with_resource(resource)
-        .with_source(err)
-}
-
-/// Whether the failure's source chain is about missing or unusable credentials. The SDK reports
-/// a failed identity resolution as a dispatch failure of kind "other"; without this check it
-/// would look retryable forever.
-fn mentions_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string().to_ascii_lowercase();
-        if text.contains("credential") || text.contains("identity") {
-            return true;
-        }
-        current = e.source();
-    }
-    false
 }
 
 /// An error of this crate's own making, with the location filled in.

@@ -1,5 +1,6 @@
-//! The AWS provider of provisio, on the official AWS SDK for Rust (Route 53, EC2 and RDS on a
-//! small signed client of provisio's own, signed by the SDK's `aws-sigv4`).
+//! The AWS provider of provisio: six services on a small signed client of provisio's own
+//! (`wire`), with credentials, region and endpoint from the official AWS SDK's configuration
+//! and requests signed by the SDK's `aws-sigv4`.
 //!
 //! | capability | service | type |
 //! |---|---|---|
@@ -12,24 +13,22 @@
 //!
 //! # Design
 //!
-//! * **One SDK configuration, many clients.** [`Aws::connect`] loads the region, endpoint and
-//!   credentials once ([`AwsConfig`]: the standard chain of environment, profile, web
-//!   identity and instance metadata, optionally a role to assume; never credentials from a
-//!   file) and hands out one provider per capability. The SDK clients share one HTTPS client;
-//!   EC2, RDS and Route 53, whose SDK crates are most of the SDK's code for a dozen
-//!   operations, are spoken to by a small signed client of provisio's own (`wire`) with the
-//!   same credentials, region, endpoint, timeouts, signing (`aws-sigv4`), pacing and error
-//!   table.
-//! * **No retries inside the SDK** (by default): provisio's engine retries what the error kind
-//!   says is retryable, with backoff, jitter and the per-account rate limit, so the SDK is set
-//!   to one attempt per call ([`AwsConfig::max_attempts`]). Otherwise a throttled call would be
-//!   retried three times by the SDK inside each of the engine's attempts.
+//! * **One SDK configuration, one client per service.** [`Aws::connect`] loads the region,
+//!   endpoint and credentials once ([`AwsConfig`]: the standard chain of environment, profile,
+//!   web identity and instance metadata, optionally a role to assume; never credentials from a
+//!   file) and hands out one provider per capability. The services are spoken to by provisio's
+//!   own client (`wire`: the Query, REST-XML, REST-JSON and JSON 1.1 protocols), not by the
+//!   SDK's generated service crates, which are about two million lines for the 43 operations
+//!   provisio calls (see `docs/providers/aws.md`).
+//! * **No retries inside the client** (by default): provisio's engine retries what the error
+//!   kind says is retryable, with backoff, jitter and the per-account rate limit, so the client
+//!   makes one attempt per call ([`AwsConfig::max_attempts`]). Otherwise a throttled call would
+//!   be retried three times inside each of the engine's attempts.
 //! * **Errors are classified here**: service error codes and HTTP statuses become provisio's
 //!   kinds ([`error::kind_for`]), with the provider (`aws`), the operation and the resource.
 //! * **Names are validated before any call** with [`provisio::validate`].
-//! * **Every request is paced and counted at the HTTP layer**: each SDK client's HTTP client
-//!   is wrapped (and provisio's own client does the same before each send) so that every
-//!   request first waits for the account's quota of that service and is counted in the step's
+//! * **Every request is paced and counted at the HTTP layer**: provisio's client makes every
+//!   request first wait for the account's quota of that service and is counted in the step's
 //!   tally ([`provisio::requests`]); the quotas default to each service's documented limit and
 //!   are set per service with [`AwsConfig::rate_limits`].
 //! * **Few requests per operation**: writes are optimistic where AWS answers "already there"
@@ -39,8 +38,8 @@
 //! * **Idempotency does not depend on the service alone**: EC2 launches are adopted by their
 //!   ownership tags before any `RunInstances` (and carry a `ClientToken`); a secret whose
 //!   create answer was lost is found by the next `CreateSecret` (`ResourceExistsException`).
-//! * **TLS is rustls with *ring***: every AWS crate is built without its default features, so
-//!   neither OpenSSL nor aws-lc is compiled.
+//! * **TLS is rustls with *ring***: reqwest with rustls, and every AWS crate built without its
+//!   default features, so neither OpenSSL nor aws-lc is compiled.
 //!
 //! # Getting the capabilities
 //!
@@ -75,29 +74,23 @@
 //!
 //! # Cargo features: one per service
 //!
-//! Each service's SDK crate is a large build, so each service is behind a feature of its own; the
-//! default is all six. A DNS-only build is
+//! Each service is behind a feature of its own; the default is all six. A DNS-only build is
 //! `provisio-aws = { version = "0.1", default-features = false, features = ["route53"] }`.
 //!
-//! | feature | SDK crate | gives |
+//! | feature | protocol | gives |
 //! |---|---|---|
-//! | `route53` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::dns`], `Route53Dns` |
-//! | `s3` | `aws-sdk-s3` | [`Aws::storage`], `S3Storage`, `ARCHIVE_RULE_ID` |
-//! | `ec2` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::compute`], `Ec2Compute` |
-//! | `secretsmanager` | `aws-sdk-secretsmanager` | [`Aws::secrets`], `SecretsManagerStore` |
-//! | `rds` | (none: `aws-sigv4`, `reqwest`, `quick-xml`) | [`Aws::database`], `RdsDatabase`, `rds_identifier` |
-//! | `sesv2` | `aws-sdk-sesv2` | [`Aws::mail`], `SesMail`, `dkim_records` |
+//! | `route53` | REST-XML | [`Aws::dns`], `Route53Dns` |
+//! | `s3` | REST-XML | [`Aws::storage`], `S3Storage`, `ARCHIVE_RULE_ID` |
+//! | `ec2` | Query | [`Aws::compute`], `Ec2Compute` |
+//! | `secretsmanager` | JSON 1.1 | [`Aws::secrets`], `SecretsManagerStore` |
+//! | `rds` | Query | [`Aws::database`], `RdsDatabase`, `rds_identifier` |
+//! | `sesv2` | REST-JSON | [`Aws::mail`], `SesMail`, `dkim_records` |
 //!
 //! [`AwsConfig`] is the same in every build (a provider file that sets `rate_limits.s3` reads
 //! the same in a DNS-only build); what a build leaves out is the capability itself.
 #![deny(missing_docs)]
-// Without any service feature the crate is configuration and error classification only; with
-// only Route 53, EC2 and RDS (provisio's own client) the plumbing of the SDK's service clients
-// is unused too.
-#![cfg_attr(
-    not(any(feature = "s3", feature = "secretsmanager", feature = "sesv2")),
-    allow(dead_code, unused_imports)
-)]
+// Without any service feature the crate is configuration and error classification only.
+#![cfg_attr(not(feature = "wire"), allow(dead_code, unused_imports))]
 
 mod client;
 #[cfg(feature = "ec2")]
@@ -117,25 +110,35 @@ pub mod error;
 #[cfg(feature = "sesv2")]
 mod mail;
 mod names;
-mod paced;
 #[cfg(feature = "secretsmanager")]
 mod secrets;
 #[cfg(feature = "s3")]
 mod storage;
 #[cfg(feature = "s3")]
 mod storage_settings;
+// Shared by the services: a build with only some of them leaves the others' parts unused.
 #[cfg(feature = "wire")]
-// Shared by the services of a build: what the others use of it (S3's addressing, the JSON
-// protocols of Secrets Manager and SES v2, not yet ported to it) is compiled but unused.
-#[allow(dead_code)]
+#[cfg_attr(
+    not(all(
+        feature = "route53",
+        feature = "s3",
+        feature = "ec2",
+        feature = "secretsmanager",
+        feature = "rds",
+        feature = "sesv2"
+    )),
+    allow(dead_code, unused_imports)
+)]
 mod wire;
 
-#[cfg(all(test, feature = "sesv2"))]
-mod mail_tests;
 #[cfg(all(test, feature = "route53"))]
 mod dns_tests;
+#[cfg(all(test, feature = "sesv2"))]
+mod mail_tests;
 #[cfg(all(test, feature = "secretsmanager"))]
 mod secrets_tests;
+#[cfg(all(test, feature = "s3"))]
+mod storage_tests;
 
 #[cfg(feature = "ec2")]
 pub use compute::Ec2Compute;
@@ -151,7 +154,6 @@ pub use secrets::SecretsManagerStore;
 #[cfg(feature = "s3")]
 pub use storage::{ARCHIVE_RULE_ID, S3Storage};
 
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use config::Service;
 use std::sync::Arc;
 
@@ -206,13 +208,6 @@ impl Aws {
         self.config.provider_info(service, &self.account)
     }
 
-    /// The HTTP client of one service's SDK client: the shared HTTPS client behind the pacing
-    /// and counting of [`paced`], under that service's name and quota.
-    fn http_client(&self, service: Service) -> SharedHttpClient {
-        let inner = self.sdk.http_client().unwrap_or_else(client::https_client);
-        paced::PacedHttpClient::shared(inner, self.info(service))
-    }
-
     /// Route 53 as a DNS provider (on provisio's own signed client: see
     /// `docs/providers/aws.md`).
     #[cfg(feature = "route53")]
@@ -226,15 +221,12 @@ impl Aws {
         Arc::new(Route53Dns::new(client, &self.config, &self.account))
     }
 
-    /// S3 as object storage (path-style addressing with an endpoint override, for moto).
+    /// S3 as object storage (on provisio's own signed client; path-style addressing with an
+    /// endpoint override, for moto).
     #[cfg(feature = "s3")]
     pub fn storage(&self) -> Arc<S3Storage> {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
-            .force_path_style(self.config.path_style())
-            .http_client(self.http_client(Service::S3))
-            .build();
-        let client = aws_sdk_s3::Client::from_conf(conf);
-        Arc::new(S3Storage::from_client(client, &self.config, &self.account))
+        let client = wire::Client::new(wire::S3, &self.sdk, &self.config, self.info(Service::S3));
+        Arc::new(S3Storage::new(client, &self.config, &self.account))
     }
 
     /// EC2 as compute (on provisio's own Query client: see `docs/providers/aws.md`).

@@ -1,28 +1,28 @@
 //! A bucket's settings in S3: read each once, write only what differs.
 //!
-//! The settings are four S3 sub-resources: versioning, the lifecycle rule `provisio-archive`
-//! (objects move to `GLACIER` after N days; other rules are kept as they are), the public
-//! access block, and the tag set (tags not in the spec are kept). A new bucket is compared with
-//! what S3 gives every new bucket (unversioned, no lifecycle rules, no tags, public access
-//! blocked on AWS since April 2023 but not on moto: [`AwsConfig::s3_new_buckets_block_public_access`]),
-//! so creating one sends only the settings that differ, and nothing is read back.
+//! The settings are four S3 sub-resources: versioning (`?versioning`), the lifecycle rule
+//! `provisio-archive` (`?lifecycle`: objects move to `GLACIER` after N days; other rules are
+//! kept as they are), the public access block (`?publicAccessBlock`), and the tag set
+//! (`?tagging`: tags not in the spec are kept). A new bucket is compared with what S3 gives
+//! every new bucket (unversioned, no lifecycle rules, no tags, public access blocked on AWS
+//! since April 2023 but not on moto: [`AwsConfig::s3_new_buckets_block_public_access`]), so
+//! creating one sends only the settings that differ, and nothing is read back.
+//!
+//! The documents sent are written here with their elements in the order of S3's schema; the
+//! ones S3 asks a `Content-MD5` of carry it ([`Request::xml_body`]).
 //!
 //! [`AwsConfig::s3_new_buckets_block_public_access`]: crate::AwsConfig::s3_new_buckets_block_public_access
 
-use crate::error::{PROVIDER, classify, code};
-use crate::storage::{ARCHIVE_RULE_ID, S3Storage};
-use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
-    CreateBucketConfiguration, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
-    PublicAccessBlockConfiguration, Tag, Tagging, Transition, TransitionStorageClass,
-    VersioningConfiguration,
-};
+use crate::error::PROVIDER;
+use crate::storage::{ARCHIVE_RULE_ID, S3Storage, read_xml};
+use crate::wire::xml::escape;
+use crate::wire::{Element, Request};
 use provisio::storage::{Bucket, BucketSpec};
 use provisio::{Error, ErrorKind, Result, Tags};
+use reqwest::Method;
 
-pub(crate) fn build_err(e: aws_sdk_s3::error::BuildError) -> Error {
-    Error::unexpected("cannot build the S3 request").with_source(e)
-}
+/// The namespace of S3's request documents.
+pub(crate) const S3_XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// What `CreateBucket` answered.
 pub(crate) enum Created {
@@ -32,182 +32,203 @@ pub(crate) enum Created {
     AlreadyOurs,
 }
 
-/// moto 5 answers `GetBucketVersioning` with the root element `<GetBucketVersioningResponse>`
-/// instead of S3's `<VersioningConfiguration>`, which the SDK refuses to parse. For exactly that
-/// answer (HTTP 200, that root) the status is read from the body; anything else unreadable
-/// stays an error.
-fn emulator_versioning_answer<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> Option<bool> {
-    let raw = e.raw_response()?;
-    if raw.status().as_u16() != 200 {
-        return None;
+/// `<root xmlns="...">inner</root>`.
+fn document(root: &str, inner: &str) -> String {
+    format!("<{root} xmlns=\"{S3_XMLNS}\">{inner}</{root}>")
+}
+
+/// Writes an element read from an answer back as XML (S3's lifecycle rules have neither
+/// attributes nor mixed content): a leaf's exact text, escaped, or the children in order.
+fn write_element(e: &Element, out: &mut String) {
+    out.push('<');
+    out.push_str(&e.name);
+    out.push('>');
+    if e.children.is_empty() {
+        out.push_str(&escape(&e.text));
+    } else {
+        for child in &e.children {
+            write_element(child, out);
+        }
     }
-    let text = String::from_utf8_lossy(raw.body().bytes()?);
-    text.contains("<GetBucketVersioningResponse")
-        .then(|| text.contains("<Status>Enabled</Status>"))
+    out.push_str("</");
+    out.push_str(&e.name);
+    out.push('>');
+}
+
+/// provisio's archive rule: everything moves to `GLACIER` after `days` days.
+fn archive_rule(days: u32) -> String {
+    // S3's Days is a 32-bit signed integer.
+    let days = days.min(i32::MAX as u32);
+    format!(
+        "<Rule><ID>{ARCHIVE_RULE_ID}</ID><Filter><Prefix></Prefix></Filter><Status>Enabled</Status>\
+         <Transition><Days>{days}</Days><StorageClass>GLACIER</StorageClass></Transition></Rule>"
+    )
+}
+
+/// The days of the archive rule among `rules`, when it is there and enabled.
+fn archive_days(rules: &[Element]) -> Option<u32> {
+    rules
+        .iter()
+        .find(|r| {
+            r.text_at(&["ID"]) == Some(ARCHIVE_RULE_ID) && r.text_at(&["Status"]) == Some("Enabled")
+        })
+        .and_then(|r| {
+            r.children_named("Transition")
+                .find_map(|t| t.text_at(&["Days"])?.parse::<i32>().ok())
+        })
+        .and_then(|d| u32::try_from(d).ok())
+}
+
+/// Whether an S3 boolean element says `true`.
+fn is_true(e: &Element, name: &str) -> bool {
+    e.text_at(&[name])
+        .is_some_and(|t| t.eq_ignore_ascii_case("true"))
 }
 
 impl S3Storage {
     /// Reads a bucket's settings, one request each; `Ok(None)` when the bucket does not exist
     /// or is not visible to this account (another account's bucket answers 403).
     pub(crate) async fn read_bucket(&self, name: &str, op: &str) -> Result<Option<Bucket>> {
-        let versioning = match self
-            .client
-            .get_bucket_versioning()
-            .bucket(name)
-            .send()
-            .await
-        {
-            Ok(out) => out.status() == Some(&BucketVersioningStatus::Enabled),
-            Err(e) => match emulator_versioning_answer(&e) {
-                Some(on) => on,
-                None => {
-                    let err = classify(e, op, name);
-                    return match err.kind() {
-                        ErrorKind::NotFound | ErrorKind::PermissionDenied => Ok(None),
-                        _ => Err(err),
-                    };
-                }
-            },
+        let request = Request::get("/").on_bucket(name).param("versioning", "");
+        let answer = match self.client.send(&request, op, name).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                return match err.kind() {
+                    ErrorKind::NotFound | ErrorKind::PermissionDenied => Ok(None),
+                    _ => Err(err),
+                };
+            }
         };
+        // S3's root is <VersioningConfiguration>, moto 5's <GetBucketVersioningResponse>: the
+        // status is read wherever it is.
+        let versioning = read_xml(&answer, "GetBucketVersioning", op, name)?
+            .find("Status")
+            .is_some_and(|s| s.text.trim() == "Enabled");
         // The bucket exists: the other three settings are independent reads.
         let (rules, block_public_access, tags) = tokio::try_join!(
             self.lifecycle_rules(name, op),
             self.public_access_blocked(name, op),
             self.tags(name, op),
         )?;
-        let archive_after_days = rules
-            .iter()
-            .find(|r| r.id() == Some(ARCHIVE_RULE_ID) && r.status() == &ExpirationStatus::Enabled)
-            .and_then(|r| r.transitions().iter().find_map(|t| t.days()))
-            .and_then(|d| u32::try_from(d).ok());
         Ok(Some(Bucket {
             name: name.to_string(),
             versioning,
-            archive_after_days,
+            archive_after_days: archive_days(&rules),
             block_public_access,
             tags,
         }))
     }
 
-    async fn lifecycle_rules(&self, name: &str, op: &str) -> Result<Vec<LifecycleRule>> {
-        match self
-            .client
-            .get_bucket_lifecycle_configuration()
-            .bucket(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.rules().to_vec()),
-            Err(e) if code(&e) == Some("NoSuchLifecycleConfiguration") => Ok(Vec::new()),
-            Err(e) => Err(classify(e, op, name)),
+    /// The bucket's lifecycle rules (`<Rule>` elements, as S3 sent them).
+    async fn lifecycle_rules(&self, name: &str, op: &str) -> Result<Vec<Element>> {
+        let request = Request::get("/")
+            .on_bucket(name)
+            .param("lifecycle", "")
+            .expect_code("NoSuchLifecycleConfiguration");
+        let answer = self.client.send(&request, op, name).await?;
+        if answer.code.is_some() {
+            return Ok(Vec::new());
         }
+        let root = read_xml(&answer, "GetBucketLifecycleConfiguration", op, name)?;
+        Ok(root.children_named("Rule").cloned().collect())
     }
 
     async fn public_access_blocked(&self, name: &str, op: &str) -> Result<bool> {
-        match self
-            .client
-            .get_public_access_block()
-            .bucket(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.public_access_block_configuration().is_some_and(|c| {
-                c.block_public_acls() == Some(true)
-                    && c.ignore_public_acls() == Some(true)
-                    && c.block_public_policy() == Some(true)
-                    && c.restrict_public_buckets() == Some(true)
-            })),
-            Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => Ok(false),
-            Err(e) => Err(classify(e, op, name)),
+        let request = Request::get("/")
+            .on_bucket(name)
+            .param("publicAccessBlock", "")
+            .expect_code("NoSuchPublicAccessBlockConfiguration");
+        let answer = self.client.send(&request, op, name).await?;
+        if answer.code.is_some() {
+            return Ok(false);
         }
+        let root = read_xml(&answer, "GetPublicAccessBlock", op, name)?;
+        Ok(root
+            .find("PublicAccessBlockConfiguration")
+            .is_some_and(|c| {
+                is_true(c, "BlockPublicAcls")
+                    && is_true(c, "IgnorePublicAcls")
+                    && is_true(c, "BlockPublicPolicy")
+                    && is_true(c, "RestrictPublicBuckets")
+            }))
     }
 
     async fn tags(&self, name: &str, op: &str) -> Result<Tags> {
-        match self.client.get_bucket_tagging().bucket(name).send().await {
-            Ok(out) => Ok(out
-                .tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect()),
-            Err(e) if code(&e) == Some("NoSuchTagSet") => Ok(Tags::new()),
-            Err(e) => Err(classify(e, op, name)),
+        let request = Request::get("/")
+            .on_bucket(name)
+            .param("tagging", "")
+            .expect_code("NoSuchTagSet");
+        let answer = self.client.send(&request, op, name).await?;
+        if answer.code.is_some() {
+            return Ok(Tags::new());
         }
+        let root = read_xml(&answer, "GetBucketTagging", op, name)?;
+        Ok(root
+            .list(&["TagSet"], "Tag")
+            .filter_map(|t| {
+                Some((
+                    t.raw_at(&["Key"])?.to_string(),
+                    t.raw_at(&["Value"]).unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
     }
 
     /// `CreateBucket` (with the region's location constraint outside us-east-1).
     pub(crate) async fn create_bucket(&self, name: &str, op: &str) -> Result<Created> {
-        let mut req = self.client.create_bucket().bucket(name);
-        if let Some(region) = self.region.as_deref().filter(|r| *r != "us-east-1") {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(region))
-                    .build(),
-            );
+        let mut request = Request::new(Method::PUT, "/")
+            .on_bucket(name)
+            .expect_code("BucketAlreadyOwnedByYou");
+        let region = self.client.region();
+        if region != "us-east-1" {
+            request = request.xml_body(document(
+                "CreateBucketConfiguration",
+                &format!(
+                    "<LocationConstraint>{}</LocationConstraint>",
+                    escape(region)
+                ),
+            ));
         }
-        match req.send().await {
+        match self.client.send(&request, op, name).await {
+            Ok(answer) if answer.code.is_some() => Ok(Created::AlreadyOurs),
             Ok(_) => Ok(Created::New),
-            Err(e) if code(&e) == Some("BucketAlreadyOwnedByYou") => Ok(Created::AlreadyOurs),
-            Err(e) => {
-                let err = classify(e, op, name);
-                if err.kind() == &ErrorKind::AlreadyExists {
-                    Err(Error::already_exists(format!(
-                        "bucket name {name:?} is taken by another account (bucket names are global)"
-                    ))
-                    .with_provider(PROVIDER)
-                    .with_operation(op)
-                    .with_resource(name))
-                } else {
-                    Err(err)
-                }
+            Err(err) if err.kind() == &ErrorKind::AlreadyExists => {
+                Err(Error::already_exists(format!(
+                    "bucket name {name:?} is taken by another account (bucket names are global)"
+                ))
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(name))
             }
+            Err(err) => Err(err),
         }
     }
 
     async fn set_public_access_block(&self, name: &str, block: bool, op: &str) -> Result<()> {
-        if block {
-            self.client
-                .put_public_access_block()
-                .bucket(name)
-                .public_access_block_configuration(
-                    PublicAccessBlockConfiguration::builder()
-                        .block_public_acls(true)
-                        .ignore_public_acls(true)
-                        .block_public_policy(true)
-                        .restrict_public_buckets(true)
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| classify(e, op, name))?;
+        let request = if block {
+            Request::new(Method::PUT, "/").xml_body(document(
+                "PublicAccessBlockConfiguration",
+                "<BlockPublicAcls>true</BlockPublicAcls><IgnorePublicAcls>true</IgnorePublicAcls>\
+                 <BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>true</RestrictPublicBuckets>",
+            ))
         } else {
-            self.client
-                .delete_public_access_block()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| classify(e, op, name))?;
-        }
+            Request::new(Method::DELETE, "/")
+        };
+        let request = request.on_bucket(name).param("publicAccessBlock", "");
+        self.client.send(&request, op, name).await?;
         Ok(())
     }
 
     async fn set_versioning(&self, name: &str, on: bool, op: &str) -> Result<()> {
-        let status = if on {
-            BucketVersioningStatus::Enabled
-        } else {
-            BucketVersioningStatus::Suspended
-        };
-        self.client
-            .put_bucket_versioning()
-            .bucket(name)
-            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-            .send()
-            .await
-            .map_err(|e| classify(e, op, name))?;
+        let status = if on { "Enabled" } else { "Suspended" };
+        let request = Request::new(Method::PUT, "/")
+            .on_bucket(name)
+            .param("versioning", "")
+            .xml_body(document(
+                "VersioningConfiguration",
+                &format!("<Status>{status}</Status>"),
+            ));
+        self.client.send(&request, op, name).await?;
         Ok(())
     }
 
@@ -217,73 +238,47 @@ impl S3Storage {
         &self,
         name: &str,
         days: Option<u32>,
-        others: Option<Vec<LifecycleRule>>,
+        others: Option<Vec<Element>>,
         op: &str,
     ) -> Result<()> {
-        let mut rules: Vec<LifecycleRule> = match others {
+        let others = match others {
             Some(rules) => rules,
             None => self.lifecycle_rules(name, op).await?,
+        };
+        let mut rules = String::new();
+        for rule in others
+            .iter()
+            .filter(|r| r.text_at(&["ID"]) != Some(ARCHIVE_RULE_ID))
+        {
+            write_element(rule, &mut rules);
         }
-        .into_iter()
-        .filter(|r| r.id() != Some(ARCHIVE_RULE_ID))
-        .collect();
         if let Some(days) = days {
-            rules.push(
-                LifecycleRule::builder()
-                    .id(ARCHIVE_RULE_ID)
-                    .status(ExpirationStatus::Enabled)
-                    .filter(LifecycleRuleFilter::builder().prefix("").build())
-                    .transitions(
-                        Transition::builder()
-                            .days(i32::try_from(days).unwrap_or(i32::MAX))
-                            .storage_class(TransitionStorageClass::Glacier)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(build_err)?,
-            );
+            rules.push_str(&archive_rule(days));
         }
-        if rules.is_empty() {
-            self.client
-                .delete_bucket_lifecycle()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| classify(e, op, name))?;
+        let request = if rules.is_empty() {
+            Request::new(Method::DELETE, "/")
         } else {
-            self.client
-                .put_bucket_lifecycle_configuration()
-                .bucket(name)
-                .lifecycle_configuration(
-                    BucketLifecycleConfiguration::builder()
-                        .set_rules(Some(rules))
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .send()
-                .await
-                .map_err(|e| classify(e, op, name))?;
-        }
+            Request::new(Method::PUT, "/").xml_body(document("LifecycleConfiguration", &rules))
+        };
+        let request = request.on_bucket(name).param("lifecycle", "");
+        self.client.send(&request, op, name).await?;
         Ok(())
     }
 
     async fn set_tags(&self, name: &str, tags: &Tags, op: &str) -> Result<()> {
-        let mut set = Vec::new();
+        let mut set = String::new();
         for (k, v) in tags {
-            set.push(Tag::builder().key(k).value(v).build().map_err(build_err)?);
+            set.push_str(&format!(
+                "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
+                escape(k),
+                escape(v)
+            ));
         }
-        self.client
-            .put_bucket_tagging()
-            .bucket(name)
-            .tagging(
-                Tagging::builder()
-                    .set_tag_set(Some(set))
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .send()
-            .await
-            .map_err(|e| classify(e, op, name))?;
+        let request = Request::new(Method::PUT, "/")
+            .on_bucket(name)
+            .param("tagging", "")
+            .xml_body(document("Tagging", &format!("<TagSet>{set}</TagSet>")));
+        self.client.send(&request, op, name).await?;
         Ok(())
     }
 
@@ -332,5 +327,162 @@ impl S3Storage {
             block_public_access: self.new_buckets_block_public_access,
             tags: Tags::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tests::{Scripted, aws, serve_scripted};
+    use crate::wire::xml::parse;
+
+    fn s3_error(code: &str) -> String {
+        format!("<Error><Code>{code}</Code><Message>m</Message></Error>")
+    }
+
+    #[tokio::test]
+    async fn settings_read_as_s3_writes_them_and_missing_ones_are_defaults() {
+        let (url, log) = serve_scripted(vec![
+            Scripted::from((
+                200,
+                "<Tagging><TagSet><Tag><Key> team</Key><Value>a &amp; b</Value></Tag>\
+                 <Tag><Key>empty</Key><Value></Value></Tag></TagSet></Tagging>",
+            )),
+            Scripted::from((404, s3_error("NoSuchTagSet"))),
+            Scripted::from((
+                200,
+                "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls>\
+                 <IgnorePublicAcls>true</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy>\
+                 <RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+            )),
+            Scripted::from((
+                200,
+                "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls>\
+                 <IgnorePublicAcls>false</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy>\
+                 <RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+            )),
+            Scripted::from((404, s3_error("NoSuchPublicAccessBlockConfiguration"))),
+            Scripted::from((404, s3_error("NoSuchLifecycleConfiguration"))),
+            // Another error code is not "no configuration".
+            Scripted::from((404, s3_error("NoSuchBucket"))),
+            Scripted::from((403, s3_error("AccessDenied"))),
+        ])
+        .await;
+        let s3 = aws(&url, 1, "acct-s3-settings").await.storage();
+        let op = "storage.get_bucket";
+        let tags = s3.tags("b", op).await.unwrap();
+        assert_eq!(tags.get(" team").map(String::as_str), Some("a & b"));
+        assert_eq!(tags.get("empty").map(String::as_str), Some(""));
+        assert!(s3.tags("b", op).await.unwrap().is_empty());
+        assert!(s3.public_access_blocked("b", op).await.unwrap());
+        assert!(!s3.public_access_blocked("b", op).await.unwrap());
+        assert!(!s3.public_access_blocked("b", op).await.unwrap());
+        assert!(s3.lifecycle_rules("b", op).await.unwrap().is_empty());
+        let err = s3.lifecycle_rules("b", op).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NotFound);
+        // Another account's bucket is not one of ours.
+        assert_eq!(s3.read_bucket("b", op).await.unwrap(), None);
+        let targets: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.target.clone())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "/b/?tagging=",
+                "/b/?tagging=",
+                "/b/?publicAccessBlock=",
+                "/b/?publicAccessBlock=",
+                "/b/?publicAccessBlock=",
+                "/b/?lifecycle=",
+                "/b/?lifecycle=",
+                "/b/?versioning=",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_archive_rule_is_changed_beside_the_other_rules() {
+        let other = "<Rule><ID>logs</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status>\
+                     <Expiration><Days>7</Days></Expiration></Rule>";
+        let (url, log) = serve_scripted(vec![
+            Scripted::from((
+                200,
+                format!(
+                    "<LifecycleConfiguration>{other}{}</LifecycleConfiguration>",
+                    archive_rule(30)
+                ),
+            )),
+            Scripted::from((200, "")),
+            Scripted::from((
+                200,
+                format!(
+                    "<LifecycleConfiguration>{}</LifecycleConfiguration>",
+                    archive_rule(30)
+                ),
+            )),
+            Scripted::from((204, "")),
+        ])
+        .await;
+        let s3 = aws(&url, 1, "acct-s3-archive").await.storage();
+        let op = "storage.ensure_bucket";
+        s3.set_archive_rule("b", Some(10), None, op).await.unwrap();
+        // The archive rule was the only one: removing it removes the configuration.
+        s3.set_archive_rule("b", None, None, op).await.unwrap();
+        let seen = log.lock().unwrap().clone();
+        let shape: Vec<_> = seen
+            .iter()
+            .map(|s| (s.method.as_str(), s.target.as_str()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("GET", "/b/?lifecycle="),
+                ("PUT", "/b/?lifecycle="),
+                ("GET", "/b/?lifecycle="),
+                ("DELETE", "/b/?lifecycle="),
+            ]
+        );
+        assert_eq!(
+            seen[1].body,
+            document(
+                "LifecycleConfiguration",
+                &format!("{other}{}", archive_rule(10))
+            )
+        );
+        assert!(seen[1].header("content-md5").is_some());
+        assert!(seen[3].body.is_empty());
+    }
+
+    #[test]
+    fn other_lifecycle_rules_are_written_back_as_read() {
+        let answer = br#"<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Rule>
+    <ID>logs &amp; tmp</ID>
+    <Filter><And><Prefix> tmp/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag></And></Filter>
+    <Status>Enabled</Status>
+    <Expiration><Days>7</Days></Expiration>
+  </Rule>
+  <Rule><ID>provisio-archive</ID><Filter><Prefix></Prefix></Filter><Status>Enabled</Status><Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition></Rule>
+</LifecycleConfiguration>"#;
+        let root = parse(answer).unwrap();
+        let rules: Vec<Element> = root.children_named("Rule").cloned().collect();
+        assert_eq!(archive_days(&rules), Some(30));
+        let mut out = String::new();
+        write_element(&rules[0], &mut out);
+        assert_eq!(
+            out,
+            "<Rule><ID>logs &amp; tmp</ID><Filter><And><Prefix> tmp/</Prefix><Tag><Key>k</Key>\
+             <Value>v</Value></Tag></And></Filter><Status>Enabled</Status><Expiration><Days>7</Days>\
+             </Expiration></Rule>"
+        );
+        // What provisio writes reads back as the same rule.
+        let mut ours = String::new();
+        write_element(&rules[1], &mut ours);
+        assert_eq!(ours, archive_rule(30));
+        let disabled = parse(archive_rule(9).replace("Enabled", "Disabled").as_bytes()).unwrap();
+        assert_eq!(archive_days(&[disabled]), None);
     }
 }

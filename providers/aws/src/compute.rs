@@ -138,7 +138,7 @@ fn check_spec(spec: &InstanceSpec) -> Result<()> {
 }
 
 impl Ec2Compute {
-    /// Wraps an EC2 Query client (built by [`crate::Aws::compute`]).
+    /// EC2 on provisio's own client (built by [`crate::Aws::compute`]).
     pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
         Ec2Compute {
             client,

@@ -165,7 +165,7 @@ fn unsupported(op: &str, resource: &str) -> Error {
 }
 
 impl RdsDatabase {
-    /// Wraps an RDS Query client (built by [`crate::Aws::database`]).
+    /// RDS on provisio's own client (built by [`crate::Aws::database`]).
     pub(crate) fn new(client: Client, config: &AwsConfig, account: &str) -> Self {
         RdsDatabase {
             client,

@@ -229,7 +229,7 @@ impl Aws {
         Arc::new(S3Storage::new(client, &self.config, &self.account))
     }
 
-    /// EC2 as compute (on provisio's own Query client: see `docs/providers/aws.md`).
+    /// EC2 as compute (on provisio's own client: see `docs/providers/aws.md`).
     #[cfg(feature = "ec2")]
     pub fn compute(&self) -> Arc<Ec2Compute> {
         let client = wire::Client::new(wire::EC2, &self.sdk, &self.config, self.info(Service::Ec2));
@@ -252,7 +252,7 @@ impl Aws {
         ))
     }
 
-    /// RDS as the server half of a database provider (on provisio's own Query client: see
+    /// RDS as the server half of a database provider (on provisio's own client: see
     /// `docs/providers/aws.md`).
     #[cfg(feature = "rds")]
     pub fn database(&self) -> Arc<RdsDatabase> {

@@ -1,4 +1,4 @@
-//! The Query client against a local HTTP server that records each request and answers from a
+//! provisio's AWS client against a local HTTP server that records each request and answers from a
 //! script: the request's shape and signature, error classification, pacing, retries, and the
 //! EC2 and RDS providers' handling of the answers.
 

@@ -11,6 +11,7 @@
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, located};
+use crate::wire::json::{tag_list, tags_of};
 use crate::wire::{Client, Request, encode};
 use provisio::dns::{RecordSpec, RecordType};
 use provisio::mail::{
@@ -93,20 +94,7 @@ fn to_identity(name: &str, kind: IdentityKind, out: &Value) -> MailIdentity {
         kind,
         status: status_of(out),
         dns_records: records_of(name, kind, out),
-        tags: out
-            .get("Tags")
-            .and_then(Value::as_array)
-            .map(|tags| {
-                tags.iter()
-                    .filter_map(|t| {
-                        Some((
-                            t.get("Key")?.as_str()?.to_string(),
-                            t.get("Value")?.as_str().unwrap_or_default().to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        tags: tags_of(out),
     }
 }
 
@@ -186,10 +174,7 @@ impl Mail for SesMail {
         }
         let mut input = json!({ "EmailIdentity": name });
         if !tags.is_empty() {
-            input["Tags"] = tags
-                .iter()
-                .map(|(k, v)| json!({ "Key": k, "Value": v }))
-                .collect();
+            input["Tags"] = tag_list(tags);
         }
         let request = Request::new(reqwest::Method::POST, "/v2/email/identities")
             .header("content-type", "application/json")

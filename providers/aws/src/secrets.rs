@@ -18,7 +18,7 @@
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, located};
 use crate::wire::Client;
-use crate::wire::json::Reply;
+use crate::wire::json::{Reply, tag_list, tags_of};
 use provisio::layer::Safety;
 use provisio::secrets::{SecretMeta, SecretValue, SecretsCapabilities, check_recovery_days};
 use provisio::validate::NameKind;
@@ -37,26 +37,6 @@ pub struct SecretsManagerStore {
 
 fn secret_name(name: &str) -> Result<String> {
     validate::aws_secret_name("secret name", name)
-}
-
-/// The `Tags` list of an answer.
-fn tags_of(out: &Value) -> Tags {
-    out.get("Tags")
-        .and_then(Value::as_array)
-        .map(|tags| {
-            tags.iter()
-                .filter_map(|t| {
-                    Some((
-                        t.get("Key")?.as_str()?.to_string(),
-                        t.get("Value")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The version labelled `AWSCURRENT` in a version-to-stages map (`field` of `out`).
@@ -78,13 +58,6 @@ fn current_version(out: &Value, field: &str) -> String {
 /// A string field of an answer, or "".
 fn text<'a>(out: &'a Value, field: &str) -> &'a str {
     out.get(field).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// Tags as Secrets Manager takes them.
-fn tag_list(tags: &Tags) -> Value {
-    tags.iter()
-        .map(|(k, v)| json!({ "Key": k, "Value": v }))
-        .collect()
 }
 
 /// A fresh `ClientRequestToken` (a random UUID, as the SDKs make one per call): the version id

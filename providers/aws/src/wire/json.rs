@@ -36,6 +36,33 @@ fn clean_code(code: &str) -> &str {
     code.rsplit('#').next().unwrap_or(code).trim()
 }
 
+/// The `Tags` list (`[{"Key": .., "Value": ..}]`) of a JSON answer, as provisio's tags.
+pub(crate) fn tags_of(out: &Value) -> provisio::Tags {
+    out.get("Tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("Key")?.as_str()?.to_string(),
+                        t.get("Value")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// provisio's tags as the JSON services take them: `[{"Key": .., "Value": ..}]`.
+pub(crate) fn tag_list(tags: &provisio::Tags) -> Value {
+    tags.iter()
+        .map(|(k, v)| serde_json::json!({ "Key": k, "Value": v }))
+        .collect()
+}
+
 /// What an expected error answer of [`Client::json`] is.
 #[derive(Debug, Clone)]
 pub(crate) enum Reply {

@@ -14,7 +14,11 @@ end
 require_relative "provisio/version"
 require_relative "provisio/secret"
 require_relative "provisio/error"
-require_relative "provisio/provisio" # the native extension (provisio/provisio.so)
+begin
+  require_relative "provisio/provisio" # the native extension, next to this file
+rescue LoadError
+  require "provisio/provisio" # or in the gem's extension directory
+end
 require_relative "provisio/services"
 require_relative "provisio/memory"
 require_relative "provisio/engine"

@@ -3,6 +3,9 @@
 require "minitest/autorun"
 require "timeout"
 require "tmpdir"
+# The launch example of this checkout, wherever the library is loaded from (scripts/test.sh
+# stages it outside the checkout).
+ENV["PROVISIO_EXAMPLE_DIR"] ||= File.expand_path("../../../examples/launch-tenant", __dir__)
 require "provisio"
 require "provisio/testing"
 

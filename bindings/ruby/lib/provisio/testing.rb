@@ -24,8 +24,9 @@ module Provisio
     # Raised by the assertions when Minitest's #assert is not available (RSpec, plain Ruby).
     class AssertionFailed < StandardError; end
 
-    # The repository's launch example, when this gem runs from a checkout (nil otherwise).
-    EXAMPLE_DIR = File.expand_path("../../../../examples/launch-tenant", __dir__)
+    # The repository's launch example: PROVISIO_EXAMPLE_DIR, else examples/launch-tenant of
+    # the checkout this file sits in (bindings/ruby/lib/provisio/testing.rb).
+    EXAMPLE_DIR = ENV.fetch("PROVISIO_EXAMPLE_DIR") { File.expand_path("../../../../examples/launch-tenant", __dir__) }
     # The launch example's blueprint.
     LAUNCH_BLUEPRINT = File.join(EXAMPLE_DIR, "blueprint.yaml")
     # The launch example's memory fixtures (the zone, the shared bucket, the umbrella jobs...).

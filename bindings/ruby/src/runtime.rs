@@ -171,10 +171,10 @@ impl Task {
         let mut pending: Option<Error> = None;
         let mut callback_failed = false;
         loop {
-            let msg = recv_without_gvl(&rx, &tx);
+            let (msg, raised) = recv_without_gvl(&rx, &tx);
             // Whatever woke us, let Ruby raise a pending interrupt (Timeout, Thread#raise,
             // Ctrl-C) as an `Err` here.
-            if let Err(e) = ruby.thread_check_ints() {
+            if let Err(e) = raised.and_then(|()| ruby.thread_check_ints()) {
                 match (&cancel, pending.is_some()) {
                     (Some(c), false) => {
                         c.cancel();
@@ -244,11 +244,15 @@ unsafe extern "C" fn unblock_fn(data: *mut c_void) {
 }
 
 /// Waits for the next message with the GVL released; `None` when Ruby did not run the wait
-/// because an interrupt was already pending (the caller then checks interrupts).
-fn recv_without_gvl(rx: &Receiver<Msg>, tx: &Sender<Msg>) -> Option<Msg> {
+/// because an interrupt was already pending (the caller then checks interrupts). The second
+/// value is an exception Ruby raised on the way out: on the main thread of a process with no
+/// other thread, Ruby runs the wait beside a helper thread that it joins afterwards, and the
+/// join raises a pending interrupt (Ctrl-C); `protect` turns that unwinding into an `Err`
+/// instead of letting it jump over this function's frames (and leak the running task).
+fn recv_without_gvl(rx: &Receiver<Msg>, tx: &Sender<Msg>) -> (Option<Msg>, Result<(), Error>) {
     // Something already queued: no need to give up the GVL.
     if let Ok(msg) = rx.try_recv() {
-        return Some(msg);
+        return (Some(msg), Ok(()));
     }
     let mut wait = Wait { rx, out: None };
     let tx: Arc<Sender<Msg>> = Arc::new(tx.clone());
@@ -256,15 +260,20 @@ fn recv_without_gvl(rx: &Receiver<Msg>, tx: &Sender<Msg>) -> Option<Msg> {
     // only sends on a channel (both are allowed without the GVL). The `2` variant returns
     // without calling `wait_fn` when an interrupt is pending instead of raising it (a raise
     // would unwind through Rust frames).
-    unsafe {
-        rb_sys::rb_thread_call_without_gvl2(
-            Some(wait_fn),
-            &mut wait as *mut Wait<'_> as *mut c_void,
-            Some(unblock_fn),
-            Arc::as_ptr(&tx) as *mut c_void,
-        );
-    }
-    wait.out
+    let wait_ptr = &mut wait as *mut Wait<'_> as *mut c_void;
+    let raised = magnus::rb_sys::protect(|| {
+        unsafe {
+            rb_sys::rb_thread_call_without_gvl2(
+                Some(wait_fn),
+                wait_ptr,
+                Some(unblock_fn),
+                Arc::as_ptr(&tx) as *mut c_void,
+            );
+        }
+        rb_sys::Qnil as rb_sys::VALUE
+    })
+    .map(|_| ());
+    (wait.out.take(), raised)
 }
 
 /// Runs `fut` on the shared runtime and returns its value, waiting like [`Task::wait`].

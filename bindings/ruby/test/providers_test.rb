@@ -23,6 +23,14 @@ class ProvidersTest < Minitest::Test
     end
   end
 
+  def test_one_provider_on_its_own
+    dns = Provisio.dns(kind: "memory")
+    assert_instance_of Provisio::Dns, dns
+    assert_equal "memory", dns.info[:name]
+    assert_instance_of Provisio::Mail, Provisio.mail
+    assert_raises(Provisio::InvalidInputError) { Provisio.storage(kind: "no-such-kind") }
+  end
+
   def test_dns
     dns = provisio_launch_providers.dns
     assert_equal "memory-dns", dns.info[:account] if dns.info[:account]

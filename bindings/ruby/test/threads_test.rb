@@ -89,4 +89,43 @@ class ThreadsTest < Minitest::Test
     assert_raises(Timeout::Error) { Timeout.timeout(0.2) { provisio_cloud.dns.find_zone("example.com") } }
     assert_operator Time.now - started, :<, 3
   end
+
+  # Ctrl-C on a single-threaded process: the main thread waits alone (Ruby joins a helper
+  # thread after the wait, where the Interrupt surfaces); the run must still stop cleanly.
+  CHILD = <<~'RUBY'
+    trap("INT", "DEFAULT") # Ruby's own handler (raise Interrupt), even if INT was ignored
+    require "provisio/testing"
+    include Provisio::Testing
+    engine = provisio_engine(fixtures: LAUNCH_FIXTURES)
+    provisio_cloud.faults.latency("*", 0.3)
+    secrets = { smtp_password: "x-pw" }
+    begin
+      engine.apply(LAUNCH_BLUEPRINT, "acme", secrets: secrets) do |event|
+        if event[:type] == "run_started"
+          $stdout.puts "started"
+          $stdout.flush
+        end
+      end
+      puts "finished"
+    rescue Interrupt
+      puts "interrupted"
+    end
+    provisio_cloud.faults.clear
+    report = engine.apply(LAUNCH_BLUEPRINT, "acme", secrets: secrets)
+    puts "resumed #{report[:success]} #{report[:summary][:created] < 21}"
+  RUBY
+
+  def test_ctrl_c_stops_a_run_cleanly_and_a_second_apply_resumes
+    lib = File.dirname($LOADED_FEATURES.grep(%r{/provisio\.rb\z}).first)
+    IO.popen([{ "PROVISIO_EXAMPLE_DIR" => Provisio::Testing::EXAMPLE_DIR, "RUST_BACKTRACE" => "0" },
+              RbConfig.ruby, "-I", lib, "-e", CHILD, { err: %i[child out] }]) do |io|
+      assert_equal "started", io.gets&.chomp
+      sleep 0.5
+      Process.kill(:INT, io.pid)
+      rest = io.read
+      assert_includes rest, "interrupted"
+      assert_includes rest, "resumed true true"
+    end
+    assert $?.success?
+  end
 end

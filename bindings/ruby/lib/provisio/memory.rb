@@ -57,3 +57,14 @@ module Provisio
     end
   end
 end
+
+module Provisio
+  # One provider of `kind` with the kind's provider-config settings as keywords, for scripts
+  # that call operations directly: `Provisio.dns(kind: "cloudflare", zone_id: "...")`,
+  # `Provisio.database(kind: "postgres", url: "postgres://...")`.
+  %i[dns storage compute ci secrets database repo mail].each do |capability|
+    define_singleton_method(capability) do |kind: "memory", **settings|
+      Providers.new({ providers: { capability => { default: { kind: kind, **settings } } } }).public_send(capability)
+    end
+  end
+end

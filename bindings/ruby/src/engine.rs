@@ -1,4 +1,4 @@
-//! `Provisio::Engine`: plan, apply, destroy, refresh, outputs and fleet runs, with events
+//! `Provisio::Engine` and `Provisio::Blueprint`: plan, apply, destroy, refresh, outputs and fleet runs, with events
 //! (a block), cancellation (Ruby interrupts) and custom Ruby steps. `lib/provisio/engine.rb`
 //! gives the methods their keyword arguments and calls `__run(operation, args)` here.
 
@@ -28,9 +28,92 @@ pub(crate) struct Engine {
     dispatch: Arc<Dispatch>,
 }
 
-/// A blueprint argument: a path (String or Pathname; a String holding a newline is YAML text)
-/// or a Hash.
+/// A blueprint, loaded and parsed (validated against an engine's resource types when used).
+#[magnus::wrap(class = "Provisio::Blueprint", free_immediately, size)]
+pub(crate) struct Blueprint {
+    inner: Arc<provisio_engine::Blueprint>,
+}
+
+impl Blueprint {
+    fn wrap(
+        ruby: &Ruby,
+        bp: provisio::Result<provisio_engine::Blueprint>,
+    ) -> Result<Self, RbError> {
+        Ok(Blueprint {
+            inner: Arc::new(bp.map_err(|e| to_ruby(ruby, &e))?),
+        })
+    }
+
+    /// `Blueprint.load(path)`: a blueprint file, or a directory holding `blueprint.yaml` and
+    /// `templates/`.
+    fn load(ruby: &Ruby, path: Value) -> Result<Self, RbError> {
+        let path = path_arg(ruby, "path", path)?.ok_or_else(|| {
+            RbError::new(
+                ruby.exception_type_error(),
+                "path: expected a String or Pathname",
+            )
+        })?;
+        Self::wrap(ruby, provisio_engine::Blueprint::load(path))
+    }
+
+    /// `Blueprint.from_yaml(text)`.
+    fn from_yaml(ruby: &Ruby, text: RString) -> Result<Self, RbError> {
+        let text = convert::string(ruby, "text", text)?;
+        Self::wrap(ruby, provisio_engine::Blueprint::from_yaml(&text))
+    }
+
+    /// `Blueprint.from_json(text)`.
+    fn from_json(ruby: &Ruby, text: RString) -> Result<Self, RbError> {
+        let text = convert::string(ruby, "text", text)?;
+        Self::wrap(ruby, provisio_engine::Blueprint::from_json(&text))
+    }
+
+    /// `Blueprint.from_hash(hash)`: the same structure as the YAML.
+    fn from_hash(ruby: &Ruby, hash: RHash) -> Result<Self, RbError> {
+        let json = from_ruby(ruby, "hash", hash.as_value())?;
+        Self::wrap(
+            ruby,
+            provisio_engine::Blueprint::from_json(&json.to_string()),
+        )
+    }
+
+    /// The blueprint's name.
+    fn name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    /// The resource names.
+    fn resources(&self) -> Vec<String> {
+        self.inner.resources.keys().cloned().collect()
+    }
+
+    /// The declared variables: `{name => {default:, required:, secret:, description:}}`.
+    fn variables(ruby: &Ruby, rb_self: &Self) -> Result<Value, RbError> {
+        let v = convert::json(&rb_self.inner.variables).map_err(|e| to_ruby(ruby, &e))?;
+        convert::to_ruby(ruby, &v)
+    }
+
+    /// The blueprint as a frozen Hash (templates are not included).
+    fn to_h(ruby: &Ruby, rb_self: &Self) -> Result<Value, RbError> {
+        let v = convert::json(&*rb_self.inner).map_err(|e| to_ruby(ruby, &e))?;
+        convert::to_ruby(ruby, &v)
+    }
+
+    fn inspect(&self) -> String {
+        format!(
+            "#<Provisio::Blueprint {:?} ({} resources)>",
+            self.inner.name,
+            self.inner.resources.len()
+        )
+    }
+}
+
+/// A blueprint argument: a `Provisio::Blueprint`, a path (String or Pathname; a String holding
+/// a newline is YAML text) or a Hash.
 fn blueprint_arg(ruby: &Ruby, value: Value) -> Result<Arc<provisio_engine::Blueprint>, RbError> {
+    if let Ok(bp) = <&Blueprint>::try_convert(value) {
+        return Ok(bp.inner.clone());
+    }
     if let Some(s) = RString::from_value(value) {
         let s = convert::string(ruby, "blueprint", s)?;
         let bp = if s.contains('\n') {
@@ -53,7 +136,7 @@ fn blueprint_arg(ruby: &Ruby, value: Value) -> Result<Arc<provisio_engine::Bluep
     }
     Err(RbError::new(
         ruby.exception_type_error(),
-        "blueprint: expected a path, YAML text or a Hash",
+        "blueprint: expected a Provisio::Blueprint, a path, YAML text or a Hash",
     ))
 }
 
@@ -391,6 +474,17 @@ impl Engine {
 
 /// Defines `Provisio::Engine`.
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), RbError> {
+    use magnus::{function, method};
+    let b = module.define_class("Blueprint", ruby.class_object())?;
+    b.define_singleton_method("load", function!(Blueprint::load, 1))?;
+    b.define_singleton_method("from_yaml", function!(Blueprint::from_yaml, 1))?;
+    b.define_singleton_method("from_json", function!(Blueprint::from_json, 1))?;
+    b.define_singleton_method("from_hash", function!(Blueprint::from_hash, 1))?;
+    b.define_method("name", method!(Blueprint::name, 0))?;
+    b.define_method("resources", method!(Blueprint::resources, 0))?;
+    b.define_method("variables", method!(Blueprint::variables, 0))?;
+    b.define_method("to_h", method!(Blueprint::to_h, 0))?;
+    b.define_method("inspect", method!(Blueprint::inspect, 0))?;
     let c = module.define_class("Engine", ruby.class_object())?;
     c.define_singleton_method("__new", magnus::function!(Engine::new, 4))?;
     c.define_private_method("__run", magnus::method!(Engine::run, 2))?;

@@ -42,6 +42,21 @@ class EngineTest < Minitest::Test
     assert provisio_cloud.retired.fetch(:"secrets.deleted_secret", {}).key?(:"acme-smtp-password")
   end
 
+  def test_blueprint_objects
+    bp = Provisio::Blueprint.load(BLUEPRINT)
+    assert_equal "launch-tenant", bp.name
+    assert_equal RESOURCES, bp.resources.size
+    assert bp.variables[:smtp_password][:secret]
+    assert bp.to_h.frozen?
+    assert_match(/launch-tenant/, bp.inspect)
+    assert_equal RESOURCES, @engine.plan(bp, "acme", secrets: SMTP)[:counts][:create]
+    tiny = Provisio::Blueprint.from_hash({ name: "tiny", resources: {} })
+    assert_equal "tiny", tiny.name
+    assert_equal "j", Provisio::Blueprint.from_json('{"name": "j", "resources": {}}').name
+    assert_equal "y", Provisio::Blueprint.from_yaml("name: y\nresources: {}\n").name
+    assert_raises(Provisio::InvalidInputError) { Provisio::Blueprint.from_yaml("name: [") }
+  end
+
   def test_tenant_as_a_hash_with_vars
     report = @engine.apply(BLUEPRINT, { name: "beta", vars: { size: "large" }, secrets: SMTP })
     assert report[:success]

@@ -134,6 +134,31 @@ class EngineTest < Minitest::Test
     end
   end
 
+  # PostgreSQL state: scripts/test.sh starts PostgreSQL and sets PROVISIO_TEST_POSTGRES_URL.
+  def test_postgres_state_store
+    url = ENV.fetch("PROVISIO_TEST_POSTGRES_URL", nil)
+    skip "PROVISIO_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)" unless url
+    tenant = "rb-pg-#{Process.pid}-#{rand(1_000_000)}"
+    engine = Provisio::Engine.new(provisio_providers, url)
+    assert engine.apply(BLUEPRINT, tenant, secrets: SMTP)[:success]
+    again = Provisio::Engine.new(provisio_providers, Provisio::StateStore.postgres(url))
+    assert_equal "#{tenant}.example.com", again.outputs(tenant)[:dns_prod][:fqdn]
+    assert again.destroy(BLUEPRINT, tenant, allow: ["database"])[:success]
+  end
+
+  def test_retry_policy_and_engine_options
+    providers = Provisio::Providers.memory(fixtures: FIXTURES, calls: { retry: { max_attempts: 1 } })
+    providers.cloud.faults.error_rate("dns.ensure_record", 1.0, :transient)
+    providers.cloud.faults.reset_counters
+    engine = Provisio::Engine.new(providers, :memory, concurrency: 2, lock_owner: "ruby-test",
+                                                      retry_policy: { max_attempts: 1 })
+    err = assert_raises(Provisio::TransientError) { engine.apply(BLUEPRINT, "acme", secrets: SMTP) }
+    assert err.retryable?
+    assert_operator err.report[:summary][:failed], :>=, 1
+    # one attempt: the engine's retry policy (and the providers' calls policy) say so
+    assert_equal 1, providers.cloud.faults.calls("dns.ensure_record")
+  end
+
   def test_blueprint_as_yaml_text_and_hash
     yaml = "name: tiny\nresources:\n  rec:\n    type: dns.record\n    params: { zone: example.com, name: tiny.example.com, type: A, content: 192.0.2.9, ttl: 60 }\n"
     assert @engine.apply(yaml, "t1")[:success]

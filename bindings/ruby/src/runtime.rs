@@ -92,6 +92,26 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Like [`Caller::call`], awaiting the answer instead of blocking the tokio thread.
+    pub(crate) async fn call_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ruby) -> provisio::Result<T> + Send + 'static,
+    ) -> provisio::Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let work: RubyCall = Box::new(move |ruby| {
+            let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(ruby)))
+                .unwrap_or_else(|_| Err(provisio::Error::unexpected("the Ruby step panicked")));
+            let _ = tx.send(out);
+        });
+        self.tx
+            .send(Msg::Call(work))
+            .map_err(|_| provisio::Error::cancelled("the Ruby caller is gone"))?;
+        rx.await
+            .map_err(|_| provisio::Error::cancelled("the Ruby caller is gone"))?
+    }
+}
+
 type MakeFuture = Box<dyn FnOnce(Caller) -> BoxFuture<'static, provisio::Result<Output>> + Send>;
 
 /// Work to run on the shared runtime.

@@ -1,8 +1,8 @@
 //! Custom steps written in Ruby: an object responding to `name`, `apply`, and optionally
 //! `outputs`, `replace_fields`, `read`, `delete`, `identity` (see `Provisio::Step`), registered
 //! as a resource type ([`ResourceType`]). Its methods run on the Ruby thread that started the
-//! run, with the GVL held (the tokio side sends the call there and waits); what they raise
-//! becomes a provisio error of the same kind.
+//! run, with the GVL held (the tokio side sends the call there and awaits the answer); what they
+//! raise becomes a provisio error of the same kind.
 
 use crate::events::Dispatch;
 use crate::{convert, errors};
@@ -101,18 +101,14 @@ impl RubyStep {
         })
     }
 
-    /// Calls `Provisio::Step.__invoke(step, method, ctx, secrets, *args)` on the Ruby thread
-    /// running `tenant` and returns its (normalized) result as JSON.
-    fn call_sync(
+    /// The Ruby work for one call of `method`: `Provisio::Step.__invoke(step, method, ctx,
+    /// secrets, *args)`, its (normalized) result as JSON.
+    fn work(
         &self,
         ctx: &StepContext<'_>,
         method: &'static str,
         args: Vec<Json>,
-    ) -> Result<Json> {
-        let caller = self
-            .dispatch
-            .caller(&ctx.tenant.name)
-            .ok_or_else(|| Error::unexpected("no Ruby thread is running this tenant's steps"))?;
+    ) -> impl FnOnce(&Ruby) -> Result<Json> + Send + 'static {
         let step = self.step;
         let context = Self::context(ctx);
         let secrets: Vec<(String, provisio::SecretString)> = ctx
@@ -121,46 +117,68 @@ impl RubyStep {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let resource = ctx.resource.to_string();
-        let name = self.name.clone();
-        caller
-            .call(move |ruby| {
-                let run = || -> std::result::Result<Json, RbError> {
-                    let secret_hash = ruby.hash_new();
-                    for (k, v) in &secrets {
-                        secret_hash.aset(ruby.to_symbol(k), convert::secret_to_ruby(ruby, v)?)?;
-                    }
-                    secret_hash.freeze();
-                    let mut call_args: Vec<Value> = vec![
-                        ruby.get_inner(step),
-                        ruby.to_symbol(method).as_value(),
-                        convert::to_ruby(ruby, &context)?,
-                        secret_hash.as_value(),
-                    ];
-                    for a in &args {
-                        call_args.push(convert::to_ruby(ruby, a)?);
-                    }
-                    let m: RModule = ruby.class_object().const_get("Provisio")?;
-                    let class: Value = m.const_get("Step")?;
-                    let out: Value = class.funcall("__invoke", call_args.as_slice())?;
-                    convert::from_ruby(ruby, "the step's result", out)
-                };
-                run().map_err(|e| errors::from_ruby(ruby, &e))
-            })
-            .map_err(|e| {
-                e.in_context("ruby", &format!("{name}.{method}"))
-                    .with_resource(resource)
-            })
+        move |ruby: &Ruby| {
+            let run = || -> std::result::Result<Json, RbError> {
+                let secret_hash = ruby.hash_new();
+                for (k, v) in &secrets {
+                    secret_hash.aset(ruby.to_symbol(k), convert::secret_to_ruby(ruby, v)?)?;
+                }
+                secret_hash.freeze();
+                let mut call_args: Vec<Value> = vec![
+                    ruby.get_inner(step),
+                    ruby.to_symbol(method).as_value(),
+                    convert::to_ruby(ruby, &context)?,
+                    secret_hash.as_value(),
+                ];
+                for a in &args {
+                    call_args.push(convert::to_ruby(ruby, a)?);
+                }
+                let m: RModule = ruby.class_object().const_get("Provisio")?;
+                let class: Value = m.const_get("Step")?;
+                let out: Value = class.funcall("__invoke", call_args.as_slice())?;
+                convert::from_ruby(ruby, "the step's result", out)
+            };
+            run().map_err(|e| errors::from_ruby(ruby, &e))
+        }
     }
 
+    fn caller(&self, ctx: &StepContext<'_>) -> Result<crate::runtime::Caller> {
+        self.dispatch
+            .caller(&ctx.tenant.name)
+            .ok_or_else(|| Error::unexpected("no Ruby thread is running this tenant's steps"))
+    }
+
+    fn in_context(&self, ctx: &StepContext<'_>, method: &str, e: Error) -> Error {
+        e.in_context("ruby", &format!("{}.{method}", self.name))
+            .with_resource(ctx.resource.to_string())
+    }
+
+    /// Runs `method` on the Ruby thread running the tenant, blocking this thread until it
+    /// answers (for the engine's synchronous hooks).
+    fn call_sync(
+        &self,
+        ctx: &StepContext<'_>,
+        method: &'static str,
+        args: Vec<Json>,
+    ) -> Result<Json> {
+        let caller = self.caller(ctx)?;
+        caller
+            .call(self.work(ctx, method, args))
+            .map_err(|e| self.in_context(ctx, method, e))
+    }
+
+    /// Runs `method` on the Ruby thread running the tenant; the tokio thread is free meanwhile.
     async fn call(
         &self,
         ctx: &StepContext<'_>,
         method: &'static str,
         args: Vec<Json>,
     ) -> Result<Json> {
-        // The call blocks this worker until the Ruby thread answers: tell tokio.
-        tokio::task::block_in_place(|| self.call_sync(ctx, method, args))
+        let caller = self.caller(ctx)?;
+        caller
+            .call_async(self.work(ctx, method, args))
+            .await
+            .map_err(|e| self.in_context(ctx, method, e))
     }
 }
 

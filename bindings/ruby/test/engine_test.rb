@@ -209,6 +209,31 @@ class EngineTest < Minitest::Test
     assert_equal [:delete, Thread.current, "acme", "ops@acme.example.com"], step.calls.last
   end
 
+  class Drifting < Welcome
+    attr_accessor :remote
+
+    def name = "acme.drifting"
+
+    def read(_ctx, _params, prior)
+      @calls << [:read, Thread.current]
+      remote || prior
+    end
+  end
+
+  def test_refresh_calls_the_ruby_step_read_on_the_calling_thread
+    step = Drifting.new
+    engine = Provisio::Engine.new(provisio_providers, steps: [step])
+    bp = { name: "d", variables: { smtp_password: { secret: true } },
+           resources: { welcome: { type: "acme.drifting", params: { to: "a@b" } } } }
+    engine.apply(bp, "acme", secrets: SMTP)
+    refute engine.refresh(bp, "acme", secrets: SMTP)[:has_drift]
+    step.remote = { sent_to: "someone-else@b" }
+    assert engine.refresh(bp, "acme", secrets: SMTP)[:has_drift]
+    reads = step.calls.select { |c| c.first == :read }
+    assert_operator reads.size, :>=, 2
+    assert_equal [Thread.current], reads.map(&:last).uniq
+  end
+
   class Flaky
     attr_reader :tries
 

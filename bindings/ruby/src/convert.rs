@@ -81,6 +81,7 @@ pub(crate) fn to_ruby(ruby: &Ruby, value: &Json) -> Result<Value, Error> {
     })
 }
 
+/// The class name of a value, for error messages.
 fn class_name(value: Value) -> String {
     // SAFETY: the class name is copied into a Rust String right away.
     unsafe { value.classname() }.into_owned()
@@ -93,6 +94,7 @@ pub(crate) fn is_secret(ruby: &Ruby, value: Value) -> bool {
         .unwrap_or(false)
 }
 
+/// `Provisio::Secret`.
 fn secret_class(ruby: &Ruby) -> Result<magnus::RClass, Error> {
     let m: magnus::RModule = ruby.class_object().const_get("Provisio")?;
     m.const_get("Secret")
@@ -265,6 +267,7 @@ pub(crate) struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
+    /// Reads the keyword arguments in `hash`.
     pub(crate) fn new(ruby: &'a Ruby, hash: RHash) -> Self {
         Args { ruby, hash }
     }

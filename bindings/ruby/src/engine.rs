@@ -35,6 +35,7 @@ pub(crate) struct Blueprint {
 }
 
 impl Blueprint {
+    /// Wraps a parsed blueprint, raising its error.
     fn wrap(
         ruby: &Ruby,
         bp: provisio::Result<provisio_engine::Blueprint>,
@@ -99,6 +100,7 @@ impl Blueprint {
         convert::to_ruby(ruby, &v)
     }
 
+    /// `#<Provisio::Blueprint "name" (n resources)>`.
     fn inspect(&self) -> String {
         format!(
             "#<Provisio::Blueprint {:?} ({} resources)>",
@@ -140,6 +142,7 @@ fn blueprint_arg(ruby: &Ruby, value: Value) -> Result<Arc<provisio_engine::Bluep
     ))
 }
 
+/// Adds the plain variables of a Hash to the tenant.
 fn add_vars(ruby: &Ruby, mut t: Tenant, what: &str, vars: Value) -> Result<Tenant, RbError> {
     if vars.is_nil() {
         return Ok(t);
@@ -158,6 +161,7 @@ fn add_vars(ruby: &Ruby, mut t: Tenant, what: &str, vars: Value) -> Result<Tenan
     }
 }
 
+/// Adds the secret variables of a Hash (String or `Provisio::Secret` values) to the tenant.
 fn add_secrets(ruby: &Ruby, mut t: Tenant, what: &str, secrets: Value) -> Result<Tenant, RbError> {
     if secrets.is_nil() {
         return Ok(t);
@@ -237,6 +241,7 @@ fn tenant_arg(ruby: &Ruby, tenant: Value, vars: Value, secrets: Value) -> Result
     Ok(t)
 }
 
+/// The `allow:` argument: resource names whose protection is overridden.
 fn overrides(a: &Args<'_>) -> Result<std::collections::BTreeSet<String>, RbError> {
     let allow: Option<Vec<String>> = a.get("allow")?;
     Ok(allow.unwrap_or_default().into_iter().collect())
@@ -326,6 +331,7 @@ impl Engine {
         })
     }
 
+    /// The task of one engine operation, its arguments read and checked here.
     fn task(&self, ruby: &Ruby, op: &str, a: &Args<'_>) -> Result<Task, RbError> {
         let engine = self.engine.clone();
         let dispatch = self.dispatch.clone();

@@ -7,6 +7,7 @@ use magnus::value::ReprValue;
 use magnus::{Error, Exception, RModule, Ruby, Value};
 use provisio::ErrorKind;
 
+/// The `Provisio` module.
 fn provisio_module(ruby: &Ruby) -> Result<RModule, Error> {
     ruby.class_object().const_get("Provisio")
 }

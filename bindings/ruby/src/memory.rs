@@ -22,28 +22,33 @@ pub(crate) struct Faults {
 }
 
 impl MemoryCloud {
+    /// A new, empty world seeded with `seed` (`MemoryCloud.new(seed: 7)`).
     fn new(seed: u64) -> Self {
         MemoryCloud {
             cloud: provisio_memory::MemoryCloud::new(seed),
         }
     }
 
+    /// The world's fault injection.
     fn faults(&self) -> Faults {
         Faults {
             faults: self.cloud.faults.clone(),
         }
     }
 
+    /// Every live resource: `{kind => {id => detail}}` (secret values show as fingerprints).
     fn inventory(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         let v = convert::json(&rb_self.cloud.inventory().kinds).map_err(|e| to_ruby(ruby, &e))?;
         convert::to_ruby(ruby, &v)
     }
 
+    /// What deletes left behind (soft-deleted secrets, terminated instances, final snapshots).
     fn retired(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         let v = convert::json(&rb_self.cloud.retired().kinds).map_err(|e| to_ruby(ruby, &e))?;
         convert::to_ruby(ruby, &v)
     }
 
+    /// Ensures the fixtures (a fixtures file path, or a Hash) exist.
     fn apply_fixtures(ruby: &Ruby, rb_self: &Self, fixtures: Value) -> Result<(), Error> {
         guard(ruby, || {
             let fixtures = crate::providers::read_fixtures(ruby, fixtures)?;
@@ -52,51 +57,61 @@ impl MemoryCloud {
         })
     }
 
+    /// Writes the world to a JSON file (mode 0600: it holds secret values).
     fn save(ruby: &Ruby, rb_self: &Self, path: Value) -> Result<(), Error> {
         let path = crate::providers::path_arg(ruby, "path", path)?
             .ok_or_else(|| Error::new(ruby.exception_type_error(), "path: expected a String"))?;
         rb_self.cloud.save(path).map_err(|e| to_ruby(ruby, &e))
     }
 
+    /// The world's seed.
     fn seed(&self) -> u64 {
         self.cloud.faults.seed()
     }
 
+    /// The memory DNS provider.
     fn dns(&self) -> Dns {
         Dns {
             inner: self.cloud.dns.clone(),
         }
     }
+    /// The memory object storage.
     fn storage(&self) -> Storage {
         Storage {
             inner: self.cloud.storage.clone(),
         }
     }
+    /// The memory compute provider.
     fn compute(&self) -> Compute {
         Compute {
             inner: self.cloud.compute.clone(),
         }
     }
+    /// The memory CI server.
     fn ci(&self) -> Ci {
         Ci {
             inner: self.cloud.ci.clone(),
         }
     }
+    /// The memory secret store.
     fn secrets(&self) -> Secrets {
         Secrets {
             inner: self.cloud.secrets.clone(),
         }
     }
+    /// The memory database provider.
     fn database(&self) -> Database {
         Database {
             inner: self.cloud.database.clone(),
         }
     }
+    /// The memory repository.
     fn repo(&self) -> Repo {
         Repo {
             inner: self.cloud.repo.clone(),
         }
     }
+    /// The memory mail provider.
     fn mail(&self) -> Mail {
         Mail {
             inner: self.cloud.mail.clone(),
@@ -104,6 +119,7 @@ impl MemoryCloud {
     }
 }
 
+/// The error kind of a fault rule (`kind:` and `retry_after:` arguments).
 fn kind(ruby: &Ruby, a: &Args<'_>) -> Result<ErrorKind, Error> {
     let ms = a
         .get::<Option<f64>>("retry_after")?
@@ -161,27 +177,33 @@ impl Faults {
         Ok(())
     }
 
+    /// Removes every error, latency and quota rule (counters and the log stay).
     fn clear(&self) {
         self.faults.clear();
     }
 
+    /// Resets the call counters and the log (rules stay).
     fn reset_counters(&self) {
         self.faults.reset_counters();
     }
 
+    /// How many calls matched `operation` (a name, `cap.*` or `*`).
     fn calls(&self, operation: String) -> u64 {
         self.faults.calls(&operation)
     }
 
+    /// How many calls matching `operation` changed state.
     fn mutations(&self, operation: String) -> u64 {
         self.faults.mutations(&operation)
     }
 
+    /// Every call so far: `[{operation:, call:, account:, resource:, outcome:}]`.
     fn call_log(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         let v = convert::json(&rb_self.faults.call_log()).map_err(|e| to_ruby(ruby, &e))?;
         convert::to_ruby(ruby, &v)
     }
 
+    /// The calls that got an injected error, sorted by operation and call index.
     fn injected(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         let v = convert::json(&rb_self.faults.injected()).map_err(|e| to_ruby(ruby, &e))?;
         convert::to_ruby(ruby, &v)

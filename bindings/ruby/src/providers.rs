@@ -39,6 +39,7 @@ pub(crate) fn read_fixtures(ruby: &Ruby, value: Value) -> Result<MemoryFixtures,
     from_json(ruby, "memory fixtures", from_ruby(ruby, "fixtures", value)?)
 }
 
+/// Connects a provider configuration (and applies fixtures given as data).
 fn connect(
     ruby: &Ruby,
     config: ProviderConfig,
@@ -112,6 +113,7 @@ impl Providers {
         })
     }
 
+    /// The optional provider name argument (default `"default"`).
     fn name_arg(ruby: &Ruby, args: &[Value]) -> Result<String, Error> {
         match args {
             [] => Ok("default".into()),
@@ -156,6 +158,7 @@ impl Providers {
         rb_self.connection.save().map_err(|e| to_ruby(ruby, &e))
     }
 
+    /// `#<Provisio::Providers dns.default=memory, ...>`.
     fn inspect(&self) -> String {
         let parts: Vec<String> = self
             .connection

@@ -67,6 +67,7 @@ macro_rules! service {
     };
 }
 
+/// `ArgumentError` for an operation the class does not have.
 fn unknown(ruby: &Ruby, op: &str) -> Error {
     Error::new(
         ruby.exception_arg_error(),
@@ -74,6 +75,7 @@ fn unknown(ruby: &Ruby, op: &str) -> Error {
     )
 }
 
+/// The `token:`/`limit:` arguments of a list operation.
 fn page(args: &Args<'_>) -> Result<PageRequest, Error> {
     Ok(PageRequest {
         token: args.get("token")?,
@@ -120,6 +122,7 @@ enum ZoneArg {
     Zone(Zone),
 }
 
+/// The `zone` argument: a name or a zone Hash.
 fn zone_arg(ruby: &Ruby, args: &Args<'_>) -> Result<ZoneArg, Error> {
     match args.json("zone")? {
         serde_json::Value::String(name) => Ok(ZoneArg::Name(name)),
@@ -127,6 +130,7 @@ fn zone_arg(ruby: &Ruby, args: &Args<'_>) -> Result<ZoneArg, Error> {
     }
 }
 
+/// The zone of a zone argument (looked up by name when needed).
 async fn resolve(dns: &Arc<dyn DnsProvider>, zone: ZoneArg) -> provisio::Result<Zone> {
     match zone {
         ZoneArg::Zone(z) => Ok(z),
@@ -139,6 +143,7 @@ async fn resolve(dns: &Arc<dyn DnsProvider>, zone: ZoneArg) -> provisio::Result<
     }
 }
 
+/// The task of a `Provisio::Dns` operation.
 fn dns_op(ruby: &Ruby, dns: &Arc<dyn DnsProvider>, op: &str, a: &Args<'_>) -> Result<Task, Error> {
     let d = dns.clone();
     Ok(match op {
@@ -190,6 +195,7 @@ fn dns_op(ruby: &Ruby, dns: &Arc<dyn DnsProvider>, op: &str, a: &Args<'_>) -> Re
     })
 }
 
+/// The task of a `Provisio::Storage` operation.
 fn storage_op(
     ruby: &Ruby,
     s: &Arc<dyn ObjectStorage>,
@@ -268,6 +274,7 @@ fn storage_op(
     })
 }
 
+/// The task of a `Provisio::Compute` operation.
 fn compute_op(
     ruby: &Ruby,
     c: &Arc<dyn ComputeTrait>,
@@ -311,6 +318,7 @@ fn compute_op(
     })
 }
 
+/// The task of a `Provisio::Ci` operation.
 fn ci_op(ruby: &Ruby, c: &Arc<dyn CiServer>, op: &str, a: &Args<'_>) -> Result<Task, Error> {
     let c = c.clone();
     Ok(match op {
@@ -357,6 +365,7 @@ fn ci_op(ruby: &Ruby, c: &Arc<dyn CiServer>, op: &str, a: &Args<'_>) -> Result<T
     })
 }
 
+/// The task of a `Provisio::Secrets` operation.
 fn secrets_op(
     ruby: &Ruby,
     s: &Arc<dyn SecretStore>,
@@ -412,6 +421,7 @@ fn secrets_op(
     })
 }
 
+/// The task of a `Provisio::Database` operation.
 fn database_op(
     ruby: &Ruby,
     d: &Arc<dyn DatabaseTrait>,
@@ -497,6 +507,7 @@ fn database_op(
     })
 }
 
+/// The task of a `Provisio::Repo` operation.
 fn repo_op(ruby: &Ruby, r: &Arc<dyn Repository>, op: &str, a: &Args<'_>) -> Result<Task, Error> {
     let r = r.clone();
     Ok(match op {
@@ -561,6 +572,7 @@ fn repo_op(ruby: &Ruby, r: &Arc<dyn Repository>, op: &str, a: &Args<'_>) -> Resu
     })
 }
 
+/// The task of a `Provisio::Mail` operation.
 fn mail_op(ruby: &Ruby, m: &Arc<dyn MailTrait>, op: &str, a: &Args<'_>) -> Result<Task, Error> {
     let m = m.clone();
     Ok(match op {

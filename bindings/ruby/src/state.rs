@@ -94,6 +94,7 @@ impl StateStore {
         ))
     }
 
+    /// `StateStore.open(spec)`: `"memory"`, a PostgreSQL URL or a SQLite path.
     fn open_rb(ruby: &Ruby, spec: RString) -> Result<Self, Error> {
         guard(ruby, || {
             let spec = crate::convert::string(ruby, "spec", spec)?;
@@ -101,6 +102,7 @@ impl StateStore {
         })
     }
 
+    /// `StateStore.sqlite(path)`.
     fn sqlite_rb(ruby: &Ruby, path: Value) -> Result<Self, Error> {
         guard(ruby, || {
             let p = crate::providers::path_arg(ruby, "path", path)?.ok_or_else(|| {
@@ -110,6 +112,7 @@ impl StateStore {
         })
     }
 
+    /// `StateStore.postgres(url)`.
     fn postgres_rb(ruby: &Ruby, url: RString) -> Result<Self, Error> {
         guard(ruby, || {
             let url = crate::convert::string(ruby, "url", url)?;
@@ -117,6 +120,7 @@ impl StateStore {
         })
     }
 
+    /// `#<Provisio::StateStore kind>` (never a password).
     fn inspect(&self) -> String {
         format!("#<Provisio::StateStore {}>", self.kind)
     }

@@ -25,6 +25,7 @@ pub(crate) struct RubyStep {
     dispatch: Arc<Dispatch>,
 }
 
+/// The names a step's `outputs`/`replace_fields` method returns (none without the method).
 fn names(
     ruby: &Ruby,
     step: Value,
@@ -89,6 +90,7 @@ impl RubyStep {
         })
     }
 
+    /// The step context handed to Ruby (secrets go separately, as `Provisio::Secret`s).
     fn context(ctx: &StepContext<'_>) -> Json {
         json!({
             "tenant": ctx.tenant.name,
@@ -142,12 +144,14 @@ impl RubyStep {
         }
     }
 
+    /// The Ruby thread running the tenant of `ctx`.
     fn caller(&self, ctx: &StepContext<'_>) -> Result<crate::runtime::Caller> {
         self.dispatch
             .caller(&ctx.tenant.name)
             .ok_or_else(|| Error::unexpected("no Ruby thread is running this tenant's steps"))
     }
 
+    /// Adds the step and resource to an error.
     fn in_context(&self, ctx: &StepContext<'_>, method: &str, e: Error) -> Error {
         e.in_context("ruby", &format!("{}.{method}", self.name))
             .with_resource(ctx.resource.to_string())

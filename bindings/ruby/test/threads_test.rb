@@ -71,6 +71,21 @@ class ThreadsTest < Minitest::Test
     assert @engine.apply(BLUEPRINT, "acme", secrets: SMTP)[:success]
   end
 
+  def test_thread_kill_stops_a_run_and_the_next_apply_resumes
+    provisio_cloud.faults.latency("*", 0.05)
+    started = Queue.new
+    runner = Thread.new do
+      @engine.apply(BLUEPRINT, "acme", secrets: SMTP) { |e| started << true if e[:type] == "step_started" }
+    end
+    started.pop
+    runner.kill
+    runner.join
+    refute runner.alive?
+    provisio_cloud.faults.clear
+    # no lock error: the killed run released its lease
+    assert @engine.apply(BLUEPRINT, "acme", secrets: SMTP)[:success]
+  end
+
   def test_a_second_thread_on_the_same_tenant_gets_the_lock_error
     provisio_cloud.faults.latency("*", 0.05)
     started = Queue.new

@@ -54,19 +54,25 @@ impl Blueprint {
                 "path: expected a String or Pathname",
             )
         })?;
-        Self::wrap(ruby, provisio_engine::Blueprint::load(path))
+        guard(ruby, || {
+            Self::wrap(ruby, provisio_engine::Blueprint::load(path))
+        })
     }
 
     /// `Blueprint.from_yaml(text)`.
     fn from_yaml(ruby: &Ruby, text: RString) -> Result<Self, RbError> {
         let text = convert::string(ruby, "text", text)?;
-        Self::wrap(ruby, provisio_engine::Blueprint::from_yaml(&text))
+        guard(ruby, || {
+            Self::wrap(ruby, provisio_engine::Blueprint::from_yaml(&text))
+        })
     }
 
     /// `Blueprint.from_json(text)`.
     fn from_json(ruby: &Ruby, text: RString) -> Result<Self, RbError> {
         let text = convert::string(ruby, "text", text)?;
-        Self::wrap(ruby, provisio_engine::Blueprint::from_json(&text))
+        guard(ruby, || {
+            Self::wrap(ruby, provisio_engine::Blueprint::from_json(&text))
+        })
     }
 
     /// `Blueprint.from_hash(hash)`: the same structure as the YAML.

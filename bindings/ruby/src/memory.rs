@@ -136,9 +136,14 @@ impl Faults {
     /// `__inject(rule, args)`: one of the error rules or `latency`/`rate_limit`, with a
     /// Symbol-keyed Hash of its arguments (checked by `lib/provisio/memory.rb`).
     fn inject(ruby: &Ruby, rb_self: &Self, rule: String, args: RHash) -> Result<(), Error> {
+        guard(ruby, || Self::inject_rule(ruby, rb_self, &rule, args))
+    }
+
+    /// The body of [`Faults::inject`].
+    fn inject_rule(ruby: &Ruby, rb_self: &Self, rule: &str, args: RHash) -> Result<(), Error> {
         let a = Args::new(ruby, args);
         let f = &rb_self.faults;
-        match rule.as_str() {
+        match rule {
             "error_rate" => f.error_rate(
                 &a.get::<String>("operation")?,
                 a.get("rate")?,

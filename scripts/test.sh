@@ -21,6 +21,14 @@ rustup component list --installed 2>/dev/null | grep -Eq '^(rustfmt|clippy)' || 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The Ruby binding (bindings/ruby) is a workspace member: clippy and the builds compile it against
+# Ruby's headers, and rb-sys runs bindgen (libclang). Its tests need Minitest. All from Debian.
+if ! command -v ruby >/dev/null || ! ruby -e 'exit File.exist?(File.join(RbConfig::CONFIG["rubyhdrdir"], "ruby.h"))' ||
+  ! compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || ! ruby -e 'require "minitest"' 2>/dev/null; then
+  step "ruby-dev, libclang-dev, ruby-minitest"
+  apt_install ruby-dev libclang-dev ruby-minitest rake
+fi
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -80,6 +88,32 @@ py_failed=$(grep -Eo '[0-9]+ failed' <<<"$py_result" | grep -Eo '[0-9]+' || echo
 summary=$(awk -v s="$summary" -v p="$py_passed" -v f="$py_failed" \
   'BEGIN {split(s, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f}')
 # --- end of the python binding block ------------------------------------------------------------
+
+# --- ruby binding (bindings/ruby): owned by the Ruby binding -------------------------------------
+# The extension is the dev-profile provisio-ruby cdylib of the build step, staged with the gem's
+# Ruby sources (lib/) as provisio/provisio.so, the name lib/provisio.rb requires; then the
+# Minitest suite (bindings/ruby/test) against the staged copy.
+step "ruby binding"
+rb_stage="$PROVISIO_SERVICES_DIR/ruby-package"
+rm -rf "$rb_stage" && mkdir -p "$rb_stage"
+cp -r bindings/ruby/lib/. "$rb_stage/"
+cp "${CARGO_TARGET_DIR:-target}/debug/libprovisio_ruby.so" "$rb_stage/provisio/provisio.so"
+(cd bindings/ruby && RUST_BACKTRACE=0 ruby -I"$rb_stage" -Itest \
+  -e 'Dir["test/*_test.rb"].sort.each { |f| require File.expand_path(f) }') 2>&1 |
+  tee "$PROVISIO_SERVICES_DIR/minitest.log"
+rb_counts=$(grep -E '^[0-9]+ runs, ' "$PROVISIO_SERVICES_DIR/minitest.log" | tail -n 1 |
+  awk '{printf "%d %d %d %d", $1, $5, $7, $9}')
+read -r rb_runs rb_failures rb_errors rb_skips <<<"${rb_counts:-0 0 1 0}"
+rb_failed=$((rb_failures + rb_errors))
+rb_passed=$((rb_runs - rb_failed - rb_skips))
+echo "ruby binding: $rb_passed passed, $rb_failed failed, $rb_skips skipped"
+summary=$(awk -v s="$summary" -v p="$rb_passed" -v f="$rb_failed" \
+  'BEGIN {split(s, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f}')
+if [ "$rb_failed" -ne 0 ] || [ -z "$rb_counts" ]; then
+  echo "ruby binding: tests failed" >&2
+  exit 1
+fi
+# --- end of the ruby binding block ---------------------------------------------------------------
 
 # --- node binding (bindings/node): owned by the Node binding -------------------------------------
 # npm install from package-lock.json (not `npm ci`: npm 11 leaves the platform packages of the

@@ -330,6 +330,100 @@ impl EventSink for FanoutSink {
     }
 }
 
+/// Routes events to the callers running each tenant: what a binding needs when one engine (one
+/// sink) serves runs started from several threads or event loops. A tenant runs at most once at
+/// a time (its lease excludes a second run), so its subscribers are the callers of that run.
+///
+/// ```
+/// use provisio_engine::events::TenantRouter;
+/// use std::sync::Arc;
+/// let router = Arc::new(TenantRouter::<&str>::new());
+/// let guard = router.subscribe(["acme"], "caller-1");
+/// assert_eq!(router.subscribers("acme"), vec!["caller-1"]);
+/// drop(guard);
+/// assert!(router.subscribers("acme").is_empty());
+/// ```
+pub struct TenantRouter<S> {
+    subs: Mutex<std::collections::HashMap<String, Vec<(u64, S)>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl<S> Default for TenantRouter<S> {
+    fn default() -> Self {
+        TenantRouter {
+            subs: Mutex::new(std::collections::HashMap::new()),
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for TenantRouter<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("TenantRouter")
+            .field("tenants", &subs.len())
+            .finish()
+    }
+}
+
+/// A subscription of [`TenantRouter::subscribe`]; it ends when dropped (also when the run's
+/// future is dropped).
+#[must_use = "the subscription ends when it is dropped"]
+pub struct RouteGuard<S> {
+    router: Arc<TenantRouter<S>>,
+    tenants: Vec<(String, u64)>,
+}
+
+impl<S> Drop for RouteGuard<S> {
+    fn drop(&mut self) {
+        let mut subs = self.router.subs.lock().unwrap_or_else(|e| e.into_inner());
+        for (tenant, id) in &self.tenants {
+            if let Some(list) = subs.get_mut(tenant) {
+                list.retain(|(i, _)| i != id);
+                if list.is_empty() {
+                    subs.remove(tenant);
+                }
+            }
+        }
+    }
+}
+
+impl<S: Clone> TenantRouter<S> {
+    /// No subscribers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Subscribes `subscriber` to the events of `tenants` until the guard is dropped.
+    pub fn subscribe<'a>(
+        self: &Arc<Self>,
+        tenants: impl IntoIterator<Item = &'a str>,
+        subscriber: S,
+    ) -> RouteGuard<S> {
+        let mut guard = RouteGuard {
+            router: self.clone(),
+            tenants: Vec::new(),
+        };
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        for tenant in tenants {
+            let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            subs.entry(tenant.to_string())
+                .or_default()
+                .push((id, subscriber.clone()));
+            guard.tenants.push((tenant.to_string(), id));
+        }
+        guard
+    }
+
+    /// The subscribers of `tenant`, in the order they subscribed.
+    pub fn subscribers(&self, tenant: &str) -> Vec<S> {
+        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        subs.get(tenant)
+            .map(|list| list.iter().map(|(_, s)| s.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,3 +235,55 @@ impl Registry {
         self.types.keys().map(String::as_str)
     }
 }
+
+/// What a custom step written in another language answers, read the same way for every binding
+/// (Python, Ruby): its `read`, `apply` and `delete` methods get `(params, prior)` or
+/// `(params, outputs)` as JSON and answer JSON.
+pub mod foreign {
+    use super::Applied;
+    use provisio::{Deleted, Error, Outcome, Result};
+    use serde_json::Value;
+
+    /// The arguments of `read` and `apply`: the parameters, and what state recorded (`null`
+    /// for a new resource).
+    pub fn args(params: &Value, prior: Option<&Value>) -> Vec<Value> {
+        vec![params.clone(), prior.cloned().unwrap_or(Value::Null)]
+    }
+
+    /// `read`'s answer: `null` (or nothing) means the resource is not there.
+    pub fn read_answer(out: Value) -> Option<Value> {
+        (!out.is_null()).then_some(out)
+    }
+
+    /// `apply`'s answer: `{"outcome": "created" | "updated" | "unchanged", "outputs": ...}`.
+    ///
+    /// ```
+    /// use provisio_engine::resource::foreign;
+    /// let a = foreign::applied(serde_json::json!({"outcome": "created", "outputs": {"id": 1}})).unwrap();
+    /// assert_eq!(a.outputs["id"], 1);
+    /// assert!(foreign::applied(serde_json::json!({"outputs": {}})).is_err());
+    /// ```
+    pub fn applied(out: Value) -> Result<Applied> {
+        let outcome: Outcome = serde_json::from_value(out["outcome"].clone())
+            .map_err(|e| Error::unexpected(format!("the step returned no valid outcome: {e}")))?;
+        Ok(Applied {
+            outputs: out["outputs"].clone(),
+            outcome,
+        })
+    }
+
+    /// `delete`'s answer: `"deleted"` or `"already_gone"`.
+    pub fn deleted(out: Value) -> Result<Deleted> {
+        serde_json::from_value(out).map_err(|e| {
+            Error::unexpected(format!("the step's delete returned no valid result: {e}"))
+        })
+    }
+
+    /// `identity`'s answer as text (a string as it is, anything else as JSON).
+    pub fn identity(out: Value) -> String {
+        match out {
+            Value::String(s) => s,
+            other => other.to_string(),
+        }
+    }
+}

@@ -3,14 +3,13 @@
 //! lease excludes a second run).
 
 use crate::runtime::{Ctx, EventFn};
+use provisio_engine::events::{RouteGuard, TenantRouter};
 use provisio_engine::{Event, EventSink};
 use pyo3::prelude::*;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A caller of a run: where its events go, and its asyncio loop (for coroutine steps).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Subscriber {
     pub(crate) events: Option<EventFn>,
     pub(crate) event_loop: Option<Arc<Py<PyAny>>>,
@@ -19,78 +18,49 @@ pub(crate) struct Subscriber {
 /// The engine's event sink: tenant -> subscribed callers.
 #[derive(Default)]
 pub(crate) struct Dispatch {
-    subs: Mutex<HashMap<String, Vec<(u64, Subscriber)>>>,
-    next: AtomicU64,
+    router: Arc<TenantRouter<Subscriber>>,
 }
 
 /// Unsubscribes when dropped (also when the run's future is dropped).
-pub(crate) struct Subscription {
-    dispatch: Arc<Dispatch>,
-    tenants: Vec<(String, u64)>,
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let mut subs = self.dispatch.subs.lock().unwrap_or_else(|e| e.into_inner());
-        for (tenant, id) in &self.tenants {
-            if let Some(list) = subs.get_mut(tenant) {
-                list.retain(|(i, _)| i != id);
-                if list.is_empty() {
-                    subs.remove(tenant);
-                }
-            }
-        }
-    }
-}
+pub(crate) type Subscription = RouteGuard<Subscriber>;
 
 impl Dispatch {
     /// Subscribes the caller described by `ctx` to the events of `tenants` (nothing to do when
     /// it neither listens nor has a loop).
     pub(crate) fn subscribe<'a>(
-        self: &Arc<Self>,
+        &self,
         tenants: impl IntoIterator<Item = &'a str>,
         ctx: &Ctx,
     ) -> Subscription {
-        let mut out = Subscription {
-            dispatch: self.clone(),
-            tenants: Vec::new(),
-        };
         if ctx.events.is_none() && ctx.event_loop.is_none() {
-            return out;
+            return self
+                .router
+                .subscribe(std::iter::empty(), Subscriber::default());
         }
         let sub = Subscriber {
             events: ctx.events.clone(),
             event_loop: ctx.event_loop.clone(),
         };
-        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
-        for tenant in tenants {
-            let id = self.next.fetch_add(1, Ordering::Relaxed);
-            subs.entry(tenant.to_string())
-                .or_default()
-                .push((id, sub.clone()));
-            out.tenants.push((tenant.to_string(), id));
-        }
-        out
+        self.router.subscribe(tenants, sub)
     }
 
     /// The asyncio loop of the caller running `tenant`, if it has one.
     pub(crate) fn event_loop(&self, tenant: &str) -> Option<Arc<Py<PyAny>>> {
-        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
-        subs.get(tenant)?
-            .iter()
-            .find_map(|(_, s)| s.event_loop.clone())
+        self.router
+            .subscribers(tenant)
+            .into_iter()
+            .find_map(|s| s.event_loop)
     }
 }
 
 impl EventSink for Dispatch {
     fn emit(&self, event: &Event) {
-        let listeners: Vec<EventFn> = {
-            let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
-            match subs.get(&event.tenant) {
-                Some(list) => list.iter().filter_map(|(_, s)| s.events.clone()).collect(),
-                None => return,
-            }
-        };
+        let listeners: Vec<EventFn> = self
+            .router
+            .subscribers(&event.tenant)
+            .into_iter()
+            .filter_map(|s| s.events)
+            .collect();
         if listeners.is_empty() {
             return;
         }

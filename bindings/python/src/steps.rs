@@ -5,9 +5,9 @@
 
 use crate::events::Dispatch;
 use crate::{convert, errors};
-use provisio::{Deleted, Error, Outcome, Result};
+use provisio::{Deleted, Error, Result};
 use provisio_engine::Capability;
-use provisio_engine::resource::{Applied, ResourceType, StepContext};
+use provisio_engine::resource::{Applied, ResourceType, StepContext, foreign};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::{Value, json};
@@ -185,10 +185,7 @@ impl ResourceType for PyStep {
                 std::slice::from_ref(params),
             )
         })?;
-        match out {
-            Value::String(s) => Ok(s),
-            other => Ok(other.to_string()),
-        }
+        Ok(foreign::identity(out))
     }
 
     async fn read(
@@ -197,14 +194,8 @@ impl ResourceType for PyStep {
         params: &Value,
         prior: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let out = self
-            .call(
-                ctx,
-                "read",
-                vec![params.clone(), prior.cloned().unwrap_or(Value::Null)],
-            )
-            .await?;
-        Ok((!out.is_null()).then_some(out))
+        let out = self.call(ctx, "read", foreign::args(params, prior)).await?;
+        Ok(foreign::read_answer(out))
     }
 
     async fn apply(
@@ -214,18 +205,9 @@ impl ResourceType for PyStep {
         prior: Option<&Value>,
     ) -> Result<Applied> {
         let out = self
-            .call(
-                ctx,
-                "apply",
-                vec![params.clone(), prior.cloned().unwrap_or(Value::Null)],
-            )
+            .call(ctx, "apply", foreign::args(params, prior))
             .await?;
-        let outcome: Outcome = serde_json::from_value(out["outcome"].clone())
-            .map_err(|e| Error::unexpected(format!("the step returned no valid outcome: {e}")))?;
-        Ok(Applied {
-            outputs: out["outputs"].clone(),
-            outcome,
-        })
+        foreign::applied(out)
     }
 
     async fn delete(
@@ -237,8 +219,6 @@ impl ResourceType for PyStep {
         let out = self
             .call(ctx, "delete", vec![params.clone(), outputs.clone()])
             .await?;
-        serde_json::from_value(out).map_err(|e| {
-            Error::unexpected(format!("the step's delete returned no valid result: {e}"))
-        })
+        foreign::deleted(out)
     }
 }

@@ -9,9 +9,9 @@ use crate::{convert, errors};
 use magnus::prelude::*;
 use magnus::value::{Opaque, ReprValue};
 use magnus::{Error as RbError, RModule, Ruby, Value};
-use provisio::{Deleted, Error, Outcome, Result};
+use provisio::{Deleted, Error, Result};
 use provisio_engine::Capability;
-use provisio_engine::resource::{Applied, ResourceType, StepContext};
+use provisio_engine::resource::{Applied, ResourceType, StepContext, foreign};
 use serde_json::{Value as Json, json};
 use std::sync::Arc;
 
@@ -218,10 +218,8 @@ impl ResourceType for RubyStep {
                 self.name, ctx.tenant.name, ctx.resource
             ));
         }
-        match self.call_sync(ctx, "identity", vec![params.clone()])? {
-            Json::String(s) => Ok(s),
-            other => Ok(other.to_string()),
-        }
+        let out = self.call_sync(ctx, "identity", vec![params.clone()])?;
+        Ok(foreign::identity(out))
     }
 
     async fn read(
@@ -230,14 +228,8 @@ impl ResourceType for RubyStep {
         params: &Json,
         prior: Option<&Json>,
     ) -> Result<Option<Json>> {
-        let out = self
-            .call(
-                ctx,
-                "read",
-                vec![params.clone(), prior.cloned().unwrap_or(Json::Null)],
-            )
-            .await?;
-        Ok((!out.is_null()).then_some(out))
+        let out = self.call(ctx, "read", foreign::args(params, prior)).await?;
+        Ok(foreign::read_answer(out))
     }
 
     async fn apply(
@@ -247,18 +239,9 @@ impl ResourceType for RubyStep {
         prior: Option<&Json>,
     ) -> Result<Applied> {
         let out = self
-            .call(
-                ctx,
-                "apply",
-                vec![params.clone(), prior.cloned().unwrap_or(Json::Null)],
-            )
+            .call(ctx, "apply", foreign::args(params, prior))
             .await?;
-        let outcome: Outcome = serde_json::from_value(out["outcome"].clone())
-            .map_err(|e| Error::unexpected(format!("the step returned no valid outcome: {e}")))?;
-        Ok(Applied {
-            outputs: out["outputs"].clone(),
-            outcome,
-        })
+        foreign::applied(out)
     }
 
     async fn delete(
@@ -270,8 +253,6 @@ impl ResourceType for RubyStep {
         let out = self
             .call(ctx, "delete", vec![params.clone(), outputs.clone()])
             .await?;
-        serde_json::from_value(out).map_err(|e| {
-            Error::unexpected(format!("the step's delete returned no valid result: {e}"))
-        })
+        foreign::deleted(out)
     }
 }

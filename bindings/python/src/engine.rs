@@ -15,7 +15,7 @@ use provisio_engine::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -194,19 +194,9 @@ fn overrides(allow: Option<Vec<String>>) -> std::collections::BTreeSet<String> {
 /// A run report as Python data (`success` and `errors` added); with `check`, a failed run
 /// raises its first error with the report as `.report`.
 fn report_output(report: RunReport, check: bool) -> provisio::Result<Output> {
-    let mut value = convert::json(&report)?;
-    let errors: Vec<Value> = report
-        .errors
-        .iter()
-        .map(|(resource, e)| {
-            json!({
-                "resource": resource, "kind": e.kind().as_str(), "message": e.to_string(),
-                "retryable": e.retryable(),
-            })
-        })
-        .collect();
-    value["success"] = Value::Bool(report.is_success());
-    value["errors"] = Value::Array(errors);
+    let value = report
+        .to_json()
+        .map_err(|e| provisio::Error::unexpected(format!("cannot serialize a result: {e}")))?;
     let first = report.errors.first().map(|(_, e)| e.clone());
     Ok(Box::new(move |py: Python<'_>| {
         let out = convert::to_py(py, &value)?;

@@ -18,7 +18,7 @@ use provisio_engine::{
     ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RetryPolicy,
     RunReport, Tenant, types,
 };
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use std::sync::Arc;
 
 /// The provisioning engine.
@@ -256,19 +256,9 @@ fn overrides(a: &Args<'_>) -> Result<std::collections::BTreeSet<String>, RbError
 /// A run report as frozen Ruby data (`success` and `errors` added); with `check`, a failed
 /// run raises its first error with the report as `#report`.
 fn report_output(report: RunReport, check: bool) -> provisio::Result<Output> {
-    let mut value = convert::json(&report)?;
-    let errors: Vec<Json> = report
-        .errors
-        .iter()
-        .map(|(resource, e)| {
-            json!({
-                "resource": resource, "kind": e.kind().as_str(), "message": e.to_string(),
-                "retryable": e.retryable(),
-            })
-        })
-        .collect();
-    value["success"] = Json::Bool(report.is_success());
-    value["errors"] = Json::Array(errors);
+    let value = report
+        .to_json()
+        .map_err(|e| provisio::Error::unexpected(format!("cannot serialize a result: {e}")))?;
     let first = report.errors.first().map(|(_, e)| e.clone());
     Ok(Box::new(move |ruby: &Ruby| {
         let out = convert::to_ruby(ruby, &value)?;

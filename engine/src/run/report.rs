@@ -88,6 +88,26 @@ impl RunReport {
     pub fn step(&self, resource: &str) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.resource == resource)
     }
+    /// The report as the Python and Ruby bindings hand it out: its JSON plus `success` and
+    /// `errors` (the `resource`, `kind`, `message` and `retryable` of each failure; messages
+    /// carry no secret value).
+    pub fn to_json(&self) -> std::result::Result<Value, serde_json::Error> {
+        let mut value = serde_json::to_value(self)?;
+        let errors: Vec<Value> = self
+            .errors
+            .iter()
+            .map(|(resource, e)| {
+                serde_json::json!({
+                    "resource": resource, "kind": e.kind().as_str(), "message": e.to_string(),
+                    "retryable": e.retryable(),
+                })
+            })
+            .collect();
+        value["success"] = Value::Bool(self.is_success());
+        value["errors"] = Value::Array(errors);
+        Ok(value)
+    }
+
     /// `Ok(self)` when the run succeeded, else the first failure.
     pub fn into_result(self) -> Result<RunReport> {
         match self.errors.first() {

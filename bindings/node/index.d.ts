@@ -61,6 +61,7 @@ export interface ProvisioErrorFields {
   retryAfterMs?: number | null
   detail?: string
   step?: string
+  report?: RunReport
 }
 
 /** provisio's one error type. Every failure of the library is an instance (of a subclass per kind). */
@@ -79,8 +80,14 @@ export declare class ProvisioError extends Error {
   readonly retryAfterMs: number | null
   /** The message without the kind/provider/operation decoration. */
   readonly detail: string
-  /** In a run report's `errors`: the blueprint resource whose step failed. */
+  /** In a run report's `errors`, and on a failed run's error: the blueprint resource whose step failed. */
   readonly step?: string
+  /**
+   * On the error a failed `apply`/`destroy` rejects with (its first error): the run report, as
+   * `check: false` would have resolved it (`success: false`, `errors`, what was rolled back).
+   * Not enumerable.
+   */
+  readonly report?: RunReport
 }
 type KindError = new (message: string, fields?: ProvisioErrorFields) => ProvisioError
 export declare const NotFoundError: KindError
@@ -793,6 +800,11 @@ export interface PlanOptions {
 }
 export interface ApplyOptions {
   signal?: AbortSignal
+  /**
+   * A failed run rejects with its first error, the run report as `error.report` (default
+   * `true`); `false` resolves with the report (`success: false`, `errors`) instead.
+   */
+  check?: boolean
   /** Keep what a failed run created instead of rolling it back. */
   keepPartial?: boolean
   /** Protected resources that may be deleted or replaced. */
@@ -802,6 +814,8 @@ export interface ApplyOptions {
 }
 export interface DestroyOptions {
   signal?: AbortSignal
+  /** As in `apply`: `false` resolves a failed run's report instead of rejecting. */
+  check?: boolean
   allow?: string[]
   lockWaitMs?: number
 }
@@ -832,7 +846,12 @@ export interface FleetOptions {
 export declare class Engine {
   constructor(providers: Providers, options?: EngineOptions)
   plan(blueprint: BlueprintInput, tenant: Tenant, options?: PlanOptions): Promise<Plan>
+  /**
+   * Resolves to the run report when the run succeeded; a failed run rejects with its first
+   * error (a ProvisioError, the report as `error.report`) unless `options.check` is `false`.
+   */
   apply(blueprint: BlueprintInput, tenant: Tenant, options?: ApplyOptions): Promise<RunReport>
+  /** Resolves or rejects like `apply`. */
   destroy(blueprint: BlueprintInput, tenant: Tenant, options?: DestroyOptions): Promise<RunReport>
   refresh(blueprint: BlueprintInput, tenant: Tenant, options?: RefreshOptions): Promise<RefreshReport>
   outputs(tenant: Tenant): Promise<Record<string, Record<string, unknown>>>

@@ -43,6 +43,10 @@ class ProvisioError extends Error {
     this.retryAfterMs = fields.retryAfterMs ?? null
     this.detail = fields.detail ?? message
     if (fields.step !== undefined) this.step = fields.step
+    // A failed apply/destroy's run report: not enumerable, so logging the error stays short.
+    if (fields.report !== undefined) {
+      Object.defineProperty(this, 'report', { value: fields.report, writable: true, configurable: true })
+    }
   }
 }
 
@@ -70,6 +74,7 @@ function fromPayload(p) {
     retryAfterMs: p.retry_after_ms,
     detail: p.detail,
     step: p.step,
+    report: p.report === undefined ? undefined : report(p.report),
   }
   const Class = classByKind[p.kind]
   return Class ? new Class(p.message, fields) : new ProvisioError(p.kind, p.message, fields)
@@ -256,6 +261,7 @@ async function withSignal(signal, run) {
   }
 }
 
+/** A run report from the addon (also a failed run's `error.report`): its errors as ProvisioErrors. */
 function report(r) {
   r.errors = r.errors.map(fromPayload)
   return r

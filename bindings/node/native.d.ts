@@ -150,12 +150,13 @@ export declare class Engine {
   plan(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null): Promise<any>
   /**
    * Creates, updates, replaces and deletes the tenant's resources to match the blueprint.
-   * Resolves to the run report (step failures are in it: `success`, `errors`).
+   * Resolves to the run report; a failed run rejects with its first error, the report
+   * attached, unless `check` is false (then the report says `success: false`, `errors`).
    */
   apply(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
   /**
    * Deletes every resource of the tenant recorded in state (protected ones only when
-   * allowed).
+   * allowed). Resolves or rejects like `apply`.
    */
   destroy(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
   /** Reads every resource of the tenant and reports drift (`write`: record it). */
@@ -443,6 +444,11 @@ export interface RunOptions {
   write?: boolean
   /** Wait up to this long for another runner's lease instead of failing with `conflict`. */
   lockWaitMs?: number
+  /**
+   * apply/destroy: reject a failed run with its first error, the run report attached as
+   * `report` (default true); false resolves with the report (`success: false`) instead.
+   */
+  check?: boolean
 }
 
 /** A custom step type as `index.js` hands it over. */

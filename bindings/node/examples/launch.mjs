@@ -39,12 +39,8 @@ async function main() {
   const plan = await engine.plan(blueprint, tenant)
   console.log(plan.text)
 
-  const report = await engine.apply(blueprint, tenant, { signal: AbortSignal.timeout(60_000) })
-  if (!report.success) {
-    for (const error of report.errors) console.error(`${error.step}: ${error.message}`)
-    process.exitCode = 1
-    return
-  }
+  // A failed run rejects with its first error, the run report attached (see the catch below).
+  await engine.apply(blueprint, tenant, { signal: AbortSignal.timeout(60_000) })
   const outputs = await engine.outputs(name)
   console.log(`https://${String(outputs.dns_prod.fqdn)} is live on ${String(outputs.web.public_ip)}`)
   console.log(`no changes left: ${!(await engine.plan(blueprint, tenant)).has_changes}`)
@@ -54,7 +50,12 @@ async function main() {
 }
 
 main().catch((e) => {
-  if (e instanceof ProvisioError) console.error(`${e.kind} (retryable: ${e.retryable}): ${e.message}`)
-  else console.error(e)
+  if (e instanceof ProvisioError) {
+    console.error(`${e.kind} (retryable: ${e.retryable}): ${e.message}`)
+    if (e.report) {
+      for (const error of e.report.errors) console.error(`  ${error.step}: ${error.message}`)
+      console.error(`  rolled back: ${e.report.summary.rolled_back} resources`)
+    }
+  } else console.error(e)
   process.exitCode = 1
 })

@@ -4,6 +4,8 @@
 //!
 //! Reports come back as the engine's own JSON (the CLI's `--json` shapes), plus `success` and
 //! `errors` (each failure's full error fields, which `index.js` turns into `ProvisioError`s).
+//! A failed apply or destroy rejects with its first error, the report attached, unless the
+//! options say `check: false`: the rule of the Python and Ruby bindings.
 
 use crate::blueprint::Blueprint;
 use crate::errors::{self, OrThrow};
@@ -88,6 +90,9 @@ pub struct RunOptions {
     pub write: Option<bool>,
     /// Wait up to this long for another runner's lease instead of failing with `conflict`.
     pub lock_wait_ms: Option<f64>,
+    /// apply/destroy: reject a failed run with its first error, the run report attached as
+    /// `report` (default true); false resolves with the report (`success: false`) instead.
+    pub check: Option<bool>,
 }
 
 /// Options of a fleet run.
@@ -140,20 +145,23 @@ fn allowed(allow: Option<Vec<String>>) -> std::collections::BTreeSet<String> {
     allow.unwrap_or_default().into_iter().collect()
 }
 
-fn run_report(report: &RunReport) -> napi::Result<Value> {
-    let mut v = to_js(report)?;
-    let errors: Vec<Value> = report
+/// A run report as JavaScript gets it: [`RunReport::to_json`] (the shape Python and Ruby hand
+/// out), with each failure's full error fields as `errors` (`index.js` turns them into
+/// `ProvisioError`s). With `check`, a failed run rejects with its first error carrying that
+/// report instead, as Python's and Ruby's `check` raise it.
+fn run_output(report: &RunReport, check: bool) -> napi::Result<Value> {
+    let mut value = report
+        .to_json()
+        .map_err(|e| errors::to_napi(provisio::Error::unexpected(format!("serializing: {e}"))))?;
+    value["errors"] = report
         .errors
         .iter()
-        .map(|(step, e)| {
-            let mut p = errors::payload(e);
-            p["step"] = json!(step);
-            p
-        })
+        .map(|(step, e)| errors::step_payload(step, e))
         .collect();
-    v["success"] = json!(report.is_success());
-    v["errors"] = Value::Array(errors);
-    Ok(v)
+    match report.errors.first() {
+        Some((step, e)) if check => Err(errors::failed_run(step, e, value)),
+        _ => Ok(value),
+    }
 }
 
 fn threshold(value: Option<Value>) -> napi::Result<FailureThreshold> {
@@ -249,7 +257,8 @@ impl Engine {
     }
 
     /// Creates, updates, replaces and deletes the tenant's resources to match the blueprint.
-    /// Resolves to the run report (step failures are in it: `success`, `errors`).
+    /// Resolves to the run report; a failed run rejects with its first error, the report
+    /// attached, unless `check` is false (then the report says `success: false`, `errors`).
     #[napi(ts_return_type = "Promise<any>")]
     pub fn apply<'env>(
         &self,
@@ -263,7 +272,9 @@ impl Engine {
         let bp = blueprint.inner.clone();
         let tenant = self::tenant(tenant)?;
         let mut opts = ApplyOptions::default().cancel(token(cancel));
+        let mut check = true;
         if let Some(o) = options {
+            check = o.check.unwrap_or(true);
             opts.keep_partial = o.keep_partial.unwrap_or(false);
             opts.overrides = allowed(o.allow);
             opts.refresh = o.refresh.unwrap_or(false);
@@ -271,12 +282,12 @@ impl Engine {
         }
         env.spawn_future(async move {
             let report = engine.apply(&bp, &tenant, opts).await.or_throw()?;
-            run_report(&report)
+            run_output(&report, check)
         })
     }
 
     /// Deletes every resource of the tenant recorded in state (protected ones only when
-    /// allowed).
+    /// allowed). Resolves or rejects like `apply`.
     #[napi(ts_return_type = "Promise<any>")]
     pub fn destroy<'env>(
         &self,
@@ -290,13 +301,15 @@ impl Engine {
         let bp = blueprint.inner.clone();
         let tenant = self::tenant(tenant)?;
         let mut opts = DestroyOptions::default().cancel(token(cancel));
+        let mut check = true;
         if let Some(o) = options {
+            check = o.check.unwrap_or(true);
             opts.overrides = allowed(o.allow);
             opts.lock_wait = o.lock_wait_ms.map(millis);
         }
         env.spawn_future(async move {
             let report = engine.destroy(&bp, &tenant, opts).await.or_throw()?;
-            run_report(&report)
+            run_output(&report, check)
         })
     }
 

@@ -3,9 +3,10 @@
 //! A napi error carries only a message and a status, so a provisio [`Error`] crosses the
 //! boundary as a message holding [`MARKER`] and a JSON payload (kind, retryable, provider,
 //! operation, resource, retry hint, message); `index.js` turns every such rejection into a
-//! `ProvisioError` (with a subclass per kind). The other way, a custom step written in
-//! JavaScript reports its failure as `{ kind, message }` and becomes an [`Error`] of that kind,
-//! so the engine retries a `transient` failure of a JS step like any other.
+//! `ProvisioError` (with a subclass per kind). A failed run's error also carries the run report
+//! ([`failed_run`]), which `index.js` attaches as `error.report`. The other way, a custom step
+//! written in JavaScript reports its failure as `{ kind, message }` and becomes an [`Error`] of
+//! that kind, so the engine retries a `transient` failure of a JS step like any other.
 
 use napi::Status;
 use provisio::{Error, ErrorKind};
@@ -32,6 +33,21 @@ pub fn payload(e: &Error) -> Value {
 /// A provisio error as a napi error whose message `index.js` decodes.
 pub fn to_napi(e: Error) -> napi::Error {
     napi::Error::new(Status::GenericFailure, format!("{MARKER}{}", payload(&e)))
+}
+
+/// The fields of the error of a run's failed step `step` (an entry of a run report's `errors`).
+pub fn step_payload(step: &str, e: &Error) -> Value {
+    let mut p = payload(e);
+    p["step"] = json!(step);
+    p
+}
+
+/// The rejection of a failed run: its first error (`step` failed with `e`) with the run report
+/// attached (`report`, the JSON the run would have resolved with), as Python and Ruby raise it.
+pub fn failed_run(step: &str, e: &Error, report: Value) -> napi::Error {
+    let mut p = step_payload(step, e);
+    p["report"] = report;
+    napi::Error::new(Status::GenericFailure, format!("{MARKER}{p}"))
 }
 
 /// `?` for provisio results inside napi functions.

@@ -10,12 +10,29 @@ import {
   Secret,
   ProvisioError,
   InvalidInputError,
+  PermissionDeniedError,
   TransientError,
+  CancelledError,
   REDACTED,
 } from '../index.mjs'
 import { LAUNCH, launchWorld, world, sleep } from './helpers.mjs'
 
 const SMTP = 'smtp-pa55word-for-acme'
+
+/**
+ * The error `promise` rejects with (fails when it resolves).
+ * @param {Promise<unknown>} promise
+ * @returns {Promise<import('../index.mjs').ProvisioError>}
+ */
+async function rejection(promise) {
+  return promise.then(
+    (v) => assert.fail(`expected a rejection, got ${JSON.stringify(v)}`),
+    (e) => {
+      assert.ok(e instanceof ProvisioError, String(e))
+      return e
+    },
+  )
+}
 
 /** @param {string} name */
 function tenant(name) {
@@ -150,26 +167,28 @@ test('custom steps are async JS functions, retried on retryable errors', async (
       },
     ],
   })
-  const bad = await failing.apply(
-    {
-      name: 'fail',
-      resources: {
-        bucket: { type: 'storage.bucket', params: { name: '${tenant.name}-data' } },
-        fail: { type: 'custom.fail', params: {}, depends_on: ['bucket'] },
-      },
+  const failDoc = {
+    name: 'fail',
+    resources: {
+      bucket: { type: 'storage.bucket', params: { name: '${tenant.name}-data' } },
+      fail: { type: 'custom.fail', params: {}, depends_on: ['bucket'] },
     },
-    'delta',
-  )
-  assert.equal(bad.success, false)
-  assert.equal(bad.errors[0].kind, 'invalid_input')
-  assert.equal(bad.errors[0].step, 'fail')
-  assert.match(bad.errors[0].message, /channel #nope does not exist/)
-  assert.equal(bad.summary.rolled_back, 1)
+  }
+  const bad = await rejection(failing.apply(failDoc, 'delta'))
+  assert.ok(bad instanceof InvalidInputError)
+  assert.equal(bad.step, 'fail')
+  assert.match(bad.message, /channel #nope does not exist/)
+  assert.equal(bad.report?.success, false)
+  assert.equal(bad.report?.errors[0].kind, 'invalid_input')
+  assert.equal(bad.report?.summary.rolled_back, 1)
   // a plain Error thrown by a step is unexpected
   const plain = new Engine(providers, {
     steps: [{ type: 'custom.plain', async apply() { throw new Error('oops') } }],
   })
-  const r = await plain.apply({ name: 'plain', resources: { p: { type: 'custom.plain', params: {} } } }, 'eps')
+  const r = await plain.apply({ name: 'plain', resources: { p: { type: 'custom.plain', params: {} } } }, 'eps', {
+    check: false,
+  })
+  assert.equal(r.success, false)
   assert.equal(r.errors[0].kind, 'unexpected')
 })
 
@@ -199,9 +218,12 @@ test('an AbortSignal cancels a run, which rolls back', async () => {
       if (e.type === 'step_succeeded') controller.abort()
     },
   })
-  const report = await engine.apply(LAUNCH, tenant('zeta'), { signal: controller.signal })
+  const err = await rejection(engine.apply(LAUNCH, tenant('zeta'), { signal: controller.signal }))
+  assert.ok(err instanceof CancelledError, String(err))
+  const report = err.report
+  assert.ok(report)
   assert.equal(report.success, false)
-  assert.ok(report.errors.some((e) => e.kind === 'cancelled'), JSON.stringify(report.errors))
+  assert.ok(report.errors.every((e) => e.kind === 'cancelled'), JSON.stringify(report.errors))
   assert.ok(report.summary.skipped > 0)
   w.faults.clear()
   assert.equal(w.inventory()['compute.instance'], undefined)
@@ -252,6 +274,79 @@ test('errors carry kind, retryable, provider, operation, resource', async () => 
   world(providers).faults.errorOnCall('dns.ensure_record', 1, 'transient')
   const retried = await engine.apply(LAUNCH, tenant('acme'))
   assert.equal(retried.success, true, JSON.stringify(retried.errors))
+})
+
+/** Two buckets, `data` after `assets`, on fresh memory providers. */
+async function bucketsWorld() {
+  const providers = await launchWorld()
+  const doc = {
+    name: 'buckets',
+    resources: {
+      assets: { type: 'storage.bucket', params: { name: '${tenant.name}-assets' } },
+      data: { type: 'storage.bucket', params: { name: '${tenant.name}-data' }, depends_on: ['assets'] },
+    },
+  }
+  return { providers, faults: world(providers).faults, engine: new Engine(providers), doc }
+}
+
+test('a failed apply rejects with its first error, the run report attached', async () => {
+  const { faults, engine, doc } = await bucketsWorld()
+  const ok = await engine.apply(doc, 'iota')
+  assert.equal(ok.success, true)
+  // a create refused for good fails the run
+  faults.errorRate('storage.ensure_bucket', 1, 'permission_denied')
+  const err = await rejection(engine.apply(doc, 'kappa'))
+  assert.ok(err instanceof PermissionDeniedError)
+  assert.equal(err.kind, 'permission_denied')
+  assert.equal(err.retryable, false)
+  assert.equal(err.provider, 'memory')
+  assert.equal(err.operation, 'storage.ensure_bucket')
+  assert.equal(err.step, 'assets')
+  const report = err.report
+  assert.ok(report)
+  assert.equal(report.success, false)
+  assert.equal(report.tenant, 'kappa')
+  assert.equal(report.operation, 'apply')
+  assert.ok(report.errors.length > 0)
+  assert.ok(report.errors[0] instanceof PermissionDeniedError)
+  assert.equal(report.errors[0].message, err.message)
+  assert.equal(report.errors[0].step, 'assets')
+  assert.equal(report.summary.failed, 1)
+  assert.equal(report.steps.find((s) => s.resource === 'data')?.status.status, 'skipped')
+  // the shape a resolved report has; not among the error's own (logged) keys
+  for (const key of Object.keys(ok)) assert.ok(key in report, key)
+  assert.ok(!Object.keys(err).includes('report'))
+})
+
+test('check: false resolves a failed apply with its report', async () => {
+  const { faults, engine, doc } = await bucketsWorld()
+  faults.errorRate('storage.ensure_bucket', 1, 'permission_denied')
+  const report = await engine.apply(doc, 'lambda', { check: false })
+  assert.equal(report.success, false)
+  assert.ok(report.errors.length > 0)
+  assert.ok(report.errors[0] instanceof PermissionDeniedError)
+  assert.equal(report.errors[0].step, 'assets')
+  faults.clear()
+  assert.equal((await engine.apply(doc, 'lambda', { check: false })).success, true)
+})
+
+test('a failed destroy rejects the same way; check: false resolves', async () => {
+  const { faults, engine, doc } = await bucketsWorld()
+  assert.equal((await engine.apply(doc, 'mu')).success, true)
+  // a delete refused for good
+  faults.errorRate('storage.delete_bucket', 1, 'permission_denied')
+  const err = await rejection(engine.destroy(doc, 'mu'))
+  assert.ok(err instanceof PermissionDeniedError)
+  assert.equal(err.operation, 'storage.delete_bucket')
+  assert.equal(err.report?.success, false)
+  assert.equal(err.report?.operation, 'destroy')
+  assert.ok((err.report?.errors.length ?? 0) > 0)
+  const report = await engine.destroy(doc, 'mu', { check: false })
+  assert.equal(report.success, false)
+  assert.ok(report.errors.length > 0 && report.errors.every((e) => e.kind === 'permission_denied'))
+  faults.clear()
+  assert.equal((await engine.destroy(doc, 'mu')).success, true)
+  assert.deepEqual(await engine.outputs('mu'), {})
 })
 
 test('secrets are redacted everywhere but reveal()', () => {

@@ -22,11 +22,16 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 # The Ruby binding (bindings/ruby) is a workspace member: clippy and the builds compile it against
-# Ruby's headers, and rb-sys runs bindgen (libclang). Its tests need Minitest. All from Debian.
+# Ruby's headers, and rb-sys runs bindgen (libclang). Its tests need Minitest; the Rails example
+# (examples/rails-automator) needs Rails 6.1, SQLite, Puma, Capybara and Selenium, and its system
+# test Chromium and chromedriver. All from Debian (there is no gem server here).
 if ! command -v ruby >/dev/null || ! ruby -e 'exit File.exist?(File.join(RbConfig::CONFIG["rubyhdrdir"], "ruby.h"))' ||
-  ! compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || ! ruby -e 'require "minitest"' 2>/dev/null; then
-  step "ruby-dev, libclang-dev, ruby-minitest"
-  apt_install ruby-dev libclang-dev ruby-minitest rake
+  ! compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null ||
+  ! ruby -e 'require "minitest"; require "rails"; require "sqlite3"; require "puma"; require "capybara"; require "selenium-webdriver"' 2>/dev/null ||
+  ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  step "ruby-dev, libclang-dev, ruby-minitest, ruby-rails, chromium"
+  apt_install ruby-dev libclang-dev ruby-minitest rake ruby-rails ruby-sqlite3 puma ruby-capybara \
+    ruby-selenium-webdriver chromium chromium-driver
 fi
 
 step "cargo clippy"
@@ -101,19 +106,47 @@ cp "${CARGO_TARGET_DIR:-target}/debug/libprovisio_ruby.so" "$rb_stage/provisio/p
 (cd bindings/ruby && RUST_BACKTRACE=0 ruby -I"$rb_stage" -Itest \
   -e 'Dir["test/*_test.rb"].sort.each { |f| require File.expand_path(f) }') 2>&1 |
   tee "$PROVISIO_SERVICES_DIR/minitest.log"
-rb_counts=$(grep -E '^[0-9]+ runs, ' "$PROVISIO_SERVICES_DIR/minitest.log" | tail -n 1 |
-  awk '{printf "%d %d %d %d", $1, $5, $7, $9}')
-read -r rb_runs rb_failures rb_errors rb_skips <<<"${rb_counts:-0 0 1 0}"
-rb_failed=$((rb_failures + rb_errors))
-rb_passed=$((rb_runs - rb_failed - rb_skips))
-echo "ruby binding: $rb_passed passed, $rb_failed failed, $rb_skips skipped"
-summary=$(awk -v s="$summary" -v p="$rb_passed" -v f="$rb_failed" \
-  'BEGIN {split(s, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f}')
-if [ "$rb_failed" -ne 0 ] || [ -z "$rb_counts" ]; then
-  echo "ruby binding: tests failed" >&2
-  exit 1
-fi
+# minitest_result NAME LOG...: adds the Minitest summaries ("N runs, A assertions, F failures,
+# E errors, S skips") of the logs to $summary; fails when a run failed or a log has no summary.
+minitest_result() {
+  local name=$1 log runs=0 failed=0 skips=0 counts r f e k
+  shift
+  for log in "$@"; do
+    counts=$(grep -E '^[0-9]+ runs, ' "$log" | tail -n 1 | awk '{printf "%d %d %d %d", $1, $5, $7, $9}')
+    if [ -z "$counts" ]; then
+      echo "$name: no test summary in $log" >&2
+      exit 1
+    fi
+    read -r r f e k <<<"$counts"
+    runs=$((runs + r)) failed=$((failed + f + e)) skips=$((skips + k))
+  done
+  echo "$name: $((runs - failed - skips)) passed, $failed failed, $skips skipped"
+  summary=$(awk -v s="$summary" -v p="$((runs - failed - skips))" -v f="$failed" \
+    'BEGIN {split(s, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f}')
+  if [ "$failed" -ne 0 ]; then
+    echo "$name: tests failed" >&2
+    exit 1
+  fi
+}
+minitest_result "ruby binding" "$PROVISIO_SERVICES_DIR/minitest.log"
 # --- end of the ruby binding block ---------------------------------------------------------------
+
+# --- rails automator (examples/rails-automator): owned by the Ruby binding -----------------------
+# The example Rails app with the gem staged above (PROVISIO_RUBY_LIB): its Gemfile resolves
+# against Debian's gems (`bundle install --local`), its SQLite test database is created from
+# db/schema.rb, then its tests: models, jobs and controllers, and the system tests in headless
+# Chromium (Capybara starts Puma on 127.0.0.1 inside the test process and stops it).
+step "rails automator"
+(
+  cd examples/rails-automator
+  export PROVISIO_RUBY_LIB="$rb_stage" RAILS_ENV=test BUNDLE_SILENCE_ROOT_WARNING=1 BUNDLE_SILENCE_DEPRECATIONS=1
+  bundle install --local --quiet
+  bin/rails db:prepare
+  bin/rails test 2>&1 | tee "$PROVISIO_SERVICES_DIR/rails-test.log"
+  bin/rails test:system 2>&1 | tee "$PROVISIO_SERVICES_DIR/rails-system.log"
+)
+minitest_result "rails automator" "$PROVISIO_SERVICES_DIR/rails-test.log" "$PROVISIO_SERVICES_DIR/rails-system.log"
+# --- end of the rails automator block ------------------------------------------------------------
 
 # --- node binding (bindings/node): owned by the Node binding -------------------------------------
 # npm install from package-lock.json (not `npm ci`: npm 11 leaves the platform packages of the

@@ -88,9 +88,10 @@ impl RunReport {
     pub fn step(&self, resource: &str) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.resource == resource)
     }
-    /// The report as the Python and Ruby bindings hand it out: its JSON plus `success` and
+    /// The report as the Python, Ruby and Node bindings hand it out: its JSON plus `success` and
     /// `errors` (the `resource`, `kind`, `message` and `retryable` of each failure; messages
-    /// carry no secret value).
+    /// carry no secret value). Node puts its fuller error fields in `errors` instead, since each
+    /// becomes a `ProvisioError` there.
     pub fn to_json(&self) -> std::result::Result<Value, serde_json::Error> {
         let mut value = serde_json::to_value(self)?;
         let errors: Vec<Value> = self

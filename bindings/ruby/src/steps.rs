@@ -158,7 +158,9 @@ impl RubyStep {
     }
 
     /// Runs `method` on the Ruby thread running the tenant, blocking this thread until it
-    /// answers (for the engine's synchronous hooks).
+    /// answers (for the engine's synchronous hooks). On a worker of the shared multi-thread
+    /// runtime the wait is announced with `block_in_place`, so the worker's other tasks (other
+    /// tenants' steps) move to another thread instead of waiting behind a Ruby method.
     fn call_sync(
         &self,
         ctx: &StepContext<'_>,
@@ -166,9 +168,16 @@ impl RubyStep {
         args: Vec<Json>,
     ) -> Result<Json> {
         let caller = self.caller(ctx)?;
-        caller
-            .call(self.work(ctx, method, args))
-            .map_err(|e| self.in_context(ctx, method, e))
+        let work = self.work(ctx, method, args);
+        let wait = move || caller.call(work);
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let answer = if on_worker {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        };
+        answer.map_err(|e| self.in_context(ctx, method, e))
     }
 
     /// Runs `method` on the Ruby thread running the tenant; the tokio thread is free meanwhile.

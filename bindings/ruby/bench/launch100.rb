@@ -23,7 +23,8 @@ ROUNDS = 3
 SECRETS = { smtp_password: "bench-smtp-password" }.freeze
 
 # Launches `n` tenants (t000...) split round-robin over `threads` Ruby threads on one fresh
-# engine; the wall time in seconds.
+# engine; the wall time and the process's CPU time (every thread, user and system) of the
+# launches, in seconds.
 def run(n, threads, latency = nil)
   providers = Provisio::Providers.memory(fixtures: File.join(LAUNCH, "memory-fixtures.yaml"))
   providers.cloud.faults.latency("*", latency) if latency
@@ -35,13 +36,15 @@ def run(n, threads, latency = nil)
       raise "t#{i} failed" unless report[:success]
     end
   end
+  cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
   started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
   if threads == 1
     launch.call(0)
   else
     threads.times.map { |t| Thread.new { launch.call(t) } }.each(&:join)
   end
-  Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+  [Process.clock_gettime(Process::CLOCK_MONOTONIC) - started,
+   Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) - cpu]
 end
 
 # Prints and returns the best and the median of `times`.
@@ -59,8 +62,9 @@ def compare(n, latency = nil)
   times = { 1 => [], THREADS => [] }
   ROUNDS.times do |round|
     [1, THREADS].each do |threads|
-      secs = run(n, threads, latency)
-      puts format("%s round %d: %d launches on %d thread(s) in %.3f s", label, round, n, threads, secs)
+      secs, cpu = run(n, threads, latency)
+      puts format("%s round %d: %d launches on %d thread(s) in %.3f s, CPU %.2f s", label, round, n, threads,
+                  secs, cpu)
       times[threads] << secs
     end
   end
@@ -76,12 +80,13 @@ abort "mode: sequential, threads, latency or all" unless %w[sequential threads l
 
 if %w[sequential all].include?(mode)
   times = ROUNDS.times.map do |round|
-    secs = run(n, 1)
-    puts format("ruby sequential round %d: %d launches in %.3f s (%.2f ms per launch)", round, n, secs,
-                secs * 1000 / n)
-    secs
+    secs, cpu = run(n, 1)
+    puts format("ruby sequential round %d: %d launches in %.3f s (%.2f ms per launch), CPU %.2f s (%.2f ms per launch)",
+                round, n, secs, secs * 1000 / n, cpu, cpu * 1000 / n)
+    [secs, cpu]
   end
-  summary("ruby sequential", times)
+  summary("ruby sequential", times.map(&:first))
+  summary("ruby sequential CPU", times.map(&:last))
 end
 compare(n) if %w[threads all].include?(mode)
 compare(LATENCY_TENANTS, LATENCY) if %w[latency all].include?(mode)

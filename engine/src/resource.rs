@@ -165,8 +165,10 @@ pub trait ResourceType: Send + Sync + 'static {
     /// (then the step fails with `Timeout`, naming the last attempt's error). A `retry` set on
     /// the blueprint resource replaces [`Polling::retry`]; a `timeout_secs` set on the
     /// resource cuts the deadline short when it is shorter. The engine's default step timeout
-    /// does not apply: the parameters say how long to wait. `None` (the default): the
-    /// engine's defaults.
+    /// does not apply: the parameters say how long to wait. Such an `apply` must change
+    /// nothing until it succeeds: after a failed create the engine does not read the
+    /// resource to find what an attempt left (which other types get). `None` (the default):
+    /// the engine's defaults.
     fn polling(&self, _params: &Value) -> Option<Polling> {
         None
     }

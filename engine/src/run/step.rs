@@ -257,7 +257,9 @@ impl Engine {
                     json!({"error": EventError::from(&e)}),
                 )
                 .await?;
-                if prior.is_none() {
+                // a failed attempt of a waiting type left nothing to find (see
+                // `ResourceType::polling`): no read after it
+                if prior.is_none() && rt.polling(params).is_none() {
                     let found = FoundAfterFailure {
                         name,
                         spec,

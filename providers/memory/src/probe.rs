@@ -127,21 +127,12 @@ impl MemoryAnswer {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct State {
     /// URL -> the answers still to give; the last one repeats.
     routes: BTreeMap<String, VecDeque<MemoryAnswer>>,
     /// The answer of every URL the table does not hold.
     default: MemoryAnswer,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            routes: BTreeMap::new(),
-            default: MemoryAnswer::default(),
-        }
-    }
 }
 
 /// In-memory probes: each URL answers from a table (see the [module docs](self)).
@@ -294,22 +285,13 @@ impl MemoryProbe {
 
 /// The probe's part of a [`crate::MemorySnapshot`]: the table (with what is left of each
 /// sequence) and the default answer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProbeSnapshot {
     #[serde(default)]
     routes: BTreeMap<String, Vec<MemoryAnswer>>,
     #[serde(default)]
     default: MemoryAnswer,
-}
-
-impl Default for ProbeSnapshot {
-    fn default() -> Self {
-        ProbeSnapshot {
-            routes: BTreeMap::new(),
-            default: MemoryAnswer::default(),
-        }
-    }
 }
 
 impl crate::snapshot::SnapshotSection for MemoryProbe {

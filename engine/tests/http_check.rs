@@ -266,3 +266,35 @@ async fn refresh_runs_a_check_that_no_longer_passes_again() {
         .count();
     assert_eq!(retried, 1);
 }
+
+/// A URL that only breaks a rule once resolved is refused when the run plans, naming the
+/// field, before any side effect.
+#[tokio::test]
+async fn a_resolved_url_is_checked_at_plan_time() {
+    let cloud = cloud();
+    let e = engine(&cloud, Arc::new(VecSink::new()), None);
+    let bp = Blueprint::from_yaml(
+        r#"
+name: checks
+variables:
+  health: {}
+resources:
+  up:
+    type: http.check
+    params: { url: "${tenant.health}" }
+"#,
+    )
+    .unwrap();
+    let tenant = Tenant::new("acme").var("health", "ftp://acme.example.com/");
+    let err = e
+        .apply(&bp, &tenant, ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    assert!(
+        err.message()
+            .contains("url: must start with http:// or https://"),
+        "{err}"
+    );
+    assert_eq!(cloud.faults.calls("probe.fetch"), 0);
+}

@@ -17,6 +17,7 @@
 //! | [`database`] | [`Database`] | managed servers, roles, databases, seeds |
 //! | [`repo`] | [`Repository`] | branches, commits |
 //! | [`mail`] | [`Mail`] | sending identities |
+//! | [`probe`] | [`Probe`] | one HTTP(S) request: does a URL answer? |
 //!
 //! Every trait is async, object-safe and `Send + Sync`; every "ensure" is idempotent and every
 //! delete succeeds when the resource is already gone.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod existence;
 pub mod layer;
 pub mod mail;
+pub mod probe;
 pub mod provider;
 pub mod providers;
 pub mod ratelimit;
@@ -47,6 +49,7 @@ pub use database::Database;
 pub use dns::DnsProvider;
 pub use error::{Error, ErrorKind, Result};
 pub use mail::Mail;
+pub use probe::Probe;
 pub use provider::{Provider, ProviderInfo, Quota};
 pub use repo::Repository;
 pub use secret::SecretString;

@@ -12,6 +12,7 @@
 //! | [`database`] | [`Database`](provisio::Database) | [`DatabaseContext`](database::DatabaseContext) | [`database_conformance!`] |
 //! | [`repo`] | [`Repository`](provisio::Repository) | [`RepoContext`](repo::RepoContext) | [`repo_conformance!`] |
 //! | [`mail`] | [`Mail`](provisio::Mail) | [`MailContext`](mail::MailContext) | [`mail_conformance!`] |
+//! | [`probe`] | [`Probe`](provisio::Probe) | [`ProbeContext`](probe::ProbeContext) | [`probe_conformance!`] |
 //!
 //! # The pieces of each module
 //!
@@ -128,6 +129,7 @@ pub mod compute;
 pub mod database;
 pub mod dns;
 pub mod mail;
+pub mod probe;
 pub mod repo;
 pub mod secrets;
 pub mod storage;

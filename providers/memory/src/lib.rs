@@ -11,6 +11,7 @@
 //! | [`provisio::Database`] | [`MemoryDatabase`] | RDS + PostgreSQL |
 //! | [`provisio::Repository`] | [`MemoryRepo`] | git |
 //! | [`provisio::Mail`] | [`MemoryMail`] | SES |
+//! | [`provisio::Probe`] | [`MemoryProbe`] | a table of URL -> answer; every other URL answers `200 ok` |
 //!
 //! [`MemoryCloud`] bundles one of each around a shared [`Faults`]; [`Faults`] injects errors,
 //! latency and rate limits deterministically under a seed; [`Inventory`] is a comparable
@@ -41,6 +42,7 @@ pub mod mail;
 pub mod names;
 mod paging;
 pub mod persist;
+pub mod probe;
 pub mod repo;
 pub mod secrets;
 pub mod snapshot;
@@ -57,6 +59,7 @@ pub use fixtures::MemoryFixtures;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
 pub use persist::PersistStats;
+pub use probe::MemoryProbe;
 pub use repo::MemoryRepo;
 pub use secrets::MemorySecrets;
 pub use snapshot::{MemorySnapshot, SNAPSHOT_VERSION};

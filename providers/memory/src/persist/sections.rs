@@ -4,8 +4,8 @@
 
 use crate::snapshot::{SNAPSHOT_VERSION, SnapshotSection, check_version};
 use crate::{
-    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryMail, MemoryRepo,
-    MemorySecrets, MemoryStorage,
+    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryMail, MemoryProbe,
+    MemoryRepo, MemorySecrets, MemoryStorage,
 };
 use provisio::{Error, Result};
 use serde_json::value::RawValue;
@@ -23,11 +23,15 @@ pub(crate) enum Section {
     Database,
     Repo,
     Mail,
+    Probe,
 }
+
+/// How many sections the world file has.
+pub(crate) const COUNT: usize = 9;
 
 impl Section {
     /// Every section, in file order.
-    pub(crate) const ALL: [Section; 8] = [
+    pub(crate) const ALL: [Section; COUNT] = [
         Section::Dns,
         Section::Storage,
         Section::Compute,
@@ -36,6 +40,7 @@ impl Section {
         Section::Database,
         Section::Repo,
         Section::Mail,
+        Section::Probe,
     ];
 
     /// The section's key in the file.
@@ -49,6 +54,7 @@ impl Section {
             Section::Database => "database",
             Section::Repo => "repo",
             Section::Mail => "mail",
+            Section::Probe => "probe",
         }
     }
 
@@ -57,10 +63,13 @@ impl Section {
     }
 
     /// The bit set of `sections`.
-    pub(crate) fn mask(sections: &[Section]) -> u8 {
+    pub(crate) fn mask(sections: &[Section]) -> Mask {
         sections.iter().fold(0, |m, s| m | (1 << s.index()))
     }
 }
+
+/// A bit set of sections.
+pub(crate) type Mask = u16;
 
 /// How old the remaining times of a running clock (a booting instance, a running build, a
 /// secret's recovery window...) in a written section may get before a write serializes the
@@ -110,6 +119,7 @@ pub(crate) struct LiveWorld {
     database: Weak<MemoryDatabase>,
     repo: Weak<MemoryRepo>,
     mail: Weak<MemoryMail>,
+    probe: Weak<MemoryProbe>,
     seed: u64,
 }
 
@@ -220,11 +230,25 @@ struct RawFile<'a> {
     repo: &'a RawValue,
     #[serde(borrow)]
     mail: &'a RawValue,
+    /// Absent in files written before the probe had a section: the default probe.
+    #[serde(borrow, default)]
+    probe: Option<&'a RawValue>,
+}
+
+/// The probe section of a file that has none.
+fn default_probe() -> &'static RawValue {
+    static DEFAULT: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        let json = serde_json::to_string(&crate::probe::ProbeSnapshot::default())
+            .expect("the default probe section serializes");
+        RawValue::from_string(json).expect("serde_json writes valid JSON")
+    })
 }
 
 impl RawFile<'_> {
     fn section(&self, s: Section) -> &RawValue {
         match s {
+            Section::Probe => self.probe.unwrap_or(default_probe()),
             Section::Dns => self.dns,
             Section::Storage => self.storage,
             Section::Compute => self.compute,
@@ -248,6 +272,7 @@ impl LiveWorld {
             database: std::sync::Arc::downgrade(&cloud.database),
             repo: std::sync::Arc::downgrade(&cloud.repo),
             mail: std::sync::Arc::downgrade(&cloud.mail),
+            probe: std::sync::Arc::downgrade(&cloud.probe),
             seed: cloud.faults.seed(),
         }
     }
@@ -267,13 +292,14 @@ impl LiveWorld {
             Section::Database => serialize(&self.database, &mut ()),
             Section::Repo => serialize(&self.repo, &mut caches.repo),
             Section::Mail => serialize(&self.mail, &mut ()),
+            Section::Probe => serialize(&self.probe, &mut ()),
         }
     }
 
     /// Replaces what the live providers hold with the world in `text`, in place: every
     /// section is parsed and checked first, and only when all are good is any installed, so
     /// a bad file leaves the providers as they were. Returns each section's JSON.
-    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; 8]> {
+    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; COUNT]> {
         let bad = |e: serde_json::Error| {
             Error::invalid_input(format!("not a valid memory snapshot: {e}"))
         };
@@ -297,6 +323,12 @@ impl LiveWorld {
         let database = prepare(&self.database, raw.database, Section::Database, elapsed)?;
         let repo = prepare(&self.repo, raw.repo, Section::Repo, elapsed)?;
         let mail = prepare(&self.mail, raw.mail, Section::Mail, elapsed)?;
+        let probe = prepare(
+            &self.probe,
+            raw.section(Section::Probe),
+            Section::Probe,
+            elapsed,
+        )?;
         let clocks = [
             dns.install(),
             storage.install(),
@@ -306,6 +338,7 @@ impl LiveWorld {
             database.install(),
             repo.install(),
             mail.install(),
+            probe.install(),
         ];
         Ok(Section::ALL
             .map(|s| SectionJson::new(raw.section(s).get().to_string(), clocks[s.index()])))
@@ -313,7 +346,7 @@ impl LiveWorld {
 
     /// The world file made of `sections` (each one's JSON as [`crate::MemorySnapshot`] writes
     /// it, in file order), compact.
-    pub(crate) fn assemble(&self, sections: &[&str; 8]) -> String {
+    pub(crate) fn assemble(&self, sections: &[&str; COUNT]) -> String {
         let len: usize = sections.iter().map(|s| s.len() + 16).sum();
         let mut out = String::with_capacity(len + 64);
         out.push_str(&format!(
@@ -348,7 +381,7 @@ mod tests {
             .iter()
             .map(|s| live.serialize(*s, &mut caches).unwrap().unwrap().json)
             .collect();
-        let refs: [&str; 8] = std::array::from_fn(|i| sections[i].as_str());
+        let refs: [&str; COUNT] = std::array::from_fn(|i| sections[i].as_str());
         let text = live.assemble(&refs);
         let mut snap = MemorySnapshot::from_json(&text).unwrap();
         assert!(snap.written_at_ms.is_some_and(|t| t > 0));

@@ -78,7 +78,9 @@ mod aws {
             ),
             Capability::Database => ("RDS", "aws-rds", cfg!(feature = "aws-rds")),
             Capability::Mail => ("SES v2", "aws-sesv2", cfg!(feature = "aws-sesv2")),
-            Capability::Ci | Capability::Repo | Capability::None => return None,
+            Capability::Ci | Capability::Repo | Capability::Host | Capability::None => {
+                return None;
+            }
         })
     }
 
@@ -316,6 +318,7 @@ impl Builder {
             Capability::Database => providers.with_database(name, cloud.database.clone()),
             Capability::Repo => providers.with_repo(name, cloud.repo.clone()),
             Capability::Mail => providers.with_mail(name, cloud.mail.clone()),
+            Capability::Host => providers.with_host(name, cloud.host.clone()),
             Capability::None => return Err(unsupported(cap, "memory")),
         })
     }

@@ -17,6 +17,7 @@
 //! | [`database`] | [`Database`] | managed servers, roles, databases, seeds |
 //! | [`repo`] | [`Repository`] | branches, commits |
 //! | [`mail`] | [`Mail`] | sending identities |
+//! | [`host`] | [`Host`] | files and commands on a remote machine |
 //!
 //! Every trait is async, object-safe and `Send + Sync`; every "ensure" is idempotent and every
 //! delete succeeds when the resource is already gone.
@@ -28,6 +29,7 @@ pub mod database;
 pub mod dns;
 pub mod error;
 pub mod existence;
+pub mod host;
 pub mod layer;
 pub mod mail;
 pub mod provider;
@@ -46,6 +48,7 @@ pub use compute::Compute;
 pub use database::Database;
 pub use dns::DnsProvider;
 pub use error::{Error, ErrorKind, Result};
+pub use host::Host;
 pub use mail::Mail;
 pub use provider::{Provider, ProviderInfo, Quota};
 pub use repo::Repository;

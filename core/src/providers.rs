@@ -4,8 +4,8 @@
 //! name into a trait object. The engine never knows which implementation it drives.
 
 use crate::{
-    CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Provider, Repository,
-    Result, SecretStore,
+    CiServer, Compute, Database, DnsProvider, Error, Host, Mail, ObjectStorage, Provider,
+    Repository, Result, SecretStore,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub enum Capability {
     Repo,
     /// [`Mail`].
     Mail,
+    /// [`Host`].
+    Host,
     /// No provider (custom steps that do their own I/O).
     None,
 }
@@ -48,6 +50,7 @@ impl Capability {
             Capability::Database => "database",
             Capability::Repo => "repo",
             Capability::Mail => "mail",
+            Capability::Host => "host",
             Capability::None => "none",
         }
     }
@@ -74,6 +77,7 @@ pub struct Providers {
     database: BTreeMap<String, Arc<dyn Database>>,
     repo: BTreeMap<String, Arc<dyn Repository>>,
     mail: BTreeMap<String, Arc<dyn Mail>>,
+    host: BTreeMap<String, Arc<dyn Host>>,
 }
 
 fn missing(cap: Capability, name: &str) -> Error {
@@ -114,6 +118,7 @@ impl Providers {
         database, with_database, Database, Capability::Database;
         repo, with_repo, Repository, Capability::Repo;
         mail, with_mail, Mail, Capability::Mail;
+        host, with_host, Host, Capability::Host;
     }
 
     /// The same providers, each with the layers of `stack` around it (see
@@ -144,6 +149,7 @@ impl Providers {
             database: wrap(&self.database, |p| stack.database(p)),
             repo: wrap(&self.repo, |p| stack.repo(p)),
             mail: wrap(&self.mail, |p| stack.mail(p)),
+            host: wrap(&self.host, |p| stack.host(p)),
         }
     }
 
@@ -169,6 +175,7 @@ impl Providers {
             Capability::Database => get(&self.database, name),
             Capability::Repo => get(&self.repo, name),
             Capability::Mail => get(&self.mail, name),
+            Capability::Host => get(&self.host, name),
             Capability::None => None,
         }
     }

@@ -12,6 +12,7 @@
 //! | [`database`] | [`Database`](provisio::Database) | [`DatabaseContext`](database::DatabaseContext) | [`database_conformance!`] |
 //! | [`repo`] | [`Repository`](provisio::Repository) | [`RepoContext`](repo::RepoContext) | [`repo_conformance!`] |
 //! | [`mail`] | [`Mail`](provisio::Mail) | [`MailContext`](mail::MailContext) | [`mail_conformance!`] |
+//! | [`host`] | [`Host`](provisio::Host) | [`HostContext`](host::HostContext) | [`host_conformance!`] |
 //!
 //! # The pieces of each module
 //!
@@ -127,6 +128,7 @@ pub mod ci;
 pub mod compute;
 pub mod database;
 pub mod dns;
+pub mod host;
 pub mod mail;
 pub mod repo;
 pub mod secrets;

@@ -59,6 +59,7 @@
 //! | `database.roles`, `database.databases` | role -> `{ password }`; database -> `{ owner }` |
 //! | `repo.branches` | branch -> files (path -> text or `{ base64 }`); `main` is written first and other branches start from it |
 //! | `mail.identities[]` | `name` (domain or address), `tags`, `verified` |
+//! | `host.dirs`, `host.answers` | directory -> files (name -> text or `{ base64 }`); command line -> `{ exit_code, stdout, stderr }` |
 
 use crate::content::content_map;
 use crate::{Content, MemoryCloud};
@@ -68,7 +69,7 @@ use provisio::dns::{Record, RecordSpec, RecordType};
 use provisio::repo::{Author, CommitSpec};
 use provisio::storage::{BucketSpec, content_etag};
 use provisio::{
-    Bytes, CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Repository,
+    Bytes, CiServer, Compute, Database, DnsProvider, Error, Host, Mail, ObjectStorage, Repository,
     Result, SecretStore, SecretString, Tags, validate,
 };
 use provisio_loader::{Format, Limits};
@@ -98,6 +99,8 @@ pub struct MemoryFixtures {
     pub repo: RepoFixtures,
     /// Mail sending identities.
     pub mail: MailFixtures,
+    /// The host's directories and scripted command answers.
+    pub host: HostFixtures,
 }
 
 /// The `dns` section.
@@ -365,6 +368,16 @@ pub struct IdentityFixture {
     /// Mark it verified at once (otherwise it verifies after the provider's delay).
     #[serde(default)]
     pub verified: bool,
+}
+
+/// The `host` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostFixtures {
+    /// Directory (absolute) -> files in it (name -> content); a directory may be empty.
+    pub dirs: BTreeMap<String, BTreeMap<String, Content>>,
+    /// Command line (as `HostCommand::display` writes it) -> its scripted answer.
+    pub answers: BTreeMap<String, crate::host::CommandAnswer>,
 }
 
 /// The commit message of files written by fixtures.
@@ -649,6 +662,16 @@ impl MemoryFixtures {
             at_res(field, crate::mail::canonical(&id.name))?;
             at_res(field, validate::tags("identity tags", &id.tags))?;
         }
+        for (dir, files) in &self.host.dirs {
+            let field = || format!("host.dirs[{dir:?}]");
+            at_res(field, provisio::host::dir_path("host dir", dir))?;
+            for name in files.keys() {
+                at_res(
+                    || format!("host.dirs[{dir:?}][{name:?}]"),
+                    provisio::host::file_name("file name", name),
+                )?;
+            }
+        }
         Ok(())
     }
 }
@@ -875,6 +898,27 @@ impl MemoryCloud {
             if id.verified {
                 self.mail.verify(&id.name);
             }
+        }
+
+        for (dir, files) in &fixtures.host.dirs {
+            let field = || format!("host.dirs[{dir:?}]");
+            self.host.add_dir(dir);
+            let mut wanted: BTreeMap<String, Bytes> = BTreeMap::new();
+            for (name, content) in files {
+                if keep && self.host.file(&format!("{dir}/{name}")).is_some() {
+                    continue;
+                }
+                wanted.insert(name.clone(), content.0.clone());
+            }
+            if !wanted.is_empty() {
+                at_res(field, self.host.write_files(dir, &wanted).await)?;
+            }
+        }
+        for (command, answer) in &fixtures.host.answers {
+            if keep && self.host.has_answer(command) {
+                continue;
+            }
+            self.host.answer(command.clone(), answer.clone());
         }
         Ok(())
     }

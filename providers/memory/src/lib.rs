@@ -11,6 +11,7 @@
 //! | [`provisio::Database`] | [`MemoryDatabase`] | RDS + PostgreSQL |
 //! | [`provisio::Repository`] | [`MemoryRepo`] | git |
 //! | [`provisio::Mail`] | [`MemoryMail`] | SES |
+//! | [`provisio::Host`] | [`MemoryHost`] | a Linux host over ssh (commands answer from a table) |
 //!
 //! [`MemoryCloud`] bundles one of each around a shared [`Faults`]; [`Faults`] injects errors,
 //! latency and rate limits deterministically under a seed; [`Inventory`] is a comparable
@@ -36,6 +37,7 @@ pub mod database;
 pub mod dns;
 pub mod faults;
 pub mod fixtures;
+pub mod host;
 pub mod inventory;
 pub mod mail;
 pub mod names;
@@ -54,6 +56,7 @@ pub use database::MemoryDatabase;
 pub use dns::MemoryDns;
 pub use faults::{CallOutcome, CallRecord, Faults};
 pub use fixtures::MemoryFixtures;
+pub use host::MemoryHost;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
 pub use persist::PersistStats;

@@ -26,13 +26,14 @@
 //!
 //! What a snapshot holds, and what it does not:
 //!
-//! - **Everything the eight providers hold**: zones, records and the record counter; buckets,
+//! - **Everything the nine providers hold**: zones, records and the record counter; buckets,
 //!   their settings, objects (bodies as text, or base64 when not UTF-8) and foreign bucket
 //!   names; instances with their ids, addresses and life-cycle state, the launch counter and
 //!   the position of the id generator; the CI tree with configs, builds and results; every
 //!   version of every secret *with its value* (see below), soft-deleted secrets and their
 //!   recovery windows; database servers, final snapshots, roles, databases and seeds; every
-//!   commit and branch of the repository; mail identities. The timing settings
+//!   commit and branch of the repository; mail identities; the host's directories, files and
+//!   scripted command answers (not its command log). The timing settings
 //!   (`set_boot_time`, `set_build_duration`, `set_create_time`, `set_verification_delay`, ...)
 //!   and the per-job build results are kept too; set them again after loading to change them.
 //! - **Time**: the providers measure time with `tokio::time::Instant`, which cannot be written
@@ -63,6 +64,7 @@ use crate::ci::CiSnapshot;
 use crate::compute::ComputeSnapshot;
 use crate::database::DatabaseSnapshot;
 use crate::dns::DnsSnapshot;
+use crate::host::HostSnapshot;
 use crate::mail::MailSnapshot;
 use crate::repo::RepoSnapshot;
 use crate::secrets::SecretsSnapshot;
@@ -118,6 +120,9 @@ pub struct MemorySnapshot {
     database: DatabaseSnapshot,
     repo: RepoSnapshot,
     mail: MailSnapshot,
+    /// Absent from snapshots written before the host existed: an empty host.
+    #[serde(default)]
+    host: HostSnapshot,
 }
 
 /// Only the version, read before the rest so that a file of another version gets a clear
@@ -315,6 +320,7 @@ impl MemoryCloud {
             database: self.database.snapshot(),
             repo: self.repo.snapshot(),
             mail: self.mail.snapshot(),
+            host: self.host.snapshot(),
         }
     }
 
@@ -353,6 +359,7 @@ impl MemoryCloud {
         let database = self.database.prepare_section(snapshot.database)?;
         let repo = self.repo.prepare_section(snapshot.repo)?;
         let mail = self.mail.prepare_section(snapshot.mail)?;
+        let host = self.host.prepare_section(snapshot.host)?;
         self.dns.install_section(dns);
         self.storage.install_section(storage);
         self.compute.install_section(compute);
@@ -361,6 +368,7 @@ impl MemoryCloud {
         self.database.install_section(database);
         self.repo.install_section(repo);
         self.mail.install_section(mail);
+        self.host.install_section(host);
         Ok(())
     }
 

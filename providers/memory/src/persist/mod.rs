@@ -222,7 +222,8 @@ impl MemoryCloud {
         self.secrets.base.attach(world.clone());
         self.database.base.attach(world.clone());
         self.repo.base.attach(world.clone());
-        self.mail.base.attach(world);
+        self.mail.base.attach(world.clone());
+        self.host.base.attach(world);
     }
 
     fn world(&self) -> Option<&Arc<WorldFile>> {

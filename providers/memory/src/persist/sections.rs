@@ -4,8 +4,8 @@
 
 use crate::snapshot::{SNAPSHOT_VERSION, SnapshotSection, check_version};
 use crate::{
-    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryMail, MemoryRepo,
-    MemorySecrets, MemoryStorage,
+    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryHost, MemoryMail,
+    MemoryRepo, MemorySecrets, MemoryStorage,
 };
 use provisio::{Error, Result};
 use serde_json::value::RawValue;
@@ -23,11 +23,18 @@ pub(crate) enum Section {
     Database,
     Repo,
     Mail,
+    Host,
 }
+
+/// How many sections a world file has.
+pub(crate) const SECTIONS: usize = 9;
+
+/// A set of sections, one bit each.
+pub(crate) type Mask = u16;
 
 impl Section {
     /// Every section, in file order.
-    pub(crate) const ALL: [Section; 8] = [
+    pub(crate) const ALL: [Section; SECTIONS] = [
         Section::Dns,
         Section::Storage,
         Section::Compute,
@@ -36,6 +43,7 @@ impl Section {
         Section::Database,
         Section::Repo,
         Section::Mail,
+        Section::Host,
     ];
 
     /// The section's key in the file.
@@ -49,6 +57,7 @@ impl Section {
             Section::Database => "database",
             Section::Repo => "repo",
             Section::Mail => "mail",
+            Section::Host => "host",
         }
     }
 
@@ -57,7 +66,7 @@ impl Section {
     }
 
     /// The bit set of `sections`.
-    pub(crate) fn mask(sections: &[Section]) -> u8 {
+    pub(crate) fn mask(sections: &[Section]) -> Mask {
         sections.iter().fold(0, |m, s| m | (1 << s.index()))
     }
 }
@@ -110,6 +119,7 @@ pub(crate) struct LiveWorld {
     database: Weak<MemoryDatabase>,
     repo: Weak<MemoryRepo>,
     mail: Weak<MemoryMail>,
+    host: Weak<MemoryHost>,
     seed: u64,
 }
 
@@ -195,6 +205,15 @@ impl<P: SnapshotSection> Prepared<P> {
     }
 }
 
+/// The host section of a world file written before it had one: an empty host.
+fn empty_host() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| {
+        RawValue::from_string(r#"{"dirs":[],"files":{},"answers":{}}"#.to_string())
+            .expect("valid JSON")
+    })
+}
+
 /// The world file's layout, with each section left as raw JSON.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,10 +239,13 @@ struct RawFile<'a> {
     repo: &'a RawValue,
     #[serde(borrow)]
     mail: &'a RawValue,
+    /// Absent from files written before the host section existed: an empty host.
+    #[serde(borrow, default)]
+    host: Option<&'a RawValue>,
 }
 
-impl RawFile<'_> {
-    fn section(&self, s: Section) -> &RawValue {
+impl<'a> RawFile<'a> {
+    fn section(&self, s: Section) -> &'a RawValue {
         match s {
             Section::Dns => self.dns,
             Section::Storage => self.storage,
@@ -233,6 +255,10 @@ impl RawFile<'_> {
             Section::Database => self.database,
             Section::Repo => self.repo,
             Section::Mail => self.mail,
+            Section::Host => match self.host {
+                Some(raw) => raw,
+                None => empty_host(),
+            },
         }
     }
 }
@@ -248,6 +274,7 @@ impl LiveWorld {
             database: std::sync::Arc::downgrade(&cloud.database),
             repo: std::sync::Arc::downgrade(&cloud.repo),
             mail: std::sync::Arc::downgrade(&cloud.mail),
+            host: std::sync::Arc::downgrade(&cloud.host),
             seed: cloud.faults.seed(),
         }
     }
@@ -267,13 +294,14 @@ impl LiveWorld {
             Section::Database => serialize(&self.database, &mut ()),
             Section::Repo => serialize(&self.repo, &mut caches.repo),
             Section::Mail => serialize(&self.mail, &mut ()),
+            Section::Host => serialize(&self.host, &mut ()),
         }
     }
 
     /// Replaces what the live providers hold with the world in `text`, in place: every
     /// section is parsed and checked first, and only when all are good is any installed, so
     /// a bad file leaves the providers as they were. Returns each section's JSON.
-    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; 8]> {
+    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; SECTIONS]> {
         let bad = |e: serde_json::Error| {
             Error::invalid_input(format!("not a valid memory snapshot: {e}"))
         };
@@ -297,6 +325,12 @@ impl LiveWorld {
         let database = prepare(&self.database, raw.database, Section::Database, elapsed)?;
         let repo = prepare(&self.repo, raw.repo, Section::Repo, elapsed)?;
         let mail = prepare(&self.mail, raw.mail, Section::Mail, elapsed)?;
+        let host = prepare(
+            &self.host,
+            raw.section(Section::Host),
+            Section::Host,
+            elapsed,
+        )?;
         let clocks = [
             dns.install(),
             storage.install(),
@@ -306,6 +340,7 @@ impl LiveWorld {
             database.install(),
             repo.install(),
             mail.install(),
+            host.install(),
         ];
         Ok(Section::ALL
             .map(|s| SectionJson::new(raw.section(s).get().to_string(), clocks[s.index()])))
@@ -313,7 +348,7 @@ impl LiveWorld {
 
     /// The world file made of `sections` (each one's JSON as [`crate::MemorySnapshot`] writes
     /// it, in file order), compact.
-    pub(crate) fn assemble(&self, sections: &[&str; 8]) -> String {
+    pub(crate) fn assemble(&self, sections: &[&str; SECTIONS]) -> String {
         let len: usize = sections.iter().map(|s| s.len() + 16).sum();
         let mut out = String::with_capacity(len + 64);
         out.push_str(&format!(
@@ -348,7 +383,7 @@ mod tests {
             .iter()
             .map(|s| live.serialize(*s, &mut caches).unwrap().unwrap().json)
             .collect();
-        let refs: [&str; 8] = std::array::from_fn(|i| sections[i].as_str());
+        let refs: [&str; SECTIONS] = std::array::from_fn(|i| sections[i].as_str());
         let text = live.assemble(&refs);
         let mut snap = MemorySnapshot::from_json(&text).unwrap();
         assert!(snap.written_at_ms.is_some_and(|t| t > 0));

@@ -92,7 +92,7 @@ pub(crate) struct Coord {
     /// Operations inside the session.
     pub(crate) active: usize,
     /// The sections the session's operations changed (a bit per [`Section`]).
-    pub(crate) dirty: u8,
+    pub(crate) dirty: super::sections::Mask,
     /// The last session that is over (and written, when it changed anything).
     pub(crate) finished: u64,
     /// Sessions whose write failed.
@@ -339,7 +339,7 @@ impl Entry {
         self.exit(Section::mask(changed))
     }
 
-    fn exit(&self, changed: u8) -> Option<u64> {
+    fn exit(&self, changed: super::sections::Mask) -> Option<u64> {
         if self.rider {
             debug_assert_eq!(changed, 0, "a rider only reads");
             return None;

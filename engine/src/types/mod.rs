@@ -11,6 +11,7 @@
 //! | `database.server`, `database.role`, `database.database`, `database.seed` | [`database`] | managed servers and what lives inside them |
 //! | `repo.branch`, `repo.files` | [`repo`] | git branches and files committed to them |
 //! | `mail.identity` | [`mail`] | a sending domain or address |
+//! | `host.stack` | [`host`] | files in a directory of a remote host, started by a command |
 //!
 //! Every type follows the same rules:
 //! - Its parameters are a `#[derive(Deserialize)] #[serde(deny_unknown_fields)]` struct read
@@ -46,6 +47,7 @@ pub mod ci;
 pub mod compute;
 pub mod database;
 pub mod dns;
+pub mod host;
 pub mod mail;
 pub(crate) mod params;
 pub mod repo;
@@ -69,7 +71,8 @@ pub fn builtin() -> Registry {
         .register(Arc::new(database::DatabaseSeed))
         .register(Arc::new(repo::RepoBranch))
         .register(Arc::new(repo::RepoFiles))
-        .register(Arc::new(mail::MailIdentity));
+        .register(Arc::new(mail::MailIdentity))
+        .register(Arc::new(host::HostStack));
     r
 }
 
@@ -135,7 +138,8 @@ pub(crate) mod testing {
                 .with_secrets("default", cloud.secrets.clone())
                 .with_database("default", cloud.database.clone())
                 .with_repo("default", cloud.repo.clone())
-                .with_mail("default", cloud.mail.clone());
+                .with_mail("default", cloud.mail.clone())
+                .with_host("default", cloud.host.clone());
             Harness {
                 cloud,
                 providers,
@@ -241,11 +245,12 @@ mod tests {
             "repo.branch",
             "repo.files",
             "mail.identity",
+            "host.stack",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

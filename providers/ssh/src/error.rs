@@ -33,6 +33,16 @@ fn tail(stderr: &str) -> String {
     t.chars().take(400).collect()
 }
 
+/// The fingerprint of the key the host presented, from the client's warning
+/// (`The fingerprint for the ED25519 key sent by the remote host is\nSHA256:...`).
+fn presented_key(stderr: &str) -> Option<String> {
+    let at = stderr.find("sent by the remote host is")?;
+    let fp = stderr[at..]
+        .split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))?;
+    Some(fp.trim_end_matches('.').to_string())
+}
+
 /// The error of an ssh invocation that ended with `status` (255: the client's own failure)
 /// and `stderr`, for `what` (`upload to /srv/acme`) on `account` (`root@host:22`).
 pub(crate) fn from_ssh(
@@ -49,13 +59,21 @@ pub(crate) fn from_ssh(
         "remote host identification has changed",
         "host key is known for",
     ]) {
+        let presented = presented_key(stderr)
+            .map(|fp| format!("; the host presented {fp}"))
+            .unwrap_or_default();
         return Error::new(
             ErrorKind::Unauthenticated,
             format!(
-                "{what}: the host key of {account} did not match {}; nothing was run \
-                 (ssh: {})",
+                "{what}: the host key of {account} did not match {}{presented}; nothing was \
+                 run (ssh: {})",
                 keys.describe(),
-                tail(stderr)
+                stderr
+                    .lines()
+                    .rev()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .unwrap_or("host key verification failed")
             ),
         );
     }
@@ -119,7 +137,7 @@ mod tests {
 
     #[test]
     fn classifies_the_clients_complaints() {
-        let mismatch = "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.\n";
+        let mismatch = "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:eFxccnvj0YQ8DBL+fQ2RP7Sa94xfjStuohcM8YTI/z4.\nPlease contact your system administrator.\nHost key verification failed.\n";
         let keys = KeyCheck::Pinned {
             kind: "ssh-ed25519".into(),
             fingerprint: "SHA256:abc".into(),
@@ -129,6 +147,13 @@ mod tests {
         assert!(
             e.message().contains(
                 "host key of u@h:22 did not match the pinned host_key (ssh-ed25519 SHA256:abc)"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.message().ends_with(
+                "the host presented SHA256:eFxccnvj0YQ8DBL+fQ2RP7Sa94xfjStuohcM8YTI/z4; nothing \
+                 was run (ssh: Host key verification failed.)"
             ),
             "{e}"
         );

@@ -302,7 +302,9 @@ async fn a_host_key_that_does_not_match_runs_nothing() {
         ),
         "{e}"
     );
+    assert!(e.message().contains("the host presented SHA256:"), "{e}");
     assert!(!e.retryable());
+    eprintln!("a pinned key that does not match: {e}");
     let e = host
         .run(&HostCommand::new(
             &target,

@@ -65,7 +65,8 @@ const SHELL_SYNTAX: &str = ";&|<>`$\\\"'(){}*?[]~#!\n\r";
 ///     files:
 ///       docker-compose.yml: { $template: config/docker-compose.yml, vars: { hostname: "${dns_stg.fqdn}" } }
 ///     start: docker compose up -d --remove-orphans
-///     status: [docker, compose, ps, --status, running, --quiet]
+///     # `docker compose ps` exits 0 even when nothing runs: test its output
+///     status: [sh, -c, 'test -n "$(docker compose ps --status running --quiet)"']
 ///     stop: docker compose down
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

@@ -15,7 +15,8 @@ use std::sync::Arc;
     feature = "ssh",
     feature = "jenkins",
     feature = "postgres",
-    feature = "cloudflare"
+    feature = "cloudflare",
+    feature = "http"
 ))]
 macro_rules! single {
     ($self:ident, $providers:ident, $cap:ident, $name:ident, $entry:ident, $serves:expr, $config:ty, $new:path, $with:ident) => {{
@@ -43,6 +44,8 @@ pub const KINDS: &[&str] = &[
     "cloudflare",
     #[cfg(feature = "azure")]
     "azure",
+    #[cfg(feature = "http")]
+    "http",
     #[cfg(any(
         feature = "aws-route53",
         feature = "aws-s3",
@@ -81,7 +84,11 @@ mod aws {
             ),
             Capability::Database => ("RDS", "aws-rds", cfg!(feature = "aws-rds")),
             Capability::Mail => ("SES v2", "aws-sesv2", cfg!(feature = "aws-sesv2")),
-            Capability::Ci | Capability::Repo | Capability::Host | Capability::None => {
+            Capability::Ci
+            | Capability::Repo
+            | Capability::Probe
+            | Capability::Host
+            | Capability::None => {
                 return None;
             }
         })
@@ -110,6 +117,7 @@ const KIND_FEATURES: &[(&str, &str)] = &[
     ("cloudflare", "cloudflare"),
     ("azure", "azure"),
     ("aws", "aws"),
+    ("http", "http"),
 ];
 
 /// Builds providers, sharing one instance among entries of the same kind and settings.
@@ -236,6 +244,18 @@ impl Builder {
                 provisio_cloudflare::CloudflareDns::new,
                 with_dns
             ),
+            #[cfg(feature = "http")]
+            "http" => single!(
+                self,
+                providers,
+                cap,
+                name,
+                entry,
+                Capability::Probe,
+                provisio_http::HttpConfig,
+                provisio_http::HttpProbe::new,
+                with_probe
+            ),
             #[cfg(feature = "azure")]
             "azure" => {
                 let config: provisio_azure::AzureConfig = settings(entry)?;
@@ -334,6 +354,7 @@ impl Builder {
             Capability::Database => providers.with_database(name, cloud.database.clone()),
             Capability::Repo => providers.with_repo(name, cloud.repo.clone()),
             Capability::Mail => providers.with_mail(name, cloud.mail.clone()),
+            Capability::Probe => providers.with_probe(name, cloud.probe.clone()),
             Capability::Host => providers.with_host(name, cloud.host.clone()),
             Capability::None => return Err(unsupported(cap, "memory")),
         })
@@ -363,6 +384,33 @@ mod tests {
             assert!(msg.contains("does not serve the ci capability"), "{msg}");
         }
         assert!(msg.contains("providers.ci.default"), "{msg}");
+    }
+
+    /// The `http` kind serves the probe capability; a provider file cannot turn TLS
+    /// verification off for every check.
+    #[cfg(feature = "http")]
+    #[tokio::test]
+    async fn http_serves_probes_and_refuses_provider_wide_tls_settings() {
+        let conn = ProviderConfig::from_toml("[providers.probe.default]\nkind = \"http\"\n")
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let probe = conn.providers.probe("default").unwrap();
+        assert_eq!(probe.info().name, "http");
+        for (setting, needle) in [
+            ("tls_verify = false", "tls_verify: false on the http.check"),
+            ("ca_file = \"/etc/ca.pem\"", "set ca_file on the http.check"),
+        ] {
+            let msg = connect_error(&format!(
+                "[providers.probe.default]\nkind = \"http\"\n{setting}\n"
+            ))
+            .await;
+            assert!(msg.contains("providers.probe.default"), "{msg}");
+            assert!(msg.contains(needle), "{msg}");
+        }
+        let msg = connect_error("[providers.dns.default]\nkind = \"http\"\n").await;
+        assert!(msg.contains("does not serve the dns capability"), "{msg}");
     }
 
     /// The `ssh` kind serves the host capability, always with a verified host key, and has no

@@ -17,6 +17,7 @@
 //! | [`database`] | [`Database`] | managed servers, roles, databases, seeds |
 //! | [`repo`] | [`Repository`] | branches, commits |
 //! | [`mail`] | [`Mail`] | sending identities |
+//! | [`probe`] | [`Probe`] | one HTTP(S) request: does a URL answer? |
 //! | [`host`] | [`Host`] | files and commands on a remote machine |
 //!
 //! Every trait is async, object-safe and `Send + Sync`; every "ensure" is idempotent and every
@@ -32,6 +33,7 @@ pub mod existence;
 pub mod host;
 pub mod layer;
 pub mod mail;
+pub mod probe;
 pub mod provider;
 pub mod providers;
 pub mod ratelimit;
@@ -50,6 +52,7 @@ pub use dns::DnsProvider;
 pub use error::{Error, ErrorKind, Result};
 pub use host::Host;
 pub use mail::Mail;
+pub use probe::Probe;
 pub use provider::{Provider, ProviderInfo, Quota};
 pub use repo::Repository;
 pub use secret::SecretString;

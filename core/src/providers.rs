@@ -4,7 +4,7 @@
 //! name into a trait object. The engine never knows which implementation it drives.
 
 use crate::{
-    CiServer, Compute, Database, DnsProvider, Error, Host, Mail, ObjectStorage, Provider,
+    CiServer, Compute, Database, DnsProvider, Error, Host, Mail, ObjectStorage, Probe, Provider,
     Repository, Result, SecretStore,
 };
 use std::collections::BTreeMap;
@@ -32,6 +32,8 @@ pub enum Capability {
     Repo,
     /// [`Mail`].
     Mail,
+    /// [`Probe`].
+    Probe,
     /// [`Host`].
     Host,
     /// No provider (custom steps that do their own I/O).
@@ -50,6 +52,7 @@ impl Capability {
             Capability::Database => "database",
             Capability::Repo => "repo",
             Capability::Mail => "mail",
+            Capability::Probe => "probe",
             Capability::Host => "host",
             Capability::None => "none",
         }
@@ -77,6 +80,7 @@ pub struct Providers {
     database: BTreeMap<String, Arc<dyn Database>>,
     repo: BTreeMap<String, Arc<dyn Repository>>,
     mail: BTreeMap<String, Arc<dyn Mail>>,
+    probe: BTreeMap<String, Arc<dyn Probe>>,
     host: BTreeMap<String, Arc<dyn Host>>,
 }
 
@@ -118,6 +122,7 @@ impl Providers {
         database, with_database, Database, Capability::Database;
         repo, with_repo, Repository, Capability::Repo;
         mail, with_mail, Mail, Capability::Mail;
+        probe, with_probe, Probe, Capability::Probe;
         host, with_host, Host, Capability::Host;
     }
 
@@ -149,6 +154,7 @@ impl Providers {
             database: wrap(&self.database, |p| stack.database(p)),
             repo: wrap(&self.repo, |p| stack.repo(p)),
             mail: wrap(&self.mail, |p| stack.mail(p)),
+            probe: wrap(&self.probe, |p| stack.probe(p)),
             host: wrap(&self.host, |p| stack.host(p)),
         }
     }
@@ -175,6 +181,7 @@ impl Providers {
             Capability::Database => get(&self.database, name),
             Capability::Repo => get(&self.repo, name),
             Capability::Mail => get(&self.mail, name),
+            Capability::Probe => get(&self.probe, name),
             Capability::Host => get(&self.host, name),
             Capability::None => None,
         }

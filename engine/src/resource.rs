@@ -155,6 +155,24 @@ pub trait ResourceType: Send + Sync + 'static {
         false
     }
 
+    /// For a type whose `apply` waits for something outside provisio's control (an
+    /// `http.check` waits until a URL answers as expected): how the engine retries the step
+    /// and how long the step may take in all, from the resolved parameters.
+    ///
+    /// Such an `apply` makes one attempt and fails with a retryable error (`Transient`) while
+    /// the condition does not hold; the engine retries it by [`Polling::retry`], with a
+    /// `step_retrying` event per attempt, until it succeeds or [`Polling::deadline`] passes
+    /// (then the step fails with `Timeout`, naming the last attempt's error). A `retry` set on
+    /// the blueprint resource replaces [`Polling::retry`]; a `timeout_secs` set on the
+    /// resource cuts the deadline short when it is shorter. The engine's default step timeout
+    /// does not apply: the parameters say how long to wait. Such an `apply` must change
+    /// nothing until it succeeds: after a failed create the engine does not read the
+    /// resource to find what an attempt left (which other types get). `None` (the default):
+    /// the engine's defaults.
+    fn polling(&self, _params: &Value) -> Option<Polling> {
+        None
+    }
+
     /// Outputs that change in the resource's normal life, which a refresh records but does
     /// not report as drift: a branch's `head` moves with every commit to it, an instance's
     /// `public_ip` with a restart, a mail identity's `status` when it is verified.
@@ -208,6 +226,15 @@ pub trait ResourceType: Send + Sync + 'static {
         params: &Value,
         outputs: &Value,
     ) -> Result<Deleted>;
+}
+
+/// How the engine retries a step that waits (see [`ResourceType::polling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polling {
+    /// The retries: attempts and the full-jitter backoff between them.
+    pub retry: crate::retry::RetryPolicy,
+    /// How long the step may take in all, every attempt and wait included.
+    pub deadline: std::time::Duration,
 }
 
 /// Resource types by name.

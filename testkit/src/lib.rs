@@ -12,6 +12,7 @@
 //! | [`database`] | [`Database`](provisio::Database) | [`DatabaseContext`](database::DatabaseContext) | [`database_conformance!`] |
 //! | [`repo`] | [`Repository`](provisio::Repository) | [`RepoContext`](repo::RepoContext) | [`repo_conformance!`] |
 //! | [`mail`] | [`Mail`](provisio::Mail) | [`MailContext`](mail::MailContext) | [`mail_conformance!`] |
+//! | [`probe`] | [`Probe`](provisio::Probe) | [`ProbeContext`](probe::ProbeContext) | [`probe_conformance!`] |
 //! | [`host`] | [`Host`](provisio::Host) | [`HostContext`](host::HostContext) | [`host_conformance!`] |
 //!
 //! # The pieces of each module
@@ -130,6 +131,7 @@ pub mod database;
 pub mod dns;
 pub mod host;
 pub mod mail;
+pub mod probe;
 pub mod repo;
 pub mod secrets;
 pub mod storage;

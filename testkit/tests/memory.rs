@@ -72,6 +72,60 @@ mod mail {
     }
 }
 
+/// The memory probe with the URLs the probe cases fetch (see `probe_context`).
+fn probe_cloud() -> MemoryCloud {
+    use provisio_memory::probe::{MemoryAnswer, ProbeFailure};
+    let cloud = cloud();
+    let p = &cloud.probe;
+    p.set_answer("http://probe.test/down", MemoryAnswer::status(503, "down"))
+        .unwrap();
+    p.set_answer(
+        "http://probe.test/refused",
+        MemoryAnswer::failing(ProbeFailure::Refused),
+    )
+    .unwrap();
+    p.set_answer(
+        "http://probe.test/hangs",
+        MemoryAnswer::failing(ProbeFailure::Hangs),
+    )
+    .unwrap();
+    p.set_answer(
+        "http://probe.test/large",
+        MemoryAnswer::status(200, "x".repeat(100_000)),
+    )
+    .unwrap();
+    p.set_answer(
+        "https://self-signed.probe.test/",
+        MemoryAnswer::status(200, "hi").untrusted(Some("/memory/ca.pem".into())),
+    )
+    .unwrap();
+    cloud
+}
+
+fn probe_context() -> provisio_testkit::probe::ProbeContext {
+    let mut ctx = provisio_testkit::probe::ProbeContext::new(
+        "https://probe.test/health",
+        "ok",
+        "http://probe.test/down",
+        503,
+        "http://probe.test/refused",
+    );
+    ctx.hanging_url = Some("http://probe.test/hangs".into());
+    ctx.large_url = Some("http://probe.test/large".into());
+    ctx.untrusted_tls = Some((
+        "https://self-signed.probe.test/".into(),
+        "/memory/ca.pem".into(),
+    ));
+    ctx
+}
+
+mod probe {
+    provisio_testkit::probe_conformance! {
+        provider: super::probe_cloud().probe,
+        context: super::probe_context(),
+    }
+}
+
 mod host {
     provisio_testkit::host_conformance! {
         provider: super::cloud().host,
@@ -90,6 +144,7 @@ fn case_tables_are_complete() {
     assert_eq!(provisio_testkit::database::CASES.len(), 9);
     assert_eq!(provisio_testkit::repo::CASES.len(), 7);
     assert_eq!(provisio_testkit::mail::CASES.len(), 7);
+    assert_eq!(provisio_testkit::probe::CASES.len(), 9);
     assert_eq!(provisio_testkit::host::CASES.len(), 9);
 }
 
@@ -138,6 +193,11 @@ fn every_case_cleans_up_on_a_shared_provider() {
         }
         for case in tk::mail::CASES {
             (case.run)(&*cloud.mail, &mail).await?;
+        }
+        let probe = probe_context();
+        let probes = probe_cloud().probe;
+        for case in tk::probe::CASES {
+            (case.run)(&*probes, &probe).await?;
         }
         for case in tk::host::CASES {
             (case.run)(&*cloud.host, &host).await?;

@@ -282,6 +282,7 @@ stack_wrappers! {
     database, crate::Database;
     repo, crate::Repository;
     mail, crate::Mail;
+    probe, crate::Probe;
     host, crate::Host;
 }
 

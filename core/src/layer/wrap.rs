@@ -15,13 +15,14 @@ use crate::database::{
 use crate::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
 use crate::host::{CommandOutput, DirInspection, HostCapabilities, HostCommand};
 use crate::mail::{MailCapabilities, MailIdentity};
+use crate::probe::{ProbeAnswer, ProbeCapabilities, ProbeRequest};
 use crate::repo::{Branch, BranchFiles, CommitSpec, RepoCapabilities};
 use crate::secrets::{SecretMeta, SecretValue, SecretsCapabilities};
 use crate::storage::{Bucket, BucketSpec, ObjectMeta, StorageCapabilities};
 use crate::{
     Bytes, CiServer, Compute, Confirm, Database, Deleted, DnsProvider, Ensured, Host, Mail,
-    ObjectStorage, Page, PageRequest, Provider, ProviderInfo, Repository, Result, SecretStore,
-    SecretString, Tags,
+    ObjectStorage, Page, PageRequest, Probe, Provider, ProviderInfo, Repository, Result,
+    SecretStore, SecretString, Tags,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -546,6 +547,20 @@ impl Mail for Layered<dyn Mail> {
     async fn delete_identity(&self, name: &str) -> Result<Deleted> {
         self.run("mail.delete_identity", Some(name), IDEMPOTENT, || {
             self.inner.delete_identity(name)
+        })
+        .await
+    }
+}
+
+#[crate::async_trait]
+impl Probe for Layered<dyn Probe> {
+    fn capabilities(&self) -> ProbeCapabilities {
+        self.inner.capabilities()
+    }
+    async fn fetch(&self, request: &ProbeRequest) -> Result<ProbeAnswer> {
+        // a GET or HEAD changes nothing: retried like a read
+        self.run("probe.fetch", Some(&request.url), IDEMPOTENT, || {
+            self.inner.fetch(request)
         })
         .await
     }

@@ -27,10 +27,14 @@ impl Engine {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>> + 'f,
     {
+        // the last failed attempt, for the error when the timeout ends the step
+        let last_failure: std::sync::Mutex<Option<(u32, String)>> = Default::default();
         let attempts = caller_retries(with_retries(
             &policy,
             Safety::Idempotent,
             |attempt, delay, e| {
+                *last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((attempt, e.to_string()));
                 tracing::info!(resource, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
                 run.emit(|| EventKind::StepRetrying {
                     resource: resource.to_string(),
@@ -45,11 +49,24 @@ impl Engine {
             match timeout {
                 Some(t) => match tokio::time::timeout(t, attempts).await {
                     Ok(r) => r,
-                    Err(_) => Err(Error::timeout(format!(
-                        "the step did not finish within {} s",
-                        t.as_secs_f64()
-                    ))
-                    .with_resource(resource)),
+                    Err(_) => {
+                        let last = last_failure
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .take();
+                        let after = match last {
+                            None => String::new(),
+                            Some((n, e)) => format!(
+                                "; {n} attempt{} failed, the last with: {e}",
+                                if n == 1 { "" } else { "s" }
+                            ),
+                        };
+                        Err(Error::timeout(format!(
+                            "the step did not finish within {} s{after}",
+                            t.as_secs_f64()
+                        ))
+                        .with_resource(resource))
+                    }
                 },
                 None => attempts.await,
             }

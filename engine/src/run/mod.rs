@@ -309,6 +309,27 @@ impl Engine {
         (retry, timeout)
     }
 
+    /// The policy of a resource's `apply`: [`Engine::policy`], unless its type waits
+    /// ([`ResourceType::polling`]): then the type's retries (unless the resource sets its own)
+    /// and the type's deadline, cut short by the resource's own `timeout_secs` when that is
+    /// shorter (the engine's default step timeout does not apply).
+    fn apply_policy(
+        &self,
+        spec: &ResourceSpec,
+        rt: &dyn ResourceType,
+        params: &Value,
+    ) -> (RetryPolicy, Option<Duration>) {
+        let Some(polling) = rt.polling(params) else {
+            return self.policy(Some(spec));
+        };
+        let retry = spec.retry.unwrap_or(polling.retry);
+        let timeout = match spec.timeout_secs.map(Duration::from_secs) {
+            Some(t) if t < polling.deadline => t,
+            _ => polling.deadline,
+        };
+        (retry, Some(timeout))
+    }
+
     fn type_of(&self, name: &str) -> Result<Arc<dyn ResourceType>> {
         self.inner.registry.get(name).ok_or_else(|| {
             Error::invalid_input(format!("unknown resource type {name:?} (not registered)"))

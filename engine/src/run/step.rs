@@ -152,6 +152,7 @@ impl Engine {
         )
         .await?;
         let policy = self.policy(Some(spec));
+        let apply_policy = self.apply_policy(spec, rt.as_ref(), params);
         let prior_outputs = prior.map(|r| &r.outputs);
         // Without a record, the run must learn whether the resource existed before this step:
         // it rolls back what it created and never what existed. Built-in types' providers say
@@ -172,7 +173,7 @@ impl Engine {
         let existence = Arc::new(provisio::existence::Existence::default());
         let failed_before_report = AtomicBool::new(false);
         let r = self
-            .call(run, name, policy, &run.cancel, || {
+            .call(run, name, apply_policy, &run.cancel, || {
                 let existence = existence.clone();
                 let failed_before_report = &failed_before_report;
                 let attempt = rt.apply(&ctx, params, prior_outputs);
@@ -256,7 +257,9 @@ impl Engine {
                     json!({"error": EventError::from(&e)}),
                 )
                 .await?;
-                if prior.is_none() {
+                // a failed attempt of a waiting type left nothing to find (see
+                // `ResourceType::polling`): no read after it
+                if prior.is_none() && rt.polling(params).is_none() {
                     let found = FoundAfterFailure {
                         name,
                         spec,

@@ -11,6 +11,7 @@
 //! | `database.server`, `database.role`, `database.database`, `database.seed` | [`database`] | managed servers and what lives inside them |
 //! | `repo.branch`, `repo.files` | [`repo`] | git branches and files committed to them |
 //! | `mail.identity` | [`mail`] | a sending domain or address |
+//! | `http.check` | [`http`] | waits until a URL answers as expected (a health check) |
 //! | `host.stack` | [`host`] | files in a directory of a remote host, started by a command |
 //!
 //! Every type follows the same rules:
@@ -48,6 +49,7 @@ pub mod compute;
 pub mod database;
 pub mod dns;
 pub mod host;
+pub mod http;
 pub mod mail;
 pub(crate) mod params;
 pub mod repo;
@@ -72,6 +74,7 @@ pub fn builtin() -> Registry {
         .register(Arc::new(repo::RepoBranch))
         .register(Arc::new(repo::RepoFiles))
         .register(Arc::new(mail::MailIdentity))
+        .register(Arc::new(http::HttpCheck))
         .register(Arc::new(host::HostStack));
     r
 }
@@ -139,6 +142,7 @@ pub(crate) mod testing {
                 .with_database("default", cloud.database.clone())
                 .with_repo("default", cloud.repo.clone())
                 .with_mail("default", cloud.mail.clone())
+                .with_probe("default", cloud.probe.clone())
                 .with_host("default", cloud.host.clone());
             Harness {
                 cloud,
@@ -245,12 +249,13 @@ mod tests {
             "repo.branch",
             "repo.files",
             "mail.identity",
+            "http.check",
             "host.stack",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 17);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

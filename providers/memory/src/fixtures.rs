@@ -59,6 +59,8 @@
 //! | `database.roles`, `database.databases` | role -> `{ password }`; database -> `{ owner }` |
 //! | `repo.branches` | branch -> files (path -> text or `{ base64 }`); `main` is written first and other branches start from it |
 //! | `mail.identities[]` | `name` (domain or address), `tags`, `verified` |
+//! | `probe.urls` | URL -> one answer or a list answered in turn (the last repeats): `status` (200), `body` (`ok`), `fails` (`refused` \| `hangs`), `certificate` (`trusted` \| `untrusted`), `ca_file` (the CA file that verifies an untrusted certificate) |
+//! | `probe.default` | the answer of every other URL (default `{ status: 200, body: ok }`) |
 //! | `host.dirs`, `host.answers` | directory -> files (name -> text or `{ base64 }`); command line -> `{ exit_code, stdout, stderr }` |
 
 use crate::content::content_map;
@@ -99,6 +101,8 @@ pub struct MemoryFixtures {
     pub repo: RepoFixtures,
     /// Mail sending identities.
     pub mail: MailFixtures,
+    /// What URLs answer the memory probe.
+    pub probe: ProbeFixtures,
     /// The host's directories and scripted command answers.
     pub host: HostFixtures,
 }
@@ -368,6 +372,51 @@ pub struct IdentityFixture {
     /// Mark it verified at once (otherwise it verifies after the provider's delay).
     #[serde(default)]
     pub verified: bool,
+}
+
+/// The `probe` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeFixtures {
+    /// URL -> its answers, given in turn (the last one repeats).
+    pub urls: BTreeMap<String, ProbeAnswers>,
+    /// The answer of every URL not in `urls` (when absent: `200 ok`, or what the world has).
+    pub default: Option<crate::probe::MemoryAnswer>,
+}
+
+/// The answers of one URL of the `probe` section: one answer, or a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAnswers(pub Vec<crate::probe::MemoryAnswer>);
+
+impl<'de> serde::Deserialize<'de> for ProbeAnswers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ProbeAnswers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "an answer { status, body, fails, certificate, ca_file } or a list of them",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<ProbeAnswers, A::Error> {
+                let one =
+                    serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ProbeAnswers(vec![one]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<ProbeAnswers, A::Error> {
+                let many =
+                    serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ProbeAnswers(many))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The `host` section.
@@ -662,6 +711,27 @@ impl MemoryFixtures {
             at_res(field, crate::mail::canonical(&id.name))?;
             at_res(field, validate::tags("identity tags", &id.tags))?;
         }
+        for (url, answers) in &self.probe.urls {
+            let field = || format!("probe.urls[{url:?}]");
+            at_res(field, provisio::probe::probe_url("url", url))?;
+            if answers.0.is_empty() {
+                return Err(at(
+                    &field(),
+                    Error::invalid_field("answers", "must list at least one answer"),
+                ));
+            }
+            // the probe checks each answer as it takes them (statuses)
+            at_res(
+                field,
+                crate::MemoryProbe::new().set_answers(url, answers.0.clone()),
+            )?;
+        }
+        if let Some(d) = &self.probe.default {
+            at_res(
+                || "probe.default".to_string(),
+                crate::MemoryProbe::new().set_default(d.clone()),
+            )?;
+        }
         for (dir, files) in &self.host.dirs {
             let field = || format!("host.dirs[{dir:?}]");
             at_res(field, provisio::host::dir_path("host dir", dir))?;
@@ -900,6 +970,25 @@ impl MemoryCloud {
             }
         }
 
+        for (url, answers) in &fixtures.probe.urls {
+            if keep && self.probe.answers(url).is_some() {
+                continue;
+            }
+            at_res(
+                || format!("probe.urls[{url:?}]"),
+                self.probe.set_answers(url, answers.0.clone()),
+            )?;
+        }
+        // keep: only a world still on the built-in default gets the fixtures' one
+        if let Some(d) = &fixtures.probe.default
+            && (!keep || self.probe.default_answer() == crate::probe::MemoryAnswer::default())
+        {
+            at_res(
+                || "probe.default".to_string(),
+                self.probe.set_default(d.clone()),
+            )?;
+        }
+
         for (dir, files) in &fixtures.host.dirs {
             let field = || format!("host.dirs[{dir:?}]");
             self.host.add_dir(dir);
@@ -975,6 +1064,13 @@ mail:
   identities:
     - { name: example.com, verified: true }
     - { name: ops@example.com }
+probe:
+  urls:
+    https://acme.example.com/health:
+      - { status: 503, body: starting }
+      - { status: 200, body: ready }
+    http://down.example.com/: { fails: refused }
+  default: { status: 404, body: "" }
 "##;
 
     #[tokio::test(start_paused = true)]
@@ -1065,6 +1161,18 @@ mail:
             .unwrap()
             .unwrap();
         assert_eq!(d.status, VerificationStatus::Success);
+        assert_eq!(
+            cloud
+                .probe
+                .answers("https://acme.example.com/health")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            cloud.probe.answers("http://down.example.com/").unwrap()[0].fails,
+            Some(crate::probe::ProbeFailure::Refused)
+        );
 
         // Again: no call changes anything, and the world is exactly the same.
         let before = cloud.snapshot();
@@ -1319,6 +1427,18 @@ mail:
             (
                 "compute:\n  instances: [{ name: \"\", image: i, size: s }]\n",
                 "compute.instances[0]",
+            ),
+            (
+                "probe:\n  urls:\n    ftp://x/: { status: 200 }\n",
+                "probe.urls[\"ftp://x/\"]",
+            ),
+            (
+                "probe:\n  urls:\n    http://x/: [{ status: 200 }, { status: 7 }]\n",
+                "probe.urls[\"http://x/\"]",
+            ),
+            (
+                "probe:\n  urls:\n    http://x/: []\n",
+                "probe.urls[\"http://x/\"]",
             ),
             (
                 "storage:\n  buckets: [{ name: b-one }]\n  foreign_buckets: [b-one]\n",

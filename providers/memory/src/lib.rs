@@ -11,6 +11,7 @@
 //! | [`provisio::Database`] | [`MemoryDatabase`] | RDS + PostgreSQL |
 //! | [`provisio::Repository`] | [`MemoryRepo`] | git |
 //! | [`provisio::Mail`] | [`MemoryMail`] | SES |
+//! | [`provisio::Probe`] | [`MemoryProbe`] | a table of URL -> answer; every other URL answers `200 ok` |
 //! | [`provisio::Host`] | [`MemoryHost`] | a Linux host over ssh (commands answer from a table) |
 //!
 //! [`MemoryCloud`] bundles one of each around a shared [`Faults`]; [`Faults`] injects errors,
@@ -43,6 +44,7 @@ pub mod mail;
 pub mod names;
 mod paging;
 pub mod persist;
+pub mod probe;
 pub mod repo;
 pub mod secrets;
 pub mod snapshot;
@@ -60,6 +62,7 @@ pub use host::MemoryHost;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
 pub use persist::PersistStats;
+pub use probe::MemoryProbe;
 pub use repo::MemoryRepo;
 pub use secrets::MemorySecrets;
 pub use snapshot::{MemorySnapshot, SNAPSHOT_VERSION};

@@ -26,14 +26,15 @@
 //!
 //! What a snapshot holds, and what it does not:
 //!
-//! - **Everything the nine providers hold**: zones, records and the record counter; buckets,
+//! - **Everything the ten providers hold**: zones, records and the record counter; buckets,
 //!   their settings, objects (bodies as text, or base64 when not UTF-8) and foreign bucket
 //!   names; instances with their ids, addresses and life-cycle state, the launch counter and
 //!   the position of the id generator; the CI tree with configs, builds and results; every
 //!   version of every secret *with its value* (see below), soft-deleted secrets and their
 //!   recovery windows; database servers, final snapshots, roles, databases and seeds; every
-//!   commit and branch of the repository; mail identities; the host's directories, files and
-//!   scripted command answers (not its command log). The timing settings
+//!   commit and branch of the repository; mail identities; the probe's table of answers (what
+//!   is left of each sequence) and its default answer; the host's directories, files and scripted command answers (not its
+//!   command log). The timing settings
 //!   (`set_boot_time`, `set_build_duration`, `set_create_time`, `set_verification_delay`, ...)
 //!   and the per-job build results are kept too; set them again after loading to change them.
 //! - **Time**: the providers measure time with `tokio::time::Instant`, which cannot be written
@@ -66,6 +67,7 @@ use crate::database::DatabaseSnapshot;
 use crate::dns::DnsSnapshot;
 use crate::host::HostSnapshot;
 use crate::mail::MailSnapshot;
+use crate::probe::ProbeSnapshot;
 use crate::repo::RepoSnapshot;
 use crate::secrets::SecretsSnapshot;
 use crate::storage::StorageSnapshot;
@@ -120,6 +122,9 @@ pub struct MemorySnapshot {
     database: DatabaseSnapshot,
     repo: RepoSnapshot,
     mail: MailSnapshot,
+    /// Absent in snapshots written before the probe existed: every URL answers `200 ok`.
+    #[serde(default)]
+    probe: ProbeSnapshot,
     /// Absent from snapshots written before the host existed: an empty host.
     #[serde(default)]
     host: HostSnapshot,
@@ -320,6 +325,7 @@ impl MemoryCloud {
             database: self.database.snapshot(),
             repo: self.repo.snapshot(),
             mail: self.mail.snapshot(),
+            probe: self.probe.snapshot_section(),
             host: self.host.snapshot(),
         }
     }
@@ -359,6 +365,7 @@ impl MemoryCloud {
         let database = self.database.prepare_section(snapshot.database)?;
         let repo = self.repo.prepare_section(snapshot.repo)?;
         let mail = self.mail.prepare_section(snapshot.mail)?;
+        let probe = self.probe.prepare_section(snapshot.probe)?;
         let host = self.host.prepare_section(snapshot.host)?;
         self.dns.install_section(dns);
         self.storage.install_section(storage);
@@ -368,6 +375,7 @@ impl MemoryCloud {
         self.database.install_section(database);
         self.repo.install_section(repo);
         self.mail.install_section(mail);
+        self.probe.install_section(probe);
         self.host.install_section(host);
         Ok(())
     }

@@ -404,3 +404,65 @@ async fn clocks_keep_running_while_no_process_holds_the_world() {
     let frozen = loaded.compute.get_instance(&id).await.unwrap().unwrap();
     assert_eq!(frozen.state, InstanceState::Pending);
 }
+
+/// The probe's table is part of the world: a sequence used up by one process is used up for
+/// the next, and a file written before the probe had a section opens with the default probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_table_persists_and_old_files_open() {
+    use provisio::Probe;
+    use provisio::probe::ProbeRequest;
+    use provisio_memory::probe::MemoryAnswer;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("memory.json");
+    let url = "https://acme.example.com/health";
+    let w = MemoryCloud::open(7, &path, |c| async move {
+        c.probe.set_answers(
+            url,
+            [
+                MemoryAnswer::status(503, "starting"),
+                MemoryAnswer::status(200, "ready"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(on_disk(&path).probe.answers(url).unwrap().len(), 2);
+    // the first answer is used up by a provider call, written before it returns
+    assert_eq!(
+        w.probe.fetch(&ProbeRequest::get(url)).await.unwrap().status,
+        503
+    );
+    let other = on_disk(&path);
+    assert_eq!(other.probe.answers(url).unwrap().len(), 1);
+    assert_eq!(
+        other
+            .probe
+            .fetch(&ProbeRequest::get(url))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    // a file without the probe section (written by an earlier build)
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("probe");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, v.to_string()).unwrap();
+    let reopened = MemoryCloud::open(7, &old, |_| async { Ok(()) })
+        .await
+        .unwrap();
+    assert_eq!(reopened.probe.answers(url), None);
+    assert_eq!(
+        reopened
+            .probe
+            .fetch(&ProbeRequest::get(url))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let loaded = MemoryCloud::load(7, &old).unwrap().unwrap();
+    assert_eq!(loaded.probe.answers(url), None);
+}

@@ -9,6 +9,11 @@ class Tenant < ApplicationRecord
   PLANS = %w[starter business enterprise].freeze
   SIZES = %w[small medium large].freeze
   STATUSES = %w[pending launching launched failed retiring retired].freeze
+  BUSY = %w[pending launching retiring].freeze
+  # A run that reported no progress for this long is taken for interrupted (the app stopped
+  # mid-run): it may be started again. provisio's tenant lock still refuses a second run while
+  # the first is really alive, and its journal resumes what the interrupted run began.
+  STALL_AFTER = 10.minutes
   NAME_RULE = /\A[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*\z/
   HOSTNAME_RULE = /\A(?=.{1,253}\z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\z/
 
@@ -30,22 +35,30 @@ class Tenant < ApplicationRecord
   validates :status, inclusion: { in: STATUSES }
 
   # A run is under way: no other launch, retry or retirement may start.
-  def busy? = %w[pending launching retiring].include?(status)
+  def busy? = BUSY.include?(status)
 
-  # The last launch failed, or the tenant was retired: customer service may launch it again.
-  def relaunchable? = status == "retired" || (status == "failed" && operation != "destroy")
+  # A run is under way but has reported nothing for STALL_AFTER: it was probably interrupted.
+  def stalled? = busy? && updated_at < STALL_AFTER.ago
 
-  # Can be retired (a failed retirement can be retried too).
-  def retirable? = %w[launched failed].include?(status)
+  # The last launch failed or was interrupted, or the tenant was retired: customer service may
+  # launch it again.
+  def relaunchable?
+    status == "retired" || (operation != "destroy" && (status == "failed" || stalled?))
+  end
+
+  # Can be retired (a failed or interrupted retirement can be retried too).
+  def retirable? = %w[launched failed].include?(status) || (stalled? && operation == "destroy")
 
   # The blueprint variables this tenant launches with.
   def provisio_vars = { domain: domain, size: size }
 
-  # Moves to `status` for `operation` unless a run is under way; true when it did. The update
-  # is one conditional UPDATE, so two clicks (or two back-office users) start one job.
+  # Moves to `status` for `operation` unless a run is under way (and not stalled); true when it
+  # did. The update is one conditional UPDATE, so two clicks (or two back-office users) start
+  # one job.
   def start!(status, operation)
-    updated = self.class.where(id: id).where.not(status: %w[pending launching retiring])
-                  .update_all(status: status, operation: operation, error_message: nil, updated_at: Time.current)
+    startable = self.class.where.not(status: BUSY).or(self.class.where(updated_at: ...STALL_AFTER.ago))
+    updated = startable.where(id: id)
+                       .update_all(status: status, operation: operation, error_message: nil, updated_at: Time.current)
     reload
     updated == 1
   end

@@ -34,8 +34,11 @@ class StepProgress
     TenantStep.insert_all(rows) unless rows.empty?
   end
 
+  # Updates one step row, and the tenant's updated_at: the sign of life Tenant#stalled? reads.
   def step(event, **changes)
-    @tenant.steps.where(resource: event[:resource]).update_all(changes.merge(updated_at: Time.current))
+    now = Time.current
+    @tenant.steps.where(resource: event[:resource]).update_all(changes.merge(updated_at: now))
+    Tenant.where(id: @tenant.id).update_all(updated_at: now)
   end
 
   def error_text(error)

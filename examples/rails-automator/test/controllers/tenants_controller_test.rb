@@ -77,6 +77,19 @@ class TenantsControllerTest < ActionDispatch::IntegrationTest
     assert_equal "launching", tenant.reload.status
   end
 
+  test "an interrupted run (no progress for STALL_AFTER) can be resumed" do
+    tenant = create_tenant("acme", status: "launching")
+    tenant.update_columns(updated_at: (Tenant::STALL_AFTER + 1.minute).ago)
+    get tenant_path(tenant)
+    assert_select "#stalled", /probably interrupted/
+    assert_select "meta[http-equiv=refresh]", 0
+    assert_enqueued_with(job: LaunchTenantJob, args: [tenant.id]) { post retry_tenant_path(tenant) }
+    assert_equal "pending", tenant.reload.status
+    # and the launch the job runs finishes what the interrupted one began
+    perform_enqueued_jobs
+    assert_equal "launched", tenant.reload.status
+  end
+
   test "retire takes the tenant's name typed again" do
     tenant = create_tenant("acme", status: "launched")
     assert_no_enqueued_jobs { post retire_tenant_path(tenant), params: { confirm_name: "acm" } }

@@ -57,5 +57,9 @@ class TenantTest < ActiveSupport::TestCase
     assert tenant.start!("pending", "apply")
     refute tenant.start!("retiring", "destroy"), "a run is under way"
     assert_equal "pending", tenant.reload.status
+    refute tenant.stalled?
+    tenant.update_columns(updated_at: (Tenant::STALL_AFTER + 1.second).ago)
+    assert tenant.stalled?
+    assert tenant.start!("launching", "apply"), "a stalled run may be started again"
   end
 end

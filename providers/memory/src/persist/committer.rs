@@ -6,7 +6,7 @@
 //! works the same under any runtime (or none, for [`crate::MemoryCloud::flush`]).
 
 use super::lock::{FileId, Stamp, WorldLock};
-use super::sections::{JsonCaches, LiveWorld, Section, SectionJson};
+use super::sections::{COUNT, JsonCaches, LiveWorld, Mask, Section, SectionJson};
 use super::session::{Phase, Shared, StoredError};
 use crate::snapshot::{in_file, io_error, write_atomically};
 use provisio::{Error, Result};
@@ -23,7 +23,7 @@ pub(crate) struct Committer {
     /// which makes the next session read the file.
     pub(crate) stamp: Option<Stamp>,
     /// Every section as last written or read (`None`: never yet).
-    pub(crate) sections: [Option<SectionJson>; super::sections::SECTIONS],
+    pub(crate) sections: [Option<SectionJson>; COUNT],
     /// What the large sections reuse from their last serialization.
     pub(crate) json: JsonCaches,
 }
@@ -176,7 +176,7 @@ impl Committer {
     /// they were. The generation is bumped *before* the file is
     /// replaced: a crash in between leaves a generation that no process's copy has, so every
     /// process re-reads the file, never the other way round. Returns the file's size.
-    fn commit(&mut self, dirty: super::sections::Mask) -> Result<u64> {
+    fn commit(&mut self, dirty: Mask) -> Result<u64> {
         let result = self.write(dirty);
         if result.is_err() {
             // The copy holds changes the file does not: read the file again next time.
@@ -185,7 +185,7 @@ impl Committer {
         result
     }
 
-    fn write(&mut self, dirty: super::sections::Mask) -> Result<u64> {
+    fn write(&mut self, dirty: Mask) -> Result<u64> {
         for s in Section::ALL {
             let slot = &mut self.sections[s.index()];
             let stale = dirty & (1 << s.index()) != 0
@@ -194,7 +194,7 @@ impl Committer {
                 *slot = Some(fresh?);
             }
         }
-        let mut refs: [&str; super::sections::SECTIONS] = [""; super::sections::SECTIONS];
+        let mut refs: [&str; COUNT] = [""; COUNT];
         for s in Section::ALL {
             refs[s.index()] = match &self.sections[s.index()] {
                 Some(j) => j.json.as_str(),

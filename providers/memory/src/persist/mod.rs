@@ -28,7 +28,7 @@
 //! The world lives in one JSON file (the [`crate::MemorySnapshot`] format, so
 //! [`MemoryCloud::load`] reads it), mode 0600, beside a lock file `<name>.lock`. Every call of
 //! a persisted world's providers runs this protocol, implemented in the providers' common
-//! call path (the `Base::run` every operation goes through), so the eight providers, their
+//! call path (the `Base::run` every operation goes through), so the nine providers, their
 //! trait objects and [`MemoryCloud`] stay the same types whether persisted or not:
 //!
 //! 1. **Lock.** The process takes an exclusive OS file lock (`flock`) on the lock file.
@@ -223,6 +223,7 @@ impl MemoryCloud {
         self.database.base.attach(world.clone());
         self.repo.base.attach(world.clone());
         self.mail.base.attach(world.clone());
+        self.probe.base.attach(world.clone());
         self.host.base.attach(world);
     }
 

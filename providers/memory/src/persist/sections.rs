@@ -5,7 +5,7 @@
 use crate::snapshot::{SNAPSHOT_VERSION, SnapshotSection, check_version};
 use crate::{
     MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryHost, MemoryMail,
-    MemoryRepo, MemorySecrets, MemoryStorage,
+    MemoryProbe, MemoryRepo, MemorySecrets, MemoryStorage,
 };
 use provisio::{Error, Result};
 use serde_json::value::RawValue;
@@ -23,18 +23,16 @@ pub(crate) enum Section {
     Database,
     Repo,
     Mail,
+    Probe,
     Host,
 }
 
-/// How many sections a world file has.
-pub(crate) const SECTIONS: usize = 9;
-
-/// A set of sections, one bit each.
-pub(crate) type Mask = u16;
+/// How many sections the world file has.
+pub(crate) const COUNT: usize = 10;
 
 impl Section {
     /// Every section, in file order.
-    pub(crate) const ALL: [Section; SECTIONS] = [
+    pub(crate) const ALL: [Section; COUNT] = [
         Section::Dns,
         Section::Storage,
         Section::Compute,
@@ -43,6 +41,7 @@ impl Section {
         Section::Database,
         Section::Repo,
         Section::Mail,
+        Section::Probe,
         Section::Host,
     ];
 
@@ -57,6 +56,7 @@ impl Section {
             Section::Database => "database",
             Section::Repo => "repo",
             Section::Mail => "mail",
+            Section::Probe => "probe",
             Section::Host => "host",
         }
     }
@@ -70,6 +70,9 @@ impl Section {
         sections.iter().fold(0, |m, s| m | (1 << s.index()))
     }
 }
+
+/// A bit set of sections.
+pub(crate) type Mask = u16;
 
 /// How old the remaining times of a running clock (a booting instance, a running build, a
 /// secret's recovery window...) in a written section may get before a write serializes the
@@ -119,6 +122,7 @@ pub(crate) struct LiveWorld {
     database: Weak<MemoryDatabase>,
     repo: Weak<MemoryRepo>,
     mail: Weak<MemoryMail>,
+    probe: Weak<MemoryProbe>,
     host: Weak<MemoryHost>,
     seed: u64,
 }
@@ -205,15 +209,6 @@ impl<P: SnapshotSection> Prepared<P> {
     }
 }
 
-/// The host section of a world file written before it had one: an empty host.
-fn empty_host() -> &'static RawValue {
-    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| {
-        RawValue::from_string(r#"{"dirs":[],"files":{},"answers":{}}"#.to_string())
-            .expect("valid JSON")
-    })
-}
-
 /// The world file's layout, with each section left as raw JSON.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,9 +234,32 @@ struct RawFile<'a> {
     repo: &'a RawValue,
     #[serde(borrow)]
     mail: &'a RawValue,
-    /// Absent from files written before the host section existed: an empty host.
+    /// Absent in files written before the probe had a section: the default probe.
+    #[serde(borrow, default)]
+    probe: Option<&'a RawValue>,
+    /// Absent in files written before the host had a section: an empty host.
     #[serde(borrow, default)]
     host: Option<&'a RawValue>,
+}
+
+/// The probe section of a file that has none.
+fn default_probe() -> &'static RawValue {
+    static DEFAULT: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        let json = serde_json::to_string(&crate::probe::ProbeSnapshot::default())
+            .expect("the default probe section serializes");
+        RawValue::from_string(json).expect("serde_json writes valid JSON")
+    })
+}
+
+/// The host section of a file that has none.
+fn empty_host() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| {
+        let json = serde_json::to_string(&crate::host::HostSnapshot::default())
+            .expect("the empty host section serializes");
+        RawValue::from_string(json).expect("serde_json writes valid JSON")
+    })
 }
 
 impl<'a> RawFile<'a> {
@@ -255,10 +273,8 @@ impl<'a> RawFile<'a> {
             Section::Database => self.database,
             Section::Repo => self.repo,
             Section::Mail => self.mail,
-            Section::Host => match self.host {
-                Some(raw) => raw,
-                None => empty_host(),
-            },
+            Section::Probe => self.probe.unwrap_or(default_probe()),
+            Section::Host => self.host.unwrap_or(empty_host()),
         }
     }
 }
@@ -274,6 +290,7 @@ impl LiveWorld {
             database: std::sync::Arc::downgrade(&cloud.database),
             repo: std::sync::Arc::downgrade(&cloud.repo),
             mail: std::sync::Arc::downgrade(&cloud.mail),
+            probe: std::sync::Arc::downgrade(&cloud.probe),
             host: std::sync::Arc::downgrade(&cloud.host),
             seed: cloud.faults.seed(),
         }
@@ -294,6 +311,7 @@ impl LiveWorld {
             Section::Database => serialize(&self.database, &mut ()),
             Section::Repo => serialize(&self.repo, &mut caches.repo),
             Section::Mail => serialize(&self.mail, &mut ()),
+            Section::Probe => serialize(&self.probe, &mut ()),
             Section::Host => serialize(&self.host, &mut ()),
         }
     }
@@ -301,7 +319,7 @@ impl LiveWorld {
     /// Replaces what the live providers hold with the world in `text`, in place: every
     /// section is parsed and checked first, and only when all are good is any installed, so
     /// a bad file leaves the providers as they were. Returns each section's JSON.
-    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; SECTIONS]> {
+    pub(crate) fn restore(&self, text: &str) -> Result<[SectionJson; COUNT]> {
         let bad = |e: serde_json::Error| {
             Error::invalid_input(format!("not a valid memory snapshot: {e}"))
         };
@@ -325,6 +343,12 @@ impl LiveWorld {
         let database = prepare(&self.database, raw.database, Section::Database, elapsed)?;
         let repo = prepare(&self.repo, raw.repo, Section::Repo, elapsed)?;
         let mail = prepare(&self.mail, raw.mail, Section::Mail, elapsed)?;
+        let probe = prepare(
+            &self.probe,
+            raw.section(Section::Probe),
+            Section::Probe,
+            elapsed,
+        )?;
         let host = prepare(
             &self.host,
             raw.section(Section::Host),
@@ -340,6 +364,7 @@ impl LiveWorld {
             database.install(),
             repo.install(),
             mail.install(),
+            probe.install(),
             host.install(),
         ];
         Ok(Section::ALL
@@ -348,7 +373,7 @@ impl LiveWorld {
 
     /// The world file made of `sections` (each one's JSON as [`crate::MemorySnapshot`] writes
     /// it, in file order), compact.
-    pub(crate) fn assemble(&self, sections: &[&str; SECTIONS]) -> String {
+    pub(crate) fn assemble(&self, sections: &[&str; COUNT]) -> String {
         let len: usize = sections.iter().map(|s| s.len() + 16).sum();
         let mut out = String::with_capacity(len + 64);
         out.push_str(&format!(
@@ -383,7 +408,7 @@ mod tests {
             .iter()
             .map(|s| live.serialize(*s, &mut caches).unwrap().unwrap().json)
             .collect();
-        let refs: [&str; SECTIONS] = std::array::from_fn(|i| sections[i].as_str());
+        let refs: [&str; COUNT] = std::array::from_fn(|i| sections[i].as_str());
         let text = live.assemble(&refs);
         let mut snap = MemorySnapshot::from_json(&text).unwrap();
         assert!(snap.written_at_ms.is_some_and(|t| t > 0));

@@ -33,7 +33,7 @@ export interface ProviderInfo {
   account: string
   quota: Quota | null
 }
-export type Capability = 'dns' | 'storage' | 'compute' | 'ci' | 'secrets' | 'database' | 'repo' | 'mail' | 'probe'
+export type Capability = 'dns' | 'storage' | 'compute' | 'ci' | 'secrets' | 'database' | 'repo' | 'mail' | 'probe' | 'host'
 export type JsonObject = { [key: string]: unknown }
 
 // ------------------------------------------------------------------------------ errors

@@ -12,6 +12,7 @@ use std::sync::Arc;
 /// Builds a kind that serves one capability from its config type and constructor.
 #[cfg(any(
     feature = "git",
+    feature = "ssh",
     feature = "jenkins",
     feature = "postgres",
     feature = "cloudflare",
@@ -33,6 +34,8 @@ pub const KINDS: &[&str] = &[
     "memory",
     #[cfg(feature = "git")]
     "git",
+    #[cfg(feature = "ssh")]
+    "ssh",
     #[cfg(feature = "jenkins")]
     "jenkins",
     #[cfg(feature = "postgres")]
@@ -81,7 +84,11 @@ mod aws {
             ),
             Capability::Database => ("RDS", "aws-rds", cfg!(feature = "aws-rds")),
             Capability::Mail => ("SES v2", "aws-sesv2", cfg!(feature = "aws-sesv2")),
-            Capability::Ci | Capability::Repo | Capability::Probe | Capability::None => {
+            Capability::Ci
+            | Capability::Repo
+            | Capability::Probe
+            | Capability::Host
+            | Capability::None => {
                 return None;
             }
         })
@@ -104,6 +111,7 @@ mod aws {
 /// The cargo feature of this crate that builds in each provider kind other than `memory`.
 const KIND_FEATURES: &[(&str, &str)] = &[
     ("git", "git"),
+    ("ssh", "ssh"),
     ("jenkins", "jenkins"),
     ("postgres", "postgres"),
     ("cloudflare", "cloudflare"),
@@ -187,6 +195,18 @@ impl Builder {
                 provisio_git::GitConfig,
                 provisio_git::GitRepository::new,
                 with_repo
+            ),
+            #[cfg(feature = "ssh")]
+            "ssh" => single!(
+                self,
+                providers,
+                cap,
+                name,
+                entry,
+                Capability::Host,
+                provisio_ssh::SshConfig,
+                provisio_ssh::SshHost::new,
+                with_host
             ),
             #[cfg(feature = "jenkins")]
             "jenkins" => single!(
@@ -335,6 +355,7 @@ impl Builder {
             Capability::Repo => providers.with_repo(name, cloud.repo.clone()),
             Capability::Mail => providers.with_mail(name, cloud.mail.clone()),
             Capability::Probe => providers.with_probe(name, cloud.probe.clone()),
+            Capability::Host => providers.with_host(name, cloud.host.clone()),
             Capability::None => return Err(unsupported(cap, "memory")),
         })
     }
@@ -389,6 +410,47 @@ mod tests {
             assert!(msg.contains(needle), "{msg}");
         }
         let msg = connect_error("[providers.dns.default]\nkind = \"http\"\n").await;
+        assert!(msg.contains("does not serve the dns capability"), "{msg}");
+    }
+
+    /// The `ssh` kind serves the host capability, always with a verified host key, and has no
+    /// password setting.
+    #[cfg(feature = "ssh")]
+    #[tokio::test]
+    async fn ssh_serves_hosts_with_verified_keys_only() {
+        use provisio::providers::Capability;
+        const KEY: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJQaeh2/OpAPuasYHoELZxi2MeNO7VL6fx3k51OceChz";
+        let conn = ProviderConfig::from_toml(&format!(
+            "[providers.host.staging]\nkind = \"ssh\"\nhost = \"127.0.0.1\"\nuser = \"deploy\"\nhost_key = \"{KEY}\"\n"
+        ))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+        assert!(conn.providers.has(Capability::Host, "staging"));
+        let host = conn.providers.host("staging").unwrap();
+        assert_eq!(host.info().name, "ssh");
+        assert_eq!(host.info().account, "deploy@127.0.0.1:22");
+        for (text, needle) in [
+            ("host = \"h\"\nuser = \"u\"\n", "known_hosts"),
+            (
+                "host = \"h\"\nuser = \"u\"\nknown_hosts = \"/k\"\npassword = \"x\"\n",
+                "password",
+            ),
+            (
+                "host = \"h\"\nuser = \"u\"\nhost_key = \"ssh-ed25519 nope\"\n",
+                "host_key",
+            ),
+        ] {
+            let msg =
+                connect_error(&format!("[providers.host.default]\nkind = \"ssh\"\n{text}")).await;
+            assert!(msg.contains(needle), "{needle}: {msg}");
+            assert!(msg.contains("providers.host.default"), "{msg}");
+        }
+        let msg =
+            connect_error("[providers.dns.default]\nkind = \"ssh\"\nhost = \"h\"\nuser = \"u\"\n")
+                .await;
         assert!(msg.contains("does not serve the dns capability"), "{msg}");
     }
 

@@ -63,7 +63,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Every capability a configuration can name.
-pub const CAPABILITIES: [Capability; 9] = [
+pub const CAPABILITIES: [Capability; 10] = [
     Capability::Dns,
     Capability::Storage,
     Capability::Compute,
@@ -73,6 +73,7 @@ pub const CAPABILITIES: [Capability; 9] = [
     Capability::Repo,
     Capability::Mail,
     Capability::Probe,
+    Capability::Host,
 ];
 
 /// One configured provider: its kind and the kind's own settings.

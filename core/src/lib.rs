@@ -18,6 +18,7 @@
 //! | [`repo`] | [`Repository`] | branches, commits |
 //! | [`mail`] | [`Mail`] | sending identities |
 //! | [`probe`] | [`Probe`] | one HTTP(S) request: does a URL answer? |
+//! | [`host`] | [`Host`] | files and commands on a remote machine |
 //!
 //! Every trait is async, object-safe and `Send + Sync`; every "ensure" is idempotent and every
 //! delete succeeds when the resource is already gone.
@@ -29,6 +30,7 @@ pub mod database;
 pub mod dns;
 pub mod error;
 pub mod existence;
+pub mod host;
 pub mod layer;
 pub mod mail;
 pub mod probe;
@@ -48,6 +50,7 @@ pub use compute::Compute;
 pub use database::Database;
 pub use dns::DnsProvider;
 pub use error::{Error, ErrorKind, Result};
+pub use host::Host;
 pub use mail::Mail;
 pub use probe::Probe;
 pub use provider::{Provider, ProviderInfo, Quota};

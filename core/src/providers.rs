@@ -4,7 +4,7 @@
 //! name into a trait object. The engine never knows which implementation it drives.
 
 use crate::{
-    CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Probe, Provider,
+    CiServer, Compute, Database, DnsProvider, Error, Host, Mail, ObjectStorage, Probe, Provider,
     Repository, Result, SecretStore,
 };
 use std::collections::BTreeMap;
@@ -34,6 +34,8 @@ pub enum Capability {
     Mail,
     /// [`Probe`].
     Probe,
+    /// [`Host`].
+    Host,
     /// No provider (custom steps that do their own I/O).
     None,
 }
@@ -51,6 +53,7 @@ impl Capability {
             Capability::Repo => "repo",
             Capability::Mail => "mail",
             Capability::Probe => "probe",
+            Capability::Host => "host",
             Capability::None => "none",
         }
     }
@@ -78,6 +81,7 @@ pub struct Providers {
     repo: BTreeMap<String, Arc<dyn Repository>>,
     mail: BTreeMap<String, Arc<dyn Mail>>,
     probe: BTreeMap<String, Arc<dyn Probe>>,
+    host: BTreeMap<String, Arc<dyn Host>>,
 }
 
 fn missing(cap: Capability, name: &str) -> Error {
@@ -119,6 +123,7 @@ impl Providers {
         repo, with_repo, Repository, Capability::Repo;
         mail, with_mail, Mail, Capability::Mail;
         probe, with_probe, Probe, Capability::Probe;
+        host, with_host, Host, Capability::Host;
     }
 
     /// The same providers, each with the layers of `stack` around it (see
@@ -150,6 +155,7 @@ impl Providers {
             repo: wrap(&self.repo, |p| stack.repo(p)),
             mail: wrap(&self.mail, |p| stack.mail(p)),
             probe: wrap(&self.probe, |p| stack.probe(p)),
+            host: wrap(&self.host, |p| stack.host(p)),
         }
     }
 
@@ -176,6 +182,7 @@ impl Providers {
             Capability::Repo => get(&self.repo, name),
             Capability::Mail => get(&self.mail, name),
             Capability::Probe => get(&self.probe, name),
+            Capability::Host => get(&self.host, name),
             Capability::None => None,
         }
     }

@@ -13,6 +13,7 @@
 //! | [`repo`] | [`Repository`](provisio::Repository) | [`RepoContext`](repo::RepoContext) | [`repo_conformance!`] |
 //! | [`mail`] | [`Mail`](provisio::Mail) | [`MailContext`](mail::MailContext) | [`mail_conformance!`] |
 //! | [`probe`] | [`Probe`](provisio::Probe) | [`ProbeContext`](probe::ProbeContext) | [`probe_conformance!`] |
+//! | [`host`] | [`Host`](provisio::Host) | [`HostContext`](host::HostContext) | [`host_conformance!`] |
 //!
 //! # The pieces of each module
 //!
@@ -128,6 +129,7 @@ pub mod ci;
 pub mod compute;
 pub mod database;
 pub mod dns;
+pub mod host;
 pub mod mail;
 pub mod probe;
 pub mod repo;

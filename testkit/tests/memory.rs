@@ -126,6 +126,13 @@ mod probe {
     }
 }
 
+mod host {
+    provisio_testkit::host_conformance! {
+        provider: super::cloud().host,
+        context: provisio_testkit::host::HostContext::new("/srv/conformance").scripted(),
+    }
+}
+
 /// `CASES` lists what the macros generate, so custom runners see the same cases.
 #[test]
 fn case_tables_are_complete() {
@@ -138,6 +145,7 @@ fn case_tables_are_complete() {
     assert_eq!(provisio_testkit::repo::CASES.len(), 7);
     assert_eq!(provisio_testkit::mail::CASES.len(), 7);
     assert_eq!(provisio_testkit::probe::CASES.len(), 9);
+    assert_eq!(provisio_testkit::host::CASES.len(), 9);
 }
 
 /// Every case of every trait driven through `CASES` on one shared set of providers: names from
@@ -157,6 +165,7 @@ fn every_case_cleans_up_on_a_shared_provider() {
     let database = tk::database::DatabaseContext::default();
     let repo = tk::repo::RepoContext::default();
     let mail = tk::mail::MailContext::new("shared.test");
+    let host = tk::host::HostContext::new("/srv/shared").scripted();
     tk::run_case("all cases via CASES", async {
         // The CI context folder is the shared parent the cases work in; it stays.
         cloud.ci.ensure_folder(&ci.folder).await?;
@@ -189,6 +198,9 @@ fn every_case_cleans_up_on_a_shared_provider() {
         let probes = probe_cloud().probe;
         for case in tk::probe::CASES {
             (case.run)(&*probes, &probe).await?;
+        }
+        for case in tk::host::CASES {
+            (case.run)(&*cloud.host, &host).await?;
         }
         let after = cloud.inventory();
         assert!(

@@ -283,6 +283,7 @@ stack_wrappers! {
     repo, crate::Repository;
     mail, crate::Mail;
     probe, crate::Probe;
+    host, crate::Host;
 }
 
 #[cfg(test)]

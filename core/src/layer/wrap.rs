@@ -13,13 +13,14 @@ use crate::database::{
     ServerSpec,
 };
 use crate::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
+use crate::host::{CommandOutput, DirInspection, HostCapabilities, HostCommand};
 use crate::mail::{MailCapabilities, MailIdentity};
 use crate::probe::{ProbeAnswer, ProbeCapabilities, ProbeRequest};
 use crate::repo::{Branch, BranchFiles, CommitSpec, RepoCapabilities};
 use crate::secrets::{SecretMeta, SecretValue, SecretsCapabilities};
 use crate::storage::{Bucket, BucketSpec, ObjectMeta, StorageCapabilities};
 use crate::{
-    Bytes, CiServer, Compute, Confirm, Database, Deleted, DnsProvider, Ensured, Mail,
+    Bytes, CiServer, Compute, Confirm, Database, Deleted, DnsProvider, Ensured, Host, Mail,
     ObjectStorage, Page, PageRequest, Probe, Provider, ProviderInfo, Repository, Result,
     SecretStore, SecretString, Tags,
 };
@@ -560,6 +561,51 @@ impl Probe for Layered<dyn Probe> {
         // a GET or HEAD changes nothing: retried like a read
         self.run("probe.fetch", Some(&request.url), IDEMPOTENT, || {
             self.inner.fetch(request)
+        })
+        .await
+    }
+}
+
+#[crate::async_trait]
+impl Host for Layered<dyn Host> {
+    fn capabilities(&self) -> HostCapabilities {
+        self.inner.capabilities()
+    }
+    async fn write_files(&self, dir: &str, files: &BTreeMap<String, Bytes>) -> Result<()> {
+        // the same files again: the same content, each replaced atomically
+        self.run("host.write_files", Some(dir), IDEMPOTENT, || {
+            self.inner.write_files(dir, files)
+        })
+        .await
+    }
+    async fn read_file(&self, path: &str) -> Result<Option<Bytes>> {
+        self.run("host.read_file", Some(path), IDEMPOTENT, || {
+            self.inner.read_file(path)
+        })
+        .await
+    }
+    async fn run(&self, command: &HostCommand) -> Result<Option<CommandOutput>> {
+        // a command may not be safe to run twice (it starts something)
+        self.run("host.run", Some(&command.dir), ONCE, || {
+            self.inner.run(command)
+        })
+        .await
+    }
+    async fn inspect(
+        &self,
+        dir: &str,
+        file: &str,
+        args: Option<&[String]>,
+    ) -> Result<Option<DirInspection>> {
+        // its command is a status check: a read
+        self.run("host.inspect", Some(dir), IDEMPOTENT, || {
+            self.inner.inspect(dir, file, args)
+        })
+        .await
+    }
+    async fn remove_dir(&self, dir: &str) -> Result<Deleted> {
+        self.run("host.remove_dir", Some(dir), IDEMPOTENT, || {
+            self.inner.remove_dir(dir)
         })
         .await
     }

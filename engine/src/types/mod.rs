@@ -12,6 +12,7 @@
 //! | `repo.branch`, `repo.files` | [`repo`] | git branches and files committed to them |
 //! | `mail.identity` | [`mail`] | a sending domain or address |
 //! | `http.check` | [`http`] | waits until a URL answers as expected (a health check) |
+//! | `host.stack` | [`host`] | files in a directory of a remote host, started by a command |
 //!
 //! Every type follows the same rules:
 //! - Its parameters are a `#[derive(Deserialize)] #[serde(deny_unknown_fields)]` struct read
@@ -47,6 +48,7 @@ pub mod ci;
 pub mod compute;
 pub mod database;
 pub mod dns;
+pub mod host;
 pub mod http;
 pub mod mail;
 pub(crate) mod params;
@@ -72,7 +74,8 @@ pub fn builtin() -> Registry {
         .register(Arc::new(repo::RepoBranch))
         .register(Arc::new(repo::RepoFiles))
         .register(Arc::new(mail::MailIdentity))
-        .register(Arc::new(http::HttpCheck));
+        .register(Arc::new(http::HttpCheck))
+        .register(Arc::new(host::HostStack));
     r
 }
 
@@ -139,7 +142,8 @@ pub(crate) mod testing {
                 .with_database("default", cloud.database.clone())
                 .with_repo("default", cloud.repo.clone())
                 .with_mail("default", cloud.mail.clone())
-                .with_probe("default", cloud.probe.clone());
+                .with_probe("default", cloud.probe.clone())
+                .with_host("default", cloud.host.clone());
             Harness {
                 cloud,
                 providers,
@@ -246,11 +250,12 @@ mod tests {
             "repo.files",
             "mail.identity",
             "http.check",
+            "host.stack",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 17);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

@@ -1,8 +1,8 @@
-//! All nine memory providers as one bundle sharing one [`Faults`].
+//! All ten memory providers as one bundle sharing one [`Faults`].
 
 use crate::{
-    Faults, Inventory, MemoryCi, MemoryCompute, MemoryDatabase, MemoryDns, MemoryMail, MemoryProbe,
-    MemoryRepo, MemorySecrets, MemoryStorage,
+    Faults, Inventory, MemoryCi, MemoryCompute, MemoryDatabase, MemoryDns, MemoryHost, MemoryMail,
+    MemoryProbe, MemoryRepo, MemorySecrets, MemoryStorage,
 };
 use std::sync::Arc;
 
@@ -37,6 +37,8 @@ pub struct MemoryCloud {
     pub mail: Arc<MemoryMail>,
     /// Probes (`http.check`): every URL answers `200 ok` unless set otherwise.
     pub probe: Arc<MemoryProbe>,
+    /// A remote host.
+    pub host: Arc<MemoryHost>,
     /// The fault settings and counters every provider above shares.
     pub faults: Faults,
 }
@@ -55,6 +57,7 @@ impl MemoryCloud {
             repo: Arc::new(MemoryRepo::with_faults(faults.clone())),
             mail: Arc::new(MemoryMail::with_faults(faults.clone())),
             probe: Arc::new(MemoryProbe::with_faults(faults.clone())),
+            host: Arc::new(MemoryHost::with_faults(faults.clone())),
             faults,
         }
     }
@@ -70,6 +73,7 @@ impl MemoryCloud {
         inv.merge(self.repo.inventory());
         inv.merge(self.mail.inventory());
         inv.merge(self.probe.inventory());
+        inv.merge(self.host.inventory());
         inv
     }
 

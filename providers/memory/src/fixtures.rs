@@ -61,6 +61,7 @@
 //! | `mail.identities[]` | `name` (domain or address), `tags`, `verified` |
 //! | `probe.urls` | URL -> one answer or a list answered in turn (the last repeats): `status` (200), `body` (`ok`), `fails` (`refused` \| `hangs`), `certificate` (`trusted` \| `untrusted`), `ca_file` (the CA file that verifies an untrusted certificate) |
 //! | `probe.default` | the answer of every other URL (default `{ status: 200, body: ok }`) |
+//! | `host.dirs`, `host.answers` | directory -> files (name -> text or `{ base64 }`); command line -> `{ exit_code, stdout, stderr }` |
 
 use crate::content::content_map;
 use crate::{Content, MemoryCloud};
@@ -70,7 +71,7 @@ use provisio::dns::{Record, RecordSpec, RecordType};
 use provisio::repo::{Author, CommitSpec};
 use provisio::storage::{BucketSpec, content_etag};
 use provisio::{
-    Bytes, CiServer, Compute, Database, DnsProvider, Error, Mail, ObjectStorage, Repository,
+    Bytes, CiServer, Compute, Database, DnsProvider, Error, Host, Mail, ObjectStorage, Repository,
     Result, SecretStore, SecretString, Tags, validate,
 };
 use provisio_loader::{Format, Limits};
@@ -102,6 +103,8 @@ pub struct MemoryFixtures {
     pub mail: MailFixtures,
     /// What URLs answer the memory probe.
     pub probe: ProbeFixtures,
+    /// The host's directories and scripted command answers.
+    pub host: HostFixtures,
 }
 
 /// The `dns` section.
@@ -416,6 +419,16 @@ impl<'de> serde::Deserialize<'de> for ProbeAnswers {
     }
 }
 
+/// The `host` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostFixtures {
+    /// Directory (absolute) -> files in it (name -> content); a directory may be empty.
+    pub dirs: BTreeMap<String, BTreeMap<String, Content>>,
+    /// Command line (as `HostCommand::display` writes it) -> its scripted answer.
+    pub answers: BTreeMap<String, crate::host::CommandAnswer>,
+}
+
 /// The commit message of files written by fixtures.
 pub const FIXTURES_COMMIT_MESSAGE: &str = "provisio fixtures";
 
@@ -719,6 +732,16 @@ impl MemoryFixtures {
                 crate::MemoryProbe::new().set_default(d.clone()),
             )?;
         }
+        for (dir, files) in &self.host.dirs {
+            let field = || format!("host.dirs[{dir:?}]");
+            at_res(field, provisio::host::dir_path("host dir", dir))?;
+            for name in files.keys() {
+                at_res(
+                    || format!("host.dirs[{dir:?}][{name:?}]"),
+                    provisio::host::file_name("file name", name),
+                )?;
+            }
+        }
         Ok(())
     }
 }
@@ -964,6 +987,27 @@ impl MemoryCloud {
                 || "probe.default".to_string(),
                 self.probe.set_default(d.clone()),
             )?;
+        }
+
+        for (dir, files) in &fixtures.host.dirs {
+            let field = || format!("host.dirs[{dir:?}]");
+            self.host.add_dir(dir);
+            let mut wanted: BTreeMap<String, Bytes> = BTreeMap::new();
+            for (name, content) in files {
+                if keep && self.host.file(&format!("{dir}/{name}")).is_some() {
+                    continue;
+                }
+                wanted.insert(name.clone(), content.0.clone());
+            }
+            if !wanted.is_empty() {
+                at_res(field, self.host.write_files(dir, &wanted).await)?;
+            }
+        }
+        for (command, answer) in &fixtures.host.answers {
+            if keep && self.host.has_answer(command) {
+                continue;
+            }
+            self.host.answer(command.clone(), answer.clone());
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! | [`provisio::Repository`] | [`MemoryRepo`] | git |
 //! | [`provisio::Mail`] | [`MemoryMail`] | SES |
 //! | [`provisio::Probe`] | [`MemoryProbe`] | a table of URL -> answer; every other URL answers `200 ok` |
+//! | [`provisio::Host`] | [`MemoryHost`] | a Linux host over ssh (commands answer from a table) |
 //!
 //! [`MemoryCloud`] bundles one of each around a shared [`Faults`]; [`Faults`] injects errors,
 //! latency and rate limits deterministically under a seed; [`Inventory`] is a comparable
@@ -37,6 +38,7 @@ pub mod database;
 pub mod dns;
 pub mod faults;
 pub mod fixtures;
+pub mod host;
 pub mod inventory;
 pub mod mail;
 pub mod names;
@@ -56,6 +58,7 @@ pub use database::MemoryDatabase;
 pub use dns::MemoryDns;
 pub use faults::{CallOutcome, CallRecord, Faults};
 pub use fixtures::MemoryFixtures;
+pub use host::MemoryHost;
 pub use inventory::Inventory;
 pub use mail::MemoryMail;
 pub use persist::PersistStats;

@@ -26,14 +26,15 @@
 //!
 //! What a snapshot holds, and what it does not:
 //!
-//! - **Everything the nine providers hold**: zones, records and the record counter; buckets,
+//! - **Everything the ten providers hold**: zones, records and the record counter; buckets,
 //!   their settings, objects (bodies as text, or base64 when not UTF-8) and foreign bucket
 //!   names; instances with their ids, addresses and life-cycle state, the launch counter and
 //!   the position of the id generator; the CI tree with configs, builds and results; every
 //!   version of every secret *with its value* (see below), soft-deleted secrets and their
 //!   recovery windows; database servers, final snapshots, roles, databases and seeds; every
 //!   commit and branch of the repository; mail identities; the probe's table of answers (what
-//!   is left of each sequence) and its default answer. The timing settings
+//!   is left of each sequence) and its default answer; the host's directories, files and scripted command answers (not its
+//!   command log). The timing settings
 //!   (`set_boot_time`, `set_build_duration`, `set_create_time`, `set_verification_delay`, ...)
 //!   and the per-job build results are kept too; set them again after loading to change them.
 //! - **Time**: the providers measure time with `tokio::time::Instant`, which cannot be written
@@ -64,6 +65,7 @@ use crate::ci::CiSnapshot;
 use crate::compute::ComputeSnapshot;
 use crate::database::DatabaseSnapshot;
 use crate::dns::DnsSnapshot;
+use crate::host::HostSnapshot;
 use crate::mail::MailSnapshot;
 use crate::probe::ProbeSnapshot;
 use crate::repo::RepoSnapshot;
@@ -123,6 +125,9 @@ pub struct MemorySnapshot {
     /// Absent in snapshots written before the probe existed: every URL answers `200 ok`.
     #[serde(default)]
     probe: ProbeSnapshot,
+    /// Absent from snapshots written before the host existed: an empty host.
+    #[serde(default)]
+    host: HostSnapshot,
 }
 
 /// Only the version, read before the rest so that a file of another version gets a clear
@@ -321,6 +326,7 @@ impl MemoryCloud {
             repo: self.repo.snapshot(),
             mail: self.mail.snapshot(),
             probe: self.probe.snapshot_section(),
+            host: self.host.snapshot(),
         }
     }
 
@@ -360,6 +366,7 @@ impl MemoryCloud {
         let repo = self.repo.prepare_section(snapshot.repo)?;
         let mail = self.mail.prepare_section(snapshot.mail)?;
         let probe = self.probe.prepare_section(snapshot.probe)?;
+        let host = self.host.prepare_section(snapshot.host)?;
         self.dns.install_section(dns);
         self.storage.install_section(storage);
         self.compute.install_section(compute);
@@ -369,6 +376,7 @@ impl MemoryCloud {
         self.repo.install_section(repo);
         self.mail.install_section(mail);
         self.probe.install_section(probe);
+        self.host.install_section(host);
         Ok(())
     }
 

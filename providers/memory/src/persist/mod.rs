@@ -223,7 +223,8 @@ impl MemoryCloud {
         self.database.base.attach(world.clone());
         self.repo.base.attach(world.clone());
         self.mail.base.attach(world.clone());
-        self.probe.base.attach(world);
+        self.probe.base.attach(world.clone());
+        self.host.base.attach(world);
     }
 
     fn world(&self) -> Option<&Arc<WorldFile>> {

@@ -4,8 +4,8 @@
 
 use crate::snapshot::{SNAPSHOT_VERSION, SnapshotSection, check_version};
 use crate::{
-    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryMail, MemoryProbe,
-    MemoryRepo, MemorySecrets, MemoryStorage,
+    MemoryCi, MemoryCloud, MemoryCompute, MemoryDatabase, MemoryDns, MemoryHost, MemoryMail,
+    MemoryProbe, MemoryRepo, MemorySecrets, MemoryStorage,
 };
 use provisio::{Error, Result};
 use serde_json::value::RawValue;
@@ -24,10 +24,11 @@ pub(crate) enum Section {
     Repo,
     Mail,
     Probe,
+    Host,
 }
 
 /// How many sections the world file has.
-pub(crate) const COUNT: usize = 9;
+pub(crate) const COUNT: usize = 10;
 
 impl Section {
     /// Every section, in file order.
@@ -41,6 +42,7 @@ impl Section {
         Section::Repo,
         Section::Mail,
         Section::Probe,
+        Section::Host,
     ];
 
     /// The section's key in the file.
@@ -55,6 +57,7 @@ impl Section {
             Section::Repo => "repo",
             Section::Mail => "mail",
             Section::Probe => "probe",
+            Section::Host => "host",
         }
     }
 
@@ -120,6 +123,7 @@ pub(crate) struct LiveWorld {
     repo: Weak<MemoryRepo>,
     mail: Weak<MemoryMail>,
     probe: Weak<MemoryProbe>,
+    host: Weak<MemoryHost>,
     seed: u64,
 }
 
@@ -233,6 +237,9 @@ struct RawFile<'a> {
     /// Absent in files written before the probe had a section: the default probe.
     #[serde(borrow, default)]
     probe: Option<&'a RawValue>,
+    /// Absent in files written before the host had a section: an empty host.
+    #[serde(borrow, default)]
+    host: Option<&'a RawValue>,
 }
 
 /// The probe section of a file that has none.
@@ -245,10 +252,19 @@ fn default_probe() -> &'static RawValue {
     })
 }
 
-impl RawFile<'_> {
-    fn section(&self, s: Section) -> &RawValue {
+/// The host section of a file that has none.
+fn empty_host() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| {
+        let json = serde_json::to_string(&crate::host::HostSnapshot::default())
+            .expect("the empty host section serializes");
+        RawValue::from_string(json).expect("serde_json writes valid JSON")
+    })
+}
+
+impl<'a> RawFile<'a> {
+    fn section(&self, s: Section) -> &'a RawValue {
         match s {
-            Section::Probe => self.probe.unwrap_or(default_probe()),
             Section::Dns => self.dns,
             Section::Storage => self.storage,
             Section::Compute => self.compute,
@@ -257,6 +273,8 @@ impl RawFile<'_> {
             Section::Database => self.database,
             Section::Repo => self.repo,
             Section::Mail => self.mail,
+            Section::Probe => self.probe.unwrap_or(default_probe()),
+            Section::Host => self.host.unwrap_or(empty_host()),
         }
     }
 }
@@ -273,6 +291,7 @@ impl LiveWorld {
             repo: std::sync::Arc::downgrade(&cloud.repo),
             mail: std::sync::Arc::downgrade(&cloud.mail),
             probe: std::sync::Arc::downgrade(&cloud.probe),
+            host: std::sync::Arc::downgrade(&cloud.host),
             seed: cloud.faults.seed(),
         }
     }
@@ -293,6 +312,7 @@ impl LiveWorld {
             Section::Repo => serialize(&self.repo, &mut caches.repo),
             Section::Mail => serialize(&self.mail, &mut ()),
             Section::Probe => serialize(&self.probe, &mut ()),
+            Section::Host => serialize(&self.host, &mut ()),
         }
     }
 
@@ -329,6 +349,12 @@ impl LiveWorld {
             Section::Probe,
             elapsed,
         )?;
+        let host = prepare(
+            &self.host,
+            raw.section(Section::Host),
+            Section::Host,
+            elapsed,
+        )?;
         let clocks = [
             dns.install(),
             storage.install(),
@@ -339,6 +365,7 @@ impl LiveWorld {
             repo.install(),
             mail.install(),
             probe.install(),
+            host.install(),
         ];
         Ok(Section::ALL
             .map(|s| SectionJson::new(raw.section(s).get().to_string(), clocks[s.index()])))

@@ -35,5 +35,7 @@ module Automator
     config.x.provisio.providers_file = ENV.fetch("PROVISIO_PROVIDERS", nil)
     # - the state store: a SQLite file in storage/ or a postgres:// URL.
     config.x.provisio.state = ENV.fetch("PROVISIO_STATE") { Rails.root.join("storage", "provisio-#{Rails.env}.sqlite").to_s }
+    # How often a tenant's page reloads itself while a run is under way (0: never).
+    config.x.automator.refresh_seconds = Integer(ENV.fetch("AUTOMATOR_REFRESH_SECONDS", 1))
   end
 end

@@ -10,13 +10,31 @@ class LaunchTenantTest < ApplicationSystemTestCase
   # committed for it to see them.
   self.use_transactional_tests = false
 
+  # The page's own reload (a meta refresh every second while a run is under way) would replace
+  # the document under the browser's feet, which chromedriver reports as an unknown error
+  # instead of a stale element; the tests reload it themselves (#wait_for_status) instead.
   setup do
-    Capybara.default_max_wait_time = 60
+    Capybara.default_max_wait_time = 10
+    @refresh = Rails.configuration.x.automator.refresh_seconds
+    Rails.configuration.x.automator.refresh_seconds = 0
   end
 
   teardown do
+    Rails.configuration.x.automator.refresh_seconds = @refresh
     TenantStep.delete_all
     Tenant.delete_all
+  end
+
+  # Reloads the tenant page until its status is `status` (the launch runs in the background).
+  def wait_for_status(status, timeout: 60)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    until page.has_selector?("#status", exact_text: status, wait: 0)
+      if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        flunk "the tenant is #{page.find('#status').text}, not #{status}, after #{timeout} s"
+      end
+      sleep 0.25
+      visit current_path
+    end
   end
 
   test "launch a tenant from the form, see its outputs, retire it" do
@@ -33,8 +51,7 @@ class LaunchTenantTest < ApplicationSystemTestCase
     fill_in "Name", with: "globex"
     click_on "Launch"
     assert_text "Launching globex."
-    # the page refreshes itself until the launch is done
-    assert_selector "#status", text: "launched"
+    wait_for_status "launched"
     within "#outputs" do
       assert_text "globex.example.com"
       assert_text "globex.stg.example.com"
@@ -46,7 +63,7 @@ class LaunchTenantTest < ApplicationSystemTestCase
 
     fill_in "Type globex to confirm", with: "globex"
     click_on "Retire"
-    assert_selector "#status", text: "retired"
+    wait_for_status "retired"
     assert_selector "#kept", text: "database"
     refute_provisio_resource "compute.instance", name: "globex-web"
 
@@ -61,7 +78,7 @@ class LaunchTenantTest < ApplicationSystemTestCase
     fill_in "Name", with: "initech"
     fill_in "DNS zone", with: "example.com"
     click_on "Launch"
-    assert_selector "#status", text: "failed"
+    wait_for_status "failed"
     within "#error" do
       assert_text "The launch failed."
       assert_text "permission_denied"
@@ -70,7 +87,7 @@ class LaunchTenantTest < ApplicationSystemTestCase
 
     provisio_cloud.faults.clear
     click_on "Retry launch"
-    assert_selector "#status", text: "launched"
+    wait_for_status "launched"
     assert_no_selector "#error"
     assert_selector "#outputs", text: "initech.example.com"
   end

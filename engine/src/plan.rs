@@ -466,7 +466,12 @@ pub(crate) async fn plan_with(
 ) -> Result<Plan> {
     // a plan writes nothing; its contexts share one empty record of written secrets
     let written = crate::resource::WrittenSecrets::default();
-    let mut known: BTreeMap<String, Value> = BTreeMap::new();
+    // in a phase's view, what is absent in the phase is referred to by its recorded outputs
+    let mut known: BTreeMap<String, Value> = blueprint
+        .ghosts
+        .keys()
+        .filter_map(|g| records.get(g).map(|r| (g.clone(), r.outputs.clone())))
+        .collect();
     let mut resources = Vec::new();
     for name in graph.order() {
         let spec = &blueprint.resources[name];

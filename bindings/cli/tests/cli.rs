@@ -454,3 +454,114 @@ fn postgres_state_store_by_url() {
     assert!(apply("apply").contains("No changes"));
     assert!(apply("destroy").contains("21 deleted"));
 }
+
+/// The launch example through its lifecycle with the real binary: suspend, resume, archive,
+/// restore, retire, checked on the memory world after each command, with `status` showing
+/// the phase and the refusals a wrong command gets.
+#[test]
+fn the_example_tenant_through_its_lifecycle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let bp = launch_dir();
+    let run = |args: &[&str]| {
+        let out = provisio(dir)
+            .arg(args[0])
+            .arg(&bp)
+            .args(["--tenant", "acme"])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}\n{out}\n{err}");
+        out
+    };
+    let status = || {
+        let out = provisio(dir)
+            .args(["status", "--tenant", "acme"])
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    let www = || {
+        let inv = world(dir).inventory();
+        let id = inv
+            .ids("dns.record")
+            .into_iter()
+            .find(|id| id.contains("acme.example.com") && !id.contains("stg"))
+            .unwrap()
+            .to_string();
+        inv.get("dns.record", &id).unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let instances = || world(dir).inventory().count("compute.instance");
+
+    // a tenant that was never launched
+    let (code, _, err) = run(&["archive"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("it has no resources and no lifecycle phase"),
+        "{err}"
+    );
+
+    ok(&["apply"]);
+    assert!(status().contains("phase: launched"), "{}", status());
+    let ip = www();
+
+    let out = ok(&["suspend"]);
+    assert!(out.contains("tenant acme is suspended"), "{out}");
+    assert_eq!(www(), "192.0.2.250");
+    assert!(status().contains("phase: suspended"));
+    let (code, _, err) = run(&["apply"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("is suspended") && err.contains("`resume`"),
+        "{err}"
+    );
+
+    ok(&["resume"]);
+    assert_eq!(www(), ip);
+
+    // archive: the plan first, then the run
+    let out = ok(&["archive", "--plan"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("- delete") && l.contains(" web ")),
+        "{out}"
+    );
+    assert_eq!(instances(), 1, "a plan changes nothing");
+    let out = ok(&["archive"]);
+    assert!(out.contains("tenant acme is archived"), "{out}");
+    assert_eq!(instances(), 0);
+    assert_eq!(www(), "192.0.2.250");
+    assert!(status().contains("phase: archived"));
+    let (code, _, err) = run(&["resume"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("cannot resume tenant acme: it is archived"),
+        "{err}"
+    );
+
+    ok(&["restore"]);
+    assert_eq!(instances(), 1);
+    assert_ne!(www(), "192.0.2.250");
+
+    // retire: the protected database needs its name
+    let (code, out, err) = run(&["retire"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("protected"), "{err}");
+    assert!(status().contains("phase: launched"));
+    ok(&["retire", "--allow", "database"]);
+    assert_eq!(instances(), 0);
+    let inv = world(dir).inventory();
+    assert!(!inv.contains("database.database", "acme"));
+    assert!(status().contains("phase: retired"), "{}", status());
+}

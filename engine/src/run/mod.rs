@@ -43,6 +43,7 @@ mod report;
 mod rollback;
 mod schedule;
 mod step;
+mod transition;
 
 pub use builder::EngineBuilder;
 pub use options::{ApplyOptions, DestroyOptions, PlanHook, RefreshOptions};

@@ -38,10 +38,13 @@
 //!     a stale lease is a no-op.
 //!   - [`StateStore::break_lease`] removes whatever lease is there and returns it.
 //! - **Fleet cursors** are saved and loaded whole, keyed by `fleet_id`.
+//! - **Lifecycle records** ([`TenantPhase`]) are saved, loaded and removed whole, keyed by
+//!   tenant.
 
 // `provisio::Error` is large by design (kind, message, context, source): every store method
 // returns it, as the other crates of the workspace do.
 
+pub use crate::lifecycle::TenantPhase;
 use provisio::{Result, Tags};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -195,6 +198,13 @@ pub trait StateStore: Send + Sync {
     async fn put_fleet_cursor(&self, cursor: &FleetCursor) -> Result<()>;
     /// Loads a fleet cursor.
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>>;
+
+    /// The tenant's lifecycle record; `None` when no transition ever ran for it.
+    async fn get_phase(&self, tenant: &str) -> Result<Option<TenantPhase>>;
+    /// Inserts or replaces the tenant's lifecycle record, durably (committed before returning).
+    async fn put_phase(&self, record: &TenantPhase) -> Result<()>;
+    /// Removes the tenant's lifecycle record (no error when missing).
+    async fn delete_phase(&self, tenant: &str) -> Result<()>;
 }
 
 /// Every resource record of `tenant`, by resource name.

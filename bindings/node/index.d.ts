@@ -573,7 +573,34 @@ export type BlueprintInput = Blueprint | string | BlueprintDocument
 
 export type Action = 'create' | 'update' | 'replace' | 'no_op' | 'delete' | 'adopt' | 'read'
 export type StepOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'already_gone' | 'adopted' | 'absent'
-export type Operation = 'apply' | 'destroy' | 'refresh'
+export type Operation =
+  | 'apply'
+  | 'destroy'
+  | 'refresh'
+  | 'suspend'
+  | 'resume'
+  | 'archive'
+  | 'restore'
+  | 'retire'
+/** A lifecycle transition (docs/lifecycle.md). */
+export type Transition = 'suspend' | 'resume' | 'archive' | 'restore' | 'retire'
+/** A tenant's lifecycle phase as the state store keeps it. */
+export interface TenantPhase {
+  tenant: string
+  phase: 'launched' | 'suspended' | 'archived' | 'retired'
+  /** The transition under way (written before its first step, cleared when it succeeded). */
+  transition?: Transition
+  run_id: string
+  updated_at_ms: number
+}
+export interface TransitionOptions {
+  signal?: AbortSignal
+  /** As in `apply`: `false` resolves a failed run's report instead of rejecting. */
+  check?: boolean
+  /** Protected resources the transition may delete besides those the blueprint declares absent. */
+  allow?: string[]
+  lockWaitMs?: number
+}
 export interface Summary {
   created: number
   updated: number
@@ -855,5 +882,26 @@ export declare class Engine {
   destroy(blueprint: BlueprintInput, tenant: Tenant, options?: DestroyOptions): Promise<RunReport>
   refresh(blueprint: BlueprintInput, tenant: Tenant, options?: RefreshOptions): Promise<RefreshReport>
   outputs(tenant: Tenant): Promise<Record<string, Record<string, unknown>>>
+  /**
+   * Moves the tenant through a lifecycle transition: its resources become what the blueprint
+   * declares for the target phase. Resolves or rejects like `apply`; a failed transition is
+   * not rolled back, and running it again finishes it. An illegal transition rejects with a
+   * `ConflictError`, an unknown tenant with a `NotFoundError`, before any side effect.
+   */
+  transition(
+    blueprint: BlueprintInput,
+    tenant: Tenant,
+    transition: Transition,
+    options?: TransitionOptions,
+  ): Promise<RunReport>
+  /** What `transition` would do; changes nothing. */
+  planTransition(
+    blueprint: BlueprintInput,
+    tenant: Tenant,
+    transition: Transition,
+    options?: { allow?: string[] },
+  ): Promise<Plan>
+  /** The tenant's phase, or `null` for a tenant the state store does not know. */
+  phase(tenant: Tenant): Promise<TenantPhase | null>
   fleet(blueprint: BlueprintInput, tenants: Tenant[], options: FleetOptions): Promise<FleetReport>
 }

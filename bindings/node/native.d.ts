@@ -161,6 +161,12 @@ export declare class Engine {
   destroy(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
   /** Reads every resource of the tenant and reports drift (`write`: record it). */
   refresh(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
+  /** Moves the tenant through a lifecycle transition; resolves or rejects like `apply`. */
+  transition(blueprint: Blueprint, tenant: any, transition: 'suspend' | 'resume' | 'archive' | 'restore' | 'retire', options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
+  /** What a lifecycle transition would do, in the form `plan` resolves to. */
+  planTransition(blueprint: Blueprint, tenant: any, transition: 'suspend' | 'resume' | 'archive' | 'restore' | 'retire', options?: RunOptions | undefined | null): Promise<any>
+  /** The tenant's lifecycle phase, or `null` for a tenant the state store does not know. */
+  phase(tenant: string): Promise<any>
   /** The outputs of every resource of the tenant as recorded in state. */
   outputs(tenant: string): Promise<any>
   /**

@@ -520,6 +520,31 @@ class Engine:
         on_event: Optional[EventCallback] = None,
     ) -> JsonDict: ...
     def outputs(self, tenant: str, *, on_event: Optional[EventCallback] = None) -> dict[str, Any]: ...
+    def transition(
+        self,
+        blueprint: BlueprintArg,
+        tenant: TenantArg,
+        transition: Literal["suspend", "resume", "archive", "restore", "retire"],
+        *,
+        vars: Optional[Mapping[str, Any]] = None,
+        secrets: Optional[Mapping[str, SecretArg]] = None,
+        allow: Optional[Sequence[str]] = None,
+        lock_wait: Optional[float] = None,
+        check: bool = True,
+        on_event: Optional[EventCallback] = None,
+    ) -> JsonDict: ...
+    def plan_transition(
+        self,
+        blueprint: BlueprintArg,
+        tenant: TenantArg,
+        transition: Literal["suspend", "resume", "archive", "restore", "retire"],
+        *,
+        vars: Optional[Mapping[str, Any]] = None,
+        secrets: Optional[Mapping[str, SecretArg]] = None,
+        allow: Optional[Sequence[str]] = None,
+        on_event: Optional[EventCallback] = None,
+    ) -> JsonDict: ...
+    def phase(self, tenant: str, *, on_event: Optional[EventCallback] = None) -> Optional[JsonDict]: ...
     def fleet(
         self,
         blueprint: BlueprintArg,
@@ -598,6 +623,31 @@ class AsyncEngine:
         on_event: Optional[EventCallback] = None,
     ) -> JsonDict: ...
     async def outputs(self, tenant: str, *, on_event: Optional[EventCallback] = None) -> dict[str, Any]: ...
+    async def transition(
+        self,
+        blueprint: BlueprintArg,
+        tenant: TenantArg,
+        transition: Literal["suspend", "resume", "archive", "restore", "retire"],
+        *,
+        vars: Optional[Mapping[str, Any]] = None,
+        secrets: Optional[Mapping[str, SecretArg]] = None,
+        allow: Optional[Sequence[str]] = None,
+        lock_wait: Optional[float] = None,
+        check: bool = True,
+        on_event: Optional[EventCallback] = None,
+    ) -> JsonDict: ...
+    async def plan_transition(
+        self,
+        blueprint: BlueprintArg,
+        tenant: TenantArg,
+        transition: Literal["suspend", "resume", "archive", "restore", "retire"],
+        *,
+        vars: Optional[Mapping[str, Any]] = None,
+        secrets: Optional[Mapping[str, SecretArg]] = None,
+        allow: Optional[Sequence[str]] = None,
+        on_event: Optional[EventCallback] = None,
+    ) -> JsonDict: ...
+    async def phase(self, tenant: str, *, on_event: Optional[EventCallback] = None) -> Optional[JsonDict]: ...
     async def fleet(
         self,
         blueprint: BlueprintArg,

@@ -449,8 +449,10 @@ pub async fn plan(
     blueprint.check_tenant(tenant)?;
     check_providers(blueprint, registry, providers)?;
     let records = records_by_name(store, &tenant.name).await?;
+    let ghosts =
+        crate::state::last_outputs(store, &tenant.name, blueprint.ghosts.keys(), &records).await?;
     plan_with(
-        registry, providers, blueprint, &graph, tenant, &records, options,
+        registry, providers, blueprint, &graph, tenant, &records, &ghosts, options,
     )
     .await
 }
@@ -462,16 +464,13 @@ pub(crate) async fn plan_with(
     graph: &Graph,
     tenant: &Tenant,
     records: &BTreeMap<String, ResourceRecord>,
+    ghosts: &BTreeMap<String, Value>,
     options: &PlanOptions,
 ) -> Result<Plan> {
     // a plan writes nothing; its contexts share one empty record of written secrets
     let written = crate::resource::WrittenSecrets::default();
     // in a phase's view, what is absent in the phase is referred to by its recorded outputs
-    let mut known: BTreeMap<String, Value> = blueprint
-        .ghosts
-        .keys()
-        .filter_map(|g| records.get(g).map(|r| (g.clone(), r.outputs.clone())))
-        .collect();
+    let mut known: BTreeMap<String, Value> = ghosts.clone();
     let mut resources = Vec::new();
     for name in graph.order() {
         let spec = &blueprint.resources[name];

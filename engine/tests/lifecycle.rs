@@ -294,6 +294,10 @@ async fn a_tenant_through_its_whole_lifecycle() {
         "references to absent resources resolve to their recorded outputs"
     );
     assert_eq!(w.phase().await, Some((Phase::Archived, None)));
+    // the same command again (its caller lost the answer) finds everything in place
+    let again = w.run(Transition::Archive).await;
+    let s = &again.summary;
+    assert_eq!((s.created, s.updated, s.deleted), (0, 0, 0), "{s:?}");
     let e = w
         .engine
         .apply(&w.bp, &acme, ApplyOptions::default())

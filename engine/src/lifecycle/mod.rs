@@ -259,6 +259,12 @@ pub struct TenantPhase {
     /// succeeded. While it is set, only the same transition may run (it finishes the work).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transition: Option<Transition>,
+    /// The transition that brought the tenant into `phase` (`None` while one is under way, or
+    /// when `apply` launched it). Running that transition again is allowed and changes
+    /// nothing that is already in place: a caller that lost the answer (a crash right after
+    /// the last step) can simply retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<Transition>,
     /// The run that wrote this record.
     pub run_id: String,
     /// Unix milliseconds of the last change.

@@ -185,6 +185,7 @@ fn status_describes_a_transition_under_way() {
         tenant: "acme".into(),
         phase: Phase::Launched,
         transition: Some(Transition::Archive),
+        last: None,
         run_id: "run-1".into(),
         updated_at_ms: 0,
     };

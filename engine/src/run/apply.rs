@@ -110,6 +110,14 @@ impl Engine {
             );
         }
         let overrides = &overrides;
+        // what the resources absent in a phase's view last recorded
+        let ghosts = crate::state::last_outputs(
+            self.inner.state.as_ref(),
+            &run.tenant.name,
+            blueprint.ghosts.keys(),
+            &records,
+        )
+        .await?;
         let plan = plan::plan_with(
             &self.inner.registry,
             &self.inner.providers,
@@ -117,6 +125,7 @@ impl Engine {
             graph,
             run.tenant,
             &records,
+            &ghosts,
             &PlanOptions {
                 refresh: options.refresh,
                 overrides: overrides.clone(),
@@ -162,6 +171,7 @@ impl Engine {
                     tenant: run.tenant.name.clone(),
                     phase: from,
                     transition: Some(l.transition),
+                    last: None,
                     run_id: run.id.clone(),
                     updated_at_ms: now_ms(),
                 })
@@ -224,12 +234,10 @@ impl Engine {
                             _ => None,
                         })
                         .collect();
-                    // a phase's absent resources: their recorded outputs (their deletes wait
-                    // for this step)
-                    for g in blueprint.ghosts.keys() {
-                        if let Some(r) = records.get(g) {
-                            known.insert(g.clone(), r.outputs.clone());
-                        }
+                    // a phase's absent resources: their last recorded outputs (their deletes
+                    // wait for this step)
+                    for (g, o) in &ghosts {
+                        known.insert(g.clone(), o.clone());
                     }
                     let params = blueprint.resolve(name, run.tenant, &known);
                     let record = records.get(name);
@@ -325,6 +333,7 @@ impl Engine {
                             tenant: run.tenant.name.clone(),
                             phase: l.transition.target(),
                             transition: None,
+                            last: Some(l.transition),
                             run_id: run.id.clone(),
                             updated_at_ms: now_ms(),
                         })

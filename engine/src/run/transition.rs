@@ -58,6 +58,8 @@ fn check_transition(
             Some(t) => {
                 return Err(in_progress(tenant, p, t).with_operation(transition.as_str()));
             }
+            // the same transition again: it finds everything in place
+            None if p.last == Some(transition) => return Ok(p.phase),
             None => p.phase,
         },
         None if has_resources => Phase::Launched,
@@ -105,6 +107,7 @@ impl Engine {
             tenant: tenant.to_string(),
             phase: Phase::Launched,
             transition: None,
+            last: None,
             run_id: String::new(),
             updated_at_ms: 0,
         }))

@@ -555,6 +555,7 @@ pub async fn phase_roundtrip(store: &dyn StateStore) {
         tenant: tenant.clone(),
         phase: Phase::Launched,
         transition: Some(Transition::Archive),
+        last: None,
         run_id: "run-1".into(),
         updated_at_ms: now_ms(),
     };
@@ -567,6 +568,7 @@ pub async fn phase_roundtrip(store: &dyn StateStore) {
 
     record.phase = Phase::Archived;
     record.transition = None;
+    record.last = Some(Transition::Archive);
     record.run_id = "run-2".into();
     store.put_phase(&record).await.unwrap();
     assert_eq!(store.get_phase(&tenant).await.unwrap(), Some(record));

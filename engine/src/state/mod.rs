@@ -220,6 +220,41 @@ pub(crate) async fn records_by_name(
         .collect())
 }
 
+/// The last recorded outputs of the resources `names` (the absent resources of a phase's view,
+/// see [`crate::lifecycle`]): their records' outputs, or, for a resource whose record is gone
+/// (deleted by the transition that a crash interrupted), the outputs of its last successful
+/// create or update in the journal. Resources with neither are left out.
+pub(crate) async fn last_outputs<'a>(
+    store: &dyn StateStore,
+    tenant: &str,
+    names: impl Iterator<Item = &'a String>,
+    records: &BTreeMap<String, ResourceRecord>,
+) -> Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for n in names {
+        match records.get(n) {
+            Some(r) => {
+                out.insert(n.clone(), r.outputs.clone());
+            }
+            None => missing.push(n.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    for e in store.journal(tenant, 0).await? {
+        if e.phase == JournalPhase::Succeeded
+            && missing.contains(&e.resource)
+            && let Some(o) = e.detail.get("outputs")
+            && !o.is_null()
+        {
+            out.insert(e.resource.clone(), o.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The `Conflict` error for a tenant leased by someone else.
 pub(crate) fn lease_conflict(tenant: &str, holder: &Lease, now: i64) -> provisio::Error {
     let left = holder.expires_at_ms - now;

@@ -39,8 +39,10 @@ use std::time::Duration;
 /// time it starts, and none while it is stopped). `power` is `running` for a pending or
 /// running instance and `stopped` for a stopping or stopped one; unlike `state` it is not
 /// volatile, so an instance stopped or started outside provisio shows as drift
-/// (`power: running -> stopped`) in a refresh or a plan with refresh, and the next apply puts
-/// it back. Changing `image`, `size` or `user_data` replaces the instance.
+/// (`power: running -> stopped`) in a refresh or a plan with refresh, and an apply with
+/// refresh puts it back. While an instance is stopped its `public_ip` is `null`: a resource
+/// fed by `${web.public_ip}` (a DNS record) needs its own value for that phase (the
+/// maintenance host). Changing `image`, `size` or `user_data` replaces the instance.
 ///
 /// Requests: an apply of an unchanged instance reads it once (`get_instance`) and sends no
 /// stop or start; a power change adds one `stop_instance` or `start_instance` and the
@@ -924,5 +926,105 @@ mod tests {
         assert_eq!(again.outputs["state"], "stopping");
         assert_eq!(again.outputs["power"], "stopped");
         assert_eq!(h.cloud.faults.calls("compute.stop_instance"), 1);
+    }
+
+    /// Memory compute that says it cannot stop instances (as Azure's says today).
+    #[derive(Debug)]
+    struct NoStopStart(std::sync::Arc<provisio_memory::MemoryCompute>);
+
+    impl provisio::Provider for NoStopStart {
+        fn info(&self) -> provisio::ProviderInfo {
+            self.0.info()
+        }
+    }
+
+    #[provisio::async_trait]
+    impl Compute for NoStopStart {
+        fn capabilities(&self) -> provisio::compute::ComputeCapabilities {
+            provisio::compute::ComputeCapabilities {
+                stop_start: false,
+                ..self.0.capabilities()
+            }
+        }
+        async fn launch_instance(&self, spec: &InstanceSpec) -> Result<Ensured<Instance>> {
+            self.0.launch_instance(spec).await
+        }
+        async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
+            self.0.get_instance(id).await
+        }
+        async fn find_instances(&self, tags: &Tags) -> Result<Vec<Instance>> {
+            self.0.find_instances(tags).await
+        }
+        async fn wait_for_state(
+            &self,
+            id: &str,
+            state: InstanceState,
+            timeout: Duration,
+        ) -> Result<Instance> {
+            self.0.wait_for_state(id, state, timeout).await
+        }
+        async fn terminate_instance(&self, id: &str) -> Result<Deleted> {
+            self.0.terminate_instance(id).await
+        }
+        async fn stop_instance(&self, _id: &str) -> Result<Instance> {
+            Err(Error::unsupported("compute.stop_instance"))
+        }
+        async fn start_instance(&self, _id: &str) -> Result<Instance> {
+            Err(Error::unsupported("compute.start_instance"))
+        }
+    }
+
+    #[tokio::test]
+    async fn power_stopped_on_a_provider_without_stop_start_is_unsupported() {
+        let mut h = Harness::new();
+        h.providers = crate::Providers::new().with_compute(
+            "default",
+            std::sync::Arc::new(NoStopStart(h.cloud.compute.clone())),
+        );
+        let ctx = h.ctx("web", "tok");
+        // running (the default) needs no stop/start: it works
+        let out = ComputeInstance
+            .apply(&ctx, &params(), None)
+            .await
+            .unwrap()
+            .outputs;
+        assert_eq!(out["power"], "running");
+        let e = ComputeInstance
+            .apply(&ctx, &with_power("stopped"), Some(&out))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &provisio::ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("power: stopped"), "{e}");
+        assert!(e.to_string().contains("web"), "names the resource: {e}");
+        assert_eq!(h.cloud.faults.calls("compute.stop_instance"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stop_whose_answer_was_lost_is_not_sent_again() {
+        let h = Harness::new();
+        let ctx = h.ctx("web", "tok");
+        let out = ComputeInstance
+            .apply(&ctx, &params(), None)
+            .await
+            .unwrap()
+            .outputs;
+        h.cloud.faults.error_after_effect(
+            "compute.stop_instance",
+            1,
+            provisio::ErrorKind::Transient,
+        );
+        let e = ComputeInstance
+            .apply(&ctx, &with_power("stopped"), Some(&out))
+            .await
+            .unwrap_err();
+        assert!(e.retryable(), "{e}");
+        // the engine retries: the instance is stopping already, nothing is sent again
+        let retried = ComputeInstance
+            .apply(&ctx, &with_power("stopped"), Some(&out))
+            .await
+            .unwrap();
+        assert_eq!(retried.outputs["state"], "stopped");
+        assert_eq!(h.cloud.faults.calls("compute.stop_instance"), 1);
+        assert_eq!(h.cloud.faults.mutations("compute.stop_instance"), 1);
     }
 }

@@ -243,6 +243,8 @@ export interface ComputeCapabilities {
   native_idempotency: boolean
   tags: boolean
   user_data: boolean
+  /** `stopInstance` and `startInstance` work (otherwise both reject with `UnsupportedError`). */
+  stop_start: boolean
 }
 export declare class Compute {
   private constructor()
@@ -253,6 +255,12 @@ export declare class Compute {
   findInstances(tags: Tags): Promise<Instance[]>
   waitForState(id: string, state: InstanceState, timeoutMs: number): Promise<Instance>
   terminateInstance(id: string): Promise<Deleted>
+  /** Asks for the instance to stop; resolves to it as read after the request (`stopping`, or
+   * `stopped` when it was). Follow with `waitForState(id, 'stopped', ...)`. */
+  stopInstance(id: string): Promise<Instance>
+  /** Asks for a stopped instance to start; resolves to it (`pending`, or `running` when it
+   * was). Follow with `waitForState(id, 'running', ...)`. */
+  startInstance(id: string): Promise<Instance>
 }
 
 // ------------------------------------------------------------------------------ ci

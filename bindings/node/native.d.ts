@@ -89,6 +89,10 @@ export declare class Compute {
   waitForState(id: string, state: string, timeoutMs: number): Promise<any>
   /** Terminates the instance. */
   terminateInstance(id: string): Promise<any>
+  /** Asks for the instance to stop; returns it (`stopping`, or `stopped` when it was). */
+  stopInstance(id: string): Promise<any>
+  /** Asks for a stopped instance to start; returns it (`pending`, or `running` when it was). */
+  startInstance(id: string): Promise<any>
 }
 
 /** A database provider: managed servers, roles, databases, seeds. */

@@ -138,7 +138,7 @@ mod host {
 fn case_tables_are_complete() {
     assert_eq!(provisio_testkit::dns::CASES.len(), 12);
     assert_eq!(provisio_testkit::storage::CASES.len(), 10);
-    assert_eq!(provisio_testkit::compute::CASES.len(), 6);
+    assert_eq!(provisio_testkit::compute::CASES.len(), 8);
     assert_eq!(provisio_testkit::ci::CASES.len(), 13);
     assert_eq!(provisio_testkit::secrets::CASES.len(), 12);
     assert_eq!(provisio_testkit::database::CASES.len(), 9);

@@ -75,7 +75,18 @@ def test_compute_instances(provisio_providers: provisio.Providers) -> None:
     assert [i["id"] for i in compute.find_instances({"tenant": "acme"})] == [instance_id]
     again = compute.launch_instance("acme-web", "img-1", "small", "token-1", tags={"tenant": "acme"})
     assert again["outcome"] == "unchanged"
+    assert compute.capabilities()["stop_start"] is True
+    assert compute.stop_instance(instance_id)["state"] == "stopping"
+    stopped = compute.wait_for_state(instance_id, "stopped", timeout=30)
+    assert stopped["public_ip"] is None
+    assert compute.stop_instance(instance_id)["state"] == "stopped"
+    assert compute.start_instance(instance_id)["state"] == "pending"
+    assert compute.wait_for_state(instance_id, "running", timeout=30)["public_ip"] is not None
+    with pytest.raises(provisio.NotFoundError):
+        compute.stop_instance("i-0123456789abcdef0")
     assert compute.terminate_instance(instance_id) == "deleted"
+    with pytest.raises(provisio.ConflictError):
+        compute.start_instance(instance_id)
     assert compute.terminate_instance(instance_id) == "already_gone"
 
 

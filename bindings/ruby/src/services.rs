@@ -314,6 +314,14 @@ fn compute_op(
             let id: String = a.get("id")?;
             Task::json(async move { c.terminate_instance(&id).await })
         }
+        "stop_instance" => {
+            let id: String = a.get("id")?;
+            Task::json(async move { c.stop_instance(&id).await })
+        }
+        "start_instance" => {
+            let id: String = a.get("id")?;
+            Task::json(async move { c.start_instance(&id).await })
+        }
         _ => return Err(unknown(ruby, op)),
     })
 }

@@ -83,7 +83,14 @@ class ProvidersTest < Minitest::Test
     assert_equal "running", compute.wait_for_state(id, :running, timeout: 30)[:state]
     assert_equal [id], compute.find_instances({ tenant: "acme" }).map { |i| i[:id] }
     assert_equal id, compute.get_instance(id)[:id]
+    assert_equal "stopping", compute.stop_instance(id)[:state]
+    assert_equal "stopped", compute.wait_for_state(id, :stopped, timeout: 30)[:state]
+    assert_equal "stopped", compute.stop_instance(id)[:state]
+    assert_equal "pending", compute.start_instance(id)[:state]
+    assert_equal "running", compute.wait_for_state(id, :running, timeout: 30)[:state]
+    assert_raises(Provisio::NotFoundError) { compute.start_instance("i-0123456789abcdef0") }
     assert_equal "deleted", compute.terminate_instance(id)
+    assert_raises(Provisio::ConflictError) { compute.stop_instance(id) }
   end
 
   def test_ci

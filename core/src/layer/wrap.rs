@@ -259,6 +259,20 @@ impl Compute for Layered<dyn Compute> {
         })
         .await
     }
+    async fn stop_instance(&self, id: &str) -> Result<Instance> {
+        // idempotent: a second stop of a stopping or stopped instance changes nothing
+        self.run("compute.stop_instance", Some(id), IDEMPOTENT, || {
+            self.inner.stop_instance(id)
+        })
+        .await
+    }
+    async fn start_instance(&self, id: &str) -> Result<Instance> {
+        // idempotent: a second start of a pending or running instance changes nothing
+        self.run("compute.start_instance", Some(id), IDEMPOTENT, || {
+            self.inner.start_instance(id)
+        })
+        .await
+    }
 }
 
 #[crate::async_trait]

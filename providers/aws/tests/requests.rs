@@ -13,7 +13,7 @@
 
 mod common;
 
-use provisio::compute::InstanceSpec;
+use provisio::compute::{InstanceSpec, InstanceState};
 use provisio::dns::{RecordSpec, RecordType};
 use provisio::requests::{RequestTally, counted};
 use provisio::storage::BucketSpec;
@@ -248,6 +248,31 @@ fn ec2_secrets_and_ses_requests_per_operation() {
         assert_sent("launch_instance, adopted", &n, "aws-ec2", 1);
         let (_, n) = count(ec2.get_instance(&made.value.id)).await;
         assert_sent("get_instance", &n, "aws-ec2", 1);
+        let id = &made.value.id;
+        let wait = Duration::from_secs(30);
+        ec2.wait_for_state(id, InstanceState::Running, wait).await?;
+        let (stopped, n) = count(ec2.stop_instance(id)).await;
+        stopped?;
+        assert_sent(
+            "stop_instance of a running instance (describe + StopInstances)",
+            &n,
+            "aws-ec2",
+            2,
+        );
+        ec2.wait_for_state(id, InstanceState::Stopped, wait).await?;
+        let (_, n) = count(ec2.stop_instance(id)).await;
+        assert_sent("stop_instance, already stopped", &n, "aws-ec2", 1);
+        let (started, n) = count(ec2.start_instance(id)).await;
+        started?;
+        assert_sent(
+            "start_instance of a stopped instance (describe + StartInstances)",
+            &n,
+            "aws-ec2",
+            2,
+        );
+        ec2.wait_for_state(id, InstanceState::Running, wait).await?;
+        let (_, n) = count(ec2.start_instance(id)).await;
+        assert_sent("start_instance, already running", &n, "aws-ec2", 1);
         ec2.terminate_instance(&made.value.id).await?;
 
         let sm = aws.secrets();

@@ -82,6 +82,12 @@ module Provisio
     def wait_for_state(id, state, timeout: 300.0) = __call("wait_for_state", { id: id, state: state.to_s, timeout: timeout })
     # Terminates an instance: "deleted" or "already_gone".
     def terminate_instance(id) = __call("terminate_instance", { id: id })
+    # Asks for the instance to stop; returns it as read after the request ("stopping", or "stopped"
+    # when it was). Follow with wait_for_state(id, "stopped"). Provisio::UnsupportedError where
+    # capabilities["stop_start"] is false.
+    def stop_instance(id) = __call("stop_instance", { id: id })
+    # Asks for a stopped instance to start; returns it ("pending", or "running" when it was).
+    def start_instance(id) = __call("start_instance", { id: id })
   end
 
   # A CI server: folders, jobs, downstream jobs, builds.

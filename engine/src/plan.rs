@@ -545,7 +545,24 @@ pub(crate) async fn plan_with(
         if matches!(action, Action::NoOp | Action::Update)
             && let Some(o) = &current_outputs
         {
-            known.insert(name.clone(), o.clone());
+            // an update may fill what is empty now (a stopped instance's address, once it is
+            // started): those outputs are known after apply
+            let o = match (action, o) {
+                (Action::Update, Value::Object(m)) => Value::Object(
+                    m.iter()
+                        .map(|(k, v)| {
+                            let v = if v.is_null() {
+                                Value::String(KNOWN_AFTER_APPLY.into())
+                            } else {
+                                v.clone()
+                            };
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                ),
+                _ => o.clone(),
+            };
+            known.insert(name.clone(), o);
         }
         let protect = spec.protect || was_protected;
         let allowed = options.overrides.contains(name);

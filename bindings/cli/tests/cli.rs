@@ -516,9 +516,18 @@ fn the_example_tenant_through_its_lifecycle() {
     assert!(status().contains("phase: launched"), "{}", status());
     let ip = www();
 
+    let state = || {
+        let inv = world(dir).inventory();
+        let id = inv.ids("compute.instance")[0].to_string();
+        inv.get("compute.instance", &id).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let out = ok(&["suspend"]);
     assert!(out.contains("tenant acme is suspended"), "{out}");
     assert_eq!(www(), "192.0.2.250");
+    assert_eq!(state(), "stopped");
     assert!(status().contains("phase: suspended"));
     let (code, _, err) = run(&["apply"]);
     assert_eq!(code, Some(1));
@@ -528,7 +537,10 @@ fn the_example_tenant_through_its_lifecycle() {
     );
 
     ok(&["resume"]);
-    assert_eq!(www(), ip);
+    assert_eq!(state(), "running");
+    // started again, the instance has a new address, and the hostname follows it
+    assert_ne!(www(), ip);
+    assert_ne!(www(), "192.0.2.250");
 
     // archive: the plan first, then the run
     let out = ok(&["archive", "--plan"]);

@@ -448,7 +448,8 @@ test('lifecycle transitions: suspend, resume, archive, restore, retire', async (
 
   const suspended = await engine.transition(bp, acme, 'suspend')
   assert.equal(suspended.operation, 'suspend')
-  assert.equal(suspended.summary.updated, 1)
+  assert.equal(suspended.summary.updated, 2) // web stopped, dns_prod at maintenance
+  assert.equal(suspended.summary.deleted, 2) // the staging stack and the health check
   assert.equal(www(), '192.0.2.250')
   assert.equal(await phase(), 'suspended')
   e = await rejection(engine.apply(bp, acme))

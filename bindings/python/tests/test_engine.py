@@ -345,7 +345,7 @@ def test_lifecycle_transitions(
         return provisio_cloud.inventory()["dns.record"]["A acme.example.com"]["content"]
 
     report = provisio_engine.transition(launch, "acme", "suspend", secrets=SMTP)
-    assert report["operation"] == "suspend" and report["summary"]["updated"] == 1
+    assert report["operation"] == "suspend" and report["summary"]["updated"] == 2 and report["summary"]["deleted"] == 2
     assert www() == "192.0.2.250"
     assert phase() == "suspended"
     with pytest.raises(provisio.ConflictError, match="run `resume` first"):

@@ -279,7 +279,8 @@ class EngineTest < Minitest::Test
 
     report = @engine.suspend(BLUEPRINT, "acme", secrets: SMTP)
     assert_equal "suspend", report[:operation]
-    assert_equal 1, report[:summary][:updated]
+    assert_equal 2, report[:summary][:updated] # web stopped, dns_prod at maintenance
+    assert_equal 2, report[:summary][:deleted] # the staging stack and the health check
     assert_equal "192.0.2.250", www.call
     assert_equal "suspended", @engine.phase("acme")[:phase]
     e = assert_raises(Provisio::ConflictError) { @engine.apply(BLUEPRINT, "acme", secrets: SMTP) }

@@ -24,6 +24,9 @@
 //!   `ListObjectsV2` per page.
 //! * `delete_object`: one `HeadObject` (S3 answers 204 whether or not the key existed), then
 //!   one `DeleteObject` when it did.
+//! * storage classes and expiry rules: see `storage_classes.rs` (`set_storage_class` one
+//!   `HeadObject` plus one `CopyObject` or `RestoreObject`; expiry rules one lifecycle read
+//!   plus one write when something changes).
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, kind_for, located, service_message};

@@ -363,6 +363,58 @@ mod tests {
         assert!(e.message().contains("invalid days"), "{e}");
     }
 
+    /// A class change whose answer is lost is done: sent again, it finds the object in the
+    /// class; the retry layer does not resend a pending restore (the caller polls).
+    #[tokio::test]
+    async fn faults_and_layers_around_class_changes() {
+        use provisio::layer::{Retry, RetryPolicy, Stack};
+        let s3 = with_object().await;
+        let faults = s3.faults().clone();
+        faults.error_after_effect("storage.set_storage_class", 1, ErrorKind::Transient);
+        faults.error_on_call("storage.ensure_expiry_rule", 1, ErrorKind::Transient);
+        let e = s3
+            .set_storage_class("arch-bucket", "t/acme/a", StorageClass::Archive)
+            .await
+            .unwrap_err();
+        assert!(e.retryable());
+        let m = s3
+            .set_storage_class("arch-bucket", "t/acme/a", StorageClass::Archive)
+            .await
+            .unwrap();
+        assert_eq!(m.storage_class, StorageClass::Archive);
+        assert_eq!(faults.mutations("storage.set_storage_class"), 1);
+        assert!(
+            s3.ensure_expiry_rule("arch-bucket", "t/", 1)
+                .await
+                .unwrap_err()
+                .retryable()
+        );
+        assert_eq!(
+            s3.get_expiry_rule("arch-bucket", "t/").await.unwrap(),
+            None,
+            "an injected failure before the effect changes nothing"
+        );
+
+        let s3 = std::sync::Arc::new(s3);
+        let layered = Stack::new()
+            .with(Retry::new(RetryPolicy {
+                initial_backoff_ms: 1,
+                ..RetryPolicy::default()
+            }))
+            .storage(s3.clone());
+        let before = faults.calls("storage.set_storage_class");
+        let e = layered
+            .set_storage_class("arch-bucket", "t/acme/a", StorageClass::Standard)
+            .await
+            .unwrap_err();
+        assert!(is_rehydration_pending(&e), "{e}");
+        assert_eq!(
+            faults.calls("storage.set_storage_class"),
+            before + 1,
+            "a pending restore is not resent by the retry layer"
+        );
+    }
+
     #[tokio::test]
     async fn classes_rules_and_clock_survive_a_snapshot() {
         let cloud = crate::MemoryCloud::new(3);

@@ -8,6 +8,7 @@ use crate::retry::RetryPolicy;
 use crate::types::in_resource;
 use crate::types::params::{Int, Phase, TypedParams};
 use provisio::storage::{StorageClass, list_all};
+use provisio::validate::NameKind;
 use provisio::{Deleted, Error, ErrorKind, ObjectStorage, Outcome, Result, validate};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -50,6 +51,10 @@ pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
 /// again continues where it stopped: each attempt only changes what is not in the class
 /// yet). An attempt that fails has changed some objects already; that is safe because every
 /// change is to the class this resource asks for.
+///
+/// When the run plans, a class the provider does not have (`deep_archive` on Azure Blob) or an
+/// `expire_after_days` where it has no expiry rules (Azure Blob) is refused, naming the field,
+/// before any side effect.
 ///
 /// Requests: a repeated `apply` with every object in the class sends only the listing (one
 /// request per 1000 objects on S3), plus one lifecycle read when `expire_after_days` is set.
@@ -251,6 +256,41 @@ impl ResourceType for StoragePrefix {
             },
             deadline: spec.wait_timeout,
         })
+    }
+
+    /// The bucket name by the provider's rule, and what the provider can do: a class it does
+    /// not have (Azure's `deep_archive`) or an expiry rule where it has none (Azure Blob) is
+    /// refused when the run plans, before any side effect.
+    fn check(&self, ctx: &StepContext<'_>, params: &Value) -> Result<()> {
+        let spec = PrefixParams::parse(params, Phase::Resolved)?;
+        let storage = ctx.providers.storage(ctx.provider)?;
+        storage.check_name(NameKind::Bucket, "bucket", &spec.bucket)?;
+        let caps = storage.capabilities();
+        if !caps.storage_classes.contains(&spec.class)
+            && !(caps.storage_classes.is_empty() && spec.class == StorageClass::Standard)
+        {
+            let have: Vec<&str> = caps.storage_classes.iter().map(|c| c.as_str()).collect();
+            return Err(Error::invalid_field(
+                "storage_class",
+                format!(
+                    "provider {:?} has no {} class (it has: {})",
+                    ctx.provider,
+                    spec.class,
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                ),
+            ));
+        }
+        if spec.expire_after_days.is_some() && !caps.expiry_rules {
+            return Err(Error::invalid_field(
+                "expire_after_days",
+                format!("provider {:?} has no expiry rules", ctx.provider),
+            ));
+        }
+        Ok(())
     }
 
     fn identity(&self, _ctx: &StepContext<'_>, params: &Value) -> Result<String> {

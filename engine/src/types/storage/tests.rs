@@ -454,3 +454,114 @@ async fn prefix_expiry_runs_out_and_a_missing_bucket_reads_as_gone() {
     let e = t.apply(&ctx, &missing, None).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::NotFound, "{e}");
 }
+
+/// What the provider cannot do is refused when the run plans, naming the field.
+#[tokio::test]
+async fn prefix_check_refuses_what_the_provider_lacks() {
+    use provisio::storage::{StorageCapabilities, StorageClass};
+    /// Memory storage that reports Azure Blob's abilities.
+    struct LikeAzure(provisio_memory::MemoryStorage);
+    impl provisio::Provider for LikeAzure {
+        fn info(&self) -> provisio::ProviderInfo {
+            self.0.info()
+        }
+    }
+    #[provisio::async_trait]
+    impl ObjectStorage for LikeAzure {
+        fn capabilities(&self) -> StorageCapabilities {
+            StorageCapabilities {
+                storage_classes: vec![StorageClass::Standard, StorageClass::Archive],
+                expiry_rules: false,
+                ..self.0.capabilities()
+            }
+        }
+        async fn ensure_bucket(
+            &self,
+            spec: &BucketSpec,
+        ) -> provisio::Result<provisio::Ensured<provisio::storage::Bucket>> {
+            self.0.ensure_bucket(spec).await
+        }
+        async fn get_bucket(
+            &self,
+            name: &str,
+        ) -> provisio::Result<Option<provisio::storage::Bucket>> {
+            self.0.get_bucket(name).await
+        }
+        async fn delete_bucket(&self, name: &str) -> provisio::Result<Deleted> {
+            self.0.delete_bucket(name).await
+        }
+        async fn put_object(
+            &self,
+            bucket: &str,
+            key: &str,
+            body: Bytes,
+            content_type: Option<&str>,
+        ) -> provisio::Result<provisio::storage::ObjectMeta> {
+            self.0.put_object(bucket, key, body, content_type).await
+        }
+        async fn get_object(
+            &self,
+            bucket: &str,
+            key: &str,
+        ) -> provisio::Result<(Bytes, provisio::storage::ObjectMeta)> {
+            self.0.get_object(bucket, key).await
+        }
+        async fn head_object(
+            &self,
+            bucket: &str,
+            key: &str,
+        ) -> provisio::Result<Option<provisio::storage::ObjectMeta>> {
+            self.0.head_object(bucket, key).await
+        }
+        async fn list_objects(
+            &self,
+            bucket: &str,
+            prefix: &str,
+            page: &provisio::PageRequest,
+        ) -> provisio::Result<provisio::Page<provisio::storage::ObjectMeta>> {
+            self.0.list_objects(bucket, prefix, page).await
+        }
+        async fn delete_object(&self, bucket: &str, key: &str) -> provisio::Result<Deleted> {
+            self.0.delete_object(bucket, key).await
+        }
+    }
+    let h = Harness::new();
+    let providers = crate::providers::Providers::new()
+        .with_storage("azure", std::sync::Arc::new(LikeAzure(Default::default())));
+    let ctx = StepContext {
+        provider: "azure",
+        providers: &providers,
+        ..h.ctx("assets_class", "tok-prefix")
+    };
+    let t = StoragePrefix;
+    t.check(
+        &ctx,
+        &json!({"bucket": "shared", "prefix": "t/", "storage_class": "Archive"}),
+    )
+    .unwrap();
+    rejects(
+        t.check(
+            &ctx,
+            &json!({"bucket": "shared", "prefix": "t/", "storage_class": "DEEP_ARCHIVE"}),
+        ),
+        "storage_class",
+    );
+    rejects(
+        t.check(
+            &ctx,
+            &json!({"bucket": "shared", "prefix": "t/", "expire_after_days": 30}),
+        ),
+        "expire_after_days",
+    );
+    rejects(
+        t.check(&ctx, &json!({"bucket": "Bad_Bucket", "prefix": "t/"})),
+        "bucket",
+    );
+    // the memory provider has every class and expiry rules
+    let ctx = h.ctx("assets_class", "tok-prefix");
+    t.check(
+        &ctx,
+        &json!({"bucket": "shared", "prefix": "t/", "storage_class": "deep_archive", "expire_after_days": 30}),
+    )
+    .unwrap();
+}

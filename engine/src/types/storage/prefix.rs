@@ -266,9 +266,10 @@ impl ResourceType for StoragePrefix {
         let storage = ctx.providers.storage(ctx.provider)?;
         storage.check_name(NameKind::Bucket, "bucket", &spec.bucket)?;
         let caps = storage.capabilities();
-        if !caps.storage_classes.contains(&spec.class)
-            && !(caps.storage_classes.is_empty() && spec.class == StorageClass::Standard)
-        {
+        // a provider without classes keeps every object standard
+        let supported = caps.storage_classes.contains(&spec.class)
+            || (caps.storage_classes.is_empty() && spec.class == StorageClass::Standard);
+        if !supported {
             let have: Vec<&str> = caps.storage_classes.iter().map(|c| c.as_str()).collect();
             return Err(Error::invalid_field(
                 "storage_class",

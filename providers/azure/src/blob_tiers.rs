@@ -33,6 +33,17 @@ pub(crate) fn no_tier(class: StorageClass) -> Error {
     .with_operation("storage.set_storage_class")
 }
 
+/// Whether `x-ms-archive-status` (Get Blob Properties, or `ArchiveStatus` in a listing)
+/// says a rehydration out of `Archive` is running (`rehydrate-pending-to-hot`, `-to-cool`,
+/// `-to-cold`).
+fn rehydrating(archive_status: Option<&str>) -> bool {
+    archive_status.is_some_and(|s| {
+        s.trim()
+            .to_ascii_lowercase()
+            .starts_with("rehydrate-pending")
+    })
+}
+
 impl AzureBlob {
     /// Set Blob Tier: `true` when the blob is now in the tier (200), `false` when a
     /// rehydration started (202).
@@ -78,10 +89,7 @@ impl AzureBlob {
                     _ => return Err(resp.xml_error()),
                 }
                 let meta = Self::object_meta(key, &resp);
-                let rehydrating = resp
-                    .header("x-ms-archive-status")
-                    .is_some_and(|s| s.starts_with("rehydrate-pending"));
-                if rehydrating {
+                if rehydrating(resp.header("x-ms-archive-status")) {
                     return Err(rehydration_pending(bucket, key, class));
                 }
                 if meta.storage_class == class {
@@ -122,5 +130,27 @@ impl AzureBlob {
             }
         }
         Ok(change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_status_and_tiers() {
+        assert!(rehydrating(Some("rehydrate-pending-to-hot")));
+        assert!(rehydrating(Some("Rehydrate-Pending-To-Cool")));
+        assert!(!rehydrating(None));
+        assert!(!rehydrating(Some("")));
+        assert_eq!(
+            no_tier(StorageClass::DeepArchive).kind(),
+            &ErrorKind::Unsupported
+        );
+        assert_eq!(
+            StorageClass::from_azure_tier(Some("Cold")),
+            StorageClass::InfrequentAccess
+        );
+        assert_eq!(StorageClass::from_azure_tier(None), StorageClass::Standard);
     }
 }

@@ -189,11 +189,23 @@ export interface Bucket {
   block_public_access: boolean
   tags: Tags
 }
+export type StorageClass = 'standard' | 'infrequent_access' | 'archive' | 'deep_archive'
 export interface ObjectMeta {
   key: string
   size: number
   etag: string
   content_type: string | null
+  storage_class: StorageClass
+}
+export interface ClassChange {
+  changed: number
+  unchanged: number
+  pending: number
+}
+export interface ExpiryRule {
+  id: string
+  prefix: string
+  days: number
 }
 export interface StorageCapabilities {
   versioning: boolean
@@ -201,6 +213,8 @@ export interface StorageCapabilities {
   public_access_block: boolean
   tags: boolean
   max_put_size: number
+  storage_classes: StorageClass[]
+  expiry_rules: boolean
 }
 export declare class Storage {
   private constructor()
@@ -216,6 +230,12 @@ export declare class Storage {
   deleteObject(bucket: string, key: string): Promise<Deleted>
   copyPrefix(srcBucket: string, srcPrefix: string, dstBucket: string, dstPrefix: string): Promise<number>
   deletePrefix(bucket: string, prefix: string): Promise<number>
+  /** `storageClass`: a StorageClass or a provider's spelling (`GLACIER`, `Archive`, ...). */
+  setStorageClass(bucket: string, key: string, storageClass: StorageClass | string): Promise<ObjectMeta>
+  setPrefixStorageClass(bucket: string, prefix: string, storageClass: StorageClass | string): Promise<ClassChange>
+  ensureExpiryRule(bucket: string, prefix: string, days: number): Promise<Ensured<ExpiryRule>>
+  getExpiryRule(bucket: string, prefix: string): Promise<ExpiryRule | null>
+  deleteExpiryRule(bucket: string, prefix: string): Promise<Deleted>
 }
 
 // ------------------------------------------------------------------------------ compute

@@ -351,6 +351,27 @@ export declare class Storage {
   copyPrefix(srcBucket: string, srcPrefix: string, dstBucket: string, dstPrefix: string): Promise<number>
   /** Deletes every object under a prefix; returns how many were deleted. */
   deletePrefix(bucket: string, prefix: string): Promise<number>
+  /**
+   * Moves an object to a storage class (`standard`, `infrequent_access`, `archive`,
+   * `deep_archive`, or a provider's spelling such as `GLACIER`); resolves to its metadata.
+   * Out of an archive class it restores first: rejects with kind `transient` while the
+   * restore runs.
+   */
+  setStorageClass(bucket: string, key: string, storageClass: string): Promise<any>
+  /**
+   * Moves every object under a prefix to a storage class: `{ changed, unchanged, pending }`
+   * (pending: still being restored; call again).
+   */
+  setPrefixStorageClass(bucket: string, prefix: string, storageClass: string): Promise<any>
+  /**
+   * Ensures a rule deleting the objects under a prefix `days` days after they were
+   * written: `{ value: { id, prefix, days }, outcome }`.
+   */
+  ensureExpiryRule(bucket: string, prefix: string, days: number): Promise<any>
+  /** The expiry rule of a prefix, or `null`. */
+  getExpiryRule(bucket: string, prefix: string): Promise<any>
+  /** Removes the expiry rule of a prefix (never an object). */
+  deleteExpiryRule(bucket: string, prefix: string): Promise<any>
 }
 
 /**

@@ -40,6 +40,40 @@ test('dns: zones and records', async () => {
   await assert.rejects(dns.ensureRecord(zone, { ...spec, content: 'not-an-ip' }), InvalidInputError)
 })
 
+test('storage: classes, restores and expiry rules', async () => {
+  const providers = await Providers.memory()
+  const storage = providers.storage()
+  await storage.ensureBucket({ name: 'acme-cold' })
+  for (const key of ['t/acme/a', 't/acme/b']) await storage.putObject('acme-cold', key, 'x')
+  assert.ok(storage.capabilities().storage_classes.includes('deep_archive'))
+  assert.deepEqual(await storage.setPrefixStorageClass('acme-cold', 't/acme/', 'GLACIER'), {
+    changed: 2,
+    unchanged: 0,
+    pending: 0,
+  })
+  assert.equal((await storage.headObject('acme-cold', 't/acme/a'))?.storage_class, 'archive')
+  await assert.rejects(storage.getObject('acme-cold', 't/acme/a'), ConflictError)
+  await assert.rejects(storage.setStorageClass('acme-cold', 't/acme/a', 'frozen'), InvalidInputError)
+  // back: rejected as transient (retryable) until the memory restore (20 ms) is done
+  let meta = null
+  for (let i = 0; i < 100 && meta === null; i++) {
+    try {
+      meta = await storage.setStorageClass('acme-cold', 't/acme/a', 'standard')
+    } catch (e) {
+      assert.ok(e instanceof TransientError)
+      assert.equal(e.kind, 'transient')
+      assert.equal(e.retryable, true)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  assert.equal(meta?.storage_class, 'standard')
+  const made = await storage.ensureExpiryRule('acme-cold', 't/acme/', 30)
+  assert.equal(made.outcome, 'created')
+  assert.equal((await storage.getExpiryRule('acme-cold', 't/acme/'))?.days, 30)
+  assert.equal(await storage.deleteExpiryRule('acme-cold', 't/acme/'), 'deleted')
+  assert.equal(await storage.getExpiryRule('acme-cold', 't/acme/'), null)
+})
+
 test('storage: buckets, objects as Buffers, prefixes', async () => {
   const providers = await Providers.memory()
   const storage = providers.storage()

@@ -5,6 +5,7 @@
 //! | `dns.record` | [`dns`] | one record (name + type) in a zone |
 //! | `storage.bucket` | [`storage`] | a bucket / container |
 //! | `storage.objects` | [`storage`] | objects under a prefix (initial assets, a tenant prefix) |
+//! | `storage.prefix` | [`storage`] | the storage class and expiry rule of every object under a prefix (archive, restore, retire) |
 //! | `compute.instance` | [`compute`] | a virtual machine |
 //! | `ci.folder`, `ci.job`, `ci.downstream` | [`ci`] | Jenkins folders, jobs, umbrella-job references |
 //! | `secrets.secret` | [`secrets`] | a generated or handed-in secret |
@@ -62,6 +63,7 @@ pub fn builtin() -> Registry {
     r.register(Arc::new(dns::DnsRecord))
         .register(Arc::new(storage::StorageBucket))
         .register(Arc::new(storage::StorageObjects))
+        .register(Arc::new(storage::StoragePrefix))
         .register(Arc::new(compute::ComputeInstance))
         .register(Arc::new(ci::CiFolder))
         .register(Arc::new(ci::CiJob))
@@ -237,6 +239,7 @@ mod tests {
             "dns.record",
             "storage.bucket",
             "storage.objects",
+            "storage.prefix",
             "compute.instance",
             "ci.folder",
             "ci.job",
@@ -255,7 +258,7 @@ mod tests {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 18);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

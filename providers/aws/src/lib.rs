@@ -115,6 +115,8 @@ mod secrets;
 #[cfg(feature = "s3")]
 mod storage;
 #[cfg(feature = "s3")]
+mod storage_classes;
+#[cfg(feature = "s3")]
 mod storage_settings;
 // Shared by the services: a build with only some of them leaves the others' parts unused.
 #[cfg(feature = "wire")]

@@ -64,6 +64,31 @@ module Provisio
 
     # Deletes every object under a prefix; returns how many were deleted.
     def delete_prefix(bucket, prefix) = __call("delete_prefix", { bucket: bucket, prefix: prefix })
+
+    # Moves an object to a storage class ("standard", "infrequent_access", "archive",
+    # "deep_archive", or a provider's spelling such as "GLACIER"); returns its metadata. Out of
+    # an archive class it restores first: Provisio::TransientError while the restore runs.
+    def set_storage_class(bucket, key, storage_class)
+      __call("set_storage_class", { bucket: bucket, key: key, storage_class: storage_class.to_s })
+    end
+
+    # Moves every object under a prefix to a storage class: `{changed:, unchanged:, pending:}`
+    # (pending: still being restored; call again).
+    def set_prefix_storage_class(bucket, prefix, storage_class)
+      __call("set_prefix_storage_class", { bucket: bucket, prefix: prefix, storage_class: storage_class.to_s })
+    end
+
+    # Ensures a rule deleting the objects under a prefix `days` days after they were written:
+    # `{value: {id:, prefix:, days:}, outcome:}`.
+    def ensure_expiry_rule(bucket, prefix, days)
+      __call("ensure_expiry_rule", { bucket: bucket, prefix: prefix, days: days })
+    end
+
+    # The expiry rule of a prefix, or nil.
+    def get_expiry_rule(bucket, prefix) = __call("get_expiry_rule", { bucket: bucket, prefix: prefix })
+
+    # Removes the expiry rule of a prefix (never an object): "deleted" or "already_gone".
+    def delete_expiry_rule(bucket, prefix) = __call("delete_expiry_rule", { bucket: bucket, prefix: prefix })
   end
 
   # A compute provider: instances.

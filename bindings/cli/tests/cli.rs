@@ -40,7 +40,7 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
     let dir = tmp.path();
     let bp = launch_dir();
 
-    // plan: 23 to create, exit 2 with --detailed-exitcode
+    // plan: 24 to create, exit 2 with --detailed-exitcode
     let out = provisio(dir)
         .args(["plan"])
         .arg(&bp)
@@ -48,7 +48,7 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stdout(&out).contains("23 to create"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("24 to create"), "{}", stdout(&out));
     // the plan created nothing, but the world with its fixtures exists
     let w = world(dir);
     assert_eq!(w.inventory().count("compute.instance"), 0);
@@ -71,7 +71,7 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("23 created"), "{text}");
+    assert!(text.contains("24 created"), "{text}");
     assert!(text.contains("acme.example.com"), "{text}");
     assert!(text.contains("dev-acme"), "{text}");
     let w = world(dir);
@@ -197,9 +197,9 @@ fn json_writes_the_event_stream_as_ndjson() {
     let types: Vec<&str> = lines.iter().filter_map(|v| v["type"].as_str()).collect();
     assert_eq!(types.first(), Some(&"plan"));
     assert!(types.contains(&"run_started"));
-    assert_eq!(types.iter().filter(|t| **t == "step_succeeded").count(), 23);
+    assert_eq!(types.iter().filter(|t| **t == "step_succeeded").count(), 24);
     assert_eq!(types.last(), Some(&"result"));
-    assert_eq!(lines.last().unwrap()["summary"]["created"], 23);
+    assert_eq!(lines.last().unwrap()["summary"]["created"], 24);
     // no secret value anywhere in the stream
     assert!(!stdout(&out).contains("smtp-credential-for-tests"));
 }
@@ -223,7 +223,7 @@ fn verbose_logs_steps_on_stderr_without_secrets() {
         .lines()
         .filter(|l| l.contains("provisio.step{resource="))
         .count();
-    assert_eq!(steps, 23, "a line per step:\n{stderr}");
+    assert_eq!(steps, 24, "a line per step:\n{stderr}");
     assert!(!stderr.contains("smtp-credential-for-tests"), "{stderr}");
     for line in stdout(&out).lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("stdout is NDJSON only");
@@ -392,7 +392,7 @@ fn fleet_launches_200_tenants_from_a_csv_file() {
     assert!(
         tenants
             .iter()
-            .all(|t| t["status"] == "succeeded" && t["summary"]["created"] == 23)
+            .all(|t| t["status"] == "succeeded" && t["summary"]["created"] == 24)
     );
     let finished = text
         .lines()
@@ -443,7 +443,7 @@ fn postgres_state_store_by_url() {
         );
         stdout(&out)
     };
-    assert!(apply("apply").contains("23 created"));
+    assert!(apply("apply").contains("24 created"));
     provisio(tmp.path())
         .args(["--state", &url, "status", "--tenant", &tenant])
         .assert()
@@ -452,7 +452,7 @@ fn postgres_state_store_by_url() {
     // the memory world sits in ./.provisio when the state is a URL
     assert!(tmp.path().join(".provisio/memory.json").is_file());
     assert!(apply("apply").contains("No changes"));
-    assert!(apply("destroy").contains("23 deleted"));
+    assert!(apply("destroy").contains("24 deleted"));
 }
 
 /// The launch example through its lifecycle with the real binary: suspend, resume, archive,
@@ -503,6 +503,18 @@ fn the_example_tenant_through_its_lifecycle() {
             .to_string()
     };
     let instances = || world(dir).inventory().count("compute.instance");
+    // the storage class of every object under the tenant's prefix
+    let classes = || {
+        let inv = world(dir).inventory();
+        let mut c: Vec<String> = inv
+            .ids("storage.object")
+            .into_iter()
+            .filter(|k| k.contains("/tenants/acme/"))
+            .map(|k| inv.get("storage.object", k).unwrap()["storage_class"].to_string())
+            .collect();
+        c.dedup();
+        c
+    };
 
     // a tenant that was never launched
     let (code, _, err) = run(&["archive"]);
@@ -554,6 +566,7 @@ fn the_example_tenant_through_its_lifecycle() {
     assert!(out.contains("tenant acme is archived"), "{out}");
     assert_eq!(instances(), 0);
     assert_eq!(www(), "192.0.2.250");
+    assert_eq!(classes(), ["\"archive\""]);
     assert!(status().contains("phase: archived"));
     let (code, _, err) = run(&["resume"]);
     assert_eq!(code, Some(1));
@@ -564,6 +577,7 @@ fn the_example_tenant_through_its_lifecycle() {
 
     ok(&["restore"]);
     assert_eq!(instances(), 1);
+    assert_eq!(classes(), ["\"standard\""]);
     assert_ne!(www(), "192.0.2.250");
 
     // retire: the protected database needs its name

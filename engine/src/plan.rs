@@ -450,11 +450,27 @@ pub async fn plan(
     check_providers(blueprint, registry, providers)?;
     let records = records_by_name(store, &tenant.name).await?;
     let ghosts =
-        crate::state::last_outputs(store, &tenant.name, blueprint.ghosts.keys(), &records).await?;
+        crate::state::last_outputs(store, &tenant.name, blueprint, registry, &records).await?;
     plan_with(
-        registry, providers, blueprint, &graph, tenant, &records, &ghosts, options,
+        registry,
+        providers,
+        blueprint,
+        &graph,
+        tenant,
+        Recorded {
+            records: &records,
+            ghosts: &ghosts,
+        },
+        options,
     )
     .await
+}
+
+/// What the state says a plan starts from: the tenant's records, and the last outputs of the
+/// resources absent in the blueprint's phase (see [`crate::state::last_outputs`]).
+pub(crate) struct Recorded<'a> {
+    pub(crate) records: &'a BTreeMap<String, ResourceRecord>,
+    pub(crate) ghosts: &'a BTreeMap<String, Value>,
 }
 
 pub(crate) async fn plan_with(
@@ -463,10 +479,10 @@ pub(crate) async fn plan_with(
     blueprint: &Blueprint,
     graph: &Graph,
     tenant: &Tenant,
-    records: &BTreeMap<String, ResourceRecord>,
-    ghosts: &BTreeMap<String, Value>,
+    recorded: Recorded<'_>,
     options: &PlanOptions,
 ) -> Result<Plan> {
+    let Recorded { records, ghosts } = recorded;
     // a plan writes nothing; its contexts share one empty record of written secrets
     let written = crate::resource::WrittenSecrets::default();
     // in a phase's view, what is absent in the phase is referred to by its recorded outputs

@@ -114,7 +114,8 @@ impl Engine {
         let ghosts = crate::state::last_outputs(
             self.inner.state.as_ref(),
             &run.tenant.name,
-            blueprint.ghosts.keys(),
+            blueprint,
+            &self.inner.registry,
             &records,
         )
         .await?;
@@ -124,8 +125,10 @@ impl Engine {
             blueprint,
             graph,
             run.tenant,
-            &records,
-            &ghosts,
+            plan::Recorded {
+                records: &records,
+                ghosts: &ghosts,
+            },
             &PlanOptions {
                 refresh: options.refresh,
                 overrides: overrides.clone(),

@@ -220,19 +220,21 @@ pub(crate) async fn records_by_name(
         .collect())
 }
 
-/// The last recorded outputs of the resources `names` (the absent resources of a phase's view,
-/// see [`crate::lifecycle`]): their records' outputs, or, for a resource whose record is gone
+/// The last recorded outputs of the absent resources of a phase's view (see
+/// [`crate::lifecycle`]): their records' outputs, or, for a resource whose record is gone
 /// (deleted by the transition that a crash interrupted), the outputs of its last successful
-/// create or update in the journal. Resources with neither are left out.
-pub(crate) async fn last_outputs<'a>(
+/// create or update in the journal. A resource with neither (never created: an archive before
+/// the first `archive`) has every output of its type `null`, so a reference to it is `null`.
+pub(crate) async fn last_outputs(
     store: &dyn StateStore,
     tenant: &str,
-    names: impl Iterator<Item = &'a String>,
+    blueprint: &crate::Blueprint,
+    registry: &crate::Registry,
     records: &BTreeMap<String, ResourceRecord>,
 ) -> Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     let mut missing = Vec::new();
-    for n in names {
+    for n in blueprint.ghosts.keys() {
         match records.get(n) {
             Some(r) => {
                 out.insert(n.clone(), r.outputs.clone());
@@ -250,6 +252,18 @@ pub(crate) async fn last_outputs<'a>(
             && !o.is_null()
         {
             out.insert(e.resource.clone(), o.clone());
+        }
+    }
+    for (name, rtype) in &blueprint.ghosts {
+        if !out.contains_key(name)
+            && let Some(rt) = registry.get(rtype)
+        {
+            let nulls = rt
+                .outputs()
+                .iter()
+                .map(|k| (k.to_string(), Value::Null))
+                .collect();
+            out.insert(name.clone(), Value::Object(nulls));
         }
     }
     Ok(out)

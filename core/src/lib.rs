@@ -42,6 +42,7 @@ pub mod requests;
 pub mod secret;
 pub mod secrets;
 pub mod storage;
+pub mod stream;
 pub mod types;
 pub mod validate;
 
@@ -58,6 +59,7 @@ pub use repo::Repository;
 pub use secret::SecretString;
 pub use secrets::SecretStore;
 pub use storage::ObjectStorage;
+pub use stream::ByteStream;
 pub use types::{Confirm, Deleted, Ensured, Outcome, Page, PageRequest, Tags};
 
 /// Re-exported so providers and users implement the traits with the same macro version.

@@ -262,6 +262,7 @@ mod restricted {
             DatabaseCapabilities {
                 servers: false,
                 roles_and_databases: true,
+                dump_restore: false,
             }
         }
         async fn ensure_server(&self, _: &ServerSpec) -> Result<Ensured<Server>> {

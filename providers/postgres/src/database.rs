@@ -515,6 +515,7 @@ impl Database for PostgresDatabase {
         DatabaseCapabilities {
             servers: false,
             roles_and_databases: true,
+            dump_restore: true,
         }
     }
 

@@ -129,6 +129,68 @@ pub fn digesting(body: ByteStream) -> (ByteStream, Digest) {
     (Box::pin(stream), digest)
 }
 
+/// Passes `body` through, checking at its end that it had `size` bytes and the SHA-256
+/// `sha256` (hex) when they are given. The last chunk is held back until the check passed:
+/// on a mismatch the reader gets a `Conflict` error *instead of* the last chunk, so a
+/// consumer that commits only at the end of its input (`pg_restore --single-transaction`)
+/// never commits a body that is not the one recorded.
+pub fn verifying(body: ByteStream, size: Option<u64>, sha256: Option<String>) -> ByteStream {
+    use sha2::Digest as _;
+    struct State {
+        body: ByteStream,
+        held: Option<Bytes>,
+        hasher: sha2::Sha256,
+        seen: u64,
+        size: Option<u64>,
+        sha256: Option<String>,
+    }
+    let state = State {
+        body,
+        held: None,
+        hasher: sha2::Sha256::default(),
+        seen: 0,
+        size,
+        sha256: sha256.map(|s| s.to_ascii_lowercase()),
+    };
+    let stream = futures::stream::unfold(Some(state), |state| async move {
+        let mut st = state?;
+        loop {
+            match st.body.next().await {
+                Some(Ok(chunk)) => {
+                    st.hasher.update(&chunk);
+                    st.seen += chunk.len() as u64;
+                    if let Some(prev) = st.held.replace(chunk) {
+                        return Some((Ok(prev), Some(st)));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => {
+                    if let Some(want) = st.size
+                        && want != st.seen
+                    {
+                        let e = Error::conflict(format!(
+                            "the body has {} bytes, not the {want} recorded for it",
+                            st.seen
+                        ));
+                        return Some((Err(e), None));
+                    }
+                    let got = hex::encode(std::mem::take(&mut st.hasher).finalize());
+                    if let Some(want) = &st.sha256
+                        && *want != got
+                    {
+                        let e = Error::conflict(format!(
+                            "the body's SHA-256 is {got}, not the {want} recorded for it"
+                        ));
+                        return Some((Err(e), None));
+                    }
+                    return st.held.take().map(|last| (Ok(last), None));
+                }
+            }
+        }
+    });
+    Box::pin(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +230,32 @@ mod tests {
         buf.drain(..5);
         assert!(!fill(&mut s, &mut buf, 5).await.unwrap());
         assert_eq!(buf, b"fgh");
+    }
+
+    #[tokio::test]
+    async fn verifying_holds_back_the_last_chunk() {
+        use sha2::Digest as _;
+        let body = Bytes::from_static(b"abcdef");
+        let sha = hex::encode(sha2::Sha256::digest(&body));
+        let ok = verifying(chunked(body.clone(), 2), Some(6), Some(sha.clone()));
+        assert_eq!(collect(ok, 100, "b").await.unwrap(), body);
+        let ok = verifying(chunked(body.clone(), 2), None, None);
+        assert_eq!(collect(ok, 100, "b").await.unwrap(), body);
+        let mut bad = verifying(chunked(body.clone(), 2), None, Some("00".repeat(32)));
+        assert_eq!(&bad.next().await.unwrap().unwrap()[..], b"ab");
+        assert_eq!(&bad.next().await.unwrap().unwrap()[..], b"cd");
+        let e = bad.next().await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), &crate::ErrorKind::Conflict);
+        assert!(bad.next().await.is_none(), "the last chunk never comes");
+        let short = verifying(chunked(body.clone(), 4), Some(7), Some(sha));
+        let e = collect(short, 100, "b").await.unwrap_err();
+        assert!(e.to_string().contains("6 bytes"), "{e}");
+        assert!(
+            collect(verifying(once(Bytes::new()), Some(0), None), 1, "b")
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

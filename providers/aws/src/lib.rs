@@ -116,6 +116,8 @@ mod secrets;
 mod storage;
 #[cfg(feature = "s3")]
 mod storage_settings;
+#[cfg(feature = "s3")]
+mod storage_stream;
 // Shared by the services: a build with only some of them leaves the others' parts unused.
 #[cfg(feature = "wire")]
 #[cfg_attr(

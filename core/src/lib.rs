@@ -24,6 +24,7 @@
 //! delete succeeds when the resource is already gone.
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod ci;
 pub mod compute;
 pub mod database;

@@ -188,37 +188,27 @@ async fn restore(
         return Ok(None);
     }
     let storage = super::dump::storage_of(ctx, &from.storage_provider)?;
-    let Some(meta) = storage
+    let dump = storage
         .head_object(&from.bucket, &from.key)
         .await
-        .map_err(in_resource(ctx))?
-    else {
+        .map_err(in_resource(ctx))?;
+    if dump.is_none() {
         return Ok(None);
-    };
-    if let Some(size) = from.size
-        && size != meta.size
-    {
-        return Err(Error::conflict(format!(
-            "the dump {}/{} has {} bytes, not the {size} recorded for it; not restoring",
-            from.bucket, from.key, meta.size
-        ))
-        .with_resource(ctx.resource));
     }
-    let (body, _) = storage
-        .get_object_stream(&from.bucket, &from.key)
-        .await
-        .map_err(in_resource(ctx))?;
-    let body = provisio::stream::verifying(body, from.size, from.sha256.clone());
-    let restored = db
-        .restore_database(spec, body)
-        .await
-        .map_err(|e| {
-            e.context(format_args!(
-                "restoring database {} from {}/{}",
-                spec.name, from.bucket, from.key
-            ))
-        })
-        .map_err(in_resource(ctx))?;
+    let expected = provisio::archive::Expected {
+        size: from.size,
+        sha256: from.sha256.clone(),
+    };
+    let restored = provisio::archive::restore_from_storage(
+        db,
+        storage.as_ref(),
+        spec,
+        &from.bucket,
+        &from.key,
+        &expected,
+    )
+    .await
+    .map_err(in_resource(ctx))?;
     Ok(Some(Applied {
         outputs: json!({ "name": restored.database, "owner": spec.owner }),
         outcome: if restored.created {

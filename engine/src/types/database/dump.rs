@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The content type dumps are stored with.
-pub const DUMP_CONTENT_TYPE: &str = "application/octet-stream";
+pub use provisio::archive::DUMP_CONTENT_TYPE;
 
 /// `database.dump`: a dump of a database (the database provider's own format: `pg_dump
 /// -Fc --no-owner` for PostgreSQL) streamed into an object of a bucket, without a temporary
@@ -227,31 +227,17 @@ impl ResourceType for DatabaseDump {
             }
         }
         let db = ctx.providers.database(ctx.provider)?;
-        let dump = db
-            .dump_database(&p.database)
-            .await
-            .map_err(in_resource(ctx))?;
-        let (dump, digest) = provisio::stream::digesting(dump);
-        let meta = storage
-            .put_object_stream(&p.bucket, &p.key, dump, Some(DUMP_CONTENT_TYPE))
-            .await
-            .map_err(in_resource(ctx))?;
-        let (size, sha256) = digest.result().ok_or_else(|| {
-            Error::unexpected(format!(
-                "the upload of the dump of {} ended before the dump did",
-                p.database
-            ))
-            .with_resource(ctx.resource)
-        })?;
-        if size != meta.size {
-            return Err(Error::unexpected(format!(
-                "the dump of {} had {size} bytes but {} were stored at {}/{}",
-                p.database, meta.size, p.bucket, p.key
-            ))
-            .with_resource(ctx.resource));
-        }
+        let record = provisio::archive::dump_to_storage(
+            db.as_ref(),
+            storage.as_ref(),
+            &p.database,
+            &p.bucket,
+            &p.key,
+        )
+        .await
+        .map_err(in_resource(ctx))?;
         Ok(Applied {
-            outputs: outputs(&p, size, json!(sha256), &meta.etag),
+            outputs: outputs(&p, record.size, json!(record.sha256), &record.etag),
             outcome: if prior.is_some() {
                 Outcome::Updated
             } else {

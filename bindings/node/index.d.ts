@@ -189,11 +189,23 @@ export interface Bucket {
   block_public_access: boolean
   tags: Tags
 }
+export type StorageClass = 'standard' | 'infrequent_access' | 'archive' | 'deep_archive'
 export interface ObjectMeta {
   key: string
   size: number
   etag: string
   content_type: string | null
+  storage_class: StorageClass
+}
+export interface ClassChange {
+  changed: number
+  unchanged: number
+  pending: number
+}
+export interface ExpiryRule {
+  id: string
+  prefix: string
+  days: number
 }
 export interface StorageCapabilities {
   versioning: boolean
@@ -201,6 +213,8 @@ export interface StorageCapabilities {
   public_access_block: boolean
   tags: boolean
   max_put_size: number
+  storage_classes: StorageClass[]
+  expiry_rules: boolean
 }
 export declare class Storage {
   private constructor()
@@ -216,6 +230,12 @@ export declare class Storage {
   deleteObject(bucket: string, key: string): Promise<Deleted>
   copyPrefix(srcBucket: string, srcPrefix: string, dstBucket: string, dstPrefix: string): Promise<number>
   deletePrefix(bucket: string, prefix: string): Promise<number>
+  /** `storageClass`: a StorageClass or a provider's spelling (`GLACIER`, `Archive`, ...). */
+  setStorageClass(bucket: string, key: string, storageClass: StorageClass | string): Promise<ObjectMeta>
+  setPrefixStorageClass(bucket: string, prefix: string, storageClass: StorageClass | string): Promise<ClassChange>
+  ensureExpiryRule(bucket: string, prefix: string, days: number): Promise<Ensured<ExpiryRule>>
+  getExpiryRule(bucket: string, prefix: string): Promise<ExpiryRule | null>
+  deleteExpiryRule(bucket: string, prefix: string): Promise<Deleted>
 }
 
 // ------------------------------------------------------------------------------ compute
@@ -243,6 +263,8 @@ export interface ComputeCapabilities {
   native_idempotency: boolean
   tags: boolean
   user_data: boolean
+  /** `stopInstance` and `startInstance` work (otherwise both reject with `UnsupportedError`). */
+  stop_start: boolean
 }
 export declare class Compute {
   private constructor()
@@ -253,6 +275,12 @@ export declare class Compute {
   findInstances(tags: Tags): Promise<Instance[]>
   waitForState(id: string, state: InstanceState, timeoutMs: number): Promise<Instance>
   terminateInstance(id: string): Promise<Deleted>
+  /** Asks for the instance to stop; resolves to it as read after the request (`stopping`, or
+   * `stopped` when it was). Follow with `waitForState(id, 'stopped', ...)`. */
+  stopInstance(id: string): Promise<Instance>
+  /** Asks for a stopped instance to start; resolves to it (`pending`, or `running` when it
+   * was). Follow with `waitForState(id, 'running', ...)`. */
+  startInstance(id: string): Promise<Instance>
 }
 
 // ------------------------------------------------------------------------------ ci
@@ -603,7 +631,34 @@ export type BlueprintInput = Blueprint | string | BlueprintDocument
 
 export type Action = 'create' | 'update' | 'replace' | 'no_op' | 'delete' | 'adopt' | 'read'
 export type StepOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'already_gone' | 'adopted' | 'absent'
-export type Operation = 'apply' | 'destroy' | 'refresh'
+export type Operation =
+  | 'apply'
+  | 'destroy'
+  | 'refresh'
+  | 'suspend'
+  | 'resume'
+  | 'archive'
+  | 'restore'
+  | 'retire'
+/** A lifecycle transition (docs/lifecycle.md). */
+export type Transition = 'suspend' | 'resume' | 'archive' | 'restore' | 'retire'
+/** A tenant's lifecycle phase as the state store keeps it. */
+export interface TenantPhase {
+  tenant: string
+  phase: 'launched' | 'suspended' | 'archived' | 'retired'
+  /** The transition under way (written before its first step, cleared when it succeeded). */
+  transition?: Transition
+  run_id: string
+  updated_at_ms: number
+}
+export interface TransitionOptions {
+  signal?: AbortSignal
+  /** As in `apply`: `false` resolves a failed run's report instead of rejecting. */
+  check?: boolean
+  /** Protected resources the transition may delete besides those the blueprint declares absent. */
+  allow?: string[]
+  lockWaitMs?: number
+}
 export interface Summary {
   created: number
   updated: number
@@ -885,5 +940,26 @@ export declare class Engine {
   destroy(blueprint: BlueprintInput, tenant: Tenant, options?: DestroyOptions): Promise<RunReport>
   refresh(blueprint: BlueprintInput, tenant: Tenant, options?: RefreshOptions): Promise<RefreshReport>
   outputs(tenant: Tenant): Promise<Record<string, Record<string, unknown>>>
+  /**
+   * Moves the tenant through a lifecycle transition: its resources become what the blueprint
+   * declares for the target phase. Resolves or rejects like `apply`; a failed transition is
+   * not rolled back, and running it again finishes it. An illegal transition rejects with a
+   * `ConflictError`, an unknown tenant with a `NotFoundError`, before any side effect.
+   */
+  transition(
+    blueprint: BlueprintInput,
+    tenant: Tenant,
+    transition: Transition,
+    options?: TransitionOptions,
+  ): Promise<RunReport>
+  /** What `transition` would do; changes nothing. */
+  planTransition(
+    blueprint: BlueprintInput,
+    tenant: Tenant,
+    transition: Transition,
+    options?: { allow?: string[] },
+  ): Promise<Plan>
+  /** The tenant's phase, or `null` for a tenant the state store does not know. */
+  phase(tenant: Tenant): Promise<TenantPhase | null>
   fleet(blueprint: BlueprintInput, tenants: Tenant[], options: FleetOptions): Promise<FleetReport>
 }

@@ -323,7 +323,7 @@ function stepDefinition(def) {
   }
 }
 
-/** The provisioning engine: plan, apply, destroy, refresh, outputs and fleet runs. */
+/** The provisioning engine: plan, apply, destroy, refresh, outputs, lifecycle transitions and fleet runs. */
 class Engine {
   #native
   constructor(providers, options = {}) {
@@ -369,6 +369,25 @@ class Engine {
 
   async outputs(tenant) {
     return guarded(() => this.#native.outputs(typeof tenant === 'string' ? tenant : tenant.name))()
+  }
+
+  async transition(blueprint, tenant, transition, options = {}) {
+    const { signal, ...rest } = options
+    const bp = guarded(toBlueprint)(blueprint)
+    return withSignal(signal, (token) =>
+      guarded(() => this.#native.transition(bp, toTenant(tenant), transition, rest, token))(),
+    ).then(report)
+  }
+
+  async planTransition(blueprint, tenant, transition, options = {}) {
+    const { signal: _signal, ...rest } = options
+    return guarded(() =>
+      this.#native.planTransition(toBlueprint(blueprint), toTenant(tenant), transition, rest),
+    )()
+  }
+
+  async phase(tenant) {
+    return guarded(() => this.#native.phase(typeof tenant === 'string' ? tenant : tenant.name))()
   }
 
   async fleet(blueprint, tenants, options) {

@@ -89,6 +89,10 @@ export declare class Compute {
   waitForState(id: string, state: string, timeoutMs: number): Promise<any>
   /** Terminates the instance. */
   terminateInstance(id: string): Promise<any>
+  /** Asks for the instance to stop; returns it (`stopping`, or `stopped` when it was). */
+  stopInstance(id: string): Promise<any>
+  /** Asks for a stopped instance to start; returns it (`pending`, or `running` when it was). */
+  startInstance(id: string): Promise<any>
 }
 
 /** A database provider: managed servers, roles, databases, seeds. */
@@ -173,6 +177,12 @@ export declare class Engine {
   destroy(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
   /** Reads every resource of the tenant and reports drift (`write`: record it). */
   refresh(blueprint: Blueprint, tenant: any, options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
+  /** Moves the tenant through a lifecycle transition; resolves or rejects like `apply`. */
+  transition(blueprint: Blueprint, tenant: any, transition: 'suspend' | 'resume' | 'archive' | 'restore' | 'retire', options?: RunOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<any>
+  /** What a lifecycle transition would do, in the form `plan` resolves to. */
+  planTransition(blueprint: Blueprint, tenant: any, transition: 'suspend' | 'resume' | 'archive' | 'restore' | 'retire', options?: RunOptions | undefined | null): Promise<any>
+  /** The tenant's lifecycle phase, or `null` for a tenant the state store does not know. */
+  phase(tenant: string): Promise<any>
   /** The outputs of every resource of the tenant as recorded in state. */
   outputs(tenant: string): Promise<any>
   /**
@@ -353,6 +363,27 @@ export declare class Storage {
   copyPrefix(srcBucket: string, srcPrefix: string, dstBucket: string, dstPrefix: string): Promise<number>
   /** Deletes every object under a prefix; returns how many were deleted. */
   deletePrefix(bucket: string, prefix: string): Promise<number>
+  /**
+   * Moves an object to a storage class (`standard`, `infrequent_access`, `archive`,
+   * `deep_archive`, or a provider's spelling such as `GLACIER`); resolves to its metadata.
+   * Out of an archive class it restores first: rejects with kind `transient` while the
+   * restore runs.
+   */
+  setStorageClass(bucket: string, key: string, storageClass: string): Promise<any>
+  /**
+   * Moves every object under a prefix to a storage class: `{ changed, unchanged, pending }`
+   * (pending: still being restored; call again).
+   */
+  setPrefixStorageClass(bucket: string, prefix: string, storageClass: string): Promise<any>
+  /**
+   * Ensures a rule deleting the objects under a prefix `days` days after they were
+   * written: `{ value: { id, prefix, days }, outcome }`.
+   */
+  ensureExpiryRule(bucket: string, prefix: string, days: number): Promise<any>
+  /** The expiry rule of a prefix, or `null`. */
+  getExpiryRule(bucket: string, prefix: string): Promise<any>
+  /** Removes the expiry rule of a prefix (never an object). */
+  deleteExpiryRule(bucket: string, prefix: string): Promise<any>
 }
 
 /**

@@ -82,6 +82,10 @@ pub struct ComputeCapabilities {
     pub tags: bool,
     /// User data is supported.
     pub user_data: bool,
+    /// [`Compute::stop_instance`] and [`Compute::start_instance`] work; without it both are
+    /// `Unsupported`.
+    #[serde(default)]
+    pub stop_start: bool,
 }
 
 /// A compute provider.
@@ -111,4 +115,32 @@ pub trait Compute: Provider {
 
     /// Terminates the instance; [`Deleted::AlreadyGone`] when it is unknown or terminated.
     async fn terminate_instance(&self, id: &str) -> Result<Deleted>;
+
+    /// Asks the provider to stop the instance and returns it as read after the request: its
+    /// state is usually [`InstanceState::Stopping`]; callers that need it stopped follow with
+    /// [`Compute::wait_for_state`]`(id, Stopped, ..)`.
+    ///
+    /// Idempotent: an instance that is already `Stopping` or `Stopped` is returned as it is,
+    /// without a second request to change its state. A `Pending` instance is stopped once it
+    /// runs (EC2 refuses to stop a pending instance; providers wait for it first). The disks
+    /// are kept; the public address is released where the provider assigns one per start (EC2
+    /// without an elastic IP, the memory provider).
+    ///
+    /// Errors: `NotFound` naming the id when it is unknown, `Conflict` when the instance is
+    /// shutting down or terminated, `Unsupported` when
+    /// [`ComputeCapabilities::stop_start`] is false.
+    ///
+    /// There is deliberately no default body: each provider says for itself whether it can
+    /// stop an instance, and one that cannot returns `Unsupported` with the reason.
+    async fn stop_instance(&self, id: &str) -> Result<Instance>;
+
+    /// Asks the provider to start a stopped instance and returns it as read after the request
+    /// (usually [`InstanceState::Pending`]); callers follow with
+    /// [`Compute::wait_for_state`]`(id, Running, ..)`.
+    ///
+    /// Idempotent: an instance that is `Pending` or `Running` is returned as it is, without a
+    /// second request. A `Stopping` instance is started once it has stopped.
+    ///
+    /// Errors as for [`Compute::stop_instance`].
+    async fn start_instance(&self, id: &str) -> Result<Instance>;
 }

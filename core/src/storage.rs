@@ -1,8 +1,15 @@
 //! Object storage: buckets (or containers) and objects.
 
-use crate::{Deleted, Ensured, Page, PageRequest, Provider, Result, Tags};
+use crate::{Deleted, Ensured, Error, Page, PageRequest, Provider, Result, Tags};
 use async_trait::async_trait;
 use bytes::Bytes;
+
+mod class;
+
+pub use class::{
+    ClassChange, ExpiryRule, StorageClass, archived_object, check_expiry, expiry_rule_id,
+    is_rehydration_pending, rehydration_pending,
+};
 
 /// The bucket a caller wants.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -78,6 +85,10 @@ pub struct ObjectMeta {
     pub etag: String,
     /// The content type, when one was set.
     pub content_type: Option<String>,
+    /// The object's storage class (absent in documents written before classes existed:
+    /// [`StorageClass::Standard`]).
+    #[serde(default)]
+    pub storage_class: StorageClass,
 }
 
 /// What an object storage provider can do.
@@ -93,6 +104,13 @@ pub struct StorageCapabilities {
     pub tags: bool,
     /// Largest object a single put accepts, in bytes.
     pub max_put_size: u64,
+    /// The classes [`ObjectStorage::set_storage_class`] can move objects to (empty: the
+    /// provider has no classes; every object is [`StorageClass::Standard`]).
+    #[serde(default)]
+    pub storage_classes: Vec<StorageClass>,
+    /// [`ObjectStorage::ensure_expiry_rule`] and [`ObjectStorage::delete_expiry_rule`] work.
+    #[serde(default)]
+    pub expiry_rules: bool,
 }
 
 /// An object storage provider.
@@ -252,6 +270,82 @@ pub trait ObjectStorage: Provider {
     ) -> Result<(crate::stream::ByteStream, ObjectMeta)> {
         let (body, meta) = self.get_object(bucket, key).await?;
         Ok((crate::stream::once(body), meta))
+    }
+
+    /// Moves one object to storage class `class` and returns its metadata in that class.
+    ///
+    /// Idempotent: an object already in `class` costs one metadata read and nothing else. An
+    /// object in an archive class ([`StorageClass::is_readable`] is false) must be restored
+    /// before it can move anywhere, which the service does on its own clock (hours on S3 and
+    /// Azure): the first call starts the restore (S3 `RestoreObject`; Azure Set Blob Tier,
+    /// which rehydrates by itself) and every call until it is done fails with
+    /// [`rehydration_pending`] (`Transient`, retryable; see [`is_rehydration_pending`]); the
+    /// first call after it moves the object (S3: a copy in place with the new class). Callers
+    /// poll: the engine's `storage.prefix` is a polling resource type. A class the provider
+    /// does not have ([`StorageCapabilities::storage_classes`]) is `Unsupported`; a missing
+    /// object is `NotFound`. The default: `Unsupported`.
+    async fn set_storage_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        class: StorageClass,
+    ) -> Result<ObjectMeta> {
+        let _ = (bucket, key, class);
+        Err(Error::unsupported("storage.set_storage_class"))
+    }
+
+    /// Moves every object under `prefix` to `class`: one listing (which carries each object's
+    /// class), then [`ObjectStorage::set_storage_class`] for each object not in the class yet;
+    /// objects still being restored are counted as `pending`, not failed, so a caller calls
+    /// again until `pending` is 0. Nothing is sent for objects already in the class.
+    async fn set_prefix_storage_class(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        class: StorageClass,
+    ) -> Result<ClassChange> {
+        let mut change = ClassChange::default();
+        for obj in list_all(self, bucket, prefix).await? {
+            if obj.storage_class == class {
+                change.unchanged += 1;
+                continue;
+            }
+            match self.set_storage_class(bucket, &obj.key, class).await {
+                Ok(_) => change.changed += 1,
+                Err(e) if is_rehydration_pending(&e) => change.pending += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(change)
+    }
+
+    /// Ensures a lifecycle rule that deletes objects under `prefix` `days` days after they were
+    /// written, with the rule id [`expiry_rule_id`] of the prefix; the bucket's other rules are
+    /// kept. `Unchanged` when the rule is there with the same days. The default:
+    /// `Unsupported` (see [`StorageCapabilities::expiry_rules`]).
+    async fn ensure_expiry_rule(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        days: u32,
+    ) -> Result<Ensured<ExpiryRule>> {
+        let _ = (bucket, prefix, days);
+        Err(Error::unsupported("storage.ensure_expiry_rule"))
+    }
+
+    /// The expiry rule of `prefix` ([`expiry_rule_id`]), when the bucket has it. The default:
+    /// `Unsupported`.
+    async fn get_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Option<ExpiryRule>> {
+        let _ = (bucket, prefix);
+        Err(Error::unsupported("storage.get_expiry_rule"))
+    }
+
+    /// Removes the expiry rule of `prefix`, keeping the bucket's other rules;
+    /// [`Deleted::AlreadyGone`] when it is not there. Objects are never deleted by this call.
+    /// The default: `Unsupported`.
+    async fn delete_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Deleted> {
+        let _ = (bucket, prefix);
+        Err(Error::unsupported("storage.delete_expiry_rule"))
     }
 
     /// Deletes every object under `prefix`; returns how many were deleted.

@@ -37,6 +37,29 @@ pub enum Operation {
     Destroy,
     /// Compare state with what the providers report.
     Refresh,
+    /// Lifecycle: launched → suspended.
+    Suspend,
+    /// Lifecycle: suspended → launched.
+    Resume,
+    /// Lifecycle: launched or suspended → archived.
+    Archive,
+    /// Lifecycle: archived → launched.
+    Restore,
+    /// Lifecycle: → retired.
+    Retire,
+}
+
+impl From<crate::lifecycle::Transition> for Operation {
+    fn from(t: crate::lifecycle::Transition) -> Self {
+        use crate::lifecycle::Transition as T;
+        match t {
+            T::Suspend => Operation::Suspend,
+            T::Resume => Operation::Resume,
+            T::Archive => Operation::Archive,
+            T::Restore => Operation::Restore,
+            T::Retire => Operation::Retire,
+        }
+    }
 }
 
 impl std::fmt::Display for Operation {
@@ -45,6 +68,11 @@ impl std::fmt::Display for Operation {
             Operation::Apply => "apply",
             Operation::Destroy => "destroy",
             Operation::Refresh => "refresh",
+            Operation::Suspend => "suspend",
+            Operation::Resume => "resume",
+            Operation::Archive => "archive",
+            Operation::Restore => "restore",
+            Operation::Retire => "retire",
         })
     }
 }

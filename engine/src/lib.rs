@@ -17,6 +17,7 @@
 pub mod blueprint;
 pub mod events;
 pub mod fleet;
+pub mod lifecycle;
 pub mod plan;
 /// The provider registry (lives in the core crate, so that `provisio-config` builds providers
 /// without the engine).
@@ -42,6 +43,7 @@ pub use fleet::{
     FailureThreshold, Fleet, FleetCounts, FleetCursor, FleetEvent, FleetEventKind, FleetReport,
     FleetSink, FleetStatus, HaltReason, TenantResult, TenantStatus,
 };
+pub use lifecycle::{Phase, PhaseVariant, TenantPhase, Transition};
 pub use plan::{Action, FieldDiff, Plan, PlanOptions};
 pub use providers::{Capability, Providers};
 pub use resource::{Applied, Registry, ResourceType, StepContext, Tenant, WrittenSecrets};

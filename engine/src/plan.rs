@@ -449,8 +449,10 @@ pub async fn plan(
     blueprint.check_tenant(tenant)?;
     check_providers(blueprint, registry, providers)?;
     let records = records_by_name(store, &tenant.name).await?;
+    let ghosts =
+        crate::state::last_outputs(store, &tenant.name, blueprint.ghosts.keys(), &records).await?;
     plan_with(
-        registry, providers, blueprint, &graph, tenant, &records, options,
+        registry, providers, blueprint, &graph, tenant, &records, &ghosts, options,
     )
     .await
 }
@@ -462,11 +464,13 @@ pub(crate) async fn plan_with(
     graph: &Graph,
     tenant: &Tenant,
     records: &BTreeMap<String, ResourceRecord>,
+    ghosts: &BTreeMap<String, Value>,
     options: &PlanOptions,
 ) -> Result<Plan> {
     // a plan writes nothing; its contexts share one empty record of written secrets
     let written = crate::resource::WrittenSecrets::default();
-    let mut known: BTreeMap<String, Value> = BTreeMap::new();
+    // in a phase's view, what is absent in the phase is referred to by its recorded outputs
+    let mut known: BTreeMap<String, Value> = ghosts.clone();
     let mut resources = Vec::new();
     for name in graph.order() {
         let spec = &blueprint.resources[name];
@@ -541,7 +545,24 @@ pub(crate) async fn plan_with(
         if matches!(action, Action::NoOp | Action::Update)
             && let Some(o) = &current_outputs
         {
-            known.insert(name.clone(), o.clone());
+            // an update may fill what is empty now (a stopped instance's address, once it is
+            // started): those outputs are known after apply
+            let o = match (action, o) {
+                (Action::Update, Value::Object(m)) => Value::Object(
+                    m.iter()
+                        .map(|(k, v)| {
+                            let v = if v.is_null() {
+                                Value::String(KNOWN_AFTER_APPLY.into())
+                            } else {
+                                v.clone()
+                            };
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                ),
+                _ => o.clone(),
+            };
+            known.insert(name.clone(), o);
         }
         let protect = spec.protect || was_protected;
         let allowed = options.overrides.contains(name);

@@ -334,6 +334,7 @@ struct TestStoreInner {
     journal: Vec<JournalEntry>,
     leases: BTreeMap<String, Lease>,
     cursors: BTreeMap<String, FleetCursor>,
+    phases: BTreeMap<String, crate::state::TenantPhase>,
 }
 
 impl TestStore {
@@ -480,5 +481,20 @@ impl StateStore for TestStore {
     }
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>> {
         Ok(self.inner.lock().unwrap().cursors.get(fleet_id).cloned())
+    }
+    async fn get_phase(&self, tenant: &str) -> Result<Option<crate::state::TenantPhase>> {
+        Ok(self.inner.lock().unwrap().phases.get(tenant).cloned())
+    }
+    async fn put_phase(&self, record: &crate::state::TenantPhase) -> Result<()> {
+        self.inner
+            .lock()
+            .unwrap()
+            .phases
+            .insert(record.tenant.clone(), record.clone());
+        Ok(())
+    }
+    async fn delete_phase(&self, tenant: &str) -> Result<()> {
+        self.inner.lock().unwrap().phases.remove(tenant);
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The engine against the real pieces: built-in resource types, the memory providers and the
 //! memory state store.
 
-use provisio::{ErrorKind, Quota};
+use provisio::{Compute, ErrorKind, Quota};
 use provisio_engine::events::{ChannelSink, EventKind, VecSink};
 use provisio_engine::state::JournalPhase;
 use provisio_engine::state::memory::MemoryStateStore;
@@ -221,4 +221,117 @@ async fn provider_quotas_are_respected_and_rate_limits_retried() {
         }
     }
     assert_eq!(started, 12);
+}
+
+/// `power` through the whole engine: a change of it is planned as an update in place (the same
+/// instance is stopped, then started), an unchanged apply sends no stop or start, and a start
+/// made outside provisio is drift that the next apply with refresh repairs.
+#[tokio::test(start_paused = true)]
+async fn power_is_an_update_in_place_and_its_drift_is_reported() {
+    let web = |power: &str| {
+        format!(
+            r#"
+name: launch-tenant
+resources:
+  web:
+    type: compute.instance
+    params: {{ name: "${{tenant.name}}-web", image: img-1, size: small, power: {power} }}
+"#
+        )
+    };
+    let cloud = MemoryCloud::new(3);
+    let store = Arc::new(MemoryStateStore::new());
+    let e = engine(&cloud, store, Arc::new(VecSink::new()));
+    let acme = Tenant::new("acme");
+    let running = Blueprint::from_yaml(&web("running")).unwrap();
+    let stopped = Blueprint::from_yaml(&web("stopped")).unwrap();
+    let r = e
+        .apply(&running, &acme, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{:?}", r.errors);
+    let id = e.outputs("acme").await.unwrap()["web"]["id"].clone();
+    let state = |cloud: &MemoryCloud| {
+        cloud
+            .compute
+            .inventory()
+            .get("compute.instance", id.as_str().unwrap())
+            .unwrap()["state"]
+            .clone()
+    };
+
+    let plan = e
+        .plan(&stopped, &acme, &PlanOptions::default())
+        .await
+        .unwrap();
+    let p = plan.get("web").unwrap();
+    assert_eq!(p.action, Action::Update, "{plan}");
+    assert!(p.replace_because.is_empty(), "{plan}");
+    let r = e
+        .apply(&stopped, &acme, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{:?}", r.errors);
+    assert_eq!(r.summary.updated, 1);
+    let outs = e.outputs("acme").await.unwrap();
+    assert_eq!(outs["web"]["id"], id, "the same instance");
+    assert_eq!(outs["web"]["state"], "stopped");
+    assert_eq!(outs["web"]["public_ip"], serde_json::Value::Null);
+    assert_eq!(state(&cloud), "stopped");
+
+    // again: nothing to do, no stop or start sent
+    cloud.faults.reset_counters();
+    let r = e
+        .apply(&stopped, &acme, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.summary.unchanged, 1);
+    assert_eq!(cloud.faults.calls("compute.stop_instance"), 0);
+    assert_eq!(cloud.faults.calls("compute.start_instance"), 0);
+
+    // someone starts it by hand: a refresh reports power drift, an apply with refresh stops
+    // it again
+    cloud
+        .compute
+        .start_instance(id.as_str().unwrap())
+        .await
+        .unwrap();
+    let report = e
+        .refresh(&stopped, &acme, Default::default())
+        .await
+        .unwrap();
+    assert!(report.has_drift(), "{report:?}");
+    let drift = serde_json::to_value(&report.resources[0].drift).unwrap();
+    assert_eq!(drift["diff"][0]["field"], "power", "{drift}");
+    let plan = e
+        .plan(
+            &stopped,
+            &acme,
+            &PlanOptions {
+                refresh: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.get("web").unwrap().action, Action::Update, "{plan}");
+    let r = e
+        .apply(&stopped, &acme, ApplyOptions::default().refresh())
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{:?}", r.errors);
+    assert_eq!(r.summary.updated, 1);
+    assert_eq!(state(&cloud), "stopped");
+
+    // resume: back to running, the same instance with a new public address
+    let r = e
+        .apply(&running, &acme, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{:?}", r.errors);
+    let outs = e.outputs("acme").await.unwrap();
+    assert_eq!(outs["web"]["id"], id);
+    assert_eq!(outs["web"]["state"], "running");
+    assert!(outs["web"]["public_ip"].is_string());
+    assert_eq!(cloud.inventory().count("compute.instance"), 1);
 }

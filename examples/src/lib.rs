@@ -69,4 +69,6 @@ pub fn providers(cloud: &MemoryCloud) -> Providers {
         .with_database("default", cloud.database.clone())
         .with_repo("default", cloud.repo.clone())
         .with_mail("default", cloud.mail.clone())
+        .with_host("default", cloud.host.clone())
+        .with_probe("default", cloud.probe.clone())
 }

@@ -57,6 +57,8 @@ macro_rules! compute_conformance {
             not_found,
             invalid_input,
             capability_honesty,
+            stop_and_start,
+            stop_start_refusals,
         ] }
     };
     ($($setup:tt)*) => { $crate::compute_conformance!(@cases @tests { $($setup)* }); };
@@ -287,18 +289,7 @@ pub async fn wait_semantics(c: &dyn Compute, ctx: &ComputeContext) -> Result<()>
 /// Unknown ids: `get_instance` is `None`, `terminate_instance` is `AlreadyGone`, and
 /// `find_instances` with tags nobody carries is empty.
 pub async fn not_found(c: &dyn Compute, _ctx: &ComputeContext) -> Result<()> {
-    // Shaped like an EC2 id (`i-` and 17 hex digits) so that providers which check the
-    // format answer "unknown" rather than "malformed".
-    let hex: String = crate::unique("id")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
-        .to_le_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let id = format!("i-0{hex}");
+    let id = unknown_id();
     let read = c.get_instance(&id).await?;
     assert!(
         read.is_none(),
@@ -379,6 +370,181 @@ pub async fn capability_honesty(c: &dyn Compute, ctx: &ComputeContext) -> Result
             let wanted = provisio::types::ownership::tags("t", "b", "r");
             let err = c.find_instances(&wanted).await;
             expect_unsupported(err, "find_instances by tags");
+        }
+        Ok(())
+    };
+    guarded(body, async { terminate_all(c, &tags, &ids.all()).await }).await
+}
+
+/// An id shaped like an EC2 id (`i-` and 17 hex digits) that no instance has, so that
+/// providers which check the format answer "unknown" rather than "malformed".
+fn unknown_id() -> String {
+    let hex: String = crate::unique("id")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("i-0{hex}")
+}
+
+/// Stops a running instance and starts it again: each call returns the instance on its way
+/// (`Stopping`/`Stopped`, `Pending`/`Running`), a repeated call returns it unchanged, and
+/// [`Compute::wait_for_state`] sees it arrive; a stopped instance is still found by its tags.
+/// A provider whose capabilities say it cannot answers `Unsupported` to both.
+pub async fn stop_and_start(c: &dyn Compute, ctx: &ComputeContext) -> Result<()> {
+    if !c.capabilities().stop_start {
+        let id = unknown_id();
+        expect_unsupported(c.stop_instance(&id).await, "stop_instance");
+        expect_unsupported(c.start_instance(&id).await, "start_instance");
+        return Ok(());
+    }
+    let (spec, tags) = spec(c, ctx, "power");
+    let ids = Tracker::default();
+    let body = async {
+        let inst = c.launch_instance(&spec).await?.value;
+        ids.add(inst.id.clone());
+        c.wait_for_state(&inst.id, InstanceState::Running, ctx.wait_timeout)
+            .await?;
+        let stopping = c.stop_instance(&inst.id).await?;
+        assert_eq!(
+            stopping.id, inst.id,
+            "stop_instance returned another instance"
+        );
+        assert!(
+            matches!(
+                stopping.state,
+                InstanceState::Stopping | InstanceState::Stopped
+            ),
+            "stop_instance of a running instance returned state {:?}",
+            stopping.state
+        );
+        assert_instance_is(&stopping, &spec, "stop_instance");
+        let again = c.stop_instance(&inst.id).await?;
+        assert!(
+            matches!(
+                again.state,
+                InstanceState::Stopping | InstanceState::Stopped
+            ),
+            "a second stop_instance returned state {:?}",
+            again.state
+        );
+        let stopped = c
+            .wait_for_state(&inst.id, InstanceState::Stopped, ctx.wait_timeout)
+            .await?;
+        assert_eq!(
+            stopped.state,
+            InstanceState::Stopped,
+            "wait_for_state(Stopped)"
+        );
+        let same = c.stop_instance(&inst.id).await?;
+        assert_eq!(
+            same.state,
+            InstanceState::Stopped,
+            "stop_instance of a stopped instance"
+        );
+        let read = c
+            .get_instance(&inst.id)
+            .await?
+            .expect("get_instance returned None for a stopped instance");
+        assert_eq!(
+            read.state,
+            InstanceState::Stopped,
+            "get_instance when stopped"
+        );
+        if !tags.is_empty() {
+            let found = c.find_instances(&tags).await?;
+            let ids: Vec<&str> = found.iter().map(|i| i.id.as_str()).collect();
+            assert_eq!(
+                ids,
+                vec![inst.id.as_str()],
+                "find_instances of a stopped instance"
+            );
+        }
+        let starting = c.start_instance(&inst.id).await?;
+        assert_eq!(
+            starting.id, inst.id,
+            "start_instance returned another instance"
+        );
+        assert!(
+            matches!(
+                starting.state,
+                InstanceState::Pending | InstanceState::Running
+            ),
+            "start_instance of a stopped instance returned state {:?}",
+            starting.state
+        );
+        let again = c.start_instance(&inst.id).await?;
+        assert!(
+            matches!(again.state, InstanceState::Pending | InstanceState::Running),
+            "a second start_instance returned state {:?}",
+            again.state
+        );
+        let running = c
+            .wait_for_state(&inst.id, InstanceState::Running, ctx.wait_timeout)
+            .await?;
+        assert_eq!(
+            running.state,
+            InstanceState::Running,
+            "wait_for_state(Running)"
+        );
+        let same = c.start_instance(&inst.id).await?;
+        assert_eq!(
+            same.state,
+            InstanceState::Running,
+            "start_instance of a running instance"
+        );
+        Ok(())
+    };
+    guarded(body, async { terminate_all(c, &tags, &ids.all()).await }).await
+}
+
+/// Stop and start of an unknown id are `NotFound` naming it; of a terminated instance a
+/// `Conflict` (or `NotFound`, for providers that forget terminated instances at once), never
+/// retryable. Skipped when the provider cannot stop instances.
+pub async fn stop_start_refusals(c: &dyn Compute, ctx: &ComputeContext) -> Result<()> {
+    if !c.capabilities().stop_start {
+        return Ok(());
+    }
+    let unknown = unknown_id();
+    for (what, result) in [
+        ("stop_instance", c.stop_instance(&unknown).await),
+        ("start_instance", c.start_instance(&unknown).await),
+    ] {
+        let err = expect_kind(
+            result,
+            ErrorKind::NotFound,
+            &format!("{what} of an unknown id"),
+        );
+        assert!(
+            err.to_string().contains(&unknown),
+            "{what} of an unknown id: the error does not name it: {err}"
+        );
+    }
+    let (spec, tags) = spec(c, ctx, "gone");
+    let ids = Tracker::default();
+    let body = async {
+        let inst = c.launch_instance(&spec).await?.value;
+        ids.add(inst.id.clone());
+        c.wait_for_state(&inst.id, InstanceState::Running, ctx.wait_timeout)
+            .await?;
+        c.terminate_instance(&inst.id).await?;
+        for (what, result) in [
+            ("stop_instance", c.stop_instance(&inst.id).await),
+            ("start_instance", c.start_instance(&inst.id).await),
+        ] {
+            let err = crate::expect_one_of(
+                result,
+                &[ErrorKind::Conflict, ErrorKind::NotFound],
+                &format!("{what} of a terminated instance"),
+            );
+            assert!(
+                !err.retryable(),
+                "{what} of a terminated instance must not be retryable: {err}"
+            );
         }
         Ok(())
     };

@@ -11,6 +11,10 @@ use bytes::Bytes;
 use provisio::storage::{Bucket, BucketSpec};
 use provisio::{Deleted, ErrorKind, ObjectStorage, Outcome, Result, Tags};
 
+mod classes;
+
+pub use classes::{archive_read_refusal, expiry_rules, prefix_class_change, storage_class_change};
+
 /// What the storage cases need from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageContext {
@@ -64,6 +68,10 @@ macro_rules! storage_conformance {
             capability_honesty,
             streams_round_trip,
             stream_failure_keeps_the_object,
+            storage_class_change,
+            archive_read_refusal,
+            prefix_class_change,
+            expiry_rules,
         ] }
     };
     ($($setup:tt)*) => { $crate::storage_conformance!(@cases @tests { $($setup)* }); };

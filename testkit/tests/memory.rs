@@ -137,8 +137,8 @@ mod host {
 #[test]
 fn case_tables_are_complete() {
     assert_eq!(provisio_testkit::dns::CASES.len(), 12);
-    assert_eq!(provisio_testkit::storage::CASES.len(), 12);
-    assert_eq!(provisio_testkit::compute::CASES.len(), 6);
+    assert_eq!(provisio_testkit::storage::CASES.len(), 16);
+    assert_eq!(provisio_testkit::compute::CASES.len(), 8);
     assert_eq!(provisio_testkit::ci::CASES.len(), 13);
     assert_eq!(provisio_testkit::secrets::CASES.len(), 12);
     assert_eq!(provisio_testkit::database::CASES.len(), 10);

@@ -17,7 +17,7 @@
 
 use provisio::Result;
 use provisio_engine::StateStore;
-use provisio_engine::state::{FleetCursor, JournalEntry, Lease, ResourceRecord};
+use provisio_engine::state::{FleetCursor, JournalEntry, Lease, ResourceRecord, TenantPhase};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -127,5 +127,17 @@ impl StateStore for CrashingStore {
     }
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>> {
         self.inner.get_fleet_cursor(fleet_id).await
+    }
+    async fn get_phase(&self, tenant: &str) -> Result<Option<TenantPhase>> {
+        self.inner.get_phase(tenant).await
+    }
+    async fn put_phase(&self, record: &TenantPhase) -> Result<()> {
+        (self.hook)("phase.before");
+        self.inner.put_phase(record).await?;
+        (self.hook)("phase.after");
+        Ok(())
+    }
+    async fn delete_phase(&self, tenant: &str) -> Result<()> {
+        self.inner.delete_phase(tenant).await
     }
 }

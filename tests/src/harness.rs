@@ -2,7 +2,7 @@
 //! the tenants ended with (state, journal, file cloud).
 
 use crate::filecloud::{FileCloud, FileThing};
-use crate::{CRASH_RESOURCES, crash_blueprint};
+use crate::{CRASH_ARCHIVED, CRASH_RESOURCES, crash_blueprint};
 use provisio::types::ownership;
 use provisio_engine::state::sqlite::SqliteStateStore;
 use provisio_engine::{ApplyOptions, Engine, Registry, StateStore, Tenant};
@@ -28,6 +28,8 @@ pub struct ChildConfig {
     pub owner: Option<String>,
     /// `CHILD_OP=destroy`: the child destroys the tenant instead of applying.
     pub destroy: bool,
+    /// `CHILD_OP=archive` or `restore`: the child runs that transition instead of applying.
+    pub transition: Option<&'static str>,
     /// `CHILD_CONCURRENCY`: steps in flight at once (default: the engine's).
     pub concurrency: Option<u64>,
 }
@@ -111,7 +113,12 @@ impl Setup {
             ),
             ("CHILD_LOCK_TTL_MS", cfg.lock_ttl_ms.map(|v| v.to_string())),
             ("CHILD_OWNER", cfg.owner.clone()),
-            ("CHILD_OP", cfg.destroy.then(|| "destroy".to_string())),
+            (
+                "CHILD_OP",
+                cfg.destroy
+                    .then(|| "destroy".to_string())
+                    .or(cfg.transition.map(str::to_string)),
+            ),
             ("CHILD_CONCURRENCY", cfg.concurrency.map(|v| v.to_string())),
         ];
         for (k, v) in vars {
@@ -386,6 +393,105 @@ pub async fn check_tenants(setup: &Setup, tenants: &[String]) -> Vec<String> {
             }
             Ok(r) => problems.push(format!("{tenant}: re-apply failed: {:?}", r.errors)),
             Err(e) => problems.push(format!("{tenant}: re-apply failed: {e}")),
+        }
+    }
+    problems
+}
+
+/// Checks that every tenant in `tenants` ended archived, completely and consistently:
+///
+/// - its lifecycle record says `archived`, with no transition under way;
+/// - exactly the resources of the archived phase are recorded, and no intent is pending;
+/// - each recorded resource exists exactly once in the cloud (by ownership tags) with the
+///   recorded id, and nothing of the tenant in the cloud is unreferenced (the absent
+///   resources were deleted, once);
+/// - the dump names the database as it was last recorded (taken before the database went);
+/// - a plan of the archived phase has no changes.
+pub async fn check_archived(setup: &Setup, tenants: &[String]) -> Vec<String> {
+    use provisio_engine::{Phase, PlanOptions};
+    let engine = engine(setup).await;
+    let state = engine.state().clone();
+    let cloud = FileCloud::open(&setup.store).expect("open the cloud");
+    let things = cloud.list().expect("list the cloud");
+    let want: BTreeSet<&str> = CRASH_ARCHIVED.iter().copied().collect();
+    let bp = crash_blueprint();
+    let view = bp.in_phase(Phase::Archived);
+    let mut problems = Vec::new();
+    for tenant in tenants {
+        match state.get_phase(tenant).await.expect("phase") {
+            Some(p) if p.phase == Phase::Archived && p.transition.is_none() => {}
+            other => problems.push(format!("{tenant}: phase {other:?}, want archived")),
+        }
+        let records = state.list_resources(tenant).await.expect("list resources");
+        let names: BTreeSet<&str> = records.iter().map(|r| r.name.as_str()).collect();
+        if names != want {
+            problems.push(format!("{tenant}: recorded {names:?}, want {want:?}"));
+        }
+        let pending = state.pending_intents(tenant).await.expect("pending");
+        if !pending.is_empty() {
+            problems.push(format!("{tenant}: {} pending intents", pending.len()));
+        }
+        let ids: BTreeSet<String> = records
+            .iter()
+            .filter_map(|r| {
+                r.outputs
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .map(String::from)
+            })
+            .collect();
+        for r in &records {
+            let tags = ownership::tags(tenant, crate::CRASH_BLUEPRINT, &r.name);
+            let owned: Vec<_> = things
+                .iter()
+                .filter(|t| tags.iter().all(|(k, v)| t.tags.get(k) == Some(v)))
+                .collect();
+            let recorded = r.outputs.get("id").and_then(|v| v.as_str());
+            if owned.len() != 1 || Some(owned[0].id.as_str()) != recorded {
+                problems.push(format!(
+                    "{tenant}/{}: the cloud holds {:?}, state records {recorded:?}",
+                    r.name,
+                    owned.iter().map(|t| &t.id).collect::<Vec<_>>()
+                ));
+            }
+        }
+        for t in things
+            .iter()
+            .filter(|t| t.tags.get(ownership::TENANT) == Some(tenant))
+        {
+            if !ids.contains(&t.id) {
+                problems.push(format!("{tenant}: orphan {} ({:?})", t.id, t.tags));
+            }
+        }
+        // the dump was taken of the database's last recorded id
+        let last_db = state
+            .journal(tenant, 0)
+            .await
+            .expect("journal")
+            .into_iter()
+            .filter(|e| e.resource == "db")
+            .filter_map(|e| e.detail.get("outputs").and_then(|o| o.get("id")).cloned())
+            .next_back();
+        let dump = things.iter().find(|t| {
+            t.tags.get(ownership::TENANT) == Some(tenant)
+                && t.tags.get(ownership::RESOURCE).map(String::as_str) == Some("dump")
+        });
+        match (dump, last_db.as_ref().and_then(|v| v.as_str())) {
+            (Some(d), Some(db)) if d.note.starts_with(&format!("dump of {db} for ")) => {}
+            (d, db) => problems.push(format!(
+                "{tenant}: the dump {:?} does not name the database's last id {db:?}",
+                d.map(|d| &d.note)
+            )),
+        }
+        match engine
+            .plan(&view, &Tenant::new(tenant.clone()), &PlanOptions::default())
+            .await
+        {
+            Ok(p) if !p.has_changes() => {}
+            Ok(p) => problems.push(format!(
+                "{tenant}: the archived phase still has changes:\n{p}"
+            )),
+            Err(e) => problems.push(format!("{tenant}: plan of the archived phase failed: {e}")),
         }
     }
     problems

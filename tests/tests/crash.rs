@@ -47,6 +47,7 @@ fn cfg(crash_at: Option<u64>, latency_ms: Option<u64>) -> ChildConfig {
         lock_ttl_ms: Some(TTL_MS),
         owner: None,
         destroy: false,
+        transition: None,
         concurrency: None,
     }
 }
@@ -271,6 +272,132 @@ fn kill_9_at_every_point_of_a_destroy_leaves_nothing_behind() {
         // 54 points, 9 of each kind: the deletes run one after the other
         assert!(
             tally.by_label.get(label).copied().unwrap_or(0) >= 9,
+            "crash point {label} was hit {} times",
+            tally.by_label.get(label).copied().unwrap_or(0)
+        );
+    }
+}
+
+/// The sweep for lifecycle transitions: each tenant is launched, then its `archive` (or, after
+/// a complete archive, its `restore`) kills itself at one crash point, and the same command
+/// run again finishes it. Archived tenants must hold exactly the archived phase's resources
+/// (the dump taken of the database before the database went, nothing deleted twice, nothing
+/// left over), restored tenants exactly the launched ones with their references following
+/// the new ids, and neither may have a pending intent or a transition still under way.
+#[test]
+fn kill_9_at_every_point_of_archive_and_restore_resumes_without_duplicates_or_loss() {
+    use provisio_integration_tests::harness::check_archived;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(BIN, dir.path());
+    // one step at a time: the k-th crash point is the same point in every run
+    let transition = |t: &'static str, crash_at| ChildConfig {
+        transition: Some(t),
+        concurrency: Some(1),
+        ..cfg(crash_at, None)
+    };
+    let mut points = BTreeMap::new();
+    for t in ["archive", "restore"] {
+        let tenant = format!("{t}-probe");
+        assert!(setup.run(&tenant, &cfg(None, None)).ok());
+        if t == "restore" {
+            assert!(setup.run(&tenant, &transition("archive", None)).ok());
+        }
+        let probe = setup.run(&tenant, &transition(t, None));
+        assert!(probe.ok(), "{t} probe failed: {probe:?}");
+        points.insert(t, probe.field("points").expect("points"));
+    }
+    // archive: the lifecycle record (2), dump created (9), lb updated (8: an update does not
+    // read whether it existed before), app's record rewritten without its absent dependency
+    // (2), db, web1, web2 deleted (6 each), the lifecycle record (2)
+    assert_eq!(
+        points["archive"],
+        2 + 9 + 8 + 2 + 3 * 6 + 2,
+        "crash points of archive"
+    );
+    // restore: the record (2), db, web1, web2 created (9 each), app and lb updated (8 each),
+    // the dump deleted (6), the record (2)
+    assert_eq!(
+        points["restore"],
+        2 + 3 * 9 + 2 * 8 + 6 + 2,
+        "crash points of restore"
+    );
+
+    let jobs: Vec<(&'static str, u64)> = points
+        .iter()
+        .flat_map(|(t, n)| (1..=*n).map(move |k| (*t, k)))
+        .collect();
+    let jobs = Mutex::new(jobs);
+    let tally = Mutex::new(Tally::default());
+    let failures = Mutex::new(Vec::<String>::new());
+    let done = Mutex::new(BTreeMap::<&'static str, Vec<String>>::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while let Some((t, k)) = {
+                    let mut j = jobs.lock().unwrap();
+                    j.pop()
+                } {
+                    let tenant = format!("{t}-{k}");
+                    let mut f = Vec::new();
+                    if !setup.run(&tenant, &cfg(None, None)).ok() {
+                        f.push(format!("{tenant}: the launch failed"));
+                    }
+                    if t == "restore" && !setup.run(&tenant, &transition("archive", None)).ok() {
+                        f.push(format!("{tenant}: the archive failed"));
+                    }
+                    let first = setup.run(&tenant, &transition(t, Some(k)));
+                    let second = setup.run(&tenant, &transition(t, None));
+                    if !first.killed() || first.crash_label().is_none() {
+                        f.push(format!(
+                            "{tenant}: {t} was not killed at point {k}: {first:?}"
+                        ));
+                    }
+                    if !second.ok() {
+                        f.push(format!("{tenant}: the resumed {t} failed: {second:?}"));
+                    }
+                    let mut tl = tally.lock().unwrap();
+                    tl.record(&first);
+                    tl.record(&second);
+                    drop(tl);
+                    failures.lock().unwrap().extend(f);
+                    done.lock().unwrap().entry(t).or_default().push(tenant);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut done = done.into_inner().unwrap();
+    done.entry("archive")
+        .or_default()
+        .push("archive-probe".into());
+    done.entry("restore")
+        .or_default()
+        .push("restore-probe".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut problems = rt.block_on(check_archived(&setup, &done["archive"]));
+    problems.extend(rt.block_on(check_tenants(&setup, &done["restore"])));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let tally = tally.into_inner().unwrap();
+    eprintln!(
+        "transition crash test: {} archives and {} restores, {} kills in {:.1} s; by crash point: {:?}",
+        done["archive"].len(),
+        done["restore"].len(),
+        tally.kills,
+        started.elapsed().as_secs_f64(),
+        tally.by_label
+    );
+    for label in [
+        "phase.before",
+        "phase.after",
+        "journal.after.intent",
+        "provider.apply.effect",
+        "provider.delete.effect",
+        "journal.after.succeeded",
+    ] {
+        assert!(
+            tally.by_label.get(label).copied().unwrap_or(0) >= 4,
             "crash point {label} was hit {} times",
             tally.by_label.get(label).copied().unwrap_or(0)
         );

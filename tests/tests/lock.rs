@@ -23,6 +23,7 @@ fn cfg(
         lock_ttl_ms: ttl_ms,
         owner: Some(owner.to_string()),
         destroy: false,
+        transition: None,
         concurrency: None,
     }
 }

@@ -2,12 +2,15 @@
 
 use crate::report::{FleetReporter, Mode, Palette, Reporter, json_line};
 use crate::session::{self, Session};
-use crate::{Cli, Command, FleetArgs, FleetCommand, Global, StateCommand, Target, hints};
+use crate::{
+    Cli, Command, FleetArgs, FleetCommand, Global, StateCommand, Target, TransitionArgs, hints,
+};
 use console::Term;
 use provisio::{Error, ErrorKind, Result};
 use provisio_engine::fleet::{FailureThreshold, Fleet, TenantStatus};
 use provisio_engine::{
-    ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RunReport, Tenant,
+    ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RunReport,
+    Tenant, Transition,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -266,6 +269,11 @@ async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Re
             }
             Ok(0)
         }
+        Command::Suspend(a) => transition(g, palette, a, Transition::Suspend, cancel).await,
+        Command::Resume(a) => transition(g, palette, a, Transition::Resume, cancel).await,
+        Command::Archive(a) => transition(g, palette, a, Transition::Archive, cancel).await,
+        Command::Restore(a) => transition(g, palette, a, Transition::Restore, cancel).await,
+        Command::Retire(a) => transition(g, palette, a, Transition::Retire, cancel).await,
         Command::Status { tenant } => status(g, palette, tenant.as_deref()).await,
         Command::Outputs { tenant, resource } => {
             provisio::validate::tenant_name("--tenant", tenant)?;
@@ -400,7 +408,14 @@ async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunRepo
         }
     }
     let report = report.into_result()?;
-    if !g.json && report.operation == provisio_engine::Operation::Apply {
+    if !g.json
+        && matches!(
+            report.operation,
+            provisio_engine::Operation::Apply
+                | provisio_engine::Operation::Resume
+                | provisio_engine::Operation::Restore
+        )
+    {
         let outputs = p.session.engine.outputs(&p.tenant.name).await?;
         let wanted = [
             ("hostname", "dns_prod", "fqdn"),
@@ -434,6 +449,108 @@ async fn finish_run(g: &Global, palette: &Palette, p: &Prepared, report: RunRepo
     Ok(0)
 }
 
+/// `provisio suspend|resume|archive|restore|retire`: the plan under the lease, then the run.
+async fn transition(
+    g: &Global,
+    palette: &Palette,
+    args: &TransitionArgs,
+    transition: Transition,
+    cancel: CancellationToken,
+) -> Result<u8> {
+    let p = prepare(g, &args.target, palette, session::Inputs::All).await?;
+    if args.plan {
+        let mut options = PlanOptions::default();
+        options.overrides.extend(args.allow.iter().cloned());
+        let plan = p
+            .session
+            .engine
+            .plan_transition(&p.blueprint, &p.tenant, transition, &options)
+            .await;
+        let plan = saved(&p.session, plan)?;
+        if g.json {
+            json_line(
+                &json!({"type": "plan", "transition": transition, "plan": plan, "has_changes": plan.has_changes()}),
+            );
+        } else {
+            println!("{}", providers_line(palette, &p.session));
+            print!("{}", crate::view::plan_table(palette, &plan));
+        }
+        return Ok(0);
+    }
+    say!(g, "{}", providers_line(palette, &p.session));
+    let json_out = g.json;
+    let plan_palette = palette.clone();
+    let header = format!(
+        "{} tenant {} ({} → {})",
+        capitalised(transition.progressive()),
+        p.tenant.name,
+        transition
+            .from()
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" or "),
+        transition.target()
+    );
+    let mut options = ApplyOptions::default().cancel(cancel).on_plan(move |plan| {
+        if json_out {
+            json_line(&json!({"type": "plan", "transition": transition, "plan": plan, "has_changes": plan.has_changes()}));
+        } else {
+            print!("{}", crate::view::plan_table(&plan_palette, plan));
+            if plan.blocked().next().is_none() {
+                println!("\n{}", plan_palette.bold.apply_to(&header));
+            }
+        }
+        true
+    });
+    for a in &args.allow {
+        options = options.allow(a.clone());
+    }
+    let report = p
+        .session
+        .engine
+        .transition(&p.blueprint, &p.tenant, transition, options)
+        .await;
+    p.reporter.finish();
+    let report = saved(&p.session, report)?;
+    let ok = report.is_success();
+    let code = finish_run(g, palette, &p, report).await?;
+    if !g.json {
+        if ok {
+            say!(g, "tenant {} is {}", p.tenant.name, transition.target());
+        } else {
+            say!(
+                g,
+                "tenant {} is still {}: run `provisio {transition}` again to finish it",
+                p.tenant.name,
+                transition.progressive()
+            );
+        }
+    }
+    Ok(code)
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// A tenant's phase as `status` shows it: its lifecycle record, else `launched` when it has
+/// resources.
+async fn phase_of(
+    state: &dyn provisio_engine::StateStore,
+    tenant: &str,
+    has_resources: bool,
+) -> Result<String> {
+    Ok(match state.get_phase(tenant).await? {
+        Some(p) => p.describe(),
+        None if has_resources => "launched".to_string(),
+        None => "-".to_string(),
+    })
+}
+
 async fn status(g: &Global, palette: &Palette, tenant: Option<&str>) -> Result<u8> {
     let state = session::open_state(&g.state).await?;
     match tenant {
@@ -443,8 +560,10 @@ async fn status(g: &Global, palette: &Palette, tenant: Option<&str>) -> Result<u
             for t in &tenants {
                 let resources = state.list_resources(t).await?;
                 let lease = state.get_lease(t).await?;
+                let phase = phase_of(state.as_ref(), t, !resources.is_empty()).await?;
                 rows.push(json!({
                     "tenant": t,
+                    "phase": phase,
                     "resources": resources.len(),
                     "protected": resources.iter().filter(|r| r.protect).count(),
                     "locked_by": lease.as_ref().map(|l| l.owner.clone()),
@@ -459,14 +578,15 @@ async fn status(g: &Global, palette: &Palette, tenant: Option<&str>) -> Result<u
                 println!(
                     "  {}",
                     palette.dim.apply_to(format!(
-                        "{:<24} {:>9}  {:>9}  lock",
-                        "TENANT", "RESOURCES", "PROTECTED"
+                        "{:<24} {:<28} {:>9}  {:>9}  lock",
+                        "TENANT", "PHASE", "RESOURCES", "PROTECTED"
                     ))
                 );
                 for r in rows {
                     println!(
-                        "  {:<24} {:>9}  {:>9}  {}",
+                        "  {:<24} {:<28} {:>9}  {:>9}  {}",
                         r["tenant"].as_str().unwrap_or_default(),
+                        r["phase"].as_str().unwrap_or_default(),
                         r["resources"].as_u64().unwrap_or(0),
                         r["protected"].as_u64().unwrap_or(0),
                         r["locked_by"].as_str().unwrap_or("-")
@@ -478,6 +598,7 @@ async fn status(g: &Global, palette: &Palette, tenant: Option<&str>) -> Result<u
             provisio::validate::tenant_name("--tenant", t)?;
             let resources = state.list_resources(t).await?;
             let lease = state.get_lease(t).await?;
+            let phase = phase_of(state.as_ref(), t, !resources.is_empty()).await?;
             if g.json {
                 let rows: Vec<_> = resources
                     .iter()
@@ -486,11 +607,16 @@ async fn status(g: &Global, palette: &Palette, tenant: Option<&str>) -> Result<u
                                "identity": r.identity, "protect": r.protect, "updated_at_ms": r.updated_at_ms})
                     })
                     .collect();
-                json_line(&json!({"type": "status", "tenant": t, "resources": rows,
-                                  "locked_by": lease.map(|l| l.owner)}));
+                json_line(
+                    &json!({"type": "status", "tenant": t, "phase": phase, "resources": rows,
+                                  "locked_by": lease.map(|l| l.owner)}),
+                );
             } else {
                 if resources.is_empty() {
                     println!("tenant {t} has no resources in {}", g.state);
+                }
+                if phase != "-" {
+                    println!("  phase: {phase}");
                 }
                 for r in &resources {
                     println!(

@@ -134,6 +134,16 @@ pub(crate) enum Command {
         #[arg(long = "allow", value_name = "NAME")]
         allow: Vec<String>,
     },
+    /// Lifecycle: turn the tenant off, keeping its data (launched → suspended).
+    Suspend(TransitionArgs),
+    /// Lifecycle: turn a suspended tenant back on (suspended → launched).
+    Resume(TransitionArgs),
+    /// Lifecycle: keep only what a restore needs (launched or suspended → archived).
+    Archive(TransitionArgs),
+    /// Lifecycle: bring an archived tenant back (archived → launched).
+    Restore(TransitionArgs),
+    /// Lifecycle: delete everything but what the blueprint keeps when retired (→ retired).
+    Retire(TransitionArgs),
     /// Read every recorded resource from its provider and report drift.
     Refresh {
         #[command(flatten)]
@@ -163,6 +173,20 @@ pub(crate) enum Command {
     /// Inspect or repair the state store.
     #[command(subcommand)]
     State(StateCommand),
+}
+
+/// The arguments of a lifecycle transition (`provisio archive BLUEPRINT --tenant T`).
+#[derive(Debug, Args)]
+pub(crate) struct TransitionArgs {
+    #[command(flatten)]
+    pub(crate) target: Target,
+    /// Also delete the protected resource NAME (repeatable); resources the blueprint declares
+    /// `absent` in the target phase need no override.
+    #[arg(long = "allow", value_name = "NAME")]
+    pub(crate) allow: Vec<String>,
+    /// Show what the transition would do and change nothing.
+    #[arg(long)]
+    pub(crate) plan: bool,
 }
 
 /// `provisio fleet ...`.

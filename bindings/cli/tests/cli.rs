@@ -40,7 +40,7 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
     let dir = tmp.path();
     let bp = launch_dir();
 
-    // plan: 21 to create, exit 2 with --detailed-exitcode
+    // plan: 24 to create, exit 2 with --detailed-exitcode
     let out = provisio(dir)
         .args(["plan"])
         .arg(&bp)
@@ -48,7 +48,7 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stdout(&out).contains("21 to create"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("24 to create"), "{}", stdout(&out));
     // the plan created nothing, but the world with its fixtures exists
     let w = world(dir);
     assert_eq!(w.inventory().count("compute.instance"), 0);
@@ -71,7 +71,7 @@ async fn plan_apply_noop_destroy_on_the_embedded_defaults() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("21 created"), "{text}");
+    assert!(text.contains("24 created"), "{text}");
     assert!(text.contains("acme.example.com"), "{text}");
     assert!(text.contains("dev-acme"), "{text}");
     let w = world(dir);
@@ -197,9 +197,9 @@ fn json_writes_the_event_stream_as_ndjson() {
     let types: Vec<&str> = lines.iter().filter_map(|v| v["type"].as_str()).collect();
     assert_eq!(types.first(), Some(&"plan"));
     assert!(types.contains(&"run_started"));
-    assert_eq!(types.iter().filter(|t| **t == "step_succeeded").count(), 21);
+    assert_eq!(types.iter().filter(|t| **t == "step_succeeded").count(), 24);
     assert_eq!(types.last(), Some(&"result"));
-    assert_eq!(lines.last().unwrap()["summary"]["created"], 21);
+    assert_eq!(lines.last().unwrap()["summary"]["created"], 24);
     // no secret value anywhere in the stream
     assert!(!stdout(&out).contains("smtp-credential-for-tests"));
 }
@@ -223,7 +223,7 @@ fn verbose_logs_steps_on_stderr_without_secrets() {
         .lines()
         .filter(|l| l.contains("provisio.step{resource="))
         .count();
-    assert_eq!(steps, 21, "a line per step:\n{stderr}");
+    assert_eq!(steps, 24, "a line per step:\n{stderr}");
     assert!(!stderr.contains("smtp-credential-for-tests"), "{stderr}");
     for line in stdout(&out).lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("stdout is NDJSON only");
@@ -392,7 +392,7 @@ fn fleet_launches_200_tenants_from_a_csv_file() {
     assert!(
         tenants
             .iter()
-            .all(|t| t["status"] == "succeeded" && t["summary"]["created"] == 21)
+            .all(|t| t["status"] == "succeeded" && t["summary"]["created"] == 24)
     );
     let finished = text
         .lines()
@@ -443,7 +443,7 @@ fn postgres_state_store_by_url() {
         );
         stdout(&out)
     };
-    assert!(apply("apply").contains("21 created"));
+    assert!(apply("apply").contains("24 created"));
     provisio(tmp.path())
         .args(["--state", &url, "status", "--tenant", &tenant])
         .assert()
@@ -452,5 +452,142 @@ fn postgres_state_store_by_url() {
     // the memory world sits in ./.provisio when the state is a URL
     assert!(tmp.path().join(".provisio/memory.json").is_file());
     assert!(apply("apply").contains("No changes"));
-    assert!(apply("destroy").contains("21 deleted"));
+    assert!(apply("destroy").contains("24 deleted"));
+}
+
+/// The launch example through its lifecycle with the real binary: suspend, resume, archive,
+/// restore, retire, checked on the memory world after each command, with `status` showing
+/// the phase and the refusals a wrong command gets.
+#[test]
+fn the_example_tenant_through_its_lifecycle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let bp = launch_dir();
+    let run = |args: &[&str]| {
+        let out = provisio(dir)
+            .arg(args[0])
+            .arg(&bp)
+            .args(["--tenant", "acme"])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}\n{out}\n{err}");
+        out
+    };
+    let status = || {
+        let out = provisio(dir)
+            .args(["status", "--tenant", "acme"])
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    let www = || {
+        let inv = world(dir).inventory();
+        let id = inv
+            .ids("dns.record")
+            .into_iter()
+            .find(|id| id.contains("acme.example.com") && !id.contains("stg"))
+            .unwrap()
+            .to_string();
+        inv.get("dns.record", &id).unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let instances = || world(dir).inventory().count("compute.instance");
+    // the storage class of every object under the tenant's prefix
+    let classes = || {
+        let inv = world(dir).inventory();
+        let mut c: Vec<String> = inv
+            .ids("storage.object")
+            .into_iter()
+            .filter(|k| k.contains("/tenants/acme/"))
+            .map(|k| inv.get("storage.object", k).unwrap()["storage_class"].to_string())
+            .collect();
+        c.dedup();
+        c
+    };
+
+    // a tenant that was never launched
+    let (code, _, err) = run(&["archive"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("it has no resources and no lifecycle phase"),
+        "{err}"
+    );
+
+    ok(&["apply"]);
+    assert!(status().contains("phase: launched"), "{}", status());
+    let ip = www();
+
+    let state = || {
+        let inv = world(dir).inventory();
+        let id = inv.ids("compute.instance")[0].to_string();
+        inv.get("compute.instance", &id).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let out = ok(&["suspend"]);
+    assert!(out.contains("tenant acme is suspended"), "{out}");
+    assert_eq!(www(), "192.0.2.250");
+    assert_eq!(state(), "stopped");
+    assert!(status().contains("phase: suspended"));
+    let (code, _, err) = run(&["apply"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("is suspended") && err.contains("`resume`"),
+        "{err}"
+    );
+
+    ok(&["resume"]);
+    assert_eq!(state(), "running");
+    // started again, the instance has a new address, and the hostname follows it
+    assert_ne!(www(), ip);
+    assert_ne!(www(), "192.0.2.250");
+
+    // archive: the plan first, then the run
+    let out = ok(&["archive", "--plan"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("- delete") && l.contains(" web ")),
+        "{out}"
+    );
+    assert_eq!(instances(), 1, "a plan changes nothing");
+    let out = ok(&["archive"]);
+    assert!(out.contains("tenant acme is archived"), "{out}");
+    assert_eq!(instances(), 0);
+    assert_eq!(www(), "192.0.2.250");
+    assert_eq!(classes(), ["\"archive\""]);
+    assert!(status().contains("phase: archived"));
+    let (code, _, err) = run(&["resume"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("cannot resume tenant acme: it is archived"),
+        "{err}"
+    );
+
+    ok(&["restore"]);
+    assert_eq!(instances(), 1);
+    assert_eq!(classes(), ["\"standard\""]);
+    assert_ne!(www(), "192.0.2.250");
+
+    // retire: the protected database needs its name
+    let (code, out, err) = run(&["retire"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("protected"), "{err}");
+    assert!(status().contains("phase: launched"));
+    ok(&["retire", "--allow", "database"]);
+    assert_eq!(instances(), 0);
+    let inv = world(dir).inventory();
+    assert!(!inv.contains("database.database", "acme"));
+    assert!(status().contains("phase: retired"), "{}", status());
 }

@@ -85,7 +85,7 @@ api_token_env = "TEST_JENKINS_TOKEN"
     .unwrap();
     assert!(text.contains("cloudflare (dns)"), "{text}");
     assert!(text.contains("jenkins (ci)"), "{text}");
-    assert!(text.contains("21 created"), "{text}");
+    assert!(text.contains("24 created"), "{text}");
     let job = jenkins.config("web_release-stg-acme").expect("job created");
     assert!(job.contains("acme.stg.example.com"), "{job}");
     let umbrella = jenkins.config("web_build-stg").unwrap();

@@ -20,7 +20,7 @@ use provisio_engine::fleet::{FailureThreshold, Fleet};
 use provisio_engine::state::memory::MemoryStateStore;
 use provisio_engine::{
     ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RunReport,
-    StateStore, Tenant, types,
+    StateStore, Tenant, Transition, types,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -349,6 +349,87 @@ impl Engine {
             v["has_drift"] = json!(report.has_drift());
             Ok(v)
         })
+    }
+
+    /// Moves the tenant through a lifecycle transition (`"suspend"`, `"resume"`, `"archive"`,
+    /// `"restore"`, `"retire"`): its resources become what the blueprint declares for the
+    /// target phase. Planned, journaled and resumable like `apply`; a failed transition is not
+    /// rolled back and is finished by running it again. Resolves or rejects like `apply`; an
+    /// illegal transition rejects with a `ConflictError`, an unknown tenant with a
+    /// `NotFoundError`, before any side effect.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn transition<'env>(
+        &self,
+        env: &'env Env,
+        blueprint: &Blueprint,
+        tenant: Value,
+        #[napi(ts_arg_type = "'suspend' | 'resume' | 'archive' | 'restore' | 'retire'")]
+        transition: String,
+        options: Option<RunOptions>,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let engine = self.engine.clone();
+        let bp = blueprint.inner.clone();
+        let tenant = self::tenant(tenant)?;
+        let transition = Transition::parse(&transition).or_throw()?;
+        let mut opts = ApplyOptions::default().cancel(token(cancel));
+        let mut check = true;
+        if let Some(o) = options {
+            check = o.check.unwrap_or(true);
+            opts.overrides = allowed(o.allow);
+            opts.lock_wait = o.lock_wait_ms.map(millis);
+        }
+        env.spawn_future(async move {
+            let report = engine
+                .transition(&bp, &tenant, transition, opts)
+                .await
+                .or_throw()?;
+            run_output(&report, check)
+        })
+    }
+
+    /// What a lifecycle transition would do, in the form `plan` resolves to.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn plan_transition<'env>(
+        &self,
+        env: &'env Env,
+        blueprint: &Blueprint,
+        tenant: Value,
+        #[napi(ts_arg_type = "'suspend' | 'resume' | 'archive' | 'restore' | 'retire'")]
+        transition: String,
+        options: Option<RunOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let engine = self.engine.clone();
+        let bp = blueprint.inner.clone();
+        let tenant = self::tenant(tenant)?;
+        let transition = Transition::parse(&transition).or_throw()?;
+        let overrides = allowed(options.and_then(|o| o.allow));
+        env.spawn_future(async move {
+            let plan = engine
+                .plan_transition(
+                    &bp,
+                    &tenant,
+                    transition,
+                    &PlanOptions {
+                        overrides,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .or_throw()?;
+            let mut v = to_js(&plan)?;
+            v["counts"] = to_js(&plan.counts())?;
+            v["has_changes"] = json!(plan.has_changes());
+            v["text"] = json!(plan.to_string());
+            Ok(v)
+        })
+    }
+
+    /// The tenant's lifecycle phase: `{ tenant, phase, transition?, run_id, updated_at_ms }`
+    /// (`transition`: the one under way), or `null` for a tenant the state store does not know.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub async fn phase(&self, tenant: String) -> napi::Result<Value> {
+        to_js(&self.engine.phase(&tenant).await.or_throw()?)
     }
 
     /// The outputs of every resource of the tenant as recorded in state.

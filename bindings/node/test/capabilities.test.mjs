@@ -40,6 +40,40 @@ test('dns: zones and records', async () => {
   await assert.rejects(dns.ensureRecord(zone, { ...spec, content: 'not-an-ip' }), InvalidInputError)
 })
 
+test('storage: classes, restores and expiry rules', async () => {
+  const providers = await Providers.memory()
+  const storage = providers.storage()
+  await storage.ensureBucket({ name: 'acme-cold' })
+  for (const key of ['t/acme/a', 't/acme/b']) await storage.putObject('acme-cold', key, 'x')
+  assert.ok(storage.capabilities().storage_classes.includes('deep_archive'))
+  assert.deepEqual(await storage.setPrefixStorageClass('acme-cold', 't/acme/', 'GLACIER'), {
+    changed: 2,
+    unchanged: 0,
+    pending: 0,
+  })
+  assert.equal((await storage.headObject('acme-cold', 't/acme/a'))?.storage_class, 'archive')
+  await assert.rejects(storage.getObject('acme-cold', 't/acme/a'), ConflictError)
+  await assert.rejects(storage.setStorageClass('acme-cold', 't/acme/a', 'frozen'), InvalidInputError)
+  // back: rejected as transient (retryable) until the memory restore (20 ms) is done
+  let meta = null
+  for (let i = 0; i < 100 && meta === null; i++) {
+    try {
+      meta = await storage.setStorageClass('acme-cold', 't/acme/a', 'standard')
+    } catch (e) {
+      assert.ok(e instanceof TransientError)
+      assert.equal(e.kind, 'transient')
+      assert.equal(e.retryable, true)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  assert.equal(meta?.storage_class, 'standard')
+  const made = await storage.ensureExpiryRule('acme-cold', 't/acme/', 30)
+  assert.equal(made.outcome, 'created')
+  assert.equal((await storage.getExpiryRule('acme-cold', 't/acme/'))?.days, 30)
+  assert.equal(await storage.deleteExpiryRule('acme-cold', 't/acme/'), 'deleted')
+  assert.equal(await storage.getExpiryRule('acme-cold', 't/acme/'), null)
+})
+
 test('storage: buckets, objects as Buffers, prefixes', async () => {
   const providers = await Providers.memory()
   const storage = providers.storage()
@@ -92,7 +126,17 @@ test('compute: launch, wait, find by tags, terminate', async () => {
   assert.ok(running.public_ip)
   assert.equal((await compute.getInstance(launched.value.id))?.name, 'acme-web')
   assert.equal((await compute.findInstances({ 'provisio:tenant': 'acme' })).length, 1)
+  const id = launched.value.id
+  assert.equal(compute.capabilities().stop_start, true)
+  assert.equal((await compute.stopInstance(id)).state, 'stopping')
+  const stopped = await compute.waitForState(id, 'stopped', 5000)
+  assert.equal(stopped.public_ip, null)
+  assert.equal((await compute.stopInstance(id)).state, 'stopped')
+  assert.equal((await compute.startInstance(id)).state, 'pending')
+  assert.equal((await compute.waitForState(id, 'running', 5000)).state, 'running')
+  await assert.rejects(compute.stopInstance('i-0123456789abcdef0'), NotFoundError)
   assert.equal(await compute.terminateInstance(launched.value.id), 'deleted')
+  await assert.rejects(compute.startInstance(id), ConflictError)
   assert.equal(await compute.terminateInstance(launched.value.id), 'already_gone')
   assert.equal(compute.capabilities().tags, true)
 })

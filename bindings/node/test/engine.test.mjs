@@ -10,6 +10,9 @@ import {
   Secret,
   ProvisioError,
   InvalidInputError,
+  ConflictError,
+  NotFoundError,
+  ProtectedError,
   PermissionDeniedError,
   TransientError,
   CancelledError,
@@ -423,4 +426,55 @@ test('a SQLite state store outlives the engine', async (t) => {
   assert.equal((await first.apply(LAUNCH, tenant('theta'))).success, true)
   const second = new Engine(providers, { state })
   assert.equal((await second.plan(LAUNCH, tenant('theta'))).has_changes, false)
+})
+
+test('lifecycle transitions: suspend, resume, archive, restore, retire', async () => {
+  const providers = await launchWorld()
+  const w = world(providers)
+  const engine = new Engine(providers)
+  const bp = Blueprint.load(LAUNCH)
+  const acme = tenant('acme')
+  const www = () => {
+    const records = /** @type {Record<string, { content: string }>} */ (w.inventory()['dns.record'])
+    return records['A acme.example.com'].content
+  }
+  const phase = async () => (await engine.phase('acme'))?.phase ?? null
+
+  let e = await rejection(engine.transition(bp, acme, 'archive'))
+  assert.ok(e instanceof NotFoundError, String(e))
+  assert.equal(await phase(), null)
+  await engine.apply(bp, acme)
+  assert.equal(await phase(), 'launched')
+
+  const suspended = await engine.transition(bp, acme, 'suspend')
+  assert.equal(suspended.operation, 'suspend')
+  assert.equal(suspended.summary.updated, 2) // web stopped, dns_prod at maintenance
+  assert.equal(suspended.summary.deleted, 2) // the staging stack and the health check
+  assert.equal(www(), '192.0.2.250')
+  assert.equal(await phase(), 'suspended')
+  e = await rejection(engine.apply(bp, acme))
+  assert.ok(e instanceof ConflictError && /run `resume` first/.test(e.message), String(e))
+  e = await rejection(engine.transition(bp, acme, 'restore'))
+  assert.ok(e instanceof ConflictError && /from suspended: resume, archive, retire/.test(e.message), String(e))
+  await engine.transition(bp, acme, 'resume')
+  assert.notEqual(www(), '192.0.2.250')
+
+  const plan = await engine.planTransition(bp, acme, 'archive')
+  const web = plan.resources.find((/** @type {{ name: string }} */ r) => r.name === 'web')
+  assert.equal(web?.action, 'delete')
+  await engine.transition(bp, acme, 'archive')
+  assert.deepEqual(Object.keys(w.inventory()['compute.instance'] ?? {}), [])
+  assert.equal(await phase(), 'archived')
+  await engine.transition(bp, acme, 'restore')
+  assert.equal(Object.keys(w.inventory()['compute.instance'] ?? {}).length, 1)
+
+  e = await rejection(engine.transition(bp, acme, 'retire'))
+  assert.ok(e instanceof ProtectedError, String(e))
+  await engine.transition(bp, acme, 'retire', { allow: ['database'] })
+  assert.equal(await phase(), 'retired')
+  e = await rejection(
+    // @ts-expect-error: not a transition
+    engine.transition(bp, acme, 'hibernate'),
+  )
+  assert.ok(e instanceof InvalidInputError && /hibernate/.test(e.message), String(e))
 })

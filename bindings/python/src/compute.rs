@@ -77,4 +77,22 @@ py_operations! {
         let c = this.clone();
         Ok(Task::json(async move { c.terminate_instance(&id).await }))
     }
+
+    /// Asks for the instance to stop and returns it as read after the request (`"stopping"`,
+    /// or `"stopped"` when it was); follow with `wait_for_state(id, "stopped")`.
+    /// `NotFoundError` for an unknown id, `ConflictError` for a terminated one,
+    /// `UnsupportedError` where `capabilities()["stop_start"]` is false.
+    #[pyo3(signature = (id))]
+    fn stop_instance(this, py, id: String) {
+        let c = this.clone();
+        Ok(Task::json(async move { c.stop_instance(&id).await }))
+    }
+
+    /// Asks for a stopped instance to start and returns it (`"pending"`, or `"running"` when
+    /// it was); follow with `wait_for_state(id, "running")`. Errors as for `stop_instance`.
+    #[pyo3(signature = (id))]
+    fn start_instance(this, py, id: String) {
+        let c = this.clone();
+        Ok(Task::json(async move { c.start_instance(&id).await }))
+    }
 }

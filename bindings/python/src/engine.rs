@@ -11,7 +11,7 @@ use provisio::Error;
 use provisio_engine::fleet::{FailureThreshold, Fleet, FleetEvent};
 use provisio_engine::{
     ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RetryPolicy,
-    RunReport, Tenant, types,
+    RunReport, Tenant, Transition, types,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -420,6 +420,63 @@ engine_operations! {
             let _sub = inner.dispatch.subscribe([tenant.name.as_str()], &ctx);
             let report = inner.engine.destroy(&bp, &tenant, options).await?;
             report_output(report, check)
+        }))
+    }
+
+    /// Moves the tenant through a lifecycle transition (`"suspend"`, `"resume"`, `"archive"`,
+    /// `"restore"`, `"retire"`): the resources become what the blueprint declares for the
+    /// target phase. Planned, journaled and resumable like `apply`; a failed transition is not
+    /// rolled back and is finished by running it again. Returns the run report; a failed run
+    /// raises its first error (with `.report`) unless `check=False`. An illegal transition
+    /// raises `ConflictError`, an unknown tenant `NotFoundError`, before any side effect.
+    #[pyo3(signature = (blueprint, tenant, transition, *, vars = None, secrets = None, allow = None, lock_wait = None, check = true, on_event = None))]
+    fn transition(this, py, on_event, blueprint: Bound<'_, PyAny>, tenant: Bound<'_, PyAny>, transition: String, vars: Option<Bound<'_, PyDict>>, secrets: Option<Bound<'_, PyDict>>, allow: Option<Vec<String>>, lock_wait: Option<f64>, check: bool) {
+        let transition = Transition::parse(&transition).map_err(py_err(py))?;
+        let bp = blueprint_arg(py, &blueprint)?;
+        let tenant = tenant_arg(py, &tenant, vars.as_ref(), secrets.as_ref())?;
+        let cancel = CancellationToken::new();
+        let options = ApplyOptions {
+            overrides: overrides(allow),
+            cancel: cancel.clone(),
+            lock_wait: lock_wait.map(|s| convert::seconds(py, "lock_wait", s)).transpose()?,
+            ..Default::default()
+        };
+        let inner = this.clone();
+        Ok(Task::run(cancel, move |ctx| async move {
+            let _sub = inner.dispatch.subscribe([tenant.name.as_str()], &ctx);
+            let report = inner.engine.transition(&bp, &tenant, transition, options).await?;
+            report_output(report, check)
+        }))
+    }
+
+    /// Plans a lifecycle transition (no changes, no lease), in the form `plan` returns.
+    #[pyo3(signature = (blueprint, tenant, transition, *, vars = None, secrets = None, allow = None, on_event = None))]
+    fn plan_transition(this, py, on_event, blueprint: Bound<'_, PyAny>, tenant: Bound<'_, PyAny>, transition: String, vars: Option<Bound<'_, PyDict>>, secrets: Option<Bound<'_, PyDict>>, allow: Option<Vec<String>>) {
+        let _ = &on_event;
+        let transition = Transition::parse(&transition).map_err(py_err(py))?;
+        let bp = blueprint_arg(py, &blueprint)?;
+        let tenant = tenant_arg(py, &tenant, vars.as_ref(), secrets.as_ref())?;
+        let options = PlanOptions { refresh: false, overrides: overrides(allow) };
+        let inner = this.clone();
+        Ok(Task::run(CancellationToken::new(), move |_| async move {
+            let plan = inner.engine.plan_transition(&bp, &tenant, transition, &options).await?;
+            let mut value = convert::json(&plan)?;
+            value["counts"] = convert::json(&plan.counts())?;
+            value["has_changes"] = Value::Bool(plan.has_changes());
+            Ok(json_output(value))
+        }))
+    }
+
+    /// The tenant's lifecycle phase: `{"tenant", "phase", "transition", "run_id",
+    /// "updated_at_ms"}` (`transition` is the one under way, if any), or `None` for a tenant
+    /// the state store does not know.
+    #[pyo3(signature = (tenant, *, on_event = None))]
+    fn phase(this, py, on_event, tenant: String) {
+        let _ = (&on_event, py);
+        let inner = this.clone();
+        Ok(Task::run(CancellationToken::new(), move |_| async move {
+            let phase = inner.engine.phase(&tenant).await?;
+            Ok(json_output(convert::json(&phase)?))
         }))
     }
 

@@ -3,7 +3,7 @@
 
 use crate::convert::{self, from_json, opt_from_py};
 use crate::runtime::{Output, Task};
-use provisio::storage::BucketSpec;
+use provisio::storage::{BucketSpec, StorageClass};
 use provisio::{ObjectStorage, PageRequest};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -128,5 +128,50 @@ py_operations! {
     fn delete_prefix(this, py, bucket: String, prefix: String) {
         let s = this.clone();
         Ok(Task::json(async move { s.delete_prefix(&bucket, &prefix).await }))
+    }
+
+    /// Moves an object to a storage class (`"standard"`, `"infrequent_access"`, `"archive"`,
+    /// `"deep_archive"`, or a provider's spelling such as `"GLACIER"`); returns its metadata.
+    /// Out of an archive class it restores first: `TransientError` while the restore runs.
+    #[pyo3(signature = (bucket, key, storage_class))]
+    fn set_storage_class(this, py, bucket: String, key: String, storage_class: String) {
+        let s = this.clone();
+        Ok(Task::json(async move {
+            let class = StorageClass::parse("storage_class", &storage_class)?;
+            s.set_storage_class(&bucket, &key, class).await
+        }))
+    }
+
+    /// Moves every object under a prefix to a storage class:
+    /// `{"changed", "unchanged", "pending"}` (pending: still being restored; call again).
+    #[pyo3(signature = (bucket, prefix, storage_class))]
+    fn set_prefix_storage_class(this, py, bucket: String, prefix: String, storage_class: String) {
+        let s = this.clone();
+        Ok(Task::json(async move {
+            let class = StorageClass::parse("storage_class", &storage_class)?;
+            s.set_prefix_storage_class(&bucket, &prefix, class).await
+        }))
+    }
+
+    /// Ensures a rule deleting the objects under a prefix `days` days after they were written:
+    /// `{"value": {"id", "prefix", "days"}, "outcome": ...}`.
+    #[pyo3(signature = (bucket, prefix, days))]
+    fn ensure_expiry_rule(this, py, bucket: String, prefix: String, days: u32) {
+        let s = this.clone();
+        Ok(Task::json(async move { s.ensure_expiry_rule(&bucket, &prefix, days).await }))
+    }
+
+    /// The expiry rule of a prefix, or `None`.
+    #[pyo3(signature = (bucket, prefix))]
+    fn get_expiry_rule(this, py, bucket: String, prefix: String) {
+        let s = this.clone();
+        Ok(Task::json(async move { s.get_expiry_rule(&bucket, &prefix).await }))
+    }
+
+    /// Removes the expiry rule of a prefix (never an object): `"deleted"` or `"already_gone"`.
+    #[pyo3(signature = (bucket, prefix))]
+    fn delete_expiry_rule(this, py, bucket: String, prefix: String) {
+        let s = this.clone();
+        Ok(Task::json(async move { s.delete_expiry_rule(&bucket, &prefix).await }))
     }
 }

@@ -323,3 +323,49 @@ def test_keyboard_interrupt_cancels_a_synchronous_run(
     assert events[-1]["type"] == "run_finished"
     provisio_cloud.faults.clear()
     assert provisio_engine.apply(launch, "acme", secrets=SMTP)["success"]
+
+
+@pytest.mark.provisio_fixtures(str(FIXTURES))
+def test_lifecycle_transitions(
+    provisio_engine: provisio.Engine, provisio_cloud: provisio.MemoryCloud, launch: pathlib.Path
+) -> None:
+    with pytest.raises(provisio.NotFoundError, match="no resources and no lifecycle phase"):
+        provisio_engine.transition(launch, "acme", "archive", secrets=SMTP)
+    assert provisio_engine.phase("acme") is None
+
+    def phase() -> Any:
+        current = provisio_engine.phase("acme")
+        assert current is not None
+        return current["phase"]
+
+    provisio_engine.apply(launch, "acme", secrets=SMTP)
+    assert phase() == "launched"
+
+    def www() -> Any:
+        return provisio_cloud.inventory()["dns.record"]["A acme.example.com"]["content"]
+
+    report = provisio_engine.transition(launch, "acme", "suspend", secrets=SMTP)
+    assert report["operation"] == "suspend" and report["summary"]["updated"] == 2 and report["summary"]["deleted"] == 2
+    assert www() == "192.0.2.250"
+    assert phase() == "suspended"
+    with pytest.raises(provisio.ConflictError, match="run `resume` first"):
+        provisio_engine.apply(launch, "acme", secrets=SMTP)
+    with pytest.raises(provisio.ConflictError, match="from suspended: resume, archive, retire"):
+        provisio_engine.transition(launch, "acme", "restore", secrets=SMTP)
+
+    plan = provisio_engine.plan_transition(launch, "acme", "archive", secrets=SMTP)
+    actions = {r["name"]: r["action"] for r in plan["resources"]}
+    assert actions["web"] == "delete" and plan["has_changes"]
+    provisio_engine.transition(launch, "acme", "archive", secrets=SMTP)
+    assert provisio_cloud.inventory().get("compute.instance", {}) == {}
+    assert phase() == "archived"
+    provisio_engine.transition(launch, "acme", "restore", secrets=SMTP)
+    assert len(provisio_cloud.inventory()["compute.instance"]) == 1
+    assert www() != "192.0.2.250"
+
+    with pytest.raises(provisio.ProtectedError):
+        provisio_engine.transition(launch, "acme", "retire", secrets=SMTP)
+    provisio_engine.transition(launch, "acme", "retire", secrets=SMTP, allow=["database"])
+    assert phase() == "retired"
+    with pytest.raises(provisio.InvalidInputError, match="hibernate"):
+        provisio_engine.transition(launch, "acme", "hibernate", secrets=SMTP)  # type: ignore[arg-type]

@@ -65,6 +65,39 @@ def test_storage_objects_are_bytes(provisio_providers: provisio.Providers) -> No
         storage.get_object("acme-assets", "a/logo.svg")
 
 
+def test_storage_classes_and_expiry_rules(provisio_providers: provisio.Providers) -> None:
+    import time
+
+    storage = provisio_providers.storage()
+    storage.ensure_bucket("acme-archive")
+    for key in ["t/acme/a", "t/acme/b"]:
+        storage.put_object("acme-archive", key, "x")
+    assert "deep_archive" in storage.capabilities()["storage_classes"]
+    change = storage.set_prefix_storage_class("acme-archive", "t/acme/", "GLACIER")
+    assert change == {"changed": 2, "unchanged": 0, "pending": 0}
+    head = storage.head_object("acme-archive", "t/acme/a")
+    assert head is not None and head["storage_class"] == "archive"
+    with pytest.raises(provisio.ConflictError):
+        storage.get_object("acme-archive", "t/acme/a")
+    with pytest.raises(provisio.InvalidInputError):
+        storage.set_storage_class("acme-archive", "t/acme/a", "frozen")
+    # back: pending (TransientError, retryable) until the memory restore (20 ms) is done
+    for _ in range(100):
+        try:
+            meta = storage.set_storage_class("acme-archive", "t/acme/a", "standard")
+            break
+        except provisio.TransientError as e:
+            assert e.retryable
+            time.sleep(0.02)
+    assert meta["storage_class"] == "standard"
+    made = storage.ensure_expiry_rule("acme-archive", "t/acme/", 30)
+    assert made["outcome"] == "created" and made["value"]["days"] == 30
+    rule = storage.get_expiry_rule("acme-archive", "t/acme/")
+    assert rule is not None and rule["prefix"] == "t/acme/"
+    assert storage.delete_expiry_rule("acme-archive", "t/acme/") == "deleted"
+    assert storage.get_expiry_rule("acme-archive", "t/acme/") is None
+
+
 def test_compute_instances(provisio_providers: provisio.Providers) -> None:
     compute = provisio_providers.compute()
     launched = compute.launch_instance("acme-web", "img-1", "small", "token-1", tags={"tenant": "acme"})
@@ -75,7 +108,18 @@ def test_compute_instances(provisio_providers: provisio.Providers) -> None:
     assert [i["id"] for i in compute.find_instances({"tenant": "acme"})] == [instance_id]
     again = compute.launch_instance("acme-web", "img-1", "small", "token-1", tags={"tenant": "acme"})
     assert again["outcome"] == "unchanged"
+    assert compute.capabilities()["stop_start"] is True
+    assert compute.stop_instance(instance_id)["state"] == "stopping"
+    stopped = compute.wait_for_state(instance_id, "stopped", timeout=30)
+    assert stopped["public_ip"] is None
+    assert compute.stop_instance(instance_id)["state"] == "stopped"
+    assert compute.start_instance(instance_id)["state"] == "pending"
+    assert compute.wait_for_state(instance_id, "running", timeout=30)["public_ip"] is not None
+    with pytest.raises(provisio.NotFoundError):
+        compute.stop_instance("i-0123456789abcdef0")
     assert compute.terminate_instance(instance_id) == "deleted"
+    with pytest.raises(provisio.ConflictError):
+        compute.start_instance(instance_id)
     assert compute.terminate_instance(instance_id) == "already_gone"
 
 

@@ -16,7 +16,7 @@ use provisio::Error;
 use provisio_engine::fleet::{FailureThreshold, Fleet, FleetEvent};
 use provisio_engine::{
     ApplyOptions, CancellationToken, DestroyOptions, PlanOptions, RefreshOptions, RetryPolicy,
-    RunReport, Tenant, types,
+    RunReport, Tenant, Transition, types,
 };
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -407,6 +407,50 @@ impl Engine {
                     let mut value = convert::json(&report)?;
                     value["has_drift"] = Json::Bool(report.has_drift());
                     Ok(json_output(value))
+                })
+            }
+            "transition" | "plan_transition" => {
+                let bp = blueprint_arg(ruby, a.raw("blueprint"))?;
+                let tenant = tenant()?;
+                let name: String = a.get("transition")?;
+                let transition = Transition::parse(&name).map_err(|e| {
+                    RbError::new(ruby.exception_arg_error(), e.message().to_string())
+                })?;
+                if op == "plan_transition" {
+                    let options = PlanOptions {
+                        refresh: false,
+                        overrides: overrides(a)?,
+                    };
+                    Task::run(CancellationToken::new(), move |_| async move {
+                        let plan = engine
+                            .plan_transition(&bp, &tenant, transition, &options)
+                            .await?;
+                        let mut value = convert::json(&plan)?;
+                        value["counts"] = convert::json(&plan.counts())?;
+                        value["has_changes"] = Json::Bool(plan.has_changes());
+                        Ok(json_output(value))
+                    })
+                } else {
+                    let cancel = CancellationToken::new();
+                    let check: bool = a.get("check")?;
+                    let options = ApplyOptions {
+                        overrides: overrides(a)?,
+                        cancel: cancel.clone(),
+                        lock_wait: a.opt_seconds("lock_wait")?,
+                        ..Default::default()
+                    };
+                    Task::run(cancel, move |caller| async move {
+                        let _sub = dispatch.subscribe([tenant.name.as_str()], &caller);
+                        let report = engine.transition(&bp, &tenant, transition, options).await?;
+                        report_output(report, check)
+                    })
+                }
+            }
+            "phase" => {
+                let tenant: String = a.get("tenant")?;
+                Task::run(CancellationToken::new(), move |_| async move {
+                    let phase = engine.phase(&tenant).await?;
+                    Ok(json_output(convert::json(&phase)?))
                 })
             }
             "outputs" => {

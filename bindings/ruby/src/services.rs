@@ -270,6 +270,35 @@ fn storage_op(
             let (bucket, prefix): (String, String) = (a.get("bucket")?, a.get("prefix")?);
             Task::json(async move { s.delete_prefix(&bucket, &prefix).await })
         }
+        "set_storage_class" => {
+            let (bucket, key): (String, String) = (a.get("bucket")?, a.get("key")?);
+            let class: String = a.get("storage_class")?;
+            Task::json(async move {
+                let class = provisio::storage::StorageClass::parse("storage_class", &class)?;
+                s.set_storage_class(&bucket, &key, class).await
+            })
+        }
+        "set_prefix_storage_class" => {
+            let (bucket, prefix): (String, String) = (a.get("bucket")?, a.get("prefix")?);
+            let class: String = a.get("storage_class")?;
+            Task::json(async move {
+                let class = provisio::storage::StorageClass::parse("storage_class", &class)?;
+                s.set_prefix_storage_class(&bucket, &prefix, class).await
+            })
+        }
+        "ensure_expiry_rule" => {
+            let (bucket, prefix): (String, String) = (a.get("bucket")?, a.get("prefix")?);
+            let days: u32 = a.get("days")?;
+            Task::json(async move { s.ensure_expiry_rule(&bucket, &prefix, days).await })
+        }
+        "get_expiry_rule" => {
+            let (bucket, prefix): (String, String) = (a.get("bucket")?, a.get("prefix")?);
+            Task::json(async move { s.get_expiry_rule(&bucket, &prefix).await })
+        }
+        "delete_expiry_rule" => {
+            let (bucket, prefix): (String, String) = (a.get("bucket")?, a.get("prefix")?);
+            Task::json(async move { s.delete_expiry_rule(&bucket, &prefix).await })
+        }
         _ => return Err(unknown(ruby, op)),
     })
 }
@@ -313,6 +342,14 @@ fn compute_op(
         "terminate_instance" => {
             let id: String = a.get("id")?;
             Task::json(async move { c.terminate_instance(&id).await })
+        }
+        "stop_instance" => {
+            let id: String = a.get("id")?;
+            Task::json(async move { c.stop_instance(&id).await })
+        }
+        "start_instance" => {
+            let id: String = a.get("id")?;
+            Task::json(async move { c.start_instance(&id).await })
         }
         _ => return Err(unknown(ruby, op)),
     })

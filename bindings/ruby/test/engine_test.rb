@@ -269,4 +269,39 @@ class EngineTest < Minitest::Test
     err = assert_raises(TypeError) { Provisio::Engine.new(provisio_providers, steps: [Object.new]) }
     assert_match(/steps/, err.message)
   end
+
+  def test_lifecycle_transitions
+    assert_raises(Provisio::NotFoundError) { @engine.archive(BLUEPRINT, "acme", secrets: SMTP) }
+    assert_nil @engine.phase("acme")
+    @engine.apply(BLUEPRINT, "acme", secrets: SMTP)
+    assert_equal "launched", @engine.phase("acme")[:phase]
+    www = -> { provisio_cloud.inventory[:"dns.record"][:"A acme.example.com"][:content] }
+
+    report = @engine.suspend(BLUEPRINT, "acme", secrets: SMTP)
+    assert_equal "suspend", report[:operation]
+    assert_equal 2, report[:summary][:updated] # web stopped, dns_prod at maintenance
+    assert_equal 2, report[:summary][:deleted] # the staging stack and the health check
+    assert_equal "192.0.2.250", www.call
+    assert_equal "suspended", @engine.phase("acme")[:phase]
+    e = assert_raises(Provisio::ConflictError) { @engine.apply(BLUEPRINT, "acme", secrets: SMTP) }
+    assert_match(/run `resume` first/, e.message)
+    e = assert_raises(Provisio::ConflictError) { @engine.restore(BLUEPRINT, "acme", secrets: SMTP) }
+    assert_match(/from suspended: resume, archive, retire/, e.message)
+    @engine.transition(BLUEPRINT, "acme", "resume", secrets: SMTP)
+    refute_equal "192.0.2.250", www.call
+
+    plan = @engine.plan_transition(BLUEPRINT, "acme", :archive, secrets: SMTP)
+    assert_equal "delete", plan[:resources].find { |r| r[:name] == "web" }[:action]
+    @engine.archive(BLUEPRINT, "acme", secrets: SMTP)
+    assert_empty provisio_cloud.inventory.fetch(:"compute.instance", {})
+    assert_equal "archived", @engine.phase("acme")[:phase]
+    @engine.restore(BLUEPRINT, "acme", secrets: SMTP)
+    assert_equal 1, provisio_cloud.inventory[:"compute.instance"].size
+
+    assert_raises(Provisio::ProtectedError) { @engine.retire(BLUEPRINT, "acme", secrets: SMTP) }
+    @engine.retire(BLUEPRINT, "acme", secrets: SMTP, allow: ["database"])
+    assert_equal "retired", @engine.phase("acme")[:phase]
+    e = assert_raises(ArgumentError) { @engine.transition(BLUEPRINT, "acme", :hibernate) }
+    assert_match(/transition: :hibernate is not one of suspend/, e.message)
+  end
 end

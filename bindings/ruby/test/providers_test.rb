@@ -51,6 +51,31 @@ class ProvidersTest < Minitest::Test
     assert_kind_of Hash, dns.capabilities
   end
 
+  def test_storage_classes_and_expiry_rules
+    storage = provisio_providers.storage
+    storage.ensure_bucket("bucket-cold")
+    %w[t/acme/a t/acme/b].each { |k| storage.put_object("bucket-cold", k, "x") }
+    change = storage.set_prefix_storage_class("bucket-cold", "t/acme/", :archive)
+    assert_equal({ changed: 2, unchanged: 0, pending: 0 }, change.to_h.transform_keys(&:to_sym))
+    assert_equal "archive", storage.head_object("bucket-cold", "t/acme/a")[:storage_class]
+    assert_raises(Provisio::ConflictError) { storage.get_object("bucket-cold", "t/acme/a") }
+    assert_raises(Provisio::InvalidInputError) { storage.set_storage_class("bucket-cold", "t/acme/a", "frozen") }
+    meta = nil
+    100.times do
+      meta = storage.set_storage_class("bucket-cold", "t/acme/a", "STANDARD")
+      break
+    rescue Provisio::TransientError => e
+      assert e.retryable?
+      sleep 0.02
+    end
+    assert_equal "standard", meta[:storage_class]
+    made = storage.ensure_expiry_rule("bucket-cold", "t/acme/", 30)
+    assert_equal "created", made[:outcome]
+    assert_equal 30, storage.get_expiry_rule("bucket-cold", "t/acme/")[:days]
+    assert_equal "deleted", storage.delete_expiry_rule("bucket-cold", "t/acme/")
+    assert_nil storage.get_expiry_rule("bucket-cold", "t/acme/")
+  end
+
   def test_storage_bodies_are_binary
     storage = provisio_providers.storage
     assert_equal "created", storage.ensure_bucket("bucket-one", versioning: true, tags: { team: "ops" })[:outcome]
@@ -83,7 +108,14 @@ class ProvidersTest < Minitest::Test
     assert_equal "running", compute.wait_for_state(id, :running, timeout: 30)[:state]
     assert_equal [id], compute.find_instances({ tenant: "acme" }).map { |i| i[:id] }
     assert_equal id, compute.get_instance(id)[:id]
+    assert_equal "stopping", compute.stop_instance(id)[:state]
+    assert_equal "stopped", compute.wait_for_state(id, :stopped, timeout: 30)[:state]
+    assert_equal "stopped", compute.stop_instance(id)[:state]
+    assert_equal "pending", compute.start_instance(id)[:state]
+    assert_equal "running", compute.wait_for_state(id, :running, timeout: 30)[:state]
+    assert_raises(Provisio::NotFoundError) { compute.start_instance("i-0123456789abcdef0") }
     assert_equal "deleted", compute.terminate_instance(id)
+    assert_raises(Provisio::ConflictError) { compute.stop_instance(id) }
   end
 
   def test_ci

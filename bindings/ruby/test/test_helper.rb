@@ -14,5 +14,5 @@ module LaunchExample
   BLUEPRINT = Provisio::Testing::LAUNCH_BLUEPRINT
   FIXTURES = Provisio::Testing::LAUNCH_FIXTURES
   SMTP = { smtp_password: "smtp-credential-7731" }.freeze
-  RESOURCES = 21
+  RESOURCES = 24
 end

@@ -127,7 +127,7 @@ class ThreadsTest < Minitest::Test
     end
     provisio_cloud.faults.clear
     report = engine.apply(LAUNCH_BLUEPRINT, "acme", secrets: secrets)
-    puts "resumed #{report[:success]} #{report[:summary][:created] < 21}"
+    puts "resumed #{report[:success]} #{report[:summary][:created] < 24}"
   RUBY
 
   def test_ctrl_c_stops_a_run_cleanly_and_a_second_apply_resumes

@@ -18,7 +18,9 @@ use crate::mail::{MailCapabilities, MailIdentity};
 use crate::probe::{ProbeAnswer, ProbeCapabilities, ProbeRequest};
 use crate::repo::{Branch, BranchFiles, CommitSpec, RepoCapabilities};
 use crate::secrets::{SecretMeta, SecretValue, SecretsCapabilities};
-use crate::storage::{Bucket, BucketSpec, ObjectMeta, StorageCapabilities};
+use crate::storage::{
+    Bucket, BucketSpec, ClassChange, ExpiryRule, ObjectMeta, StorageCapabilities, StorageClass,
+};
 use crate::stream::ByteStream;
 use crate::{
     Bytes, CiServer, Compute, Confirm, Database, Deleted, DnsProvider, Ensured, Host, Mail,
@@ -265,6 +267,64 @@ impl ObjectStorage for Layered<dyn ObjectStorage> {
         })
         .await
     }
+    async fn set_storage_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        class: StorageClass,
+    ) -> Result<ObjectMeta> {
+        // Sending it twice has the effect of once, but its `Transient` "rehydration pending"
+        // answer lasts hours on the service's clock: retrying it at once only repeats the
+        // read. Like `wait_for_state`, only a refused call is sent again; the caller polls.
+        self.run("storage.set_storage_class", Some(key), ONCE, || {
+            self.inner.set_storage_class(bucket, key, class)
+        })
+        .await
+    }
+    async fn set_prefix_storage_class(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        class: StorageClass,
+    ) -> Result<ClassChange> {
+        // pending objects are counted, not failed: any failure is a plain one
+        self.run(
+            "storage.set_prefix_storage_class",
+            Some(bucket),
+            IDEMPOTENT,
+            || self.inner.set_prefix_storage_class(bucket, prefix, class),
+        )
+        .await
+    }
+    async fn ensure_expiry_rule(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        days: u32,
+    ) -> Result<Ensured<ExpiryRule>> {
+        self.run(
+            "storage.ensure_expiry_rule",
+            Some(bucket),
+            IDEMPOTENT,
+            || self.inner.ensure_expiry_rule(bucket, prefix, days),
+        )
+        .await
+    }
+    async fn get_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Option<ExpiryRule>> {
+        self.run("storage.get_expiry_rule", Some(bucket), IDEMPOTENT, || {
+            self.inner.get_expiry_rule(bucket, prefix)
+        })
+        .await
+    }
+    async fn delete_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Deleted> {
+        self.run(
+            "storage.delete_expiry_rule",
+            Some(bucket),
+            IDEMPOTENT,
+            || self.inner.delete_expiry_rule(bucket, prefix),
+        )
+        .await
+    }
 }
 
 #[crate::async_trait]
@@ -308,6 +368,20 @@ impl Compute for Layered<dyn Compute> {
     async fn terminate_instance(&self, id: &str) -> Result<Deleted> {
         self.run("compute.terminate_instance", Some(id), IDEMPOTENT, || {
             self.inner.terminate_instance(id)
+        })
+        .await
+    }
+    async fn stop_instance(&self, id: &str) -> Result<Instance> {
+        // idempotent: a second stop of a stopping or stopped instance changes nothing
+        self.run("compute.stop_instance", Some(id), IDEMPOTENT, || {
+            self.inner.stop_instance(id)
+        })
+        .await
+    }
+    async fn start_instance(&self, id: &str) -> Result<Instance> {
+        // idempotent: a second start of a pending or running instance changes nothing
+        self.run("compute.start_instance", Some(id), IDEMPOTENT, || {
+            self.inner.start_instance(id)
         })
         .await
     }

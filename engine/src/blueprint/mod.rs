@@ -36,6 +36,7 @@
 //! ```
 
 mod parse;
+mod phases;
 mod resolve;
 #[cfg(test)]
 mod tests;
@@ -44,12 +45,13 @@ mod validate;
 pub(crate) use validate::topo_order;
 pub use validate::{Graph, resource_name};
 
+use crate::lifecycle::{Phase, PhaseVariant};
 use crate::render::BlueprintTemplates;
 use crate::retry::RetryPolicy;
 use provisio::Error;
 use provisio_templates::TemplateSet;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// A declared tenant variable.
@@ -151,6 +153,13 @@ pub struct ResourceSpec {
     /// The timeout of one step of this resource, in seconds (engine default when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// What the resource becomes in the lifecycle phases other than `launched`
+    /// (see [`crate::lifecycle`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases: BTreeMap<Phase, PhaseVariant>,
+    /// The only phases the resource exists in (unset: every phase but `retired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_in: Option<BTreeSet<Phase>>,
 }
 
 impl ResourceSpec {
@@ -164,6 +173,8 @@ impl ResourceSpec {
             protect: false,
             retry: None,
             timeout_secs: None,
+            phases: BTreeMap::new(),
+            only_in: None,
         }
     }
     /// Sets the provider name.
@@ -201,6 +212,16 @@ impl ResourceSpec {
         self.retry = Some(policy);
         self
     }
+    /// Declares what the resource becomes in `phase` (see [`crate::lifecycle`]).
+    pub fn in_phase(mut self, phase: Phase, variant: PhaseVariant) -> Self {
+        self.phases.insert(phase, variant);
+        self
+    }
+    /// Limits the phases the resource exists in.
+    pub fn only_in(mut self, phases: impl IntoIterator<Item = Phase>) -> Self {
+        self.only_in = Some(phases.into_iter().collect());
+        self
+    }
     /// Sets the step timeout (rounded up to whole seconds).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout_secs = Some(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0));
@@ -227,6 +248,10 @@ pub struct Blueprint {
     /// The file templates `{ $template: ... }` parameters render (see [`crate::render`]).
     #[serde(skip)]
     pub templates: Option<BlueprintTemplates>,
+    /// In a phase's view ([`Blueprint::in_phase`]): the resources absent in that phase, by
+    /// name, with their types. References to them resolve to their recorded outputs.
+    #[serde(skip)]
+    pub(crate) ghosts: BTreeMap<String, String>,
 }
 
 fn in_resource(name: &str, e: Error) -> Error {
@@ -245,6 +270,7 @@ impl Blueprint {
             variables: BTreeMap::new(),
             resources: BTreeMap::new(),
             templates: None,
+            ghosts: BTreeMap::new(),
         }
     }
     /// Gives the blueprint the file templates its `{ $template: ... }` parameters name.

@@ -85,7 +85,7 @@ fn in_params(name: &str, e: Error) -> Error {
 
 impl Blueprint {
     /// The resources `resource`'s parameters reference (not including `depends_on`).
-    fn references(spec: &ResourceSpec) -> Vec<(String, Reference)> {
+    pub(super) fn references(spec: &ResourceSpec) -> Vec<(String, Reference)> {
         let mut out = Vec::new();
         walk_strings(&spec.params, "params", &mut |path, s| {
             if let Ok(t) = Template::parse(s) {
@@ -101,7 +101,17 @@ impl Blueprint {
     ///
     /// Every failure is `InvalidInput` and names the resource and the field; a parameter the
     /// resource's type refuses reads `resources.<name>.params.<path>: <rule>`.
+    ///
+    /// A blueprint with lifecycle declarations (see [`crate::lifecycle`]) has them checked and
+    /// every phase's view validated too; the graph returned is the one of its `launched` view
+    /// ([`Blueprint::in_phase`]), which is what apply runs.
     pub fn validate(&self, registry: &Registry) -> Result<Graph> {
+        if self.has_lifecycle() {
+            self.check_lifecycle(registry)?;
+            return self
+                .in_phase(crate::lifecycle::Phase::Launched)
+                .validate(registry);
+        }
         let bp_ok = !self.name.is_empty()
             && self.name.len() <= 63
             && self
@@ -202,26 +212,37 @@ impl Blueprint {
                         Some(_) => {}
                     },
                     Reference::Output { resource, key, .. } => {
-                        let Some(target) = self.resources.get(resource) else {
-                            return Err(bad(
-                                name,
-                                format!("{path}: {r} refers to unknown resource {resource:?}"),
-                            ));
-                        };
-                        if let Some(tt) = registry.get(&target.resource_type) {
+                        let target_type =
+                            match (self.resources.get(resource), self.ghosts.get(resource)) {
+                                (Some(t), _) => &t.resource_type,
+                                (None, Some(t)) => t,
+                                (None, None) => {
+                                    return Err(bad(
+                                        name,
+                                        format!(
+                                            "{path}: {r} refers to unknown resource {resource:?}"
+                                        ),
+                                    ));
+                                }
+                            };
+                        if let Some(tt) = registry.get(target_type) {
                             let outs = tt.outputs();
                             if !outs.contains(&key.as_str()) {
                                 return Err(bad(
                                     name,
                                     format!(
                                         "{path}: {r} refers to unknown output {key:?} of resource {resource:?} ({} outputs: {})",
-                                        target.resource_type,
+                                        target_type,
                                         outs.join(", ")
                                     ),
                                 ));
                             }
                         }
-                        mine.insert(resource.clone());
+                        // an absent resource of a phase's view is not a step: its recorded
+                        // outputs are read instead
+                        if !self.ghosts.contains_key(resource) {
+                            mine.insert(resource.clone());
+                        }
                     }
                 }
             }

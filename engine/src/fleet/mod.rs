@@ -184,7 +184,9 @@ impl Fleet {
     ) -> Result<FleetReport> {
         // validated once: every tenant's run shares the graph
         let graph = Arc::new(blueprint.validate(self.engine.registry())?);
-        self.drive(Op::Apply(graph), fleet_id, blueprint, tenants, cancel)
+        // a tenant is applied in its launched phase (see `crate::lifecycle`)
+        let view = blueprint.in_phase(crate::lifecycle::Phase::Launched);
+        self.drive(Op::Apply(graph), fleet_id, &view, tenants, cancel)
             .await
     }
 

@@ -2,11 +2,13 @@
 
 use super::rollback::Rollback;
 use super::step::EnsureStep;
+use super::transition::{Lifecycle, refuse_apply};
 use super::{
     ApplyOptions, Engine, NodeOutcome, Run, RunReport, check_overrides, idempotency_token,
 };
 use crate::blueprint::{Blueprint, Graph, ResourceSpec};
 use crate::events::{EventKind, Operation, StepOutcome};
+use crate::lifecycle::{Phase, TenantPhase};
 use crate::plan::{self, Action, Drift, PlanOptions, PlannedResource, decide, protected_message};
 use crate::resource::Tenant;
 use crate::state::{ResourceRecord, now_ms, records_by_name};
@@ -44,13 +46,14 @@ impl Engine {
         options: ApplyOptions,
     ) -> Result<RunReport> {
         let graph = blueprint.validate(&self.inner.registry)?;
-        self.apply_validated(blueprint, &graph, tenant, options)
-            .await
+        let view = blueprint.in_phase(Phase::Launched);
+        self.apply_validated(&view, &graph, tenant, options).await
     }
 
     /// [`Engine::apply`] of a blueprint already validated against this engine's registry:
-    /// `graph` is what [`Blueprint::validate`] returned for it. A fleet validates once and
-    /// runs every tenant with the same graph.
+    /// `graph` is what [`Blueprint::validate`] returned for it and `blueprint` its launched
+    /// view ([`Blueprint::in_phase`]). A fleet validates once and runs every tenant with the
+    /// same graph.
     pub(crate) async fn apply_validated(
         &self,
         blueprint: &Blueprint,
@@ -66,25 +69,55 @@ impl Engine {
             tenant,
             &options.cancel,
             options.lock_wait,
-            async |run| self.apply_locked(run, blueprint, graph, &options).await,
+            async |run| {
+                self.apply_locked(run, blueprint, graph, &options, None)
+                    .await
+            },
         )
         .await
     }
 
-    async fn apply_locked(
+    /// Apply (or, with `lifecycle`, a transition) under the tenant's lease.
+    pub(super) async fn apply_locked(
         &self,
         run: &Run<'_>,
         blueprint: &Blueprint,
         graph: &Graph,
         options: &ApplyOptions,
+        lifecycle: Option<&Lifecycle>,
     ) -> Result<RunReport> {
         let started = Instant::now();
+        let operation = lifecycle.map_or(Operation::Apply, |l| l.transition.into());
+        let phase = self.inner.state.get_phase(&run.tenant.name).await?;
+        if lifecycle.is_none() {
+            refuse_apply(&run.tenant.name, phase.as_ref())?;
+        }
         self.recover(run, true).await?;
         let records = records_by_name(self.inner.state.as_ref(), &run.tenant.name).await?;
         check_overrides(
             &options.overrides,
             blueprint.resources.keys().chain(records.keys()),
         )?;
+        // a transition also deletes the protected resources the blueprint declares absent
+        // in its target phase by name
+        let mut overrides = options.overrides.clone();
+        if let Some(l) = lifecycle {
+            overrides.extend(
+                l.released
+                    .iter()
+                    .filter(|r| records.contains_key(*r))
+                    .cloned(),
+            );
+        }
+        let overrides = &overrides;
+        // what the resources absent in a phase's view last recorded
+        let ghosts = crate::state::last_outputs(
+            self.inner.state.as_ref(),
+            &run.tenant.name,
+            blueprint.ghosts.keys(),
+            &records,
+        )
+        .await?;
         let plan = plan::plan_with(
             &self.inner.registry,
             &self.inner.providers,
@@ -92,9 +125,10 @@ impl Engine {
             graph,
             run.tenant,
             &records,
+            &ghosts,
             &PlanOptions {
                 refresh: options.refresh,
-                overrides: options.overrides.clone(),
+                overrides: overrides.clone(),
             },
         )
         .await?;
@@ -103,7 +137,7 @@ impl Engine {
         {
             return Ok(Self::report(
                 run,
-                Operation::Apply,
+                operation,
                 started,
                 &[],
                 &BTreeMap::new(),
@@ -127,10 +161,26 @@ impl Engine {
                 records.remove(&r.name);
             }
         }
+        // the transition is recorded before its first side effect: from here on, only the
+        // same command may run for this tenant (it finishes the work)
+        if let Some(l) = lifecycle {
+            let from = phase.as_ref().map_or(Phase::Launched, |p| p.phase);
+            self.inner
+                .state
+                .put_phase(&TenantPhase {
+                    tenant: run.tenant.name.clone(),
+                    phase: from,
+                    transition: Some(l.transition),
+                    last: None,
+                    run_id: run.id.clone(),
+                    updated_at_ms: now_ms(),
+                })
+                .await?;
+        }
         let generations = self.generations(&run.tenant.name).await?;
         let order: Vec<String> = plan.resources.iter().map(|r| r.name.clone()).collect();
         run.emit(|| EventKind::RunStarted {
-            operation: Operation::Apply,
+            operation,
             resources: order.clone(),
         });
 
@@ -145,7 +195,11 @@ impl Engine {
             .filter(|r| !blueprint.resources.contains_key(&r.name))
             .collect();
         for o in &orphans {
-            waits.entry(o.name.clone()).or_default();
+            let w = waits.entry(o.name.clone()).or_default();
+            // in a transition every delete waits for everything the target phase has
+            if lifecycle.is_some() {
+                w.extend(graph.order().iter().cloned());
+            }
             for d in &o.depends_on {
                 if d != &o.name && orphans.iter().any(|x| &x.name == d) {
                     waits.entry(d.clone()).or_default().insert(o.name.clone());
@@ -171,7 +225,7 @@ impl Engine {
                 let name_owned = name.to_string();
                 if let Some(spec) = blueprint.resources.get(name) {
                     let deps = graph.dependencies(name);
-                    let known: BTreeMap<String, Value> = deps
+                    let mut known: BTreeMap<String, Value> = deps
                         .iter()
                         .filter_map(|d| match results.get(d) {
                             Some(NodeOutcome::Done { outputs, .. }) => {
@@ -180,6 +234,11 @@ impl Engine {
                             _ => None,
                         })
                         .collect();
+                    // a phase's absent resources: their last recorded outputs (their deletes
+                    // wait for this step)
+                    for (g, o) in &ghosts {
+                        known.insert(g.clone(), o.clone());
+                    }
                     let params = blueprint.resolve(name, run.tenant, &known);
                     let record = records.get(name);
                     let planned = plan_ref
@@ -196,7 +255,7 @@ impl Engine {
                                     deps,
                                     record,
                                     params,
-                                    overrides: &options.overrides,
+                                    overrides,
                                     token: &token,
                                     planned: plan_ref.get(&name_owned),
                                 },
@@ -213,7 +272,7 @@ impl Engine {
                             resource: name_owned.clone(),
                             action: Action::Delete,
                         });
-                        let o = if rec.protect && !options.overrides.contains(&name_owned) {
+                        let o = if rec.protect && !overrides.contains(&name_owned) {
                             NodeOutcome::Failed {
                                 action: Action::Delete,
                                 error: Error::protected(protected_message(&name_owned, "deleting"))
@@ -249,21 +308,45 @@ impl Engine {
             .any(|o| matches!(o, NodeOutcome::Failed { .. }));
         // after losing the lease another runner owns the tenant: touch nothing more
         let lease_lost = run.lease_lost.load(Ordering::SeqCst);
-        let rollback = if failed && !options.keep_partial && !lease_lost {
+        // a transition goes forward only: running it again finishes it
+        let rollback = if failed && !options.keep_partial && !lease_lost && lifecycle.is_none() {
             self.roll_back(run, blueprint, graph, &results, &tokens)
                 .await?
         } else {
             Rollback::default()
         };
-        Ok(Self::report(
+        let report = Self::report(
             run,
-            Operation::Apply,
+            operation,
             started,
             &finished,
             &results,
             &rollback,
             Some(plan),
-        ))
+        );
+        if report.is_success() && !lease_lost {
+            match lifecycle {
+                Some(l) => {
+                    self.inner
+                        .state
+                        .put_phase(&TenantPhase {
+                            tenant: run.tenant.name.clone(),
+                            phase: l.transition.target(),
+                            transition: None,
+                            last: Some(l.transition),
+                            run_id: run.id.clone(),
+                            updated_at_ms: now_ms(),
+                        })
+                        .await?
+                }
+                // a tenant launched again after its retirement starts a new life
+                None if phase.as_ref().is_some_and(|p| p.phase == Phase::Retired) => {
+                    self.inner.state.delete_phase(&run.tenant.name).await?
+                }
+                None => {}
+            }
+        }
+        Ok(report)
     }
 
     /// The apply step of one blueprint resource.

@@ -20,7 +20,8 @@ impl Engine {
     /// resources not named in an override are kept (and so is what they depend on); the
     /// report lists them in `kept_protected`. `blueprint` provides the name used in ownership
     /// tags and the per-resource retry and timeout settings; resources not in it are deleted
-    /// too, so `Blueprint::new(name)` is enough.
+    /// too, so `Blueprint::new(name)` is enough. A destroy that leaves nothing also removes
+    /// the tenant's lifecycle record (see [`crate::lifecycle`]).
     pub async fn destroy(
         &self,
         blueprint: &Blueprint,
@@ -123,7 +124,7 @@ impl Engine {
                 (Action::Delete, Box::pin(fut) as BoxFuture<'_, NodeOutcome>)
             })
             .await;
-        Ok(Self::report(
+        let report = Self::report(
             run,
             Operation::Destroy,
             started,
@@ -131,6 +132,18 @@ impl Engine {
             &results,
             &Rollback::default(),
             None,
-        ))
+        );
+        // a tenant destroyed whole has no lifecycle left (a kept protected resource keeps it)
+        if report.is_success()
+            && self
+                .inner
+                .state
+                .list_resources(&run.tenant.name)
+                .await?
+                .is_empty()
+        {
+            self.inner.state.delete_phase(&run.tenant.name).await?;
+        }
+        Ok(report)
     }
 }

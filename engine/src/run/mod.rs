@@ -43,6 +43,7 @@ mod report;
 mod rollback;
 mod schedule;
 mod step;
+mod transition;
 
 pub use builder::EngineBuilder;
 pub use options::{ApplyOptions, DestroyOptions, PlanHook, RefreshOptions};
@@ -249,18 +250,22 @@ impl Engine {
         &self.inner.state
     }
 
-    /// Plans an apply; makes no changes and takes no lease.
+    /// Plans an apply (of the blueprint's launched phase, see [`crate::lifecycle`]); makes no
+    /// changes and takes no lease.
     pub async fn plan(
         &self,
         blueprint: &Blueprint,
         tenant: &Tenant,
         options: &PlanOptions,
     ) -> Result<Plan> {
+        if blueprint.has_lifecycle() {
+            blueprint.validate(&self.inner.registry)?;
+        }
         plan::plan(
             &self.inner.registry,
             &self.inner.providers,
             self.inner.state.as_ref(),
-            blueprint,
+            &blueprint.in_phase(crate::lifecycle::Phase::Launched),
             tenant,
             options,
         )

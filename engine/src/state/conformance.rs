@@ -14,7 +14,10 @@
 //! conformance::run_all(store).await;
 //! ```
 
-use super::{FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
+use super::{
+    FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, TenantPhase, now_ms,
+};
+use crate::lifecycle::{Phase, Transition};
 use provisio::{ErrorKind, Tags};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -92,6 +95,7 @@ pub async fn run_all(store: Arc<dyn StateStore>) {
     lease_break(s).await;
     lease_stale_generation(s).await;
     fleet_cursor_roundtrip(s).await;
+    phase_roundtrip(s).await;
     concurrent_appends(store.clone()).await;
     concurrent_lease_acquire(store).await;
 }
@@ -540,6 +544,39 @@ pub async fn fleet_cursor_roundtrip(store: &dyn StateStore) {
         store.get_fleet_cursor(&unique("fleet-none")).await.unwrap(),
         None
     );
+}
+
+/// Lifecycle records save, load, replace and delete whole, per tenant.
+pub async fn phase_roundtrip(store: &dyn StateStore) {
+    let tenant = unique("phase");
+    let other = unique("phase-other");
+    assert_eq!(store.get_phase(&tenant).await.unwrap(), None);
+    let mut record = TenantPhase {
+        tenant: tenant.clone(),
+        phase: Phase::Launched,
+        transition: Some(Transition::Archive),
+        last: None,
+        run_id: "run-1".into(),
+        updated_at_ms: now_ms(),
+    };
+    store.put_phase(&record).await.unwrap();
+    assert_eq!(
+        store.get_phase(&tenant).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(store.get_phase(&other).await.unwrap(), None);
+
+    record.phase = Phase::Archived;
+    record.transition = None;
+    record.last = Some(Transition::Archive);
+    record.run_id = "run-2".into();
+    store.put_phase(&record).await.unwrap();
+    assert_eq!(store.get_phase(&tenant).await.unwrap(), Some(record));
+
+    store.delete_phase(&tenant).await.unwrap();
+    assert_eq!(store.get_phase(&tenant).await.unwrap(), None);
+    // deleting what is not there is not an error
+    store.delete_phase(&tenant).await.unwrap();
 }
 
 /// Many tasks appending at once get unique sequence numbers, increasing per task and in the

@@ -24,7 +24,9 @@
 //! `float_roundtrip`, so even floats round-trip exactly).
 
 use super::lease::LeaseSlot;
-use super::{FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
+use super::{
+    FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, TenantPhase, now_ms,
+};
 use provisio::{Error, Result, Tags};
 use serde_json::Value;
 use std::collections::hash_map::RandomState;
@@ -173,6 +175,7 @@ pub struct MemoryStateStore {
     hasher: RandomState,
     next_seq: AtomicU64,
     fleet: Mutex<HashMap<String, FleetCursor>>,
+    phases: Mutex<HashMap<String, TenantPhase>>,
 }
 
 impl Default for MemoryStateStore {
@@ -204,6 +207,7 @@ impl MemoryStateStore {
             hasher: RandomState::new(),
             next_seq: AtomicU64::new(0),
             fleet: Mutex::new(HashMap::new()),
+            phases: Mutex::new(HashMap::new()),
         }
     }
 
@@ -389,6 +393,20 @@ impl StateStore for MemoryStateStore {
 
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>> {
         Ok(lock(&self.fleet).get(fleet_id).cloned())
+    }
+
+    async fn get_phase(&self, tenant: &str) -> Result<Option<TenantPhase>> {
+        Ok(lock(&self.phases).get(tenant).cloned())
+    }
+
+    async fn put_phase(&self, record: &TenantPhase) -> Result<()> {
+        lock(&self.phases).insert(record.tenant.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn delete_phase(&self, tenant: &str) -> Result<()> {
+        lock(&self.phases).remove(tenant);
+        Ok(())
     }
 }
 

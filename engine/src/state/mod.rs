@@ -38,10 +38,13 @@
 //!     a stale lease is a no-op.
 //!   - [`StateStore::break_lease`] removes whatever lease is there and returns it.
 //! - **Fleet cursors** are saved and loaded whole, keyed by `fleet_id`.
+//! - **Lifecycle records** ([`TenantPhase`]) are saved, loaded and removed whole, keyed by
+//!   tenant.
 
 // `provisio::Error` is large by design (kind, message, context, source): every store method
 // returns it, as the other crates of the workspace do.
 
+pub use crate::lifecycle::TenantPhase;
 use provisio::{Result, Tags};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -195,6 +198,13 @@ pub trait StateStore: Send + Sync {
     async fn put_fleet_cursor(&self, cursor: &FleetCursor) -> Result<()>;
     /// Loads a fleet cursor.
     async fn get_fleet_cursor(&self, fleet_id: &str) -> Result<Option<FleetCursor>>;
+
+    /// The tenant's lifecycle record; `None` when no transition ever ran for it.
+    async fn get_phase(&self, tenant: &str) -> Result<Option<TenantPhase>>;
+    /// Inserts or replaces the tenant's lifecycle record, durably (committed before returning).
+    async fn put_phase(&self, record: &TenantPhase) -> Result<()>;
+    /// Removes the tenant's lifecycle record (no error when missing).
+    async fn delete_phase(&self, tenant: &str) -> Result<()>;
 }
 
 /// Every resource record of `tenant`, by resource name.
@@ -208,6 +218,41 @@ pub(crate) async fn records_by_name(
         .into_iter()
         .map(|r| (r.name.clone(), r))
         .collect())
+}
+
+/// The last recorded outputs of the resources `names` (the absent resources of a phase's view,
+/// see [`crate::lifecycle`]): their records' outputs, or, for a resource whose record is gone
+/// (deleted by the transition that a crash interrupted), the outputs of its last successful
+/// create or update in the journal. Resources with neither are left out.
+pub(crate) async fn last_outputs<'a>(
+    store: &dyn StateStore,
+    tenant: &str,
+    names: impl Iterator<Item = &'a String>,
+    records: &BTreeMap<String, ResourceRecord>,
+) -> Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for n in names {
+        match records.get(n) {
+            Some(r) => {
+                out.insert(n.clone(), r.outputs.clone());
+            }
+            None => missing.push(n.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    for e in store.journal(tenant, 0).await? {
+        if e.phase == JournalPhase::Succeeded
+            && missing.contains(&e.resource)
+            && let Some(o) = e.detail.get("outputs")
+            && !o.is_null()
+        {
+            out.insert(e.resource.clone(), o.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The `Conflict` error for a tenant leased by someone else.

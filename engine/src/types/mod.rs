@@ -5,6 +5,7 @@
 //! | `dns.record` | [`dns`] | one record (name + type) in a zone |
 //! | `storage.bucket` | [`storage`] | a bucket / container |
 //! | `storage.objects` | [`storage`] | objects under a prefix (initial assets, a tenant prefix) |
+//! | `storage.prefix` | [`storage`] | the storage class and expiry rule of every object under a prefix (archive, restore, retire) |
 //! | `compute.instance` | [`compute`] | a virtual machine |
 //! | `ci.folder`, `ci.job`, `ci.downstream` | [`ci`] | Jenkins folders, jobs, umbrella-job references |
 //! | `secrets.secret` | [`secrets`] | a generated or handed-in secret |
@@ -63,6 +64,7 @@ pub fn builtin() -> Registry {
     r.register(Arc::new(dns::DnsRecord))
         .register(Arc::new(storage::StorageBucket))
         .register(Arc::new(storage::StorageObjects))
+        .register(Arc::new(storage::StoragePrefix))
         .register(Arc::new(compute::ComputeInstance))
         .register(Arc::new(ci::CiFolder))
         .register(Arc::new(ci::CiJob))
@@ -239,6 +241,7 @@ mod tests {
             "dns.record",
             "storage.bucket",
             "storage.objects",
+            "storage.prefix",
             "compute.instance",
             "ci.folder",
             "ci.job",

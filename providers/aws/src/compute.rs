@@ -11,6 +11,16 @@
 //!
 //! Waits poll `DescribeInstances` every [`AwsConfig::poll_interval_ms`], bounded by the
 //! caller's timeout.
+//!
+//! Stop and start read the instance first (`DescribeInstances`) and send `StopInstances` /
+//! `StartInstances` only when its state asks for it: a stop of a stopping or stopped instance
+//! (a start of a pending or running one) is answered from the read, one request in all; a
+//! change is two. EC2 refuses to stop a pending instance and to start a stopping one
+//! (`IncorrectInstanceState`); both are refused as `Conflict` before any change request.
+//! The instance returned is the one read, with the state EC2's answer reports
+//! (`currentState`); addresses are as read before the request (EC2 releases the public
+//! address of an instance without an elastic IP when it stops, and assigns a new one when it
+//! starts: read them again after [`Compute::wait_for_state`]).
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, located};
@@ -246,6 +256,7 @@ impl Compute for Ec2Compute {
             native_idempotency: true,
             tags: true,
             user_data: true,
+            stop_start: true,
         }
     }
 
@@ -378,6 +389,105 @@ impl Compute for Ec2Compute {
             Err(err) if err.kind() == &ErrorKind::NotFound => Ok(Deleted::AlreadyGone),
             Err(err) => Err(err),
         }
+    }
+
+    async fn stop_instance(&self, id: &str) -> Result<Instance> {
+        self.change_power(id, Power::Stop).await
+    }
+
+    async fn start_instance(&self, id: &str) -> Result<Instance> {
+        self.change_power(id, Power::Start).await
+    }
+}
+
+/// A power change: `StopInstances` or `StartInstances`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Power {
+    Stop,
+    Start,
+}
+
+impl Power {
+    fn operation(self) -> &'static str {
+        match self {
+            Power::Stop => "compute.stop_instance",
+            Power::Start => "compute.start_instance",
+        }
+    }
+    fn action(self) -> &'static str {
+        match self {
+            Power::Stop => "StopInstances",
+            Power::Start => "StartInstances",
+        }
+    }
+    /// The states in which the request would change nothing.
+    fn done_in(self, state: InstanceState) -> bool {
+        match self {
+            Power::Stop => matches!(state, InstanceState::Stopping | InstanceState::Stopped),
+            Power::Start => matches!(state, InstanceState::Pending | InstanceState::Running),
+        }
+    }
+}
+
+impl Ec2Compute {
+    /// Stops or starts `id` unless its state says it is done already.
+    async fn change_power(&self, id: &str, power: Power) -> Result<Instance> {
+        let op = power.operation();
+        check_id(id).map_err(|e| located(e, op, id))?;
+        let located = |e: Error| {
+            e.with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(id)
+        };
+        let Some(mut inst) = self.describe(id, op).await? else {
+            return Err(located(Error::not_found(format!(
+                "instance {id} does not exist"
+            ))));
+        };
+        let verb = match power {
+            Power::Stop => "stopped",
+            Power::Start => "started",
+        };
+        if inst.state.is_terminal() {
+            return Err(located(Error::conflict(format!(
+                "instance {id} is {:?} and cannot be {verb}",
+                inst.state
+            ))));
+        }
+        if power.done_in(inst.state) {
+            return Ok(inst);
+        }
+        let wait_for = match (power, inst.state) {
+            (Power::Stop, InstanceState::Pending) => Some(InstanceState::Running),
+            (Power::Start, InstanceState::Stopping) => Some(InstanceState::Stopped),
+            _ => None,
+        };
+        if let Some(w) = wait_for {
+            return Err(located(Error::conflict(format!(
+                "instance {id} is {:?} and cannot be {verb} until it is {w:?} \
+                 (EC2 IncorrectInstanceState); wait for {w:?} first",
+                inst.state
+            ))));
+        }
+        let params = Params::new().with("InstanceId.1", id);
+        // Repeating either request changes nothing more: EC2 answers a stop of a stopped
+        // instance (a start of a running one) with its current state.
+        let root = self
+            .client
+            .query(power.action(), &params, Safety::Idempotent, op, id)
+            .await?;
+        let current = root
+            .list(&["instancesSet"], "item")
+            .find(|i| i.text_at(&["instanceId"]) == Some(id))
+            .and_then(|i| i.text_at(&["currentState", "name"]));
+        inst.state = match current {
+            Some(name) => state_of(Some(name)),
+            None => match power {
+                Power::Stop => InstanceState::Stopping,
+                Power::Start => InstanceState::Pending,
+            },
+        };
+        Ok(inst)
     }
 }
 

@@ -115,6 +115,8 @@ mod secrets;
 #[cfg(feature = "s3")]
 mod storage;
 #[cfg(feature = "s3")]
+mod storage_classes;
+#[cfg(feature = "s3")]
 mod storage_settings;
 #[cfg(feature = "s3")]
 mod storage_stream;

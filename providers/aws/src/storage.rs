@@ -28,6 +28,9 @@
 //!   `CreateMultipartUpload`, one `UploadPart` per 8 MiB part and one
 //!   `CompleteMultipartUpload` (plus one `AbortMultipartUpload` on failure); see
 //!   `storage_stream.rs`. `get_object_stream`: one `GetObject`, read as it arrives.
+//! * storage classes and expiry rules: see `storage_classes.rs` (`set_storage_class` one
+//!   `HeadObject` plus one `CopyObject` or `RestoreObject`; expiry rules one lifecycle read
+//!   plus one write when something changes).
 
 use crate::config::AwsConfig;
 use crate::error::{PROVIDER, kind_for, located, service_message};
@@ -35,7 +38,9 @@ use crate::storage_settings::{Created, S3_XMLNS};
 use crate::wire::xml::escape;
 use crate::wire::{Answer, Client, Element, Request, encode};
 use provisio::layer::Safety;
-use provisio::storage::{Bucket, BucketSpec, ObjectMeta, StorageCapabilities};
+use provisio::storage::{
+    Bucket, BucketSpec, ClassChange, ExpiryRule, ObjectMeta, StorageCapabilities, StorageClass,
+};
 use provisio::validate::NameKind;
 use provisio::{
     Bytes, Deleted, Ensured, Error, ErrorKind, ObjectStorage, Page, PageRequest, Provider,
@@ -56,6 +61,9 @@ pub struct S3Storage {
     pub(crate) client: Client,
     info: ProviderInfo,
     pub(crate) new_buckets_block_public_access: bool,
+    /// Held across every read-modify-write of a bucket's lifecycle configuration (the
+    /// archive rule, the expiry rules): S3 replaces the whole document at each write.
+    pub(crate) lifecycle_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 pub(crate) fn bucket_name(name: &str) -> Result<String> {
@@ -87,8 +95,9 @@ pub(crate) fn read_xml(answer: &Answer, action: &str, op: &str, resource: &str) 
     })
 }
 
-/// The object a `HeadObject` or `GetObject` answer describes, from its headers.
-fn meta_of(answer: &Answer, key: &str) -> ObjectMeta {
+/// The object a `HeadObject` or `GetObject` answer describes, from its headers (S3 sends
+/// `x-amz-storage-class` for every class but `STANDARD`).
+pub(crate) fn meta_of(answer: &Answer, key: &str) -> ObjectMeta {
     ObjectMeta {
         key: key.to_string(),
         size: answer
@@ -97,6 +106,7 @@ fn meta_of(answer: &Answer, key: &str) -> ObjectMeta {
             .unwrap_or(0),
         etag: answer.header("etag").unwrap_or_default().to_string(),
         content_type: answer.header("content-type").map(str::to_string),
+        storage_class: StorageClass::from_s3(answer.header("x-amz-storage-class")),
     }
 }
 
@@ -107,6 +117,7 @@ impl S3Storage {
             client,
             info: config.provider_info(crate::config::Service::S3, account),
             new_buckets_block_public_access: config.new_buckets_block_public_access(),
+            lifecycle_lock: Default::default(),
         }
     }
 
@@ -158,6 +169,7 @@ impl S3Storage {
             size,
             etag: answer.header("etag").unwrap_or_default().to_string(),
             content_type: content_type.map(str::to_string),
+            storage_class: StorageClass::Standard,
         }))
     }
 
@@ -239,6 +251,8 @@ impl ObjectStorage for S3Storage {
             public_access_block: true,
             tags: true,
             max_put_size: MAX_PUT,
+            storage_classes: StorageClass::ALL.to_vec(),
+            expiry_rules: true,
         }
     }
 
@@ -363,8 +377,23 @@ impl ObjectStorage for S3Storage {
         // The whole object is read, whatever its size (as the SDK's `collect` did).
         let request = Request::get(key_path(&key))
             .on_bucket(&bucket)
-            .answer_limit(usize::MAX);
+            .answer_limit(usize::MAX)
+            .expect_code("InvalidObjectState");
         let answer = self.client.send(&request, op, &resource).await?;
+        if answer.code.is_some() {
+            // an archived object that is not restored (S3 answers 403)
+            let class = StorageClass::from_s3(answer.header("x-amz-storage-class"));
+            let class = if class.is_readable() {
+                StorageClass::Archive
+            } else {
+                class
+            };
+            return Err(located(
+                provisio::storage::archived_object(&bucket, &key, class, "InvalidObjectState"),
+                op,
+                &resource,
+            ));
+        }
         let meta = ObjectMeta {
             size: answer.body.len() as u64,
             ..meta_of(&answer, &key)
@@ -441,6 +470,7 @@ impl ObjectStorage for S3Storage {
                     .max(0) as u64,
                 etag: o.text_at(&["ETag"]).unwrap_or_default().to_string(),
                 content_type: None,
+                storage_class: StorageClass::from_s3(o.text_at(&["StorageClass"])),
             })
             .collect();
         let next = if root.text_at(&["IsTruncated"]) == Some("true") {
@@ -509,6 +539,45 @@ impl ObjectStorage for S3Storage {
             written += 1;
         }
         Ok(written)
+    }
+
+    async fn set_storage_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        class: StorageClass,
+    ) -> Result<ObjectMeta> {
+        let op = "storage.set_storage_class";
+        let resource = format!("{bucket}/{key}");
+        let bucket = bucket_name(bucket).map_err(|e| located(e, op, &resource))?;
+        let key = object_key(key).map_err(|e| located(e, op, &resource))?;
+        self.change_class(&bucket, &key, class, None, op).await
+    }
+
+    async fn set_prefix_storage_class(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        class: StorageClass,
+    ) -> Result<ClassChange> {
+        self.change_prefix_class(bucket, prefix, class).await
+    }
+
+    async fn ensure_expiry_rule(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        days: u32,
+    ) -> Result<Ensured<ExpiryRule>> {
+        self.put_expiry(bucket, prefix, days).await
+    }
+
+    async fn get_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Option<ExpiryRule>> {
+        self.read_expiry(bucket, prefix).await
+    }
+
+    async fn delete_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Deleted> {
+        self.remove_expiry(bucket, prefix).await
     }
 
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64> {

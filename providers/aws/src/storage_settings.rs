@@ -33,13 +33,13 @@ pub(crate) enum Created {
 }
 
 /// `<root xmlns="...">inner</root>`.
-fn document(root: &str, inner: &str) -> String {
+pub(crate) fn document(root: &str, inner: &str) -> String {
     format!("<{root} xmlns=\"{S3_XMLNS}\">{inner}</{root}>")
 }
 
 /// Writes an element read from an answer back as XML (S3's lifecycle rules have neither
 /// attributes nor mixed content): a leaf's exact text, escaped, or the children in order.
-fn write_element(e: &Element, out: &mut String) {
+pub(crate) fn write_element(e: &Element, out: &mut String) {
     out.push('<');
     out.push_str(&e.name);
     out.push('>');
@@ -120,7 +120,7 @@ impl S3Storage {
     }
 
     /// The bucket's lifecycle rules (`<Rule>` elements, as S3 sent them).
-    async fn lifecycle_rules(&self, name: &str, op: &str) -> Result<Vec<Element>> {
+    pub(crate) async fn lifecycle_rules(&self, name: &str, op: &str) -> Result<Vec<Element>> {
         let request = Request::get("/")
             .on_bucket(name)
             .param("lifecycle", "")
@@ -300,6 +300,8 @@ impl S3Storage {
             self.set_versioning(name, spec.versioning, op).await?;
         }
         if current.archive_after_days != spec.archive_after_days {
+            // the lifecycle document is shared with the expiry rules: one writer at a time
+            let _guard = self.lifecycle_lock.lock().await;
             let others = new_bucket.then(Vec::new);
             self.set_archive_rule(name, spec.archive_after_days, others, op)
                 .await?;

@@ -20,7 +20,7 @@ use crate::storage::{S3Storage, bucket_name, key_path, object_key, read_xml};
 use crate::wire::Request;
 use crate::wire::xml::escape;
 use provisio::layer::Safety;
-use provisio::storage::ObjectMeta;
+use provisio::storage::{ObjectMeta, StorageClass};
 use provisio::{ByteStream, Bytes, Error, Result};
 use reqwest::Method;
 
@@ -61,6 +61,7 @@ impl S3Storage {
                 size,
                 etag: answer.header("etag").unwrap_or_default().to_string(),
                 content_type: content_type.map(str::to_string),
+                storage_class: StorageClass::Standard,
             });
         }
         let mut create = Request::new(Method::POST, key_path(&key))
@@ -97,6 +98,7 @@ impl S3Storage {
                 size,
                 etag,
                 content_type: content_type.map(str::to_string),
+                storage_class: StorageClass::Standard,
             }),
             Err(e) => {
                 upload.abort().await;
@@ -116,7 +118,24 @@ impl S3Storage {
         let bucket = bucket_name(bucket).map_err(|e| located(e, op, &resource))?;
         let key = object_key(key).map_err(|e| located(e, op, &resource))?;
         let request = Request::get(key_path(&key)).on_bucket(&bucket);
-        let answer = self.client.send_streaming(&request, op, &resource).await?;
+        let answer = match self.client.send_streaming(&request, op, &resource).await {
+            Ok(a) => a,
+            // an archived object that is not restored (S3 answers 403 InvalidObjectState):
+            // the same refusal as get_object's
+            Err(e) if e.message().contains("InvalidObjectState") => {
+                return Err(located(
+                    provisio::storage::archived_object(
+                        &bucket,
+                        &key,
+                        StorageClass::Archive,
+                        "InvalidObjectState",
+                    ),
+                    op,
+                    &resource,
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         let meta = ObjectMeta {
             key: key.clone(),
             size: answer
@@ -125,6 +144,7 @@ impl S3Storage {
                 .unwrap_or(0),
             etag: answer.header("etag").unwrap_or_default().to_string(),
             content_type: answer.header("content-type").map(str::to_string),
+            storage_class: StorageClass::from_s3(answer.header("x-amz-storage-class")),
         };
         let body = answer.body;
         let what = resource.clone();

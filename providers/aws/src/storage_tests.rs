@@ -728,3 +728,78 @@ async fn on_aws_requests_are_signed_for_the_sdk_region_and_new_buckets_are_block
     // AWS blocks public access on new buckets: nothing to write for it.
     assert!(s3.new_bucket_defaults("tenant-acme").block_public_access);
 }
+
+/// What moto never shows (its restores finish at once): a restore still running answers
+/// pending after the `HeadObject` alone; an archived object without a restore gets one
+/// `RestoreObject` (`RestoreAlreadyInProgress` is fine too); a finished restore is copied in
+/// place with the new class and `MetadataDirective: COPY`.
+#[tokio::test]
+async fn restores_are_started_waited_for_and_finished_by_a_copy() {
+    use provisio::storage::{StorageClass, is_rehydration_pending};
+    let glacier = |restore: Option<&str>| {
+        let s = Scripted::from((200, ""))
+            .with_header("x-amz-storage-class", "GLACIER")
+            .with_header("etag", "\"abc\"")
+            .with_header("content-length", "5");
+        match restore {
+            Some(r) => s.with_header("x-amz-restore", r),
+            None => s,
+        }
+    };
+    let (s3, log) = storage(
+        vec![
+            glacier(Some("ongoing-request=\"true\"")),
+            glacier(None),
+            Scripted::from((202, "")),
+            glacier(None),
+            Scripted::from((409, s3_error("RestoreAlreadyInProgress"))),
+            glacier(Some(
+                "ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\"",
+            )),
+            Scripted::from((
+                200,
+                "<CopyObjectResult><ETag>&quot;abc&quot;</ETag></CopyObjectResult>",
+            )),
+        ],
+        "acct-s3-restore",
+    )
+    .await;
+    for _ in 0..3 {
+        let e = s3
+            .set_storage_class("assets", "t/a b", StorageClass::Standard)
+            .await
+            .unwrap_err();
+        assert!(is_rehydration_pending(&e) && e.retryable(), "{e}");
+    }
+    let m = s3
+        .set_storage_class("assets", "t/a b", StorageClass::Standard)
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.storage_class, m.etag.as_str()),
+        (StorageClass::Standard, "\"abc\"")
+    );
+    let seen: Vec<Seen> = log.lock().unwrap().clone();
+    let shape: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.target.as_str()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("HEAD", "/assets/t/a%20b"),
+            ("HEAD", "/assets/t/a%20b"),
+            ("POST", "/assets/t/a%20b?restore="),
+            ("HEAD", "/assets/t/a%20b"),
+            ("POST", "/assets/t/a%20b?restore="),
+            ("HEAD", "/assets/t/a%20b"),
+            ("PUT", "/assets/t/a%20b"),
+        ]
+    );
+    assert!(seen[2].body.contains("<Days>1</Days>"), "{}", seen[2].body);
+    assert!(seen[2].header("content-md5").is_some());
+    let copy = &seen[6];
+    assert_eq!(copy.header("x-amz-copy-source"), Some("assets/t/a%20b"));
+    assert_eq!(copy.header("x-amz-metadata-directive"), Some("COPY"));
+    assert_eq!(copy.header("x-amz-storage-class"), Some("STANDARD"));
+}

@@ -232,7 +232,9 @@ fn launch_tenant_apply_reapply_destroy() {
             .with_mail("default", aws.mail())
             .with_ci("default", cloud.ci.clone())
             .with_repo("default", cloud.repo.clone())
-            .with_database("default", cloud.database.clone());
+            .with_database("default", cloud.database.clone())
+            .with_host("default", cloud.host.clone())
+            .with_probe("default", cloud.probe.clone());
         let engine = Engine::builder()
             .providers(providers)
             .registry(types::builtin())

@@ -13,7 +13,7 @@
 
 mod common;
 
-use provisio::compute::InstanceSpec;
+use provisio::compute::{InstanceSpec, InstanceState};
 use provisio::dns::{RecordSpec, RecordType};
 use provisio::requests::{RequestTally, counted};
 use provisio::storage::BucketSpec;
@@ -248,6 +248,31 @@ fn ec2_secrets_and_ses_requests_per_operation() {
         assert_sent("launch_instance, adopted", &n, "aws-ec2", 1);
         let (_, n) = count(ec2.get_instance(&made.value.id)).await;
         assert_sent("get_instance", &n, "aws-ec2", 1);
+        let id = &made.value.id;
+        let wait = Duration::from_secs(30);
+        ec2.wait_for_state(id, InstanceState::Running, wait).await?;
+        let (stopped, n) = count(ec2.stop_instance(id)).await;
+        stopped?;
+        assert_sent(
+            "stop_instance of a running instance (describe + StopInstances)",
+            &n,
+            "aws-ec2",
+            2,
+        );
+        ec2.wait_for_state(id, InstanceState::Stopped, wait).await?;
+        let (_, n) = count(ec2.stop_instance(id)).await;
+        assert_sent("stop_instance, already stopped", &n, "aws-ec2", 1);
+        let (started, n) = count(ec2.start_instance(id)).await;
+        started?;
+        assert_sent(
+            "start_instance of a stopped instance (describe + StartInstances)",
+            &n,
+            "aws-ec2",
+            2,
+        );
+        ec2.wait_for_state(id, InstanceState::Running, wait).await?;
+        let (_, n) = count(ec2.start_instance(id)).await;
+        assert_sent("start_instance, already running", &n, "aws-ec2", 1);
         ec2.terminate_instance(&made.value.id).await?;
 
         let sm = aws.secrets();
@@ -336,6 +361,203 @@ fn a_configured_quota_paces_the_requests() {
             "six requests in {total:?}"
         );
         eprintln!("6 requests at 2/s took {total:?}");
+        Ok(())
+    });
+}
+
+/// Storage classes and expiry rules: the requests of each operation, and what moto holds
+/// afterwards, read with the SDK's S3 client (a witness that shares nothing with provisio's
+/// client).
+#[test]
+fn s3_storage_class_and_expiry_requests() {
+    use provisio::storage::StorageClass;
+    let Some(endpoint) = endpoint("s3_storage_class_and_expiry_requests") else {
+        return;
+    };
+    provisio_testkit::run_case("s3_storage_class_and_expiry_requests", async move {
+        let aws = common::aws(&endpoint).await?;
+        let s3 = aws.storage();
+        let witness = aws_sdk_s3::Client::new(aws.sdk_config());
+        let svc = "aws-s3";
+        let name = provisio_testkit::unique("cls");
+        let mut spec = BucketSpec::new(&name);
+        spec.archive_after_days = Some(90);
+        s3.ensure_bucket(&spec).await?;
+        for k in ["t/acme/1", "t/acme/2", "t/acme/3", "t/globex/1"] {
+            s3.put_object(
+                &name,
+                k,
+                Bytes::from(format!("body {k}")),
+                Some("text/plain"),
+            )
+            .await?;
+        }
+        // what moto says the class of each key is
+        let classes = || async {
+            let listed = witness
+                .list_objects_v2()
+                .bucket(&name)
+                .send()
+                .await
+                .map_err(|e| provisio::Error::unexpected(format!("list: {e:?}")))?;
+            Ok::<_, provisio::Error>(
+                listed
+                    .contents()
+                    .iter()
+                    .map(|o| {
+                        (
+                            o.key().unwrap_or_default().to_string(),
+                            o.storage_class().map(|c| c.as_str().to_string()),
+                        )
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
+
+        let (one, n) =
+            count(s3.set_storage_class(&name, "t/acme/1", StorageClass::InfrequentAccess)).await;
+        assert_eq!(one?.storage_class, StorageClass::InfrequentAccess);
+        assert_sent("set_storage_class (HeadObject + CopyObject)", &n, svc, 2);
+        let (_, n) =
+            count(s3.set_storage_class(&name, "t/acme/1", StorageClass::InfrequentAccess)).await;
+        assert_sent("set_storage_class, already in the class", &n, svc, 1);
+
+        let (c, n) =
+            count(s3.set_prefix_storage_class(&name, "t/acme/", StorageClass::Archive)).await;
+        let c = c?;
+        assert_eq!((c.changed, c.unchanged, c.pending), (3, 0, 0));
+        assert_sent(
+            "set_prefix_storage_class of 3 readable objects",
+            &n,
+            svc,
+            1 + 3,
+        );
+        let (c, n) =
+            count(s3.set_prefix_storage_class(&name, "t/acme/", StorageClass::Archive)).await;
+        assert_eq!(c?.unchanged, 3);
+        assert_sent("set_prefix_storage_class, all in the class", &n, svc, 1);
+        let on_moto = classes().await?;
+        for k in ["t/acme/1", "t/acme/2", "t/acme/3"] {
+            assert_eq!(on_moto[k].as_deref(), Some("GLACIER"), "{k} on moto");
+        }
+        assert!(
+            on_moto["t/globex/1"]
+                .as_deref()
+                .is_none_or(|c| c == "STANDARD"),
+            "another prefix is left alone: {on_moto:?}"
+        );
+        // moto refuses the read, as S3 does
+        let refused = witness
+            .get_object()
+            .bucket(&name)
+            .key("t/acme/2")
+            .send()
+            .await;
+        assert!(
+            format!("{refused:?}").contains("InvalidObjectState"),
+            "{refused:?}"
+        );
+        let (read, n) = count(s3.get_object(&name, "t/acme/2")).await;
+        let err = read.expect_err("archived");
+        assert_eq!(err.kind(), &provisio::ErrorKind::Conflict, "{err}");
+        assert_sent("get_object of an archived object", &n, svc, 1);
+
+        // back: a restore per object first (HeadObject + RestoreObject), then the copies
+        let (c, n) =
+            count(s3.set_prefix_storage_class(&name, "t/acme/", StorageClass::Standard)).await;
+        let c = c?;
+        assert_eq!((c.changed, c.pending), (0, 3));
+        assert_sent(
+            "set_prefix_storage_class, restores started",
+            &n,
+            svc,
+            1 + 3 * 2,
+        );
+        let restore = witness
+            .head_object()
+            .bucket(&name)
+            .key("t/acme/3")
+            .send()
+            .await
+            .map_err(|e| provisio::Error::unexpected(format!("head: {e:?}")))?;
+        assert!(restore.restore().is_some(), "RestoreObject reached moto");
+        // moto restores at once: the next call copies
+        let (c, n) =
+            count(s3.set_prefix_storage_class(&name, "t/acme/", StorageClass::Standard)).await;
+        let c = c?;
+        assert_eq!((c.changed, c.pending), (3, 0));
+        assert_sent(
+            "set_prefix_storage_class, restored (HeadObject + CopyObject each)",
+            &n,
+            svc,
+            1 + 3 * 2,
+        );
+        let on_moto = classes().await?;
+        for k in ["t/acme/1", "t/acme/2", "t/acme/3"] {
+            assert!(
+                on_moto[k].as_deref().is_none_or(|c| c == "STANDARD"),
+                "{k} is back in STANDARD on moto: {on_moto:?}"
+            );
+        }
+        let (body, _) = s3.get_object(&name, "t/acme/2").await?;
+        assert_eq!(&body[..], b"body t/acme/2");
+
+        // expiry rules, beside the bucket's archive rule
+        let (r, n) = count(s3.ensure_expiry_rule(&name, "t/acme/", 30)).await;
+        assert_eq!(r?.outcome, Outcome::Created);
+        assert_sent(
+            "ensure_expiry_rule, new (Get + PutBucketLifecycle)",
+            &n,
+            svc,
+            2,
+        );
+        let (r, n) = count(s3.ensure_expiry_rule(&name, "t/acme/", 30)).await;
+        assert_eq!(r?.outcome, Outcome::Unchanged);
+        assert_sent("ensure_expiry_rule, unchanged", &n, svc, 1);
+        let (r, n) = count(s3.get_expiry_rule(&name, "t/acme/")).await;
+        assert_eq!(r?.map(|r| r.days), Some(30));
+        assert_sent("get_expiry_rule", &n, svc, 1);
+        let lifecycle = witness
+            .get_bucket_lifecycle_configuration()
+            .bucket(&name)
+            .send()
+            .await
+            .map_err(|e| provisio::Error::unexpected(format!("lifecycle: {e:?}")))?;
+        let ids: Vec<(String, Option<i32>)> = lifecycle
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.id().unwrap_or_default().to_string(),
+                    r.expiration().and_then(|e| e.days()),
+                )
+            })
+            .collect();
+        assert!(
+            ids.contains(&(provisio_aws::ARCHIVE_RULE_ID.to_string(), None)),
+            "{ids:?}"
+        );
+        assert!(
+            ids.contains(&(provisio::storage::expiry_rule_id("t/acme/"), Some(30))),
+            "{ids:?}"
+        );
+        assert_eq!(
+            s3.get_bucket(&name)
+                .await?
+                .expect("bucket")
+                .archive_after_days,
+            Some(90),
+            "the archive rule is kept"
+        );
+        let (d, n) = count(s3.delete_expiry_rule(&name, "t/acme/")).await;
+        assert_eq!(d?, Deleted::Deleted);
+        assert_sent("delete_expiry_rule (Get + PutBucketLifecycle)", &n, svc, 2);
+        let (d, n) = count(s3.delete_expiry_rule(&name, "t/acme/")).await;
+        assert_eq!(d?, Deleted::AlreadyGone);
+        assert_sent("delete_expiry_rule, gone", &n, svc, 1);
+
+        s3.delete_prefix(&name, "").await?;
+        s3.delete_bucket(&name).await?;
         Ok(())
     });
 }

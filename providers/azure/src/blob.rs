@@ -26,7 +26,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use md5::Digest;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use provisio::storage::{Bucket, BucketSpec, ObjectMeta, StorageCapabilities};
+use provisio::storage::{
+    Bucket, BucketSpec, ClassChange, ObjectMeta, StorageCapabilities, StorageClass,
+};
 use provisio::{
     Bytes, Deleted, Ensured, Error, ObjectStorage, Page, PageRequest, Provider, ProviderInfo,
     Result, SecretString, Tags, validate,
@@ -108,7 +110,7 @@ impl AzureBlob {
         })
     }
 
-    fn url(&self, container: &str, blob: Option<&str>) -> url::Url {
+    pub(crate) fn url(&self, container: &str, blob: Option<&str>) -> url::Url {
         let mut s = self.endpoint.as_str().trim_end_matches('/').to_string();
         s.push('/');
         s.push_str(container);
@@ -131,7 +133,7 @@ impl AzureBlob {
         u
     }
 
-    async fn send<F>(&self, build: F) -> Result<Response>
+    pub(crate) async fn send<F>(&self, build: F) -> Result<Response>
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
@@ -242,7 +244,8 @@ impl AzureBlob {
         req
     }
 
-    fn object_meta(key: &str, resp: &Response) -> ObjectMeta {
+    /// The blob a Get Blob (Properties) answer describes; its tier from `x-ms-access-tier`.
+    pub(crate) fn object_meta(key: &str, resp: &Response) -> ObjectMeta {
         let size = resp
             .header("content-length")
             .and_then(|v| v.parse().ok())
@@ -252,6 +255,7 @@ impl AzureBlob {
             size,
             etag: etag_of(resp.header("content-md5"), resp.header("etag")),
             content_type: resp.header("content-type").map(str::to_string),
+            storage_class: StorageClass::from_azure_tier(resp.header("x-ms-access-tier")),
         }
     }
 
@@ -409,6 +413,8 @@ struct BlobProps {
     content_md5: Option<String>,
     #[serde(rename = "Etag", default)]
     etag: Option<String>,
+    #[serde(rename = "AccessTier", default)]
+    access_tier: Option<String>,
 }
 
 impl std::fmt::Debug for AzureBlob {
@@ -452,6 +458,13 @@ impl ObjectStorage for AzureBlob {
             public_access_block: true,
             tags: true,
             max_put_size: MAX_PUT_SIZE,
+            storage_classes: vec![
+                StorageClass::Standard,
+                StorageClass::InfrequentAccess,
+                StorageClass::Archive,
+            ],
+            // lifecycle management policies are Resource Manager's, not the data plane's
+            expiry_rules: false,
         }
     }
 
@@ -653,6 +666,8 @@ impl ObjectStorage for AzureBlob {
                         .unwrap_or("application/octet-stream")
                         .to_string(),
                 ),
+                // the account's default tier
+                storage_class: StorageClass::Standard,
             })
         };
         run.await
@@ -665,6 +680,14 @@ impl ObjectStorage for AzureBlob {
             Self::names(bucket, Some(key))?;
             let url = self.url(bucket, Some(key));
             let resp = self.send(|h| h.get(url.clone())).await?;
+            if resp.status == 409 && Self::error_code(&resp).as_deref() == Some("BlobArchived") {
+                return Err(provisio::storage::archived_object(
+                    bucket,
+                    key,
+                    StorageClass::Archive,
+                    "BlobArchived",
+                ));
+            }
             if resp.status != 200 {
                 return Err(resp.xml_error());
             }
@@ -754,6 +777,9 @@ impl ObjectStorage for AzureBlob {
                     key: b.name,
                     size: b.properties.content_length,
                     content_type: b.properties.content_type.filter(|c| !c.is_empty()),
+                    storage_class: StorageClass::from_azure_tier(
+                        b.properties.access_tier.as_deref(),
+                    ),
                 })
                 .collect();
             Ok(Page {
@@ -781,6 +807,37 @@ impl ObjectStorage for AzureBlob {
         run.await
             .map_err(|e| Self::err(e, op, &format!("{bucket}/{key}")))
     }
+
+    async fn set_storage_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        class: StorageClass,
+    ) -> Result<ObjectMeta> {
+        let op = "storage.set_storage_class";
+        let run = async {
+            Self::names(bucket, Some(key))?;
+            self.change_tier(bucket, key, class, None).await
+        };
+        run.await
+            .map_err(|e| Self::err(e, op, &format!("{bucket}/{key}")))
+    }
+
+    async fn set_prefix_storage_class(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        class: StorageClass,
+    ) -> Result<ClassChange> {
+        let op = "storage.set_prefix_storage_class";
+        let run = async {
+            Self::names(bucket, None)?;
+            self.change_prefix_tier(bucket, prefix, class).await
+        };
+        run.await.map_err(|e| Self::err(e, op, bucket))
+    }
+
+    // Expiry rules: the trait's default `Unsupported` (see `blob_tiers`).
 }
 
 #[cfg(test)]

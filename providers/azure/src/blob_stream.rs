@@ -20,7 +20,7 @@
 use super::{AzureBlob, STANDARD, etag_of};
 use base64::Engine;
 use md5::Digest;
-use provisio::storage::ObjectMeta;
+use provisio::storage::{ObjectMeta, StorageClass};
 use provisio::{ByteStream, Bytes, Error, ObjectStorage, Result};
 use std::sync::Arc;
 
@@ -133,6 +133,7 @@ impl AzureBlob {
                 size,
                 etag: etag_of(Some(&md5), resp.header("etag")),
                 content_type: Some(content_type.to_string()),
+                storage_class: StorageClass::Standard,
             })
         };
         run.await.map_err(|e| Self::err(e, op, &resource))
@@ -176,6 +177,7 @@ impl AzureBlob {
             size: total,
             etag: etag_of(body.header("x-ms-blob-content-md5"), body.header("etag")),
             content_type: body.header("content-type").map(str::to_string),
+            storage_class: StorageClass::from_azure_tier(body.header("x-ms-access-tier")),
         };
         let state = Ranged {
             blob: Arc::new(self.reader()),
@@ -242,6 +244,14 @@ impl AzureBlob {
                 Ok(Some((resp, total, etag)))
             }
             416 if start == 0 => Ok(None),
+            409 if Self::error_code(&resp).as_deref() == Some("BlobArchived") => {
+                Err(provisio::storage::archived_object(
+                    "",
+                    url.path(),
+                    StorageClass::Archive,
+                    "BlobArchived",
+                ))
+            }
             412 => Err(Error::conflict(
                 "the blob was rewritten while it was being read",
             )),

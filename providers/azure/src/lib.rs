@@ -31,6 +31,7 @@
 
 pub mod auth;
 pub mod blob;
+mod blob_tiers;
 mod client;
 pub mod compute;
 pub mod config;

@@ -374,3 +374,130 @@ async fn cname_targets_read_back_as_written_and_requests_are_counted() {
         .expect("Resource Manager's documented quota");
     assert_eq!((q.requests, q.per), (10, Duration::from_secs(1)));
 }
+
+/// Access tiers on Azurite, with the requests of each operation counted and every tier read
+/// back by anonymous HTTP on the public blobs (a witness that shares nothing with provisio's
+/// signed client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tiers_change_on_azurite() {
+    use provisio::ObjectStorage;
+    use provisio::requests::{RequestTally, counted};
+    use provisio::storage::{BucketSpec, StorageClass, is_rehydration_pending};
+    let Some(blob_url) = provisio_testkit::endpoint_from_env("AZURITE_BLOB_URL") else {
+        provisio_testkit::skip("access_tiers_change_on_azurite", "AZURITE_BLOB_URL");
+        return;
+    };
+    let fake = FakeAzure::start().unwrap();
+    let blob = Azure::new(config(&fake).with_azurite(&blob_url))
+        .unwrap()
+        .blob()
+        .unwrap();
+    let mut spec = BucketSpec::new(provisio_testkit::unique("tier"));
+    spec.block_public_access = false;
+    let name = spec.name.clone();
+    blob.ensure_bucket(&spec).await.unwrap();
+    for k in ["t/acme/1", "t/acme/2", "t/globex/1"] {
+        blob.put_object(&name, k, format!("body {k}").into(), None)
+            .await
+            .unwrap();
+    }
+    let requests = |tally: &RequestTally| tally.by_service().values().sum::<u64>();
+    let witness = reqwest::Client::new();
+    let url = |k: &str| format!("{}/{name}/{k}", blob_url.trim_end_matches('/'));
+    let tier_of = |k: &'static str| {
+        let (witness, u) = (witness.clone(), url(k));
+        async move {
+            let r = witness.head(u).send().await.unwrap();
+            assert_eq!(r.status(), 200, "anonymous HEAD of {k}");
+            r.headers()
+                .get("x-ms-access-tier")
+                .map(|v| v.to_str().unwrap().to_string())
+        }
+    };
+
+    let tally = Arc::new(RequestTally::default());
+    let c = counted(
+        tally.clone(),
+        blob.set_prefix_storage_class(&name, "t/acme/", StorageClass::InfrequentAccess),
+    )
+    .await
+    .unwrap();
+    assert_eq!((c.changed, c.unchanged, c.pending), (2, 0, 0));
+    // one List Blobs, one Set Blob Tier per blob
+    assert_eq!(requests(&tally), 1 + 2);
+    assert_eq!(tier_of("t/acme/1").await.as_deref(), Some("Cool"));
+    assert_eq!(tier_of("t/acme/2").await.as_deref(), Some("Cool"));
+    assert_ne!(tier_of("t/globex/1").await.as_deref(), Some("Cool"));
+    let tally = Arc::new(RequestTally::default());
+    let c = counted(
+        tally.clone(),
+        blob.set_prefix_storage_class(&name, "t/acme/", StorageClass::InfrequentAccess),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.unchanged, 2);
+    assert_eq!(
+        requests(&tally),
+        1,
+        "only the listing when every blob is in the tier"
+    );
+
+    let tally = Arc::new(RequestTally::default());
+    counted(
+        tally.clone(),
+        blob.set_storage_class(&name, "t/acme/1", StorageClass::Archive),
+    )
+    .await
+    .unwrap();
+    assert_eq!(requests(&tally), 2, "HEAD + Set Blob Tier");
+    assert_eq!(tier_of("t/acme/1").await.as_deref(), Some("Archive"));
+    let archived = witness.get(url("t/acme/1")).send().await.unwrap();
+    assert_eq!(archived.status(), 409);
+    assert_eq!(
+        archived
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok()),
+        Some("BlobArchived")
+    );
+    let e = blob.get_object(&name, "t/acme/1").await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+    assert!(e.message().contains("BlobArchived"), "{e}");
+    let e = blob
+        .set_storage_class(&name, "t/acme/1", StorageClass::DeepArchive)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Unsupported, "{e}");
+
+    // back to Hot: Azurite rehydrates at once or after a pending answer; poll as a step does
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match blob
+            .set_storage_class(&name, "t/acme/1", StorageClass::Standard)
+            .await
+        {
+            Ok(m) => {
+                assert_eq!(m.storage_class, StorageClass::Standard);
+                break;
+            }
+            Err(e) if is_rehydration_pending(&e) && attempts < 100 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eprintln!("Azurite rehydrated after {attempts} call(s)");
+    assert_eq!(tier_of("t/acme/1").await.as_deref(), Some("Hot"));
+    let (body, _) = blob.get_object(&name, "t/acme/1").await.unwrap();
+    assert_eq!(&body[..], b"body t/acme/1");
+
+    let e = blob
+        .ensure_expiry_rule(&name, "t/acme/", 30)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Unsupported, "{e}");
+    assert!(!blob.capabilities().expiry_rules);
+    blob.delete_prefix(&name, "").await.unwrap();
+    blob.delete_bucket(&name).await.unwrap();
+}

@@ -74,7 +74,9 @@ async fn launch_tenant_on_azure() {
         .with_ci("default", cloud.ci.clone())
         .with_database("default", cloud.database.clone())
         .with_repo("default", cloud.repo.clone())
-        .with_mail("default", cloud.mail.clone());
+        .with_mail("default", cloud.mail.clone())
+        .with_host("default", cloud.host.clone())
+        .with_probe("default", cloud.probe.clone());
     let engine = Engine::builder()
         .providers(providers)
         .registry(types::builtin())

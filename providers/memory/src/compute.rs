@@ -1,6 +1,6 @@
 //! In-memory compute with EC2's instance life cycle.
 
-use crate::faults::{Base, Faults, Read};
+use crate::faults::{Base, Faults, MaybeChanged, Read};
 use crate::inventory::Inventory;
 use provisio::compute::{Compute, ComputeCapabilities, Instance, InstanceSpec, InstanceState};
 use provisio::types::{ownership, tags_match};
@@ -18,30 +18,59 @@ use tokio::time::Instant;
 pub const DEFAULT_BOOT_TIME: Duration = Duration::from_millis(20);
 /// How long a terminated instance stays `shutting_down` unless configured otherwise.
 pub const DEFAULT_SHUTDOWN_TIME: Duration = Duration::from_millis(10);
+/// How long a stopped instance stays `stopping` unless configured otherwise.
+pub const DEFAULT_STOP_TIME: Duration = Duration::from_millis(10);
 /// How often [`Compute::wait_for_state`] looks at the instance.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// The largest user data EC2 accepts (16 KiB).
 pub const MAX_USER_DATA: usize = 16 * 1024;
 
+/// The power state an instance was last asked for: it is on its way there (`pending`,
+/// `stopping`) until its transition time has passed, then there (`running`, `stopped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Power {
+    /// Launched or started: `pending`, then `running`.
+    #[default]
+    Running,
+    /// Stopped: `stopping`, then `stopped`.
+    Stopped,
+}
+
+impl Power {
+    fn is_running(&self) -> bool {
+        *self == Power::Running
+    }
+}
+
 #[derive(Debug, Clone)]
 struct InstanceRec {
     id: String,
     spec: InstanceSpec,
-    launched_at: Instant,
-    boot: Duration,
+    /// The power state last asked for (by the launch, a stop or a start).
+    power: Power,
+    /// When it was asked for.
+    power_at: Instant,
+    /// How long the transition to it takes (the boot time, or the stop time).
+    transition: Duration,
     terminated_at: Option<Instant>,
     shutdown: Duration,
     private_ip: String,
-    public_ip: String,
+    /// The public address of the current run; `None` once stopped (released, as EC2 does
+    /// for an instance without an elastic IP).
+    public_ip: Option<String>,
 }
 
 impl InstanceRec {
     fn state(&self, now: Instant) -> InstanceState {
-        match self.terminated_at {
-            Some(t) if now >= t + self.shutdown => InstanceState::Terminated,
-            Some(_) => InstanceState::ShuttingDown,
-            None if now >= self.launched_at + self.boot => InstanceState::Running,
-            None => InstanceState::Pending,
+        let arrived = now >= self.power_at + self.transition;
+        match (self.terminated_at, self.power, arrived) {
+            (Some(t), _, _) if now >= t + self.shutdown => InstanceState::Terminated,
+            (Some(_), _, _) => InstanceState::ShuttingDown,
+            (None, Power::Running, true) => InstanceState::Running,
+            (None, Power::Running, false) => InstanceState::Pending,
+            (None, Power::Stopped, true) => InstanceState::Stopped,
+            (None, Power::Stopped, false) => InstanceState::Stopping,
         }
     }
 
@@ -53,18 +82,22 @@ impl InstanceRec {
             image: self.spec.image.clone(),
             size: self.spec.size.clone(),
             state,
-            public_ip: (state == InstanceState::Running).then(|| self.public_ip.clone()),
+            public_ip: self
+                .public_ip
+                .clone()
+                .filter(|_| state == InstanceState::Running),
             private_ip: (state != InstanceState::Terminated).then(|| self.private_ip.clone()),
             tags: self.spec.tags.clone(),
         }
     }
 
-    fn detail(&self) -> serde_json::Value {
+    fn detail(&self, now: Instant) -> serde_json::Value {
         json!({
             "name": self.spec.name,
             "image": self.spec.image,
             "size": self.spec.size,
             "tags": self.spec.tags,
+            "state": self.state(now),
             "private_ip": self.private_ip,
             "public_ip": self.public_ip,
         })
@@ -78,17 +111,38 @@ pub(crate) struct State {
     /// How many ids `rng` has drawn (to rebuild it at the same point after a restore).
     draws: u64,
     launched: u32,
+    /// How many public addresses have been handed out (one per launch and per start).
+    addresses: u32,
     boot: Duration,
     shutdown: Duration,
+    stop: Duration,
+}
+
+impl State {
+    /// The next public address (launches and starts draw from the same sequence).
+    fn next_public_ip(&mut self) -> String {
+        self.addresses += 1;
+        public_ip(self.addresses)
+    }
 }
 
 /// In-memory compute with EC2's life cycle: instances start `pending` and turn `running` after
 /// the boot time, `terminate` moves them through `shutting_down` to `terminated`, and terminated
 /// instances stay visible to [`Compute::get_instance`] (not to [`Compute::find_instances`]).
 ///
+/// Stop and start follow EC2 too: [`Compute::stop_instance`] turns a running instance
+/// `stopping`, then `stopped` after the stop time ([`MemoryCompute::set_stop_time`]);
+/// [`Compute::start_instance`] turns a stopped one `pending`, then `running` after the boot
+/// time. Stopping a `pending` instance or starting a `stopping` one is refused with
+/// `Conflict` (EC2's `IncorrectInstanceState`), as is either on a terminated instance; a stop
+/// of a stopping or stopped instance (a start of a pending or running one) changes nothing
+/// and counts no mutation. The private address is kept; the public one is released on stop
+/// and a new one is handed out on start, as EC2 does for an instance without an elastic IP.
+///
 /// Times are measured with `tokio::time::Instant`, so tests can pause and advance time.
-/// Addresses are deterministic: the n-th launch gets private `10.0.x.y` and public addresses
-/// from the documentation ranges (203.0.113.0/24, then 198.51.100.0/24, then 192.0.2.0/24).
+/// Addresses are deterministic: the n-th launch gets private `10.0.x.y`; public addresses come
+/// from the documentation ranges (203.0.113.0/24, then 198.51.100.0/24, then 192.0.2.0/24), one
+/// per launch and per start, in order.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -151,16 +205,26 @@ fn id_rng(seed: u64, draws: u64) -> SmallRng {
 const MAX_DRAWS: u64 = 10_000_000;
 
 /// Compute's part of a [`crate::MemorySnapshot`]. Times are stored as what is left of them:
-/// a pending instance keeps the rest of its boot time, a shutting-down one the rest of its
-/// shutdown time.
+/// a pending instance keeps the rest of its boot time, a stopping one the rest of its stop
+/// time, a shutting-down one the rest of its shutdown time.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ComputeSnapshot {
     instances: Vec<InstanceSnapshot>,
     launched: u32,
+    /// Public addresses handed out; absent in snapshots from before stop/start, where it was
+    /// the number of launches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    addresses: Option<u32>,
     id_draws: u64,
     boot_time: Duration,
     shutdown_time: Duration,
+    #[serde(default = "default_stop_time")]
+    stop_time: Duration,
+}
+
+fn default_stop_time() -> Duration {
+    DEFAULT_STOP_TIME
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -169,8 +233,13 @@ struct InstanceSnapshot {
     id: String,
     spec: InstanceSpec,
     private_ip: String,
-    public_ip: String,
-    /// How much longer it stays `pending` (zero once running).
+    /// The public address of the current run; `null` while stopped.
+    #[serde(default)]
+    public_ip: Option<String>,
+    /// The power state last asked for (`running` when absent).
+    #[serde(default, skip_serializing_if = "Power::is_running")]
+    power: Power,
+    /// How much longer it stays `pending` or `stopping` (zero once running or stopped).
     boot_remaining: Duration,
     /// Set once terminated: how much longer it stays `shutting_down`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,8 +283,10 @@ impl MemoryCompute {
                 rng,
                 draws: 0,
                 launched: 0,
+                addresses: 0,
                 boot: DEFAULT_BOOT_TIME,
                 shutdown: DEFAULT_SHUTDOWN_TIME,
+                stop: DEFAULT_STOP_TIME,
             }),
         }
     }
@@ -245,14 +316,20 @@ impl MemoryCompute {
         self.lock().shutdown = shutdown;
     }
 
-    /// Every live (not shutting down or terminated) instance, by id.
+    /// Sets how long instances stopped from now on stay `stopping`.
+    pub fn set_stop_time(&self, stop: Duration) {
+        self.lock().stop = stop;
+    }
+
+    /// Every live (not shutting down or terminated, stopped ones included) instance, by id;
+    /// each detail carries its `state`.
     pub fn inventory(&self) -> Inventory {
         let now = Instant::now();
         let s = self.lock();
         let mut inv = Inventory::new();
         for r in s.instances.values() {
             if !r.state(now).is_terminal() {
-                inv.insert("compute.instance", r.id.clone(), r.detail());
+                inv.insert("compute.instance", r.id.clone(), r.detail(now));
             }
         }
         inv
@@ -265,7 +342,7 @@ impl MemoryCompute {
         let mut inv = Inventory::new();
         for r in s.instances.values() {
             if r.state(now).is_terminal() {
-                inv.insert("compute.terminated_instance", r.id.clone(), r.detail());
+                inv.insert("compute.terminated_instance", r.id.clone(), r.detail(now));
             }
         }
         inv
@@ -320,16 +397,19 @@ impl MemoryCompute {
                     spec: r.spec.clone(),
                     private_ip: r.private_ip.clone(),
                     public_ip: r.public_ip.clone(),
-                    boot_remaining: (r.launched_at + r.boot).saturating_duration_since(now),
+                    power: r.power,
+                    boot_remaining: (r.power_at + r.transition).saturating_duration_since(now),
                     shutdown_remaining: r
                         .terminated_at
                         .map(|t| (t + r.shutdown).saturating_duration_since(now)),
                 })
                 .collect(),
             launched: s.launched,
+            addresses: Some(s.addresses),
             id_draws: s.draws,
             boot_time: s.boot,
             shutdown_time: s.shutdown,
+            stop_time: s.stop,
         }
     }
 
@@ -346,6 +426,7 @@ impl MemoryCompute {
         let now = Instant::now();
         bounded("compute boot_time", snap.boot_time)?;
         bounded("compute shutdown_time", snap.shutdown_time)?;
+        bounded("compute stop_time", snap.stop_time)?;
         let mut instances = BTreeMap::new();
         for i in snap.instances {
             check_id(&i.id).map_err(|e| corrupt(e.message()))?;
@@ -356,8 +437,9 @@ impl MemoryCompute {
             let rec = InstanceRec {
                 id: i.id.clone(),
                 spec: i.spec,
-                launched_at: now,
-                boot: i.boot_remaining,
+                power: i.power,
+                power_at: now,
+                transition: i.boot_remaining,
                 terminated_at: i.shutdown_remaining.map(|_| now),
                 shutdown: i.shutdown_remaining.unwrap_or(snap.shutdown_time),
                 private_ip: i.private_ip,
@@ -372,8 +454,10 @@ impl MemoryCompute {
             rng: id_rng(self.base.faults.seed(), snap.id_draws),
             draws: snap.id_draws,
             launched: snap.launched,
+            addresses: snap.addresses.unwrap_or(snap.launched),
             boot: snap.boot_time,
             shutdown: snap.shutdown_time,
+            stop: snap.stop_time,
         })
     }
 
@@ -427,6 +511,7 @@ impl Compute for MemoryCompute {
             native_idempotency: true,
             tags: true,
             user_data: true,
+            stop_start: true,
         }
     }
 
@@ -473,12 +558,13 @@ impl Compute for MemoryCompute {
                 let rec = InstanceRec {
                     id: id.clone(),
                     spec: spec.clone(),
-                    launched_at: now,
-                    boot: s.boot,
+                    power: Power::Running,
+                    power_at: now,
+                    transition: s.boot,
                     terminated_at: None,
                     shutdown: s.shutdown,
                     private_ip: private_ip(n),
-                    public_ip: public_ip(n),
+                    public_ip: Some(s.next_public_ip()),
                 };
                 let view = rec.view(now);
                 s.instances.insert(id, rec);
@@ -576,6 +662,93 @@ impl Compute for MemoryCompute {
             })
             .await
     }
+
+    async fn stop_instance(&self, id: &str) -> Result<Instance> {
+        self.base
+            .run("compute.stop_instance", id, async {
+                self.change_power(id, Power::Stopped)
+            })
+            .await
+    }
+
+    async fn start_instance(&self, id: &str) -> Result<Instance> {
+        self.base
+            .run("compute.start_instance", id, async {
+                self.change_power(id, Power::Running)
+            })
+            .await
+    }
+}
+
+impl MemoryCompute {
+    /// Moves instance `id` towards `power` the way EC2's `StopInstances` / `StartInstances`
+    /// do; a request for the power state it is in or on its way to changes nothing.
+    fn change_power(&self, id: &str, power: Power) -> Result<MaybeChanged<Instance>> {
+        check_id(id)?;
+        let now = Instant::now();
+        let mut s = self.lock();
+        let State {
+            instances,
+            boot,
+            stop,
+            ..
+        } = &mut *s;
+        let (boot, stop) = (*boot, *stop);
+        let rec = instances
+            .get_mut(id)
+            .ok_or_else(|| Error::not_found(format!("instance {id} does not exist")))?;
+        let state = rec.state(now);
+        let verb = match power {
+            Power::Running => "started",
+            Power::Stopped => "stopped",
+        };
+        if state.is_terminal() {
+            return Err(Error::conflict(format!(
+                "instance {id} is {state:?} and cannot be {verb} (IncorrectInstanceState)"
+            )));
+        }
+        if rec.power == power {
+            return Ok(MaybeChanged {
+                value: rec.view(now),
+                changed: false,
+            });
+        }
+        match power {
+            Power::Stopped if state == InstanceState::Pending => {
+                return Err(Error::conflict(format!(
+                    "instance {id} is Pending and cannot be stopped until it is Running \
+                     (IncorrectInstanceState); wait for Running first"
+                )));
+            }
+            Power::Running if state == InstanceState::Stopping => {
+                return Err(Error::conflict(format!(
+                    "instance {id} is Stopping and cannot be started until it is Stopped \
+                     (IncorrectInstanceState); wait for Stopped first"
+                )));
+            }
+            _ => {}
+        }
+        rec.power = power;
+        rec.power_at = now;
+        match power {
+            Power::Stopped => {
+                rec.transition = stop;
+                // Released: the next start gets another address.
+                rec.public_ip = None;
+            }
+            Power::Running => rec.transition = boot,
+        }
+        if power == Power::Running {
+            let ip = s.next_public_ip();
+            let rec = s.instances.get_mut(id).expect("found above");
+            rec.public_ip = Some(ip);
+        }
+        let value = s.instances[id].view(now);
+        Ok(MaybeChanged {
+            value,
+            changed: true,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -642,6 +815,212 @@ mod tests {
             ec2.terminate_instance("i-0123456789abcdef0").await.unwrap(),
             Deleted::AlreadyGone
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_and_start_follow_ec2() {
+        let ec2 = MemoryCompute::new();
+        ec2.set_stop_time(Duration::from_millis(30));
+        let i = ec2.launch_instance(&spec("web", "k1")).await.unwrap().value;
+        // pending: not yet stoppable (EC2 IncorrectInstanceState)
+        let e = ec2.stop_instance(&i.id).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+        assert!(e.message().contains("Pending"), "{e}");
+        // starting a pending instance is a no-op
+        let same = ec2.start_instance(&i.id).await.unwrap();
+        assert_eq!(same.state, InstanceState::Pending);
+        assert_eq!(ec2.faults().mutations("compute.start_instance"), 0);
+        let running = ec2
+            .wait_for_state(&i.id, InstanceState::Running, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(running.public_ip.as_deref(), Some("203.0.113.1"));
+
+        let stopping = ec2.stop_instance(&i.id).await.unwrap();
+        assert_eq!(stopping.state, InstanceState::Stopping);
+        assert_eq!(stopping.public_ip, None, "released on stop");
+        assert_eq!(stopping.private_ip, running.private_ip, "kept on stop");
+        // again while stopping, and once stopped: unchanged, no second state change
+        assert_eq!(
+            ec2.stop_instance(&i.id).await.unwrap().state,
+            InstanceState::Stopping
+        );
+        let e = ec2.start_instance(&i.id).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict, "start while stopping");
+        tokio::time::advance(Duration::from_millis(30)).await;
+        let stopped = ec2.get_instance(&i.id).await.unwrap().unwrap();
+        assert_eq!(stopped.state, InstanceState::Stopped);
+        assert_eq!(
+            ec2.stop_instance(&i.id).await.unwrap().state,
+            InstanceState::Stopped
+        );
+        assert_eq!(ec2.faults().calls("compute.stop_instance"), 4);
+        assert_eq!(ec2.faults().mutations("compute.stop_instance"), 1);
+        // a stopped instance is still live: found by tags, in the inventory with its state
+        assert_eq!(
+            ec2.find_instances(&ownership::tags("acme", "launch", "web"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let inv = ec2.inventory();
+        assert_eq!(inv.count("compute.instance"), 1);
+        assert_eq!(
+            inv.get("compute.instance", &i.id).unwrap()["state"],
+            "stopped"
+        );
+
+        let pending = ec2.start_instance(&i.id).await.unwrap();
+        assert_eq!(pending.state, InstanceState::Pending);
+        assert_eq!(
+            ec2.start_instance(&i.id).await.unwrap().state,
+            InstanceState::Pending
+        );
+        assert_eq!(ec2.faults().mutations("compute.start_instance"), 1);
+        let again = ec2
+            .wait_for_state(&i.id, InstanceState::Running, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.public_ip.as_deref(),
+            Some("203.0.113.2"),
+            "a new public address on start"
+        );
+        assert_eq!(again.private_ip, running.private_ip);
+
+        // unknown, malformed and terminated ids
+        let e = ec2.stop_instance("i-0123456789abcdef0").await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::NotFound);
+        assert!(e.to_string().contains("i-0123456789abcdef0"), "{e}");
+        let e = ec2.start_instance("i-0123456789abcdef0").await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::NotFound);
+        assert_eq!(
+            ec2.start_instance("bogus").await.unwrap_err().kind(),
+            &ErrorKind::InvalidInput
+        );
+        ec2.terminate_instance(&i.id).await.unwrap();
+        for e in [
+            ec2.stop_instance(&i.id).await.unwrap_err(),
+            ec2.start_instance(&i.id).await.unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), &ErrorKind::Conflict);
+            assert!(e.message().contains("ShuttingDown"), "{e}");
+        }
+        // a stopped instance can be terminated
+        let j = ec2.launch_instance(&spec("db", "k2")).await.unwrap().value;
+        tokio::time::advance(DEFAULT_BOOT_TIME).await;
+        ec2.stop_instance(&j.id).await.unwrap();
+        assert_eq!(
+            ec2.terminate_instance(&j.id).await.unwrap(),
+            Deleted::Deleted
+        );
+        ec2.wait_for_state(&j.id, InstanceState::Terminated, Duration::from_secs(1))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_and_start_take_injected_faults() {
+        let ec2 = MemoryCompute::new();
+        let i = ec2.launch_instance(&spec("web", "k1")).await.unwrap().value;
+        tokio::time::advance(DEFAULT_BOOT_TIME).await;
+        ec2.faults()
+            .error_on_call("compute.stop_instance", 1, ErrorKind::Transient);
+        let e = ec2.stop_instance(&i.id).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Transient);
+        assert_eq!(
+            ec2.get_instance(&i.id).await.unwrap().unwrap().state,
+            InstanceState::Running,
+            "a fault before the effect changes nothing"
+        );
+        // lost answer: the stop happened; the retry finds it stopping and changes nothing
+        ec2.faults()
+            .error_after_effect("compute.stop_instance", 2, ErrorKind::Transient);
+        assert!(ec2.stop_instance(&i.id).await.is_err());
+        assert_eq!(
+            ec2.stop_instance(&i.id).await.unwrap().state,
+            InstanceState::Stopping
+        );
+        assert_eq!(ec2.faults().mutations("compute.stop_instance"), 1);
+        tokio::time::advance(DEFAULT_STOP_TIME).await;
+        ec2.faults()
+            .error_on_call("compute.start_instance", 1, ErrorKind::PermissionDenied);
+        assert_eq!(
+            ec2.start_instance(&i.id).await.unwrap_err().kind(),
+            &ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            ec2.start_instance(&i.id).await.unwrap().state,
+            InstanceState::Pending
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshots_keep_the_power_state() {
+        let ec2 = MemoryCompute::new();
+        ec2.set_stop_time(Duration::from_millis(40));
+        let i = ec2.launch_instance(&spec("web", "k1")).await.unwrap().value;
+        tokio::time::advance(DEFAULT_BOOT_TIME).await;
+        ec2.stop_instance(&i.id).await.unwrap();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let snap = ec2.snapshot();
+        let json = serde_json::to_value(&snap).unwrap();
+        assert_eq!(json["instances"][0]["power"], "stopped");
+        assert_eq!(json["instances"][0]["public_ip"], serde_json::Value::Null);
+        let back: ComputeSnapshot = serde_json::from_value(json).unwrap();
+        let other = MemoryCompute::new();
+        other.install(other.prepare_restore(back).unwrap());
+        assert_eq!(
+            other.get_instance(&i.id).await.unwrap().unwrap().state,
+            InstanceState::Stopping
+        );
+        tokio::time::advance(Duration::from_millis(30)).await;
+        assert_eq!(
+            other.get_instance(&i.id).await.unwrap().unwrap().state,
+            InstanceState::Stopped
+        );
+        // the address sequence continues: the start gets the second address
+        other.start_instance(&i.id).await.unwrap();
+        let up = other
+            .wait_for_state(&i.id, InstanceState::Running, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(up.public_ip.as_deref(), Some("203.0.113.2"));
+        // a snapshot from before stop/start (no power, addresses, stop_time) still loads
+        let old = serde_json::json!({
+            "instances": [{
+                "id": "i-00000000000000001",
+                "spec": spec("old", "k9"),
+                "private_ip": "10.0.0.10",
+                "public_ip": "203.0.113.1",
+                "boot_remaining": { "secs": 0, "nanos": 0 }
+            }],
+            "launched": 1,
+            "id_draws": 1,
+            "boot_time": { "secs": 0, "nanos": 20_000_000 },
+            "shutdown_time": { "secs": 0, "nanos": 10_000_000 }
+        });
+        let old: ComputeSnapshot = serde_json::from_value(old).unwrap();
+        let restored = MemoryCompute::new();
+        restored.install(restored.prepare_restore(old).unwrap());
+        let r = restored
+            .get_instance("i-00000000000000001")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.state, InstanceState::Running);
+        assert_eq!(r.public_ip.as_deref(), Some("203.0.113.1"));
+        let l = restored
+            .launch_instance(&spec("new", "k10"))
+            .await
+            .unwrap()
+            .value;
+        let l = restored
+            .wait_for_state(&l.id, InstanceState::Running, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(l.public_ip.as_deref(), Some("203.0.113.2"));
     }
 
     #[tokio::test(start_paused = true)]

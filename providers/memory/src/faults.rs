@@ -583,6 +583,21 @@ impl<T> Change for Changed<T> {
         self.0
     }
 }
+/// A request that changes state only sometimes (a stop of an instance that is already
+/// stopped changes nothing): the value, and whether it changed anything.
+pub(crate) struct MaybeChanged<T> {
+    pub value: T,
+    pub changed: bool,
+}
+impl<T> Change for MaybeChanged<T> {
+    type Out = T;
+    fn changed(&self) -> bool {
+        self.changed
+    }
+    fn into_out(self) -> T {
+        self.value
+    }
+}
 /// A conditional write: `Some` when it wrote, `None` when it found the place taken.
 pub(crate) struct Wrote<T>(pub Option<T>);
 impl<T> Change for Wrote<T> {

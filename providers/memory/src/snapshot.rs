@@ -27,8 +27,8 @@
 //! What a snapshot holds, and what it does not:
 //!
 //! - **Everything the ten providers hold**: zones, records and the record counter; buckets,
-//!   their settings, objects (bodies as text, or base64 when not UTF-8) and foreign bucket
-//!   names; instances with their ids, addresses and life-cycle state, the launch counter and
+//!   their settings and expiry rules, objects (bodies as text, or base64 when not UTF-8, and
+//!   storage classes), storage's day clock and foreign bucket names; instances with their ids, addresses and life-cycle state, the launch counter and
 //!   the position of the id generator; the CI tree with configs, builds and results; every
 //!   version of every secret *with its value* (see below), soft-deleted secrets and their
 //!   recovery windows; database servers, final snapshots, roles, databases and seeds; every
@@ -40,7 +40,8 @@
 //! - **Time**: the providers measure time with `tokio::time::Instant`, which cannot be written
 //!   down. A snapshot stores *what is left* of every running clock (an instance's boot or
 //!   shutdown time, a build's run time, a server's creation time, an identity's verification
-//!   delay, a soft-deleted secret's recovery window) and a restore restarts each from the
+//!   delay, a soft-deleted secret's recovery window, an object's restore from an archive
+//!   class) and a restore restarts each from the
 //!   moment of the restore. Time therefore stands still while no process holds the world: a
 //!   pending instance saved 5 ms before it would have been running is running 5 ms after the
 //!   next load, however long the file sat on disk. This keeps the mocks deterministic (and

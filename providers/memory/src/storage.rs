@@ -3,7 +3,8 @@
 use crate::faults::{Base, Changed, Faults, Read, Wrote};
 use crate::inventory::Inventory;
 use provisio::storage::{
-    Bucket, BucketSpec, ObjectMeta, ObjectStorage, StorageCapabilities, content_etag,
+    Bucket, BucketSpec, ExpiryRule, ObjectMeta, ObjectStorage, StorageCapabilities, StorageClass,
+    content_etag,
 };
 use provisio::{
     Bytes, Deleted, Ensured, Error, Page, PageRequest, Provider, ProviderInfo, Result, async_trait,
@@ -12,6 +13,12 @@ use provisio::{
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+mod classes;
+
+pub use classes::{DEFAULT_REHYDRATE_TIME, MAX_EXPIRY_RULES};
 
 /// The default (and largest) page of [`ObjectStorage::list_objects`], as S3's `max-keys`.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -26,24 +33,58 @@ pub const STREAM_CHUNK: usize = 64 * 1024;
 struct Object {
     body: Bytes,
     meta: ObjectMeta,
+    /// When it was written, on the storage's day clock (expiry rules count from here).
+    written_at: Duration,
+    /// For an object in an archive class whose restore was asked for: when the restore is
+    /// done (from then on it can be read, and moved to another class).
+    restore_ready: Option<Instant>,
 }
 
 #[derive(Debug)]
 struct BucketState {
     bucket: Bucket,
     objects: BTreeMap<String, Object>,
+    /// Expiry rules: prefix -> days.
+    expiry: BTreeMap<String, u32>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct State {
     buckets: BTreeMap<String, BucketState>,
     /// Names taken by other accounts in the global namespace.
     foreign: std::collections::BTreeSet<String>,
+    /// The day clock expiry rules are measured on: it moves only with
+    /// [`MemoryStorage::advance_clock`].
+    clock: Duration,
+    /// How long a restore from an archive class takes.
+    rehydrate: Duration,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            buckets: BTreeMap::new(),
+            foreign: Default::default(),
+            clock: Duration::ZERO,
+            rehydrate: DEFAULT_REHYDRATE_TIME,
+        }
+    }
 }
 
 /// In-memory object storage with S3's rules: one global bucket namespace (per instance),
 /// S3 bucket naming, `Conflict` when deleting a non-empty bucket, `NotFound` for objects in a
 /// missing bucket, and listings in key order.
+///
+/// Storage classes and expiry follow S3 too (see [`ObjectStorage::set_storage_class`]): an
+/// object in `archive` or `deep_archive` cannot be read (`Conflict`, as S3's
+/// `InvalidObjectState`) until a restore finishes; a restore takes
+/// [`MemoryStorage::set_rehydrate_time`] (default [`DEFAULT_REHYDRATE_TIME`], measured with
+/// `tokio::time::Instant`); moving an object between classes rewrites it in place, so its
+/// expiry counts anew (S3's copy in place). Expiry rules delete the objects under their
+/// prefix once the storage's *day clock* has passed the object's write time plus the rule's
+/// days. The day clock moves only with [`MemoryStorage::advance_clock`] (which also shortens
+/// running restores), never with real time: a memory world never loses objects because a
+/// test ran slowly, and a test passes 30 days at once, deterministically.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -109,8 +150,12 @@ impl MemoryStorage {
         &self.base.faults
     }
 
+    /// The state, with every object whose expiry rule has run out removed first (the
+    /// service expires objects on its own: whoever looks next sees them gone).
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.expire();
+        s
     }
 
     /// Validates and stores one object, as a single S3 PUT does; with `only_if_absent` an
@@ -132,6 +177,7 @@ impl MemoryStorage {
             ));
         }
         let mut s = self.lock();
+        let now = s.clock;
         let b = s
             .buckets
             .get_mut(&bucket)
@@ -144,12 +190,15 @@ impl MemoryStorage {
             size: body.len() as u64,
             etag: content_etag(&body),
             content_type: content_type.map(str::to_string),
+            storage_class: StorageClass::Standard,
         };
         b.objects.insert(
             key,
             Object {
                 body,
                 meta: meta.clone(),
+                written_at: now,
+                restore_ready: None,
             },
         );
         Ok(Some(meta))
@@ -174,8 +223,10 @@ impl MemoryStorage {
                     "archive_after_days": b.bucket.archive_after_days,
                     "block_public_access": b.bucket.block_public_access,
                     "tags": b.bucket.tags,
+                    "expiry_rules": b.expiry,
                 }),
             );
+            let now = Instant::now();
             for (key, o) in &b.objects {
                 inv.insert(
                     "storage.object",
@@ -184,6 +235,8 @@ impl MemoryStorage {
                         "size": o.meta.size,
                         "etag": o.meta.etag,
                         "content_type": o.meta.content_type,
+                        "storage_class": o.meta.storage_class,
+                        "restore": o.restore_ready.map(|t| if now >= t { "done" } else { "ongoing" }),
                     }),
                 );
             }
@@ -204,6 +257,28 @@ impl MemoryStorage {
 pub(crate) struct StorageSnapshot {
     buckets: Vec<BucketSnapshot>,
     foreign_buckets: Vec<String>,
+    /// The day clock, in milliseconds (absent before classes existed: 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    clock_ms: u64,
+    /// How long a restore takes (absent: [`DEFAULT_REHYDRATE_TIME`]).
+    #[serde(
+        default = "default_rehydrate",
+        skip_serializing_if = "is_default_rehydrate"
+    )]
+    rehydrate_time: Duration,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+fn default_rehydrate() -> Duration {
+    DEFAULT_REHYDRATE_TIME
+}
+fn is_default_rehydrate(d: &Duration) -> bool {
+    *d == DEFAULT_REHYDRATE_TIME
+}
+fn is_standard(c: &StorageClass) -> bool {
+    *c == StorageClass::Standard
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -211,6 +286,9 @@ pub(crate) struct StorageSnapshot {
 struct BucketSnapshot {
     settings: Bucket,
     objects: Vec<ObjectSnapshot>,
+    /// Expiry rules: prefix -> days.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    expiry_rules: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -220,12 +298,22 @@ struct ObjectSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     content_type: Option<String>,
     body: crate::Content,
+    #[serde(default, skip_serializing_if = "is_standard")]
+    storage_class: StorageClass,
+    /// When it was written, on the day clock, in milliseconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    written_at_ms: u64,
+    /// What is left of its restore (zero: done), when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restore_remaining: Option<Duration>,
 }
 
 impl MemoryStorage {
     /// Everything this provider holds.
     pub(crate) fn snapshot(&self) -> StorageSnapshot {
         let s = self.lock();
+        let ms = |d: Duration| d.as_millis() as u64;
+        let now = Instant::now();
         StorageSnapshot {
             buckets: s
                 .buckets
@@ -239,20 +327,35 @@ impl MemoryStorage {
                             key: key.clone(),
                             content_type: o.meta.content_type.clone(),
                             body: crate::Content(o.body.clone()),
+                            storage_class: o.meta.storage_class,
+                            written_at_ms: ms(o.written_at),
+                            restore_remaining: o
+                                .restore_ready
+                                .map(|t| t.saturating_duration_since(now)),
                         })
                         .collect(),
+                    expiry_rules: b.expiry.clone(),
                 })
                 .collect(),
             foreign_buckets: s.foreign.iter().cloned().collect(),
+            clock_ms: ms(s.clock),
+            rehydrate_time: s.rehydrate,
         }
     }
 
     /// Replaces everything this provider holds with `snap`. Sizes and ETags are recomputed
     /// from the bodies, as [`ObjectStorage::put_object`] computes them.
     pub(crate) fn prepare_restore(&self, snap: StorageSnapshot) -> Result<State> {
-        use crate::snapshot::corrupt;
+        use crate::snapshot::{bounded, corrupt};
+        bounded("storage rehydrate_time", snap.rehydrate_time)?;
+        let clock = Duration::from_millis(snap.clock_ms);
+        bounded("storage clock_ms", clock)?;
+        let now = Instant::now();
         let mut buckets = BTreeMap::new();
         for b in snap.buckets {
+            for (prefix, days) in &b.expiry_rules {
+                provisio::storage::check_expiry(prefix, *days).map_err(|e| corrupt(e.message()))?;
+            }
             let name = b.settings.name.clone();
             let mut objects = BTreeMap::new();
             for o in b.objects {
@@ -262,11 +365,18 @@ impl MemoryStorage {
                     size: body.len() as u64,
                     etag: content_etag(&body),
                     content_type: o.content_type,
+                    storage_class: o.storage_class,
                 };
-                if objects
-                    .insert(o.key.clone(), Object { body, meta })
-                    .is_some()
-                {
+                if let Some(d) = o.restore_remaining {
+                    bounded("object restore_remaining", d)?;
+                }
+                let object = Object {
+                    body,
+                    meta,
+                    written_at: Duration::from_millis(o.written_at_ms),
+                    restore_ready: o.restore_remaining.map(|d| now + d),
+                };
+                if objects.insert(o.key.clone(), object).is_some() {
                     return Err(corrupt(format!(
                         "storage bucket {name} repeats object {}",
                         o.key
@@ -276,6 +386,7 @@ impl MemoryStorage {
             let state = BucketState {
                 bucket: b.settings,
                 objects,
+                expiry: b.expiry_rules,
             };
             if buckets.insert(name.clone(), state).is_some() {
                 return Err(corrupt(format!("storage bucket {name} appears twice")));
@@ -284,6 +395,8 @@ impl MemoryStorage {
         Ok(State {
             buckets,
             foreign: snap.foreign_buckets.into_iter().collect(),
+            clock,
+            rehydrate: snap.rehydrate_time,
         })
     }
 
@@ -305,6 +418,24 @@ impl crate::snapshot::SnapshotSection for MemoryStorage {
     }
     fn install_section(&self, state: State) {
         self.install(state)
+    }
+    fn age(snap: &mut StorageSnapshot, elapsed: Duration) {
+        // restores run on real time; the day clock of expiry rules does not
+        for b in &mut snap.buckets {
+            for o in &mut b.objects {
+                if let Some(d) = &mut o.restore_remaining {
+                    *d = d.saturating_sub(elapsed);
+                }
+            }
+        }
+    }
+    fn longest_clock(snap: &StorageSnapshot) -> Option<Duration> {
+        snap.buckets
+            .iter()
+            .flat_map(|b| &b.objects)
+            .filter_map(|o| o.restore_remaining)
+            .filter(|d| !d.is_zero())
+            .max()
     }
 }
 
@@ -332,6 +463,8 @@ impl ObjectStorage for MemoryStorage {
             public_access_block: true,
             tags: true,
             max_put_size: MAX_PUT_SIZE,
+            storage_classes: StorageClass::ALL.to_vec(),
+            expiry_rules: true,
         }
     }
 
@@ -381,6 +514,7 @@ impl ObjectStorage for MemoryStorage {
                             BucketState {
                                 bucket: bucket.clone(),
                                 objects: BTreeMap::new(),
+                                expiry: BTreeMap::new(),
                             },
                         );
                         Ok(Ensured::created(bucket))
@@ -476,6 +610,14 @@ impl ObjectStorage for MemoryStorage {
                         "object {key} does not exist in {bucket} (NoSuchKey)"
                     ))
                 })?;
+                if !o.readable(Instant::now()) {
+                    return Err(provisio::storage::archived_object(
+                        &bucket,
+                        &key,
+                        o.meta.storage_class,
+                        "InvalidObjectState",
+                    ));
+                }
                 Ok(Read((o.body.clone(), o.meta.clone())))
             })
             .await
@@ -541,6 +683,7 @@ impl ObjectStorage for MemoryStorage {
                 }
                 let body = provisio::stream::collect(body, MAX_STREAM_SIZE, "object body").await?;
                 let mut s = self.lock();
+                let now = s.clock;
                 // the bucket may have gone while the stream was read, as on S3
                 let b = s
                     .buckets
@@ -551,12 +694,15 @@ impl ObjectStorage for MemoryStorage {
                     size: body.len() as u64,
                     etag: content_etag(&body),
                     content_type: content_type.map(str::to_string),
+                    storage_class: StorageClass::Standard,
                 };
                 b.objects.insert(
                     key,
                     Object {
                         body,
                         meta: meta.clone(),
+                        written_at: now,
+                        restore_ready: None,
                     },
                 );
                 Ok(Changed(meta))
@@ -582,6 +728,14 @@ impl ObjectStorage for MemoryStorage {
                         "object {key} does not exist in {bucket} (NoSuchKey)"
                     ))
                 })?;
+                if !o.readable(Instant::now()) {
+                    return Err(provisio::storage::archived_object(
+                        &bucket,
+                        &key,
+                        o.meta.storage_class,
+                        "InvalidObjectState",
+                    ));
+                }
                 Ok(Read((
                     provisio::stream::chunked(o.body.clone(), STREAM_CHUNK),
                     o.meta.clone(),
@@ -605,6 +759,52 @@ impl ObjectStorage for MemoryStorage {
                     Some(_) => Deleted::Deleted,
                     None => Deleted::AlreadyGone,
                 })
+            })
+            .await
+    }
+
+    async fn set_storage_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        class: StorageClass,
+    ) -> Result<ObjectMeta> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.set_storage_class", &resource, async {
+                self.change_class(bucket, key, class)
+            })
+            .await
+    }
+
+    async fn ensure_expiry_rule(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        days: u32,
+    ) -> Result<provisio::Ensured<ExpiryRule>> {
+        let resource = format!("{bucket}/{prefix}");
+        self.base
+            .run_ensure("storage.ensure_expiry_rule", &resource, async {
+                self.put_expiry(bucket, prefix, days)
+            })
+            .await
+    }
+
+    async fn get_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Option<ExpiryRule>> {
+        let resource = format!("{bucket}/{prefix}");
+        self.base
+            .run("storage.get_expiry_rule", &resource, async {
+                self.read_expiry(bucket, prefix).map(Read)
+            })
+            .await
+    }
+
+    async fn delete_expiry_rule(&self, bucket: &str, prefix: &str) -> Result<Deleted> {
+        let resource = format!("{bucket}/{prefix}");
+        self.base
+            .run("storage.delete_expiry_rule", &resource, async {
+                self.remove_expiry(bucket, prefix)
             })
             .await
     }

@@ -11,6 +11,8 @@
 //! - `CHILD_OWNER`: the lease owner prefix (default `child-<pid>`).
 //! - `CHILD_CONCURRENCY`: steps in flight at once (default: the engine's, 16).
 //! - `CHILD_OP=destroy`: destroy the tenant instead (prints `OK deleted=.. points=..`).
+//! - `CHILD_OP=archive` / `CHILD_OP=restore`: run that lifecycle transition instead (prints
+//!   the same `OK` line as an apply).
 //!
 //! Prints `STARTED` when the run has its lease and resolved in-doubt intents, then one of
 //! `OK created=.. updated=.. unchanged=.. adopted=.. absent=.. points=..` (exit 0), `CONFLICT <message>`
@@ -126,7 +128,17 @@ async fn main() {
         }
         return;
     }
-    match engine.apply(&crash_blueprint(), &tenant, options).await {
+    let op = std::env::var("CHILD_OP").unwrap_or_default();
+    let run = match op.as_str() {
+        "archive" | "restore" => {
+            let t = provisio_engine::Transition::parse(&op).expect("a transition");
+            engine
+                .transition(&crash_blueprint(), &tenant, t, options)
+                .await
+        }
+        _ => engine.apply(&crash_blueprint(), &tenant, options).await,
+    };
+    match run {
         Ok(report) if report.is_success() => {
             let s = &report.summary;
             say(&format!(

@@ -63,4 +63,14 @@ impl Compute {
     pub async fn terminate_instance(&self, id: String) -> napi::Result<Value> {
         to_js(&self.inner.terminate_instance(&id).await.or_throw()?)
     }
+    /// Asks for the instance to stop; returns it (`stopping`, or `stopped` when it was).
+    #[napi]
+    pub async fn stop_instance(&self, id: String) -> napi::Result<Value> {
+        to_js(&self.inner.stop_instance(&id).await.or_throw()?)
+    }
+    /// Asks for a stopped instance to start; returns it (`pending`, or `running` when it was).
+    #[napi]
+    pub async fn start_instance(&self, id: String) -> napi::Result<Value> {
+        to_js(&self.inner.start_instance(&id).await.or_throw()?)
+    }
 }

@@ -5,7 +5,7 @@ use crate::{from_js, to_js};
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 use provisio::ObjectStorage;
-use provisio::storage::BucketSpec;
+use provisio::storage::{BucketSpec, StorageClass};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub struct StoredObject {
     /// The content.
     pub body: Buffer,
-    /// `{ key, size, etag, content_type }`.
+    /// `{ key, size, etag, content_type, storage_class }`.
     pub meta: Value,
 }
 
@@ -138,5 +138,82 @@ impl Storage {
             .await
             .or_throw()?;
         Ok(n as f64)
+    }
+    /// Moves an object to a storage class (`standard`, `infrequent_access`, `archive`,
+    /// `deep_archive`, or a provider's spelling such as `GLACIER`); resolves to its metadata.
+    /// Out of an archive class it restores first: rejects with kind `transient` while the
+    /// restore runs.
+    #[napi]
+    pub async fn set_storage_class(
+        &self,
+        bucket: String,
+        key: String,
+        storage_class: String,
+    ) -> napi::Result<Value> {
+        let class = StorageClass::parse("storage_class", &storage_class).or_throw()?;
+        to_js(
+            &self
+                .inner
+                .set_storage_class(&bucket, &key, class)
+                .await
+                .or_throw()?,
+        )
+    }
+    /// Moves every object under a prefix to a storage class: `{ changed, unchanged, pending }`
+    /// (pending: still being restored; call again).
+    #[napi]
+    pub async fn set_prefix_storage_class(
+        &self,
+        bucket: String,
+        prefix: String,
+        storage_class: String,
+    ) -> napi::Result<Value> {
+        let class = StorageClass::parse("storage_class", &storage_class).or_throw()?;
+        to_js(
+            &self
+                .inner
+                .set_prefix_storage_class(&bucket, &prefix, class)
+                .await
+                .or_throw()?,
+        )
+    }
+    /// Ensures a rule deleting the objects under a prefix `days` days after they were
+    /// written: `{ value: { id, prefix, days }, outcome }`.
+    #[napi]
+    pub async fn ensure_expiry_rule(
+        &self,
+        bucket: String,
+        prefix: String,
+        days: u32,
+    ) -> napi::Result<Value> {
+        to_js(
+            &self
+                .inner
+                .ensure_expiry_rule(&bucket, &prefix, days)
+                .await
+                .or_throw()?,
+        )
+    }
+    /// The expiry rule of a prefix, or `null`.
+    #[napi]
+    pub async fn get_expiry_rule(&self, bucket: String, prefix: String) -> napi::Result<Value> {
+        to_js(
+            &self
+                .inner
+                .get_expiry_rule(&bucket, &prefix)
+                .await
+                .or_throw()?,
+        )
+    }
+    /// Removes the expiry rule of a prefix (never an object).
+    #[napi]
+    pub async fn delete_expiry_rule(&self, bucket: String, prefix: String) -> napi::Result<Value> {
+        to_js(
+            &self
+                .inner
+                .delete_expiry_rule(&bucket, &prefix)
+                .await
+                .or_throw()?,
+        )
     }
 }

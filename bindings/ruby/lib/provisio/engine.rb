@@ -52,9 +52,52 @@ module Provisio
                          lock_wait: lock_wait }, &block)
     end
 
+    # The lifecycle transitions, by name (docs/lifecycle.md).
+    TRANSITIONS = %i[suspend resume archive restore retire].freeze
+
+    # Moves the tenant through a lifecycle transition (`:suspend`, `:resume`, `:archive`,
+    # `:restore`, `:retire`): its resources become what the blueprint declares for the target
+    # phase. Planned, journaled and resumable like `apply`; a failed transition is not rolled
+    # back, and running it again finishes it. Returns the run report; a failed run raises its
+    # first error (with `report`) unless `check: false`. An illegal transition raises
+    # `Provisio::ConflictError`, an unknown tenant `Provisio::NotFoundError`, before any side
+    # effect.
+    def transition(blueprint, tenant, transition, vars: nil, secrets: nil, allow: nil, lock_wait: nil, check: true,
+                   &block)
+      __run("transition", { blueprint: blueprint, tenant: tenant, transition: transition_name(transition),
+                            vars: vars, secrets: secrets, allow: allow, lock_wait: lock_wait, check: check }, &block)
+    end
+
+    TRANSITIONS.each do |name|
+      define_method(name) do |blueprint, tenant, **options, &block|
+        transition(blueprint, tenant, name, **options, &block)
+      end
+    end
+
+    # What a lifecycle transition would do (no changes, no lease), in the form `plan` returns.
+    def plan_transition(blueprint, tenant, transition, vars: nil, secrets: nil, allow: nil)
+      __run("plan_transition", { blueprint: blueprint, tenant: tenant, transition: transition_name(transition),
+                                 vars: vars, secrets: secrets, allow: allow })
+    end
+
+    # The tenant's lifecycle phase (`{phase:, transition:, run_id:, updated_at_ms:, tenant:}`;
+    # `transition` is the one under way), or nil for a tenant the state store does not know.
+    def phase(tenant)
+      __run("phase", { tenant: tenant })
+    end
+
     # The outputs of every resource of the tenant, by resource name (never a secret value).
     def outputs(tenant)
       __run("outputs", { tenant: tenant })
+    end
+
+    private def transition_name(transition)
+      name = transition.is_a?(String) ? transition.to_sym : transition
+      unless TRANSITIONS.include?(name)
+        raise ArgumentError, "transition: #{transition.inspect} is not one of #{TRANSITIONS.join(', ')}"
+      end
+
+      name.to_s
     end
 
     # Applies (or with `destroy: true`, destroys) the blueprint for many tenants: bounded

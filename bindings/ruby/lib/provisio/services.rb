@@ -64,6 +64,31 @@ module Provisio
 
     # Deletes every object under a prefix; returns how many were deleted.
     def delete_prefix(bucket, prefix) = __call("delete_prefix", { bucket: bucket, prefix: prefix })
+
+    # Moves an object to a storage class ("standard", "infrequent_access", "archive",
+    # "deep_archive", or a provider's spelling such as "GLACIER"); returns its metadata. Out of
+    # an archive class it restores first: Provisio::TransientError while the restore runs.
+    def set_storage_class(bucket, key, storage_class)
+      __call("set_storage_class", { bucket: bucket, key: key, storage_class: storage_class.to_s })
+    end
+
+    # Moves every object under a prefix to a storage class: `{changed:, unchanged:, pending:}`
+    # (pending: still being restored; call again).
+    def set_prefix_storage_class(bucket, prefix, storage_class)
+      __call("set_prefix_storage_class", { bucket: bucket, prefix: prefix, storage_class: storage_class.to_s })
+    end
+
+    # Ensures a rule deleting the objects under a prefix `days` days after they were written:
+    # `{value: {id:, prefix:, days:}, outcome:}`.
+    def ensure_expiry_rule(bucket, prefix, days)
+      __call("ensure_expiry_rule", { bucket: bucket, prefix: prefix, days: days })
+    end
+
+    # The expiry rule of a prefix, or nil.
+    def get_expiry_rule(bucket, prefix) = __call("get_expiry_rule", { bucket: bucket, prefix: prefix })
+
+    # Removes the expiry rule of a prefix (never an object): "deleted" or "already_gone".
+    def delete_expiry_rule(bucket, prefix) = __call("delete_expiry_rule", { bucket: bucket, prefix: prefix })
   end
 
   # A compute provider: instances.
@@ -82,6 +107,12 @@ module Provisio
     def wait_for_state(id, state, timeout: 300.0) = __call("wait_for_state", { id: id, state: state.to_s, timeout: timeout })
     # Terminates an instance: "deleted" or "already_gone".
     def terminate_instance(id) = __call("terminate_instance", { id: id })
+    # Asks for the instance to stop; returns it as read after the request ("stopping", or "stopped"
+    # when it was). Follow with wait_for_state(id, "stopped"). Provisio::UnsupportedError where
+    # capabilities["stop_start"] is false.
+    def stop_instance(id) = __call("stop_instance", { id: id })
+    # Asks for a stopped instance to start; returns it ("pending", or "running" when it was).
+    def start_instance(id) = __call("start_instance", { id: id })
   end
 
   # A CI server: folders, jobs, downstream jobs, builds.

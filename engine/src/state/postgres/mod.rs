@@ -25,7 +25,9 @@
 //!   `ErrorKind::Transient` and the next call connects again.
 //! - The connection URL may hold a password: it is never logged nor put in an error.
 
-use super::{FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
+use super::{
+    FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, TenantPhase, now_ms,
+};
 use provisio::{Error, ErrorKind, Result};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -52,10 +54,11 @@ struct Migration {
 }
 
 /// The schema, as ordered migrations. Never edit an applied migration: add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: r#"
         CREATE TABLE {s}.resources (
             tenant        TEXT COLLATE "C" NOT NULL,
             name          TEXT COLLATE "C" NOT NULL,
@@ -98,7 +101,19 @@ const MIGRATIONS: &[Migration] = &[Migration {
             updated_at_ms BIGINT  NOT NULL
         );
     "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "tenant phases",
+        sql: r#"
+        CREATE TABLE {s}.tenant_phases (
+            tenant        TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+            record        TEXT    NOT NULL,
+            updated_at_ms BIGINT  NOT NULL
+        );
+    "#,
+    },
+];
 
 fn pg_error(operation: &str, e: tokio_postgres::Error) -> Error {
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
@@ -193,6 +208,9 @@ struct Statements {
     break_lease: Statement,
     put_fleet_cursor: Statement,
     get_fleet_cursor: Statement,
+    get_phase: Statement,
+    put_phase: Statement,
+    delete_phase: Statement,
     schema_version: Statement,
 }
 
@@ -308,6 +326,18 @@ impl Statements {
                 "SELECT cursor FROM {s}.fleet_cursors WHERE fleet_id = $1"
             ))
             .await?,
+            get_phase: p(format!(
+                "SELECT record FROM {s}.tenant_phases WHERE tenant = $1"
+            ))
+            .await?,
+            put_phase: p(format!(
+                "INSERT INTO {s}.tenant_phases (tenant, record, updated_at_ms)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant) DO UPDATE SET
+                    record = EXCLUDED.record, updated_at_ms = EXCLUDED.updated_at_ms"
+            ))
+            .await?,
+            delete_phase: p(format!("DELETE FROM {s}.tenant_phases WHERE tenant = $1")).await?,
             schema_version: p(format!(
                 "SELECT COALESCE(MAX(version), 0) FROM {s}.schema_migrations"
             ))

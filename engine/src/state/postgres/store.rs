@@ -201,4 +201,28 @@ impl StateStore for PostgresStateStore {
         .map(|row| from_json("cursor", row.get(0)))
         .transpose()
     }
+
+    async fn get_phase(&self, tenant: &str) -> Result<Option<TenantPhase>> {
+        self.query_opt("state.get_phase", |s| &s.get_phase, &[&tenant])
+            .await?
+            .map(|row| from_json("phase", row.get(0)))
+            .transpose()
+    }
+
+    async fn put_phase(&self, record: &TenantPhase) -> Result<()> {
+        let json = to_json(record)?;
+        self.execute(
+            "state.put_phase",
+            |s| &s.put_phase,
+            &[&record.tenant, &json, &now_ms()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_phase(&self, tenant: &str) -> Result<()> {
+        self.execute("state.delete_phase", |s| &s.delete_phase, &[&tenant])
+            .await?;
+        Ok(())
+    }
 }

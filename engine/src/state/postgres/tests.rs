@@ -51,7 +51,7 @@ async fn concurrent_connects_migrate_once_and_one_worker_wins_the_lease() {
         .into_iter()
         .collect::<Result<_>>()
         .unwrap();
-    assert_eq!(stores[0].schema_version().await.unwrap(), 1);
+    assert_eq!(stores[0].schema_version().await.unwrap(), 2);
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(connection);
     let applied: i64 = client

@@ -16,7 +16,9 @@
 //!   them exactly once.
 
 use super::lease::LeaseSlot;
-use super::{FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, now_ms};
+use super::{
+    FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, TenantPhase, now_ms,
+};
 use provisio::{Error, ErrorKind, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -38,10 +40,11 @@ struct Migration {
 }
 
 /// The schema, as ordered migrations. Never edit an applied migration: add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: "
         CREATE TABLE resources (
             tenant        TEXT    NOT NULL,
             name          TEXT    NOT NULL,
@@ -85,7 +88,19 @@ const MIGRATIONS: &[Migration] = &[Migration {
             updated_at_ms INTEGER NOT NULL
         ) WITHOUT ROWID;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "tenant phases",
+        sql: "
+        CREATE TABLE tenant_phases (
+            tenant        TEXT    NOT NULL PRIMARY KEY,
+            record        TEXT    NOT NULL,
+            updated_at_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+    ",
+    },
+];
 
 /// A failure inside a blocking call: SQLite's, or one of the store's own (a lease conflict).
 enum OpError {

@@ -211,4 +211,40 @@ impl StateStore for SqliteStateStore {
         })
         .await
     }
+
+    async fn get_phase(&self, tenant: &str) -> Result<Option<TenantPhase>> {
+        let t = tenant.to_string();
+        self.read("state.get_phase", move |c| {
+            let text: Option<String> = c
+                .prepare_cached("SELECT record FROM tenant_phases WHERE tenant = ?1")?
+                .query_row([t], |r| r.get(0))
+                .optional()?;
+            text.map(|t| from_json("phase", &t)).transpose()
+        })
+        .await
+    }
+
+    async fn put_phase(&self, record: &TenantPhase) -> Result<()> {
+        let json = to_json(record)?;
+        let t = record.tenant.clone();
+        self.write("state.put_phase", move |c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO tenant_phases (tenant, record, updated_at_ms)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![t, json, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_phase(&self, tenant: &str) -> Result<()> {
+        let t = tenant.to_string();
+        self.write("state.delete_phase", move |c| {
+            c.prepare_cached("DELETE FROM tenant_phases WHERE tenant = ?1")?
+                .execute([t])?;
+            Ok(())
+        })
+        .await
+    }
 }

@@ -40,7 +40,7 @@ async fn open_creates_parent_dirs_and_migrations_are_idempotent() {
     let path = dir.0.join("a/b/c/state.db");
     let store = SqliteStateStore::open(&path).await.unwrap();
     assert!(path.exists());
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     store
         .put_resource(&conformance::sample_record("acme", "web"))
         .await
@@ -49,7 +49,7 @@ async fn open_creates_parent_dirs_and_migrations_are_idempotent() {
 
     let again = SqliteStateStore::open(&path).await.unwrap();
     let third = SqliteStateStore::open(&path).await.unwrap();
-    assert_eq!(third.schema_version().await.unwrap(), 1);
+    assert_eq!(third.schema_version().await.unwrap(), 2);
     let rows: i64 = again
         .read("test", |c| {
             Ok(c.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))?)

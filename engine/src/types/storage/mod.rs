@@ -1,13 +1,16 @@
-//! `storage.bucket` and `storage.objects`: buckets, and the objects under a prefix, one file
-//! each (`bucket.rs`, `objects.rs`); this module holds the bucket name rule they share.
+//! `storage.bucket`, `storage.objects` and `storage.prefix`: buckets, the objects under a
+//! prefix, and the storage class and expiry of a prefix, one file each (`bucket.rs`,
+//! `objects.rs`, `prefix.rs`); this module holds the bucket name rule they share.
 
 mod bucket;
 mod objects;
+mod prefix;
 #[cfg(test)]
 mod tests;
 
 pub use bucket::StorageBucket;
 pub use objects::StorageObjects;
+pub use prefix::{DEFAULT_POLL_INTERVAL_SECS, DEFAULT_WAIT_TIMEOUT_SECS, StoragePrefix};
 
 use provisio::{Result, validate};
 

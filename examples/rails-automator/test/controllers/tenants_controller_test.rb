@@ -57,7 +57,7 @@ class TenantsControllerTest < ActionDispatch::IntegrationTest
     assert_response :success
     assert_select "#status", "launched"
     assert_select "#outputs", /acme\.example\.com/
-    assert_select "#steps tbody tr", 21
+    assert_select "#steps tbody tr", 24
     assert_select "meta[http-equiv=refresh]", 0
 
     tenant.update!(status: "failed", error_message: "Step dns_prod failed: denied. Fix the cause, then retry.")

@@ -11,7 +11,7 @@ class LaunchTenantJobTest < ActiveJob::TestCase
     tenant.reload
 
     assert_equal "launched", tenant.status, tenant.error_message
-    assert_equal 21, tenant.steps.count
+    assert_equal 24, tenant.steps.count
     assert_equal ["created"], tenant.steps.map(&:status).uniq
     assert tenant.steps.all? { |s| s.duration_ms && s.requests }, "durations and requests recorded"
     assert_equal "acme.example.com", tenant.outputs.dig("dns_prod", "fqdn")

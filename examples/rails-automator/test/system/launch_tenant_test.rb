@@ -57,7 +57,7 @@ class LaunchTenantTest < ApplicationSystemTestCase
       assert_text "globex.stg.example.com"
       assert_text "globex-web"
     end
-    assert_selector "#steps tbody tr", count: 21
+    assert_selector "#steps tbody tr", count: 24
     assert_no_text "failed"
     assert_provisio_resource "compute.instance", name: "globex-web"
 

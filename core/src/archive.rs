@@ -5,43 +5,16 @@
 //! commit. Neither holds the dump in memory nor writes it to a file. What the engine's
 //! `database.dump` type and `database.database`'s `restore_from` do, for direct callers.
 //!
-//! ```
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! # struct Nothing;
-//! # impl provisio::Provider for Nothing { fn info(&self) -> provisio::ProviderInfo { provisio::ProviderInfo::new("x", "y") } }
-//! // With providers that cannot dump, the call says so:
-//! # use provisio::database::*; use provisio::*;
-//! # #[async_trait] impl Database for Nothing {
-//! #   fn capabilities(&self) -> DatabaseCapabilities { DatabaseCapabilities { servers: false, roles_and_databases: false, dump_restore: false } }
-//! #   async fn ensure_server(&self, _: &ServerSpec) -> Result<Ensured<Server>> { Err(Error::unsupported("x")) }
-//! #   async fn get_server(&self, _: &str) -> Result<Option<Server>> { Ok(None) }
-//! #   async fn delete_server(&self, _: &str, _: &DeleteServer) -> Result<Deleted> { Ok(Deleted::AlreadyGone) }
-//! #   async fn ensure_role(&self, _: &RoleSpec) -> Result<Ensured<String>> { Err(Error::unsupported("x")) }
-//! #   async fn ensure_database(&self, _: &DatabaseSpec) -> Result<Ensured<String>> { Err(Error::unsupported("x")) }
-//! #   async fn apply_seed(&self, _: &SeedSpec) -> Result<Ensured<AppliedSeed>> { Err(Error::unsupported("x")) }
-//! #   async fn database_exists(&self, _: &str) -> Result<bool> { Ok(false) }
-//! #   async fn role_exists(&self, _: &str) -> Result<bool> { Ok(false) }
-//! #   async fn drop_database(&self, _: &str, _: &Confirm) -> Result<Deleted> { Ok(Deleted::AlreadyGone) }
-//! #   async fn drop_role(&self, _: &str, _: &Confirm) -> Result<Deleted> { Ok(Deleted::AlreadyGone) }
-//! # }
-//! # struct NoStorage;
-//! # impl provisio::Provider for NoStorage { fn info(&self) -> provisio::ProviderInfo { provisio::ProviderInfo::new("x", "y") } }
-//! # #[async_trait] impl ObjectStorage for NoStorage {
-//! #   fn capabilities(&self) -> storage::StorageCapabilities { storage::StorageCapabilities { versioning: false, archive_lifecycle: false, public_access_block: false, tags: false, max_put_size: 0 } }
-//! #   async fn ensure_bucket(&self, _: &storage::BucketSpec) -> Result<Ensured<storage::Bucket>> { Err(Error::unsupported("x")) }
-//! #   async fn get_bucket(&self, _: &str) -> Result<Option<storage::Bucket>> { Ok(None) }
-//! #   async fn delete_bucket(&self, _: &str) -> Result<Deleted> { Ok(Deleted::AlreadyGone) }
-//! #   async fn put_object(&self, _: &str, _: &str, _: Bytes, _: Option<&str>) -> Result<storage::ObjectMeta> { Err(Error::unsupported("x")) }
-//! #   async fn get_object(&self, _: &str, _: &str) -> Result<(Bytes, storage::ObjectMeta)> { Err(Error::unsupported("x")) }
-//! #   async fn head_object(&self, _: &str, _: &str) -> Result<Option<storage::ObjectMeta>> { Ok(None) }
-//! #   async fn list_objects(&self, _: &str, _: &str, _: &PageRequest) -> Result<Page<storage::ObjectMeta>> { Err(Error::unsupported("x")) }
-//! #   async fn delete_object(&self, _: &str, _: &str) -> Result<Deleted> { Ok(Deleted::AlreadyGone) }
-//! # }
-//! let e = provisio::archive::dump_to_storage(&Nothing, &NoStorage, "acme", "archive", "acme/db.dump")
-//!     .await
-//!     .unwrap_err();
-//! assert_eq!(e.kind(), &provisio::ErrorKind::Unsupported);
-//! # });
+//! ```no_run
+//! # async fn demo(db: &dyn provisio::Database, s3: &dyn provisio::ObjectStorage) -> provisio::Result<()> {
+//! use provisio::archive::{Expected, dump_to_storage, restore_from_storage};
+//! use provisio::database::DatabaseSpec;
+//! let dump = dump_to_storage(db, s3, "acme", "archive", "acme/db.dump").await?;
+//! // ... the database is dropped; later, on request:
+//! let spec = DatabaseSpec { name: "acme".into(), owner: "acme".into() };
+//! let expected = Expected { size: Some(dump.size), sha256: Some(dump.sha256) };
+//! restore_from_storage(db, s3, &spec, "archive", "acme/db.dump", &expected).await?;
+//! # Ok(()) }
 //! ```
 
 use crate::database::{DatabaseSpec, RestoredDatabase};

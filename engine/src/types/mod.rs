@@ -261,7 +261,7 @@ mod tests {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

@@ -394,6 +394,7 @@ export interface AppliedSeed {
 export interface DatabaseCapabilities {
   servers: boolean
   roles_and_databases: boolean
+  dump_restore: boolean
 }
 export declare class Database {
   private constructor()
@@ -412,6 +413,35 @@ export declare class Database {
   dropDatabase(name: string, confirm: string): Promise<Deleted>
   /** `confirm` must be the role's name. */
   dropRole(name: string, confirm: string): Promise<Deleted>
+  /** Dumps the database into `bucket`/`key` of `storage`, streamed, never through a file. */
+  dumpToStorage(name: string, storage: Storage, bucket: string, key: string): Promise<DumpRecord>
+  /**
+   * Restores `spec.name` (owned by `spec.owner`) from the dump at `bucket`/`key`, streamed;
+   * `expected` is checked before the restore can commit. A live database is refused
+   * (`Conflict`): a restore never overwrites one.
+   */
+  restoreFromStorage(
+    spec: DatabaseSpec,
+    storage: Storage,
+    bucket: string,
+    key: string,
+    expected?: { size?: number; sha256?: string },
+  ): Promise<RestoredDatabase>
+}
+/** What `Database.dumpToStorage` stored. */
+export interface DumpRecord {
+  database: string
+  bucket: string
+  key: string
+  size: number
+  sha256: string
+  etag: string
+}
+/** What `Database.restoreFromStorage` did. */
+export interface RestoredDatabase {
+  database: string
+  created: boolean
+  bytes: number
 }
 
 // ------------------------------------------------------------------------------ repo

@@ -126,6 +126,18 @@ export declare class Database {
   dropDatabase(name: string, confirm: string): Promise<any>
   /** Drops a role; `confirm` must be its name. */
   dropRole(name: string, confirm: string): Promise<any>
+  /**
+   * Dumps the database into `bucket`/`key` of `storage`, streamed, never through a file:
+   * `{ database, bucket, key, size, sha256, etag }`.
+   */
+  dumpToStorage(name: string, storage: Storage, bucket: string, key: string): Promise<any>
+  /**
+   * Restores the database `spec.name`, owned by `spec.owner`, from the dump at
+   * `bucket`/`key` of `storage`, streamed; `expected` (`{ size, sha256 }`, as the dump
+   * recorded) is checked before the restore can commit. A database that exists and holds
+   * data is refused (`Conflict`): `{ database, created, bytes }`.
+   */
+  restoreFromStorage(spec: any, storage: Storage, bucket: string, key: string, expected?: any | undefined | null): Promise<any>
 }
 
 /** A DNS provider: zones and records. */

@@ -129,6 +129,21 @@ pub struct DatabaseCapabilities {
     pub servers: bool,
     /// Manages roles, databases and seeds inside a server (PostgreSQL).
     pub roles_and_databases: bool,
+    /// Dumps a database to a stream and restores one from it
+    /// ([`Database::dump_database`], [`Database::restore_database`]).
+    #[serde(default)]
+    pub dump_restore: bool,
+}
+
+/// What [`Database::restore_database`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestoredDatabase {
+    /// The database restored into.
+    pub database: String,
+    /// Whether the restore created the database (`false`: it existed, empty).
+    pub created: bool,
+    /// How many bytes of dump were read.
+    pub bytes: u64,
 }
 
 /// A database provider.
@@ -200,4 +215,32 @@ pub trait Database: Provider {
 
     /// Drops a role. `confirm` must name it.
     async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted>;
+
+    /// Dumps a database as a stream, in the provider's own format (PostgreSQL: `pg_dump -Fc
+    /// --no-owner`), read once; what [`Database::restore_database`] of the same provider
+    /// reads back. `NotFound` when the database does not exist. The call fails for what can
+    /// be checked before the dump starts; a failure during the dump (the dump process exiting
+    /// with an error) is the stream's last item. The default is `Unsupported`
+    /// ([`DatabaseCapabilities::dump_restore`]).
+    async fn dump_database(&self, name: &str) -> Result<crate::stream::ByteStream> {
+        let _ = name;
+        Err(crate::Error::unsupported("database.dump_database"))
+    }
+
+    /// Restores a dump made by [`Database::dump_database`] into the database `spec.name`,
+    /// its objects owned by `spec.owner` (which must exist). **A restore never overwrites a
+    /// live database**: a database that exists and holds any user table (or, in the memory
+    /// provider, any applied seed) is a `Conflict` naming it, and nothing is read or changed.
+    /// A missing database is created as [`Database::ensure_database`] would; an existing empty
+    /// one is restored into. A failed restore leaves the database empty (PostgreSQL: one
+    /// transaction), so the same call can be made again with a new stream. The stream is read
+    /// once: a layer never retries this call. The default is `Unsupported`.
+    async fn restore_database(
+        &self,
+        spec: &DatabaseSpec,
+        body: crate::stream::ByteStream,
+    ) -> Result<RestoredDatabase> {
+        let _ = (spec, body);
+        Err(crate::Error::unsupported("database.restore_database"))
+    }
 }

@@ -24,6 +24,7 @@
 //! delete succeeds when the resource is already gone.
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod ci;
 pub mod compute;
 pub mod database;
@@ -42,6 +43,7 @@ pub mod requests;
 pub mod secret;
 pub mod secrets;
 pub mod storage;
+pub mod stream;
 pub mod types;
 pub mod validate;
 
@@ -58,6 +60,7 @@ pub use repo::Repository;
 pub use secret::SecretString;
 pub use secrets::SecretStore;
 pub use storage::ObjectStorage;
+pub use stream::ByteStream;
 pub use types::{Confirm, Deleted, Ensured, Outcome, Page, PageRequest, Tags};
 
 /// Re-exported so providers and users implement the traits with the same macro version.

@@ -238,6 +238,40 @@ pub trait ObjectStorage: Provider {
         Ok(written)
     }
 
+    /// Stores an object from a stream, replacing the current one of the same key, without
+    /// holding the whole body in memory where the service allows (S3: a multipart upload of
+    /// parts of at least 5 MiB, a small body as one `PutObject`; Azure Blob: blocks and a
+    /// block list). Nothing is stored when the stream fails: a partial upload is aborted.
+    ///
+    /// The default collects the stream (at most [`StorageCapabilities::max_put_size`] bytes:
+    /// a larger body is `InvalidInput` and nothing is written) and calls
+    /// [`ObjectStorage::put_object`]. The stream is read once, so a layer never retries this
+    /// call ([`crate::layer::Safety::Never`]): the caller retries with a new stream.
+    async fn put_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: crate::stream::ByteStream,
+        content_type: Option<&str>,
+    ) -> Result<ObjectMeta> {
+        let limit = self.capabilities().max_put_size;
+        let body = crate::stream::collect(body, limit, "object body").await?;
+        self.put_object(bucket, key, body, content_type).await
+    }
+
+    /// Reads an object as a stream, with its metadata; `NotFound` when it does not exist (the
+    /// call fails, not the stream). A failure while reading is an `Err` item of the stream.
+    /// The default reads the whole object with [`ObjectStorage::get_object`] and hands it out
+    /// as one chunk.
+    async fn get_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(crate::stream::ByteStream, ObjectMeta)> {
+        let (body, meta) = self.get_object(bucket, key).await?;
+        Ok((crate::stream::once(body), meta))
+    }
+
     /// Moves one object to storage class `class` and returns its metadata in that class.
     ///
     /// Idempotent: an object already in `class` costs one metadata read and nothing else. An

@@ -65,6 +65,7 @@ macro_rules! database_conformance {
             server_happy_path,
             server_update_and_protection,
             capability_honesty,
+            dump_restore_round_trip,
         ] }
     };
     ($($setup:tt)*) => { $crate::database_conformance!(@cases @tests { $($setup)* }); };
@@ -736,4 +737,88 @@ pub async fn capability_honesty(db: &dyn Database, ctx: &DatabaseContext) -> Res
         );
     }
     Ok(())
+}
+
+/// Dump and restore, for a provider with [`DatabaseCapabilities::dump_restore`] (others must
+/// answer `Unsupported`): a seeded database dumps to a non-empty stream; restoring over it (a
+/// live database) is a `Conflict` naming it and leaves it as it was; restoring into a new
+/// database creates it with the seed's record (the same seed is then `Unchanged`); dumping a
+/// missing database is `NotFound`.
+pub async fn dump_restore_round_trip(db: &dyn Database, _ctx: &DatabaseContext) -> Result<()> {
+    if !db.capabilities().dump_restore {
+        expect_unsupported(
+            db.dump_database(&ident("db")).await.map(|_| ()),
+            "dump_database",
+        );
+        return Ok(());
+    }
+    let made = Tracker::default();
+    guarded(
+        async {
+            let role = new_role(db, &made).await?;
+            let name = new_database(db, &made, &role).await?;
+            let seed = |database: &str| SeedSpec {
+                database: database.to_string(),
+                id: "schema".into(),
+                sql: "CREATE TABLE provisio_conformance (id int PRIMARY KEY); \
+                      INSERT INTO provisio_conformance VALUES (1), (2);"
+                    .into(),
+            };
+            db.apply_seed(&seed(&name)).await?;
+            let dump =
+                provisio::stream::collect(db.dump_database(&name).await?, 1 << 30, "dump").await?;
+            assert!(!dump.is_empty(), "dump_database streamed nothing");
+
+            let live = DatabaseSpec {
+                name: name.clone(),
+                owner: role.clone(),
+            };
+            let err = expect_kind(
+                db.restore_database(&live, provisio::stream::once(dump.clone()))
+                    .await,
+                ErrorKind::Conflict,
+                "restore_database over a live database",
+            );
+            assert!(
+                err.to_string().contains(&name),
+                "the refusal names the database: {err}"
+            );
+            assert_eq!(
+                db.apply_seed(&seed(&name)).await?.outcome,
+                Outcome::Unchanged,
+                "the refused restore left the live database as it was"
+            );
+
+            let target = ident("db");
+            made.add(format!("db:{target}"));
+            let spec = DatabaseSpec {
+                name: target.clone(),
+                owner: role.clone(),
+            };
+            let restored = db
+                .restore_database(&spec, provisio::stream::chunked(dump.clone(), 1000))
+                .await?;
+            assert!(restored.created, "restore_database created the database");
+            assert_eq!(
+                restored.bytes,
+                dump.len() as u64,
+                "restore_database read the dump"
+            );
+            assert!(db.database_exists(&target).await?, "the restored database");
+            assert_eq!(
+                db.apply_seed(&seed(&target)).await?.outcome,
+                Outcome::Unchanged,
+                "the restored database holds the seed it was dumped with"
+            );
+            let err = db.dump_database(&ident("db")).await.map(|_| ());
+            expect_kind(
+                err,
+                ErrorKind::NotFound,
+                "dump_database of a missing database",
+            );
+            Ok(())
+        },
+        drop_all(db, &made),
+    )
+    .await
 }

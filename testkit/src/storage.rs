@@ -66,6 +66,8 @@ macro_rules! storage_conformance {
             copy_prefix,
             invalid_names,
             capability_honesty,
+            streams_round_trip,
+            stream_failure_keeps_the_object,
             storage_class_change,
             archive_read_refusal,
             prefix_class_change,
@@ -582,6 +584,170 @@ pub async fn capability_honesty(s: &dyn ObjectStorage, ctx: &StorageContext) -> 
             }
             first_error(results)
         },
+    )
+    .await
+}
+
+/// `len` bytes that differ from part to part (a multipart upload that mixed up its parts
+/// would not read back the same).
+fn patterned(len: usize) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1])
+            .collect::<Vec<u8>>(),
+    )
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// `put_object_stream` of a body larger than two parts (17 MiB, S3 multipart and Azure block
+/// uploads take 8 MiB parts) and of a small one read back whole and as streams: same bytes,
+/// sizes, content type; a small streamed body has the etag a simple put of it has; a
+/// streamed put replaces the object; `get_object_stream` of a missing key fails the call
+/// with `NotFound`.
+pub async fn streams_round_trip(s: &dyn ObjectStorage, ctx: &StorageContext) -> Result<()> {
+    let name = bucket_name(ctx);
+    guarded(
+        async {
+            s.ensure_bucket(&BucketSpec::new(&name)).await?;
+            let big = patterned(17 * MIB + 123);
+            let meta = s
+                .put_object_stream(
+                    &name,
+                    "dumps/big.dump",
+                    provisio::stream::chunked(big.clone(), MIB + 7),
+                    Some("application/octet-stream"),
+                )
+                .await?;
+            assert_eq!(meta.key, "dumps/big.dump", "put_object_stream key");
+            assert_eq!(meta.size, big.len() as u64, "put_object_stream size");
+            let head = s
+                .head_object(&name, "dumps/big.dump")
+                .await?
+                .expect("head_object of a streamed object returned None");
+            assert_eq!(head.size, big.len() as u64, "head_object size");
+            let (stream, got) = s.get_object_stream(&name, "dumps/big.dump").await?;
+            assert_eq!(got.size, big.len() as u64, "get_object_stream size");
+            assert_eq!(
+                got.content_type.as_deref(),
+                Some("application/octet-stream"),
+                "get_object_stream content type"
+            );
+            let read = provisio::stream::collect(stream, u64::MAX, "object").await?;
+            assert!(read == big, "the streamed object read back differs");
+            let (whole, _) = s.get_object(&name, "dumps/big.dump").await?;
+            assert!(whole == big, "get_object of a streamed object differs");
+
+            let small = Bytes::from_static(b"provisio streamed conformance");
+            let meta = s
+                .put_object_stream(
+                    &name,
+                    "dumps/small.txt",
+                    provisio::stream::chunked(small.clone(), 4),
+                    Some("text/plain"),
+                )
+                .await?;
+            assert_eq!(meta.size, small.len() as u64, "small streamed put size");
+            let simple = s
+                .put_object(&name, "dumps/simple.txt", small.clone(), Some("text/plain"))
+                .await?;
+            assert_eq!(
+                meta.etag, simple.etag,
+                "a small streamed body must have the etag a simple put of it has"
+            );
+            let (read, _) = s.get_object(&name, "dumps/small.txt").await?;
+            assert_eq!(read, small, "small streamed object");
+
+            // a streamed put replaces the object
+            s.put_object_stream(
+                &name,
+                "dumps/big.dump",
+                provisio::stream::once(small.clone()),
+                None,
+            )
+            .await?;
+            let (read, _) = s.get_object(&name, "dumps/big.dump").await?;
+            assert_eq!(read, small, "a streamed put replaced the object");
+            let (stream, _) = s.get_object_stream(&name, "dumps/big.dump").await?;
+            let read = provisio::stream::collect(stream, u64::MAX, "object").await?;
+            assert_eq!(read, small, "the replaced object as a stream");
+
+            // an empty stream stores an empty object
+            let empty = s
+                .put_object_stream(
+                    &name,
+                    "dumps/empty",
+                    provisio::stream::once(Bytes::new()),
+                    None,
+                )
+                .await?;
+            assert_eq!(empty.size, 0, "an empty streamed put");
+            let (stream, got) = s.get_object_stream(&name, "dumps/empty").await?;
+            assert_eq!(got.size, 0, "get_object_stream of an empty object");
+            let read = provisio::stream::collect(stream, 1, "object").await?;
+            assert!(
+                read.is_empty(),
+                "an empty object streamed {} bytes",
+                read.len()
+            );
+
+            let err = s.get_object_stream(&name, "dumps/missing").await;
+            expect_kind(
+                err.map(|_| ()),
+                ErrorKind::NotFound,
+                "get_object_stream of a missing key",
+            );
+            Ok(())
+        },
+        remove_bucket(s, &name),
+    )
+    .await
+}
+
+/// A stream that fails stores nothing: the stream's error is returned (with its kind) and
+/// the key keeps its previous object, whether the failure comes before the first part is
+/// full or after a part was sent (9 MiB in).
+pub async fn stream_failure_keeps_the_object(
+    s: &dyn ObjectStorage,
+    ctx: &StorageContext,
+) -> Result<()> {
+    let name = bucket_name(ctx);
+    guarded(
+        async {
+            s.ensure_bucket(&BucketSpec::new(&name)).await?;
+            let before = Bytes::from_static(b"the previous dump");
+            s.put_object(&name, "db.dump", before.clone(), None).await?;
+            for sent in [1024, 9 * MIB] {
+                let broken = provisio::stream::from_results(vec![
+                    Ok(patterned(sent)),
+                    Err(provisio::Error::transient("the dump process died")),
+                ]);
+                let err = s.put_object_stream(&name, "db.dump", broken, None).await;
+                expect_kind(
+                    err.map(|_| ()),
+                    ErrorKind::Transient,
+                    "put_object_stream of a failing stream",
+                );
+                let (read, _) = s.get_object(&name, "db.dump").await?;
+                assert_eq!(
+                    read, before,
+                    "a failed streamed put ({sent} bytes sent) changed the object"
+                );
+            }
+            let broken = provisio::stream::from_results(vec![Err(provisio::Error::transient(
+                "no dump at all",
+            ))]);
+            let err = s.put_object_stream(&name, "fresh.dump", broken, None).await;
+            expect_kind(
+                err.map(|_| ()),
+                ErrorKind::Transient,
+                "a stream failing at once",
+            );
+            let fresh = s.head_object(&name, "fresh.dump").await?;
+            assert!(fresh.is_none(), "a failed streamed put created {fresh:?}");
+            Ok(())
+        },
+        remove_bucket(s, &name),
     )
     .await
 }

@@ -137,11 +137,11 @@ mod host {
 #[test]
 fn case_tables_are_complete() {
     assert_eq!(provisio_testkit::dns::CASES.len(), 12);
-    assert_eq!(provisio_testkit::storage::CASES.len(), 14);
+    assert_eq!(provisio_testkit::storage::CASES.len(), 16);
     assert_eq!(provisio_testkit::compute::CASES.len(), 8);
     assert_eq!(provisio_testkit::ci::CASES.len(), 13);
     assert_eq!(provisio_testkit::secrets::CASES.len(), 12);
-    assert_eq!(provisio_testkit::database::CASES.len(), 9);
+    assert_eq!(provisio_testkit::database::CASES.len(), 10);
     assert_eq!(provisio_testkit::repo::CASES.len(), 7);
     assert_eq!(provisio_testkit::mail::CASES.len(), 7);
     assert_eq!(provisio_testkit::probe::CASES.len(), 9);
@@ -262,6 +262,7 @@ mod restricted {
             DatabaseCapabilities {
                 servers: false,
                 roles_and_databases: true,
+                dump_restore: false,
             }
         }
         async fn ensure_server(&self, _: &ServerSpec) -> Result<Ensured<Server>> {

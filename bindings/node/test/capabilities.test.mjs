@@ -222,6 +222,35 @@ test('database: servers, roles, databases, seeds, confirmed drops', async () => 
   assert.equal(await db.databaseExists('acme'), false)
 })
 
+test('database: dump to storage and restore, never over a live database', async () => {
+  const providers = await Providers.memory()
+  const db = providers.database()
+  const storage = providers.storage()
+  assert.equal(db.capabilities().dump_restore, true)
+  await storage.ensureBucket({ name: 'acme-archive' })
+  await db.ensureRole({ name: 'acme', password: 'role-pass-123' })
+  await db.ensureDatabase({ name: 'acme', owner: 'acme' })
+  await db.applySeed({ database: 'acme', id: 'initial', sql: 'CREATE TABLE t (x int);' })
+  const dump = await db.dumpToStorage('acme', storage, 'acme-archive', 'acme/db.dump')
+  assert.ok(dump.size > 0)
+  assert.equal(dump.sha256.length, 64)
+  await assert.rejects(
+    db.restoreFromStorage({ name: 'acme', owner: 'acme' }, storage, 'acme-archive', 'acme/db.dump'),
+    ConflictError,
+  )
+  assert.equal(await db.dropDatabase('acme', 'acme'), 'deleted')
+  const restored = await db.restoreFromStorage(
+    { name: 'acme', owner: 'acme' },
+    storage,
+    'acme-archive',
+    'acme/db.dump',
+    { size: dump.size, sha256: dump.sha256 },
+  )
+  assert.deepEqual(restored, { database: 'acme', created: true, bytes: dump.size })
+  const seed = await db.applySeed({ database: 'acme', id: 'initial', sql: 'CREATE TABLE t (x int);' })
+  assert.equal(seed.outcome, 'unchanged')
+})
+
 test('repo: branches and commits of Buffers and strings', async () => {
   const providers = await Providers.memory()
   const repo = providers.repo()

@@ -128,4 +128,32 @@ py_operations! {
         let d = this.clone();
         Ok(Task::json(async move { d.drop_role(&name, &Confirm::named(confirm)).await }))
     }
+
+    /// Dumps the database into `bucket`/`key` of `storage` (a `Storage`), streamed, never
+    /// through a file (`provisio::archive::dump_to_storage`): `{database, bucket, key, size,
+    /// sha256, etag}`.
+    #[pyo3(signature = (name, *, storage, bucket, key))]
+    fn dump_to_storage(this, py, name: String, storage: Bound<'_, PyAny>, bucket: String, key: String) {
+        let s = crate::storage::inner_of(&storage)?;
+        let d = this.clone();
+        Ok(Task::json(async move {
+            provisio::archive::dump_to_storage(d.as_ref(), s.as_ref(), &name, &bucket, &key).await
+        }))
+    }
+
+    /// Restores the database `name`, owned by `owner`, from the dump at `bucket`/`key` of
+    /// `storage`, streamed (`provisio::archive::restore_from_storage`); `size` and `sha256`,
+    /// when given, are checked before the restore can commit. A database that exists and
+    /// holds data is refused (`ConflictError`): a restore never overwrites a live database.
+    /// `{database, created, bytes}`.
+    #[pyo3(signature = (name, *, owner, storage, bucket, key, size = None, sha256 = None))]
+    fn restore_from_storage(this, py, name: String, owner: String, storage: Bound<'_, PyAny>, bucket: String, key: String, size: Option<u64>, sha256: Option<String>) {
+        let s = crate::storage::inner_of(&storage)?;
+        let d = this.clone();
+        let spec = DatabaseSpec { name, owner };
+        let expected = provisio::archive::Expected { size, sha256 };
+        Ok(Task::json(async move {
+            provisio::archive::restore_from_storage(d.as_ref(), s.as_ref(), &spec, &bucket, &key, &expected).await
+        }))
+    }
 }

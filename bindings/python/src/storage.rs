@@ -22,6 +22,19 @@ pub(crate) struct AsyncStorage {
     pub(crate) inner: Arc<dyn ObjectStorage>,
 }
 
+/// The provider inside a `Storage` or `AsyncStorage` handed to another provider's method.
+pub(crate) fn inner_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn ObjectStorage>> {
+    if let Ok(s) = obj.cast::<Storage>() {
+        return Ok(s.get().inner.clone());
+    }
+    if let Ok(s) = obj.cast::<AsyncStorage>() {
+        return Ok(s.get().inner.clone());
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(
+        "storage: expected a provisio Storage provider",
+    ))
+}
+
 py_operations! {
     Storage, AsyncStorage;
     common {

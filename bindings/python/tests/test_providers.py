@@ -190,6 +190,37 @@ def test_database_roles_databases_seeds(provisio_providers: provisio.Providers) 
     assert db.delete_server("acme-db", override_protection="acme-db") == "deleted"
 
 
+def test_database_dump_and_restore_through_storage(provisio_providers: provisio.Providers) -> None:
+    db = provisio_providers.database()
+    storage = provisio_providers.storage()
+    storage.ensure_bucket("acme-archive")
+    db.ensure_role("acme", "role-pass-123")
+    db.ensure_database("acme", "acme")
+    db.apply_seed("acme", "initial", "CREATE TABLE t (x int);")
+    dump = db.dump_to_storage("acme", storage=storage, bucket="acme-archive", key="acme/db.dump")
+    assert dump["size"] > 0 and len(dump["sha256"]) == 64
+    assert storage.head_object("acme-archive", "acme/db.dump") is not None
+    with pytest.raises(provisio.ConflictError):
+        db.restore_from_storage("acme", owner="acme", storage=storage, bucket="acme-archive", key="acme/db.dump")
+    assert db.drop_database("acme", confirm="acme") == "deleted"
+    with pytest.raises(provisio.ConflictError):
+        db.restore_from_storage(
+            "acme", owner="acme", storage=storage, bucket="acme-archive", key="acme/db.dump", sha256="0" * 64
+        )
+    restored = db.restore_from_storage(
+        "acme", owner="acme", storage=storage, bucket="acme-archive", key="acme/db.dump",
+        size=dump["size"], sha256=dump["sha256"],
+    )
+    assert restored == {"database": "acme", "created": True, "bytes": dump["size"]}
+    assert db.apply_seed("acme", "initial", "CREATE TABLE t (x int);")["outcome"] == "unchanged"
+    again = asyncio.run(
+        db.aio.dump_to_storage("acme", storage=storage.aio, bucket="acme-archive", key="acme/db2.dump")
+    )
+    assert again["sha256"] == dump["sha256"]
+    with pytest.raises(TypeError):
+        db.dump_to_storage("acme", storage=db, bucket="acme-archive", key="k")  # type: ignore[arg-type]
+
+
 def test_repo_branches_and_files(provisio_providers: provisio.Providers) -> None:
     repo = provisio_providers.repo()
     assert repo.ensure_branch("acme")["outcome"] == "created"

@@ -540,8 +540,53 @@ fn database_op(
             let (name, confirm): (String, String) = (a.get("name")?, a.get("confirm")?);
             Task::json(async move { d.drop_role(&name, &Confirm::named(confirm)).await })
         }
+        "dump_to_storage" => {
+            let s = storage_arg(ruby, a)?;
+            let (name, bucket, key): (String, String, String) =
+                (a.get("name")?, a.get("bucket")?, a.get("key")?);
+            Task::json(async move {
+                provisio::archive::dump_to_storage(d.as_ref(), s.as_ref(), &name, &bucket, &key)
+                    .await
+            })
+        }
+        "restore_from_storage" => {
+            let s = storage_arg(ruby, a)?;
+            let spec = DatabaseSpec {
+                name: a.get("name")?,
+                owner: a.get("owner")?,
+            };
+            let (bucket, key): (String, String) = (a.get("bucket")?, a.get("key")?);
+            let expected = provisio::archive::Expected {
+                size: a.get("size")?,
+                sha256: a.get("sha256")?,
+            };
+            Task::json(async move {
+                provisio::archive::restore_from_storage(
+                    d.as_ref(),
+                    s.as_ref(),
+                    &spec,
+                    &bucket,
+                    &key,
+                    &expected,
+                )
+                .await
+            })
+        }
         _ => return Err(unknown(ruby, op)),
     })
+}
+
+/// The `storage:` argument: a `Provisio::Storage`; `TypeError` otherwise.
+fn storage_arg(ruby: &Ruby, a: &Args<'_>) -> Result<Arc<dyn ObjectStorage>, Error> {
+    use magnus::TryConvert;
+    magnus::typed_data::Obj::<Storage>::try_convert(a.raw("storage"))
+        .map(|s| s.inner.clone())
+        .map_err(|_| {
+            Error::new(
+                ruby.exception_type_error(),
+                "storage: expected a Provisio::Storage",
+            )
+        })
 }
 
 /// The task of a `Provisio::Repo` operation.

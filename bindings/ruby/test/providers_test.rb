@@ -175,6 +175,27 @@ class ProvidersTest < Minitest::Test
     refute_includes provisio_cloud.inventory.inspect, "r0le-pw"
   end
 
+  def test_database_dump_and_restore_through_storage
+    db = provisio_providers.database
+    storage = provisio_providers.storage
+    storage.ensure_bucket("acme-archive")
+    db.ensure_role("acme", "r0le-pw")
+    db.ensure_database("acme", "acme")
+    db.apply_seed("acme", "initial", "create table t (id int)")
+    dump = db.dump_to_storage("acme", storage: storage, bucket: "acme-archive", key: "acme/db.dump")
+    assert_operator dump[:size], :>, 0
+    assert_equal 64, dump[:sha256].length
+    assert_raises(Provisio::ConflictError) do
+      db.restore_from_storage("acme", owner: "acme", storage: storage, bucket: "acme-archive", key: "acme/db.dump")
+    end
+    db.drop_database("acme", confirm: "acme")
+    restored = db.restore_from_storage("acme", owner: "acme", storage: storage, bucket: "acme-archive",
+                                               key: "acme/db.dump", size: dump[:size], sha256: dump[:sha256])
+    assert_equal({ database: "acme", created: true, bytes: dump[:size] }, restored)
+    assert_equal "unchanged", db.apply_seed("acme", "initial", "create table t (id int)")[:outcome]
+    assert_raises(TypeError) { db.dump_to_storage("acme", storage: db, bucket: "acme-archive", key: "k") }
+  end
+
   def test_repo_bodies_are_binary
     repo = provisio_providers.repo
     repo.ensure_branch("main") rescue nil

@@ -79,6 +79,11 @@ pub enum Safety {
     /// something on its own clock (`wait_for_state`): retried only when the service refused it
     /// outright (`RateLimited`), which guarantees it had no effect.
     OnlyIfRefused,
+    /// The call consumes its input as it runs (a [`crate::stream::ByteStream`] body, read
+    /// once): a layer never sends it again, whatever the failure. The caller retries by
+    /// calling again with a new stream (the engine retries the whole step, which dumps or
+    /// opens the source again).
+    Never,
 }
 
 /// What a layer knows about one call.

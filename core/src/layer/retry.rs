@@ -127,6 +127,7 @@ impl RetryPolicy {
             Safety::OnlyIfRefused => {
                 matches!(err.kind(), ErrorKind::RateLimited { .. }) && attempt < self.max_attempts
             }
+            Safety::Never => false,
         }
     }
 }

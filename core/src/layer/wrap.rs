@@ -9,8 +9,8 @@ use super::{Layered, Safety};
 use crate::ci::{BuildRef, BuildResult, CiCapabilities, Job, Linked};
 use crate::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
 use crate::database::{
-    AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, RoleSpec, SeedSpec, Server,
-    ServerSpec,
+    AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, RestoredDatabase, RoleSpec,
+    SeedSpec, Server, ServerSpec,
 };
 use crate::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
 use crate::host::{CommandOutput, DirInspection, HostCapabilities, HostCommand};
@@ -21,6 +21,7 @@ use crate::secrets::{SecretMeta, SecretValue, SecretsCapabilities};
 use crate::storage::{
     Bucket, BucketSpec, ClassChange, ExpiryRule, ObjectMeta, StorageCapabilities, StorageClass,
 };
+use crate::stream::ByteStream;
 use crate::{
     Bytes, CiServer, Compute, Confirm, Database, Deleted, DnsProvider, Ensured, Host, Mail,
     ObjectStorage, Page, PageRequest, Probe, Provider, ProviderInfo, Repository, Result,
@@ -31,6 +32,32 @@ use std::time::Duration;
 
 const IDEMPOTENT: (Safety, Option<Duration>) = (Safety::Idempotent, None);
 const ONCE: (Safety, Option<Duration>) = (Safety::OnlyIfRefused, None);
+/// A call that reads a [`ByteStream`] body: never sent again by a layer.
+const CONSUMES: (Safety, Option<Duration>) = (Safety::Never, None);
+
+/// A body stream handed to the first run of a call only. A layer that runs a
+/// [`Safety::Never`] call again anyway (a custom layer) gets an `Unexpected` error instead of
+/// an empty body: a stream cannot be replayed.
+struct OnceBody(std::sync::Mutex<Option<ByteStream>>);
+
+impl OnceBody {
+    fn new(body: ByteStream) -> Self {
+        OnceBody(std::sync::Mutex::new(Some(body)))
+    }
+    fn take(&self, operation: &str) -> Result<ByteStream> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                crate::Error::unexpected(format!(
+                    "{operation} was run twice by a layer, but its body stream was read by the \
+                     first run and cannot be replayed: call it again with a new stream"
+                ))
+                .with_operation(operation)
+            })
+    }
+}
 /// A call that waits on its own clock for `timeout`.
 fn waits(timeout: Duration) -> (Safety, Option<Duration>) {
     (Safety::OnlyIfRefused, Some(timeout))
@@ -212,6 +239,31 @@ impl ObjectStorage for Layered<dyn ObjectStorage> {
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64> {
         self.run("storage.delete_prefix", Some(bucket), IDEMPOTENT, || {
             self.inner.delete_prefix(bucket, prefix)
+        })
+        .await
+    }
+    async fn put_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        content_type: Option<&str>,
+    ) -> Result<ObjectMeta> {
+        // the body is read as it is sent: never again (see `Safety::Never`)
+        let body = OnceBody::new(body);
+        let op = "storage.put_object_stream";
+        self.run(op, Some(key), CONSUMES, || async {
+            let body = body.take(op)?;
+            self.inner
+                .put_object_stream(bucket, key, body, content_type)
+                .await
+        })
+        .await
+    }
+    async fn get_object_stream(&self, bucket: &str, key: &str) -> Result<(ByteStream, ObjectMeta)> {
+        // retried until the stream is handed out; reading it is the caller's
+        self.run("storage.get_object_stream", Some(key), IDEMPOTENT, || {
+            self.inner.get_object_stream(bucket, key)
         })
         .await
     }
@@ -552,6 +604,27 @@ impl Database for Layered<dyn Database> {
     async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         self.run("database.drop_role", Some(name), IDEMPOTENT, || {
             self.inner.drop_role(name, confirm)
+        })
+        .await
+    }
+    async fn dump_database(&self, name: &str) -> Result<ByteStream> {
+        // retried until the dump starts; a failure while it runs is the stream's
+        self.run("database.dump_database", Some(name), IDEMPOTENT, || {
+            self.inner.dump_database(name)
+        })
+        .await
+    }
+    async fn restore_database(
+        &self,
+        spec: &DatabaseSpec,
+        body: ByteStream,
+    ) -> Result<RestoredDatabase> {
+        // the dump is read as it is restored: never again (see `Safety::Never`)
+        let body = OnceBody::new(body);
+        let op = "database.restore_database";
+        self.run(op, Some(&spec.name), CONSUMES, || async {
+            let body = body.take(op)?;
+            self.inner.restore_database(spec, body).await
         })
         .await
     }

@@ -10,6 +10,7 @@
 //! | `ci.folder`, `ci.job`, `ci.downstream` | [`ci`] | Jenkins folders, jobs, umbrella-job references |
 //! | `secrets.secret` | [`secrets`] | a generated or handed-in secret |
 //! | `database.server`, `database.role`, `database.database`, `database.seed` | [`database`] | managed servers and what lives inside them |
+//! | `database.dump` | [`database`] | a database's dump streamed into object storage (archive; `restore_from` reads it back) |
 //! | `repo.branch`, `repo.files` | [`repo`] | git branches and files committed to them |
 //! | `mail.identity` | [`mail`] | a sending domain or address |
 //! | `http.check` | [`http`] | waits until a URL answers as expected (a health check) |
@@ -73,6 +74,7 @@ pub fn builtin() -> Registry {
         .register(Arc::new(database::DatabaseRole))
         .register(Arc::new(database::DatabaseDatabase))
         .register(Arc::new(database::DatabaseSeed))
+        .register(Arc::new(database::DatabaseDump))
         .register(Arc::new(repo::RepoBranch))
         .register(Arc::new(repo::RepoFiles))
         .register(Arc::new(mail::MailIdentity))
@@ -249,6 +251,7 @@ mod tests {
             "database.role",
             "database.database",
             "database.seed",
+            "database.dump",
             "repo.branch",
             "repo.files",
             "mail.identity",
@@ -258,7 +261,7 @@ mod tests {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

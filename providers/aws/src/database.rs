@@ -216,6 +216,7 @@ impl Database for RdsDatabase {
         DatabaseCapabilities {
             servers: true,
             roles_and_databases: false,
+            dump_restore: false,
         }
     }
 

@@ -118,6 +118,8 @@ mod storage;
 mod storage_classes;
 #[cfg(feature = "s3")]
 mod storage_settings;
+#[cfg(feature = "s3")]
+mod storage_stream;
 // Shared by the services: a build with only some of them leaves the others' parts unused.
 #[cfg(feature = "wire")]
 #[cfg_attr(

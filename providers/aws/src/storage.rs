@@ -24,6 +24,10 @@
 //!   `ListObjectsV2` per page.
 //! * `delete_object`: one `HeadObject` (S3 answers 204 whether or not the key existed), then
 //!   one `DeleteObject` when it did.
+//! * `put_object_stream`: one `PutObject` for a body under 8 MiB; else one
+//!   `CreateMultipartUpload`, one `UploadPart` per 8 MiB part and one
+//!   `CompleteMultipartUpload` (plus one `AbortMultipartUpload` on failure); see
+//!   `storage_stream.rs`. `get_object_stream`: one `GetObject`, read as it arrives.
 //! * storage classes and expiry rules: see `storage_classes.rs` (`set_storage_class` one
 //!   `HeadObject` plus one `CopyObject` or `RestoreObject`; expiry rules one lifecycle read
 //!   plus one write when something changes).
@@ -62,11 +66,11 @@ pub struct S3Storage {
     pub(crate) lifecycle_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-fn bucket_name(name: &str) -> Result<String> {
+pub(crate) fn bucket_name(name: &str) -> Result<String> {
     validate::s3_bucket_name("bucket", name)
 }
 
-fn object_key(key: &str) -> Result<String> {
+pub(crate) fn object_key(key: &str) -> Result<String> {
     validate::object_key("object key", key)
 }
 
@@ -395,6 +399,26 @@ impl ObjectStorage for S3Storage {
             ..meta_of(&answer, &key)
         };
         Ok((answer.body, meta))
+    }
+
+    /// A multipart upload (see `storage_stream.rs`).
+    async fn put_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: provisio::ByteStream,
+        content_type: Option<&str>,
+    ) -> Result<ObjectMeta> {
+        self.put_stream(bucket, key, body, content_type).await
+    }
+
+    /// One `GetObject`, its body handed out as it arrives.
+    async fn get_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(provisio::ByteStream, ObjectMeta)> {
+        self.get_stream(bucket, key).await
     }
 
     async fn head_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {

@@ -1,14 +1,17 @@
 //! In-memory databases: RDS-like managed servers and PostgreSQL-like roles, databases and seeds.
 
 use crate::faults::{Base, Faults, Read};
+
+#[path = "database_dump.rs"]
+pub mod dump;
 use crate::inventory::Inventory;
 use crate::names::{
     POSTGRES_BOOTSTRAP_ROLE, POSTGRES_BUILTIN_DATABASES, postgres_database, postgres_identifier,
     postgres_role,
 };
 use provisio::database::{
-    AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec,
-    SeedSpec, Server, ServerSpec,
+    AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint,
+    RestoredDatabase, RoleSpec, SeedSpec, Server, ServerSpec,
 };
 use provisio::{
     Confirm, Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate,
@@ -505,6 +508,7 @@ impl Database for MemoryDatabase {
         DatabaseCapabilities {
             servers: true,
             roles_and_databases: true,
+            dump_restore: true,
         }
     }
 
@@ -782,6 +786,23 @@ impl Database for MemoryDatabase {
                 Ok(Deleted::Deleted)
             })
             .await
+    }
+
+    /// A JSON document of what the database holds (owner, applied seeds), in chunks; see
+    /// [`dump`].
+    async fn dump_database(&self, name: &str) -> Result<provisio::ByteStream> {
+        self.dump(name).await
+    }
+
+    /// Refuses a database that exists and has a seed applied (`Conflict`) before reading the
+    /// stream; reads the whole dump, then creates the database (or takes the existing empty
+    /// one) with the seeds of the dump. A broken stream or dump changes nothing.
+    async fn restore_database(
+        &self,
+        spec: &DatabaseSpec,
+        body: provisio::ByteStream,
+    ) -> Result<RestoredDatabase> {
+        self.restore(spec, body).await
     }
 
     async fn drop_role(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {

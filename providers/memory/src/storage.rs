@@ -24,6 +24,10 @@ pub use classes::{DEFAULT_REHYDRATE_TIME, MAX_EXPIRY_RULES};
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// The largest object one put accepts (S3's single PUT limit, 5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// The largest object a streamed put stores (S3's largest multipart object, 5 TiB).
+pub const MAX_STREAM_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// The size of the chunks [`ObjectStorage::get_object_stream`] hands out.
+pub const STREAM_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug)]
 struct Object {
@@ -654,6 +658,88 @@ impl ObjectStorage for MemoryStorage {
                     MAX_PAGE_SIZE,
                     MAX_PAGE_SIZE,
                 )?))
+            })
+            .await
+    }
+
+    /// Reads the whole stream (like S3's multipart upload, nothing is visible until it has
+    /// ended) and stores it in one step; a failing stream stores nothing. The bucket and key
+    /// are checked before the stream is read. The etag is [`content_etag`] of the whole body
+    /// (S3 gives a multipart upload an etag of its own, `"<md5 of part md5s>-<parts>"`).
+    async fn put_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: provisio::ByteStream,
+        content_type: Option<&str>,
+    ) -> Result<ObjectMeta> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.put_object_stream", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                if !self.lock().buckets.contains_key(&bucket) {
+                    return Err(no_bucket(&bucket));
+                }
+                let body = provisio::stream::collect(body, MAX_STREAM_SIZE, "object body").await?;
+                let mut s = self.lock();
+                let now = s.clock;
+                // the bucket may have gone while the stream was read, as on S3
+                let b = s
+                    .buckets
+                    .get_mut(&bucket)
+                    .ok_or_else(|| no_bucket(&bucket))?;
+                let meta = ObjectMeta {
+                    key: key.clone(),
+                    size: body.len() as u64,
+                    etag: content_etag(&body),
+                    content_type: content_type.map(str::to_string),
+                    storage_class: StorageClass::Standard,
+                };
+                b.objects.insert(
+                    key,
+                    Object {
+                        body,
+                        meta: meta.clone(),
+                        written_at: now,
+                        restore_ready: None,
+                    },
+                );
+                Ok(Changed(meta))
+            })
+            .await
+    }
+
+    /// The object in chunks of [`STREAM_CHUNK`] bytes (slices of the stored body, no copy).
+    async fn get_object_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(provisio::ByteStream, ObjectMeta)> {
+        let resource = format!("{bucket}/{key}");
+        self.base
+            .run("storage.get_object_stream", &resource, async {
+                let bucket = bucket_name(bucket)?;
+                let key = validate::object_key("object key", key)?;
+                let s = self.lock();
+                let b = s.buckets.get(&bucket).ok_or_else(|| no_bucket(&bucket))?;
+                let o = b.objects.get(&key).ok_or_else(|| {
+                    Error::not_found(format!(
+                        "object {key} does not exist in {bucket} (NoSuchKey)"
+                    ))
+                })?;
+                if !o.readable(Instant::now()) {
+                    return Err(provisio::storage::archived_object(
+                        &bucket,
+                        &key,
+                        o.meta.storage_class,
+                        "InvalidObjectState",
+                    ));
+                }
+                Ok(Read((
+                    provisio::stream::chunked(o.body.clone(), STREAM_CHUNK),
+                    o.meta.clone(),
+                )))
             })
             .await
     }

@@ -127,6 +127,11 @@ pub struct PostgresConfig {
     /// cannot open each other's databases. Default `true`.
     #[serde(default = "default_true")]
     pub revoke_public_connect: bool,
+    /// The directory holding `pg_dump` and `pg_restore`, for database dump and restore.
+    /// `None` (the default) uses the newest `/usr/lib/postgresql/<version>/bin`, else the
+    /// `PATH`. The client programs must be at least as new as the server.
+    #[serde(default)]
+    pub bin_dir: Option<PathBuf>,
 }
 
 fn default_host() -> String {
@@ -176,6 +181,7 @@ impl Default for PostgresConfig {
             rate_limit: None,
             application_name: default_application_name(),
             revoke_public_connect: true,
+            bin_dir: None,
         }
     }
 }

@@ -6,8 +6,8 @@ use crate::error::{PROVIDER, from_pg};
 use crate::pool::PooledConn;
 use crate::{quote, scram};
 use provisio::database::{
-    AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, RoleSpec, SeedSpec,
-    Server, ServerSpec,
+    AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, RestoredDatabase,
+    RoleSpec, SeedSpec, Server, ServerSpec,
 };
 use provisio::{
     Confirm, Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate,
@@ -444,6 +444,92 @@ impl PostgresDatabase {
         }
     }
 
+    /// Checks that the database exists (one query), then starts `pg_dump` (one request).
+    async fn dump_database_inner(&self, name: &str) -> Result<provisio::ByteStream> {
+        let name = validate::pg_database_name("database name", name)?;
+        {
+            let conn = self.admin().await?;
+            if Self::database_row(&conn, &name).await?.is_none() {
+                return Err(
+                    Error::not_found(format!("database {name:?} does not exist"))
+                        .with_resource(name),
+                );
+            }
+        }
+        provisio::requests::before_request(self.connector.info()).await;
+        crate::dump::dump(self.connector.config(), &name)
+    }
+
+    /// `Conflict` when the database holds any user relation (table, view, sequence, ...) in
+    /// any schema but the system ones: a restore never overwrites a live database.
+    async fn refuse_live(&self, name: &str) -> Result<()> {
+        let conn = self.connector.connect(name).await?;
+        let row = conn
+            .query_one(
+                "SELECT count(*), min(n.nspname || '.' || c.relname) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname !~ '^pg_(toast|temp_)'",
+                &[],
+            )
+            .await
+            .map_err(db_err(format!("looking for tables in database {name:?}")))?;
+        let count: i64 = row.get(0);
+        if count > 0 {
+            let example: Option<String> = row.get(1);
+            return Err(Error::conflict(format!(
+                "refusing to restore into database {name:?}: it exists and holds {count} \
+                 user tables, views or sequences (e.g. {}); a restore never overwrites a live \
+                 database",
+                example.unwrap_or_default()
+            ))
+            .with_resource(name));
+        }
+        Ok(())
+    }
+
+    /// Refuses a live database before anything changes, creates a missing one (or converges
+    /// an empty one's owner) as `ensure_database` does, then runs `pg_restore` as the owner.
+    async fn restore_database_inner(
+        &self,
+        spec: &DatabaseSpec,
+        body: provisio::ByteStream,
+    ) -> Result<RestoredDatabase> {
+        let name = validate::pg_database_name("database name", &spec.name)?;
+        let owner = validate::pg_identifier("database owner", &spec.owner)?;
+        let existed = {
+            let conn = self.admin().await?;
+            match Self::database_row(&conn, &name).await? {
+                Some(row) => {
+                    self.refuse_special_database(&name, row.is_template, "restore into")?;
+                    true
+                }
+                None => false,
+            }
+        };
+        if existed {
+            self.refuse_live(&name).await?;
+        }
+        let ensured = self.ensure_database_inner(spec).await?;
+        let created = ensured.outcome == provisio::Outcome::Created;
+        if !created && !existed {
+            // created concurrently between the look and the create: look again
+            self.refuse_live(&name).await?;
+        }
+        {
+            let conn = self.admin().await?;
+            Self::ensure_member(&conn, &owner).await?;
+        }
+        provisio::requests::before_request(self.connector.info()).await;
+        let bytes = crate::dump::restore(self.connector.config(), &name, &owner, body).await?;
+        Ok(RestoredDatabase {
+            database: name,
+            created,
+            bytes,
+        })
+    }
+
     async fn drop_role_inner(&self, name: &str, confirm: &Confirm) -> Result<Deleted> {
         let name = validate::pg_role_name("role name", name)?;
         confirm.check("role", &name)?;
@@ -515,6 +601,7 @@ impl Database for PostgresDatabase {
         DatabaseCapabilities {
             servers: false,
             roles_and_databases: true,
+            dump_restore: true,
         }
     }
 
@@ -585,6 +672,31 @@ impl Database for PostgresDatabase {
             "database.drop_database",
             name,
             self.drop_database_inner(name, confirm),
+        )
+        .await
+    }
+
+    /// `pg_dump -Fc --no-owner`, streamed (see `dump.rs`); `NotFound` for a missing database.
+    async fn dump_database(&self, name: &str) -> Result<provisio::ByteStream> {
+        self.run(
+            "database.dump_database",
+            name,
+            self.dump_database_inner(name),
+        )
+        .await
+    }
+
+    /// `pg_restore --no-owner --role=<owner> --single-transaction` fed from the stream;
+    /// `Conflict` for a database that holds any user table (see `dump.rs`).
+    async fn restore_database(
+        &self,
+        spec: &DatabaseSpec,
+        body: provisio::ByteStream,
+    ) -> Result<RestoredDatabase> {
+        self.run(
+            "database.restore_database",
+            &spec.name,
+            self.restore_database_inner(spec, body),
         )
         .await
     }

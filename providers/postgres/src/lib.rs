@@ -84,6 +84,7 @@
 mod client;
 mod config;
 mod database;
+mod dump;
 mod error;
 mod pool;
 mod quote;

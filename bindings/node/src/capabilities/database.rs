@@ -2,8 +2,11 @@
 //!
 //! Passwords (`admin_password`, `password`) cross as strings: `index.js` unwraps `Secret`s.
 
+use super::storage::Storage;
 use crate::errors::OrThrow;
 use crate::{from_js, millis, to_js};
+use napi::Env;
+use napi::bindgen_prelude::PromiseRaw;
 use napi_derive::napi;
 use provisio::Confirm;
 use provisio::database::{DatabaseSpec, DeleteServer, RoleSpec, SeedSpec, ServerSpec};
@@ -102,4 +105,72 @@ impl Database {
         let confirm = Confirm::named(confirm);
         to_js(&self.inner.drop_role(&name, &confirm).await.or_throw()?)
     }
+    /// Dumps the database into `bucket`/`key` of `storage`, streamed, never through a file:
+    /// `{ database, bucket, key, size, sha256, etag }`.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn dump_to_storage<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        storage: &Storage,
+        bucket: String,
+        key: String,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let d = self.inner.clone();
+        let s = storage.inner.clone();
+        env.spawn_future(async move {
+            let record =
+                provisio::archive::dump_to_storage(d.as_ref(), s.as_ref(), &name, &bucket, &key)
+                    .await
+                    .or_throw()?;
+            to_js(&record)
+        })
+    }
+    /// Restores the database `spec.name`, owned by `spec.owner`, from the dump at
+    /// `bucket`/`key` of `storage`, streamed; `expected` (`{ size, sha256 }`, as the dump
+    /// recorded) is checked before the restore can commit. A database that exists and holds
+    /// data is refused (`Conflict`): `{ database, created, bytes }`.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn restore_from_storage<'env>(
+        &self,
+        env: &'env Env,
+        spec: Value,
+        storage: &Storage,
+        bucket: String,
+        key: String,
+        expected: Option<Value>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let spec: DatabaseSpec = from_js("spec", spec)?;
+        let expected: Expected = match expected {
+            Some(v) => from_js("expected", v)?,
+            None => Expected::default(),
+        };
+        let expected = provisio::archive::Expected {
+            size: expected.size,
+            sha256: expected.sha256,
+        };
+        let d = self.inner.clone();
+        let s = storage.inner.clone();
+        env.spawn_future(async move {
+            let restored = provisio::archive::restore_from_storage(
+                d.as_ref(),
+                s.as_ref(),
+                &spec,
+                &bucket,
+                &key,
+                &expected,
+            )
+            .await
+            .or_throw()?;
+            to_js(&restored)
+        })
+    }
+}
+
+/// `{ size, sha256 }` of [`Database::restore_from_storage`].
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    size: Option<u64>,
+    sha256: Option<String>,
 }

@@ -367,6 +367,20 @@ class Database:
     def role_exists(self, name: str) -> bool: ...
     def drop_database(self, name: str, *, confirm: str) -> DeletedResult: ...
     def drop_role(self, name: str, *, confirm: str) -> DeletedResult: ...
+    def dump_to_storage(
+        self, name: str, *, storage: Storage | AsyncStorage, bucket: str, key: str
+    ) -> JsonDict: ...
+    def restore_from_storage(
+        self,
+        name: str,
+        *,
+        owner: str,
+        storage: Storage | AsyncStorage,
+        bucket: str,
+        key: str,
+        size: int | None = None,
+        sha256: str | None = None,
+    ) -> JsonDict: ...
 
 class AsyncDatabase:
     def info(self) -> ProviderInfo: ...
@@ -401,6 +415,20 @@ class AsyncDatabase:
     async def role_exists(self, name: str) -> bool: ...
     async def drop_database(self, name: str, *, confirm: str) -> DeletedResult: ...
     async def drop_role(self, name: str, *, confirm: str) -> DeletedResult: ...
+    async def dump_to_storage(
+        self, name: str, *, storage: Storage | AsyncStorage, bucket: str, key: str
+    ) -> JsonDict: ...
+    async def restore_from_storage(
+        self,
+        name: str,
+        *,
+        owner: str,
+        storage: Storage | AsyncStorage,
+        bucket: str,
+        key: str,
+        size: int | None = None,
+        sha256: str | None = None,
+    ) -> JsonDict: ...
 
 class Repo:
     @property

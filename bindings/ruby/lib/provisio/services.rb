@@ -191,6 +191,19 @@ module Provisio
     def drop_database(name, confirm:) = __call("drop_database", { name: name, confirm: confirm })
     # Drops a role; `confirm` must repeat its name.
     def drop_role(name, confirm:) = __call("drop_role", { name: name, confirm: confirm })
+    # Dumps the database into `bucket`/`key` of `storage` (a Provisio::Storage), streamed,
+    # never through a file: `{database:, bucket:, key:, size:, sha256:, etag:}`.
+    def dump_to_storage(name, storage:, bucket:, key:)
+      __call("dump_to_storage", { name: name, storage: storage, bucket: bucket, key: key })
+    end
+    # Restores the database `name`, owned by `owner`, from the dump at `bucket`/`key` of
+    # `storage`, streamed; `size` and `sha256`, when given, are checked before the restore can
+    # commit. A database that exists and holds data is refused (Provisio::ConflictError): a
+    # restore never overwrites a live database. `{database:, created:, bytes:}`.
+    def restore_from_storage(name, owner:, storage:, bucket:, key:, size: nil, sha256: nil)
+      __call("restore_from_storage", { name: name, owner: owner, storage: storage, bucket: bucket,
+                                       key: key, size: size, sha256: sha256 })
+    end
   end
 
   # A git repository: branches and commits (file contents are binary Strings).

@@ -1,7 +1,9 @@
-//! `database.server`, `database.role`, `database.database` and `database.seed`, one file each
-//! (`server.rs`, `role.rs`, `db.rs`, `seed.rs`); this module holds what they share.
+//! `database.server`, `database.role`, `database.database`, `database.seed` and
+//! `database.dump`, one file each (`server.rs`, `role.rs`, `db.rs`, `seed.rs`, `dump.rs`);
+//! this module holds what they share.
 
 mod db;
+mod dump;
 mod role;
 mod seed;
 mod server;
@@ -9,6 +11,7 @@ mod server;
 mod tests;
 
 pub use db::DatabaseDatabase;
+pub use dump::{DUMP_CONTENT_TYPE, DatabaseDump};
 pub use role::DatabaseRole;
 pub use seed::DatabaseSeed;
 pub use server::DatabaseServer;

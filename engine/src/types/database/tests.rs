@@ -180,3 +180,233 @@ async fn role_database_seed_lifecycles() {
         Deleted::AlreadyGone
     );
 }
+
+/// A role, a database `acme` owned by it with two seeds, and a bucket `archive`.
+async fn seeded_tenant(h: &Harness) {
+    use provisio::database::{DatabaseSpec, RoleSpec};
+    use provisio::{Database, ObjectStorage};
+    let db = &h.cloud.database;
+    db.ensure_role(&RoleSpec {
+        name: "acme".into(),
+        password: SecretString::new("pw"),
+    })
+    .await
+    .unwrap();
+    db.ensure_database(&DatabaseSpec {
+        name: "acme".into(),
+        owner: "acme".into(),
+    })
+    .await
+    .unwrap();
+    for id in ["schema", "initial-data"] {
+        db.apply_seed(&SeedSpec {
+            database: "acme".into(),
+            id: id.into(),
+            sql: format!("-- {id}"),
+        })
+        .await
+        .unwrap();
+    }
+    h.cloud
+        .storage
+        .ensure_bucket(&provisio::storage::BucketSpec::new("archive"))
+        .await
+        .unwrap();
+}
+
+fn dump_params() -> Value {
+    json!({"database": "acme", "bucket": "archive", "key": "acme/db.dump"})
+}
+
+#[test]
+fn dump_validates_params() {
+    DatabaseDump.validate(&dump_params()).unwrap();
+    let mut p = dump_params();
+    p["keep_on_delete"] = json!("${tenant.keep}");
+    p["database"] = json!("${database.name}");
+    DatabaseDump.validate(&p).unwrap();
+    for (field, bad) in [
+        ("database", json!("pg_x")),
+        ("bucket", json!("Not A Bucket")),
+        ("key", json!("")),
+        ("keep_on_delete", json!("maybe")),
+    ] {
+        let mut p = dump_params();
+        p[field] = bad;
+        rejects(DatabaseDump.validate(&p), field);
+    }
+    rejects(
+        DatabaseDatabase.validate(&json!({"name": "acme", "owner": "acme",
+            "restore_from": {"bucket": "archive"}})),
+        "restore_from.key",
+    );
+    rejects(
+        DatabaseDatabase.validate(&json!({"name": "acme", "owner": "acme",
+            "restore_from": {"bucket": "archive", "key": "k", "sha256": "abc"}})),
+        "restore_from.sha256",
+    );
+    DatabaseDatabase
+        .validate(&json!({"name": "acme", "owner": "acme", "restore_from": "${dump.location}"}))
+        .unwrap();
+    DatabaseDatabase
+        .validate(&json!({"name": "acme", "owner": "acme", "restore_from": null}))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn dump_lifecycle_and_no_op_when_recorded() {
+    use provisio::Database;
+    let h = Harness::new();
+    seeded_tenant(&h).await;
+    let ctx = h.ctx("db_archive", "tok");
+    let out = lifecycle(&DatabaseDump, &ctx, &dump_params()).await;
+    assert_eq!(out["database"], "acme");
+    assert_eq!(out["location"]["key"], "acme/db.dump");
+    assert_eq!(out["location"]["storage_provider"], "default");
+    assert_eq!(out["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(out["size"], out["location"]["size"]);
+
+    // recorded and still there: one head_object, no dump, even with the database gone
+    let a = DatabaseDump
+        .apply(&ctx, &dump_params(), None)
+        .await
+        .unwrap();
+    h.cloud
+        .database
+        .drop_database("acme", &provisio::Confirm::named("acme"))
+        .await
+        .unwrap();
+    let faults = h.cloud.database.faults().clone();
+    let dumps = faults.calls("database.dump_database");
+    let again = DatabaseDump
+        .apply(&ctx, &dump_params(), Some(&a.outputs))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::Unchanged);
+    assert_eq!(again.outputs, a.outputs);
+    assert_eq!(faults.calls("database.dump_database"), dumps);
+    assert_eq!(
+        DatabaseDump
+            .read(&ctx, &dump_params(), Some(&a.outputs))
+            .await
+            .unwrap(),
+        Some(a.outputs.clone())
+    );
+
+    // kept on delete: the object stays
+    let mut keep = dump_params();
+    keep["keep_on_delete"] = json!(true);
+    assert_eq!(
+        DatabaseDump.delete(&ctx, &keep, &a.outputs).await.unwrap(),
+        Deleted::Deleted
+    );
+    assert!(
+        DatabaseDump
+            .read(&ctx, &keep, None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // the object gone and the database gone: the dump cannot be made again
+    DatabaseDump
+        .delete(&ctx, &dump_params(), &a.outputs)
+        .await
+        .unwrap();
+    let e = DatabaseDump
+        .apply(&ctx, &dump_params(), Some(&a.outputs))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::NotFound, "{e}");
+}
+
+#[tokio::test]
+async fn restore_from_a_dump_never_over_a_live_database() {
+    use provisio::Database;
+    let h = Harness::new();
+    seeded_tenant(&h).await;
+    let before = h.cloud.database.inventory();
+    let dump = DatabaseDump
+        .apply(&h.ctx("db_archive", "tok"), &dump_params(), None)
+        .await
+        .unwrap();
+    let ctx = h.ctx("database", "tok");
+    let params = json!({"name": "acme", "owner": "acme", "restore_from": dump.outputs["location"]});
+
+    // a live database with data, no outputs recorded: refused, nothing changed
+    let e = DatabaseDatabase
+        .apply(&ctx, &params, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("acme"), "{e}");
+    assert_eq!(h.cloud.database.inventory(), before);
+    // with outputs recorded and the database live: the plain ensure
+    let recorded = json!({"name": "acme", "owner": "acme"});
+    let a = DatabaseDatabase
+        .apply(&ctx, &params, Some(&recorded))
+        .await
+        .unwrap();
+    assert_eq!(a.outcome, Outcome::Unchanged);
+
+    // archived: dropped; restore brings it back with the same seeds
+    h.cloud
+        .database
+        .drop_database("acme", &provisio::Confirm::named("acme"))
+        .await
+        .unwrap();
+    let a = DatabaseDatabase
+        .apply(&ctx, &params, Some(&recorded))
+        .await
+        .unwrap();
+    assert_eq!(a.outcome, Outcome::Created);
+    assert_eq!(a.outputs, recorded);
+    assert_eq!(h.cloud.database.inventory(), before);
+
+    // a dump whose checksum is not the recorded one is not restored
+    h.cloud
+        .database
+        .drop_database("acme", &provisio::Confirm::named("acme"))
+        .await
+        .unwrap();
+    let mut tampered = params.clone();
+    tampered["restore_from"]["sha256"] = json!("0".repeat(64));
+    let e = DatabaseDatabase
+        .apply(&ctx, &tampered, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("SHA-256"), "{e}");
+    assert!(!h.cloud.database.database_exists("acme").await.unwrap());
+    let mut wrong_size = params.clone();
+    wrong_size["restore_from"]["size"] = json!(1);
+    let e = DatabaseDatabase
+        .apply(&ctx, &wrong_size, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("recorded"), "{e}");
+
+    // no dump object: created empty
+    let mut missing = params.clone();
+    missing["restore_from"]["key"] = json!("acme/none.dump");
+    let a = DatabaseDatabase.apply(&ctx, &missing, None).await.unwrap();
+    assert_eq!(a.outcome, Outcome::Created);
+    assert!(h.cloud.database.seeds("acme").is_empty());
+    // an existing empty database is restored into
+    let a = DatabaseDatabase.apply(&ctx, &params, None).await.unwrap();
+    assert_eq!(a.outcome, Outcome::Updated);
+    assert_eq!(h.cloud.database.inventory(), before);
+
+    // an unknown storage provider is named
+    let mut other = params.clone();
+    other["restore_from"]["storage_provider"] = json!("nowhere");
+    h.cloud
+        .database
+        .drop_database("acme", &provisio::Confirm::named("acme"))
+        .await
+        .unwrap();
+    let e = DatabaseDatabase
+        .apply(&ctx, &other, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("storage_provider"), "{e}");
+}

@@ -16,7 +16,7 @@ use provisio::{Result, validate};
 
 /// A bucket or container name: valid for S3 or for Azure Blob (the provider applies its own
 /// rule as well). The S3 message is reported because it is the more detailed one.
-fn bucket_name(field: &str, value: &str) -> Result<String> {
+pub(crate) fn bucket_name(field: &str, value: &str) -> Result<String> {
     match validate::s3_bucket_name(field, value) {
         Ok(v) => Ok(v),
         Err(e) => validate::azure_container_name(field, value).map_err(|_| e),

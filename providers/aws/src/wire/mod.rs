@@ -319,6 +319,22 @@ impl Request {
     }
 }
 
+/// A successful answer whose body is read as a stream ([`Client::send_streaming`]).
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
+pub(crate) struct Streamed {
+    /// The answer's headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, as it arrives.
+    pub body: provisio::ByteStream,
+}
+
+impl Streamed {
+    /// A header's value, if it is there and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
 /// An answer: a success, or an error the request said it expected.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
@@ -545,8 +561,64 @@ impl Client {
         Ok(url)
     }
 
+    /// Sends `request` (a `GET` of an object) with retries until an answer's headers arrive,
+    /// and hands out its body as a stream as it arrives, without reading it whole: a failure
+    /// while reading is an `Err` item of the stream and is not retried (the reader decides).
+    /// An error answer fails the call as [`Client::send`] does; expected errors are not
+    /// supported here.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub(crate) async fn send_streaming(
+        &self,
+        request: &Request,
+        operation: &str,
+        resource: &str,
+    ) -> Result<Streamed> {
+        let url = self.url_of(request)?;
+        with_retries(
+            &self.inner.retry,
+            request.safety,
+            |_, _, _| {},
+            || async {
+                let response = self.respond(request, &url).await?;
+                if response.status().is_success() {
+                    let headers = response.headers().clone();
+                    let body = futures::stream::unfold(Some(response), |r| async move {
+                        let mut r = r?;
+                        match r.chunk().await {
+                            Ok(Some(chunk)) => Some((Ok(chunk), Some(r))),
+                            Ok(None) => None,
+                            Err(e) => Some((Err(transport_error(e)), None)),
+                        }
+                    });
+                    return Ok(Streamed {
+                        headers,
+                        body: Box::pin(body),
+                    });
+                }
+                // an error answer: read and classified as every other
+                let answer = self.answer_of(request, response).await?;
+                Err(Error::unexpected(format!(
+                    "HTTP {} answered a streamed request",
+                    answer.status
+                )))
+            },
+        )
+        .await
+        .map_err(|e| {
+            e.with_provider(PROVIDER)
+                .with_operation(operation)
+                .with_resource(resource)
+        })
+    }
+
     /// One signed request and its answer.
     async fn attempt(&self, request: &Request, url: &str) -> Result<Answer> {
+        let response = self.respond(request, url).await?;
+        self.answer_of(request, response).await
+    }
+
+    /// Signs and sends one request (paced and counted); the answer's body is not read yet.
+    async fn respond(&self, request: &Request, url: &str) -> Result<reqwest::Response> {
         let inner = &self.inner;
         let http = inner.http.as_ref().map_err(Error::unexpected)?;
         let credentials = self.credentials().await?;
@@ -596,7 +668,12 @@ impl Client {
         } else {
             provisio::requests::before_request(&inner.info).await;
         }
-        let response = builder.send().await.map_err(transport_error)?;
+        builder.send().await.map_err(transport_error)
+    }
+
+    /// Reads an answer: a success, an expected error, or the error it is.
+    async fn answer_of(&self, request: &Request, response: reqwest::Response) -> Result<Answer> {
+        let inner = &self.inner;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let retry_after = headers

@@ -508,6 +508,7 @@ pub(crate) async fn plan_with(
                 ownership: provisio::types::ownership::tags(&tenant.name, &blueprint.name, name),
                 idempotency_token: "",
                 written: &written,
+                transition: None,
             };
             match rt.read(&ctx, &rec.params, Some(&rec.outputs)).await? {
                 None => {
@@ -537,6 +538,7 @@ pub(crate) async fn plan_with(
                 ownership: provisio::types::ownership::tags(&tenant.name, &blueprint.name, name),
                 idempotency_token: "",
                 written: &written,
+                transition: None,
             },
             &desired,
         )?;

@@ -66,6 +66,9 @@ pub struct StepContext<'a> {
     /// Secret values this run wrote, so a later step of the run that needs one (a database
     /// role's password) does not read it back from the store. Held only for the run.
     pub written: &'a WrittenSecrets,
+    /// The lifecycle transition this step runs in (`None` in `apply`, `destroy`, `refresh`
+    /// and plans): a database's `restore_from` insists on its archive during `restore`.
+    pub transition: Option<crate::lifecycle::Transition>,
 }
 
 /// The secret values one run wrote to its secret stores, by provider name and secret name:

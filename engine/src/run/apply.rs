@@ -65,6 +65,7 @@ impl Engine {
         plan::check_providers(blueprint, &self.inner.registry, &self.inner.providers)?;
         self.locked(
             "apply",
+            None,
             blueprint,
             tenant,
             &options.cancel,

@@ -31,6 +31,7 @@ impl Engine {
         provisio::validate::tenant_name("tenant", &tenant.name)?;
         self.locked(
             "destroy",
+            None,
             blueprint,
             tenant,
             &options.cancel,

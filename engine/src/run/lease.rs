@@ -117,6 +117,7 @@ impl Engine {
     pub(super) async fn locked<T>(
         &self,
         operation: &'static str,
+        transition: Option<crate::lifecycle::Transition>,
         blueprint: &Blueprint,
         tenant: &Tenant,
         cancel: &CancellationToken,
@@ -142,6 +143,7 @@ impl Engine {
                 in_doubt: Default::default(),
                 requests: Default::default(),
                 written: Default::default(),
+                transition,
             };
             let r = body(&run).await;
             guard.release().await;

@@ -128,6 +128,8 @@ struct Run<'a> {
     requests: Arc<RequestTally>,
     /// Secret values the run wrote (see [`crate::resource::WrittenSecrets`]).
     written: crate::resource::WrittenSecrets,
+    /// The lifecycle transition the run carries out, if it is one.
+    transition: Option<crate::lifecycle::Transition>,
 }
 
 impl Run<'_> {
@@ -302,6 +304,7 @@ impl Engine {
             ownership: provisio::types::ownership::tags(&run.tenant.name, run.blueprint, resource),
             idempotency_token: token,
             written: &run.written,
+            transition: run.transition,
         }
     }
 

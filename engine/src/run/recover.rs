@@ -49,6 +49,7 @@ impl Engine {
                 ownership: intent.tags.clone(),
                 idempotency_token: &token,
                 written: &run.written,
+                transition: None,
             };
             let span = tracing::info_span!("provisio.recover", resource = %intent.resource, action = %intent.action);
             run.emit(|| EventKind::StepStarted {

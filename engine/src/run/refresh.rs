@@ -26,6 +26,7 @@ impl Engine {
         provisio::validate::tenant_name("tenant", &tenant.name)?;
         self.locked(
             "refresh",
+            None,
             blueprint,
             tenant,
             &options.cancel,

@@ -258,8 +258,14 @@ impl Engine {
                 )
                 .await?;
                 // a failed attempt of a waiting type left nothing to find (see
-                // `ResourceType::polling`): no read after it
-                if prior.is_none() && rt.polling(params).is_none() {
+                // `ResourceType::polling`): no read after it. Nor does a step that found the
+                // resource there before it (and refused it, say a database that holds data a
+                // restore would overwrite): this run did not make it, so it is not recorded as
+                // this tenant's
+                if prior.is_none()
+                    && rt.polling(params).is_none()
+                    && provenance != Provenance::Existed
+                {
                     let found = FoundAfterFailure {
                         name,
                         spec,

@@ -188,6 +188,7 @@ impl Engine {
         };
         self.locked(
             transition.as_str(),
+            Some(transition),
             &view,
             tenant,
             &options.cancel,

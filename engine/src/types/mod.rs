@@ -167,6 +167,7 @@ pub(crate) mod testing {
                 ownership: provisio::types::ownership::tags(&self.tenant.name, "launch", resource),
                 idempotency_token: token,
                 written: &self.written,
+                transition: None,
             }
         }
     }

@@ -184,6 +184,8 @@ async fn restore(
         .database_exists(&spec.name)
         .await
         .map_err(in_resource(ctx))?;
+    // what was there before this step: a refused restore did not make the database it found
+    provisio::existence::found(exists);
     if exists && prior.is_some() {
         return Ok(None);
     }
@@ -193,6 +195,14 @@ async fn restore(
         .await
         .map_err(in_resource(ctx))?;
     if dump.is_none() {
+        // `restore` is the one run that must not make an empty database of a missing archive
+        if ctx.transition == Some(crate::lifecycle::Transition::Restore) {
+            return Err(Error::not_found(format!(
+                "restore_from: the archive {}/{} (storage provider {:?}) is missing, so database {:?} was not restored; put the dump back (or remove restore_from to start empty) and run restore again",
+                from.bucket, from.key, from.storage_provider, spec.name
+            ))
+            .with_resource(ctx.resource));
+        }
         return Ok(None);
     }
     let expected = provisio::archive::Expected {

@@ -49,6 +49,21 @@ pub enum Operation {
     Retire,
 }
 
+impl Operation {
+    /// The lifecycle transition this operation is, if it is one.
+    pub fn transition(self) -> Option<crate::lifecycle::Transition> {
+        use crate::lifecycle::Transition as T;
+        match self {
+            Operation::Apply | Operation::Destroy | Operation::Refresh => None,
+            Operation::Suspend => Some(T::Suspend),
+            Operation::Resume => Some(T::Resume),
+            Operation::Archive => Some(T::Archive),
+            Operation::Restore => Some(T::Restore),
+            Operation::Retire => Some(T::Retire),
+        }
+    }
+}
+
 impl From<crate::lifecycle::Transition> for Operation {
     fn from(t: crate::lifecycle::Transition) -> Self {
         use crate::lifecycle::Transition as T;

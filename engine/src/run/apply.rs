@@ -64,8 +64,7 @@ impl Engine {
         blueprint.check_tenant(tenant)?;
         plan::check_providers(blueprint, &self.inner.registry, &self.inner.providers)?;
         self.locked(
-            "apply",
-            None,
+            Operation::Apply,
             blueprint,
             tenant,
             &options.cancel,

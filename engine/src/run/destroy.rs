@@ -30,8 +30,7 @@ impl Engine {
     ) -> Result<RunReport> {
         provisio::validate::tenant_name("tenant", &tenant.name)?;
         self.locked(
-            "destroy",
-            None,
+            Operation::Destroy,
             blueprint,
             tenant,
             &options.cancel,

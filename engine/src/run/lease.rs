@@ -116,8 +116,7 @@ impl Engine {
     /// releasing it whatever `body` returned.
     pub(super) async fn locked<T>(
         &self,
-        operation: &'static str,
-        transition: Option<crate::lifecycle::Transition>,
+        operation: crate::events::Operation,
         blueprint: &Blueprint,
         tenant: &Tenant,
         cancel: &CancellationToken,
@@ -125,7 +124,8 @@ impl Engine {
         body: impl AsyncFnOnce(&Run<'_>) -> Result<T>,
     ) -> Result<T> {
         let run_id = new_run_id();
-        let span = tracing::info_span!("provisio.run", run_id = %run_id, tenant = %tenant.name, operation = operation);
+        let span = tracing::info_span!("provisio.run", run_id = %run_id, tenant = %tenant.name, operation = %operation);
+        let transition = operation.transition();
         async {
             let cancel = cancel.child_token();
             let lost = Arc::new(AtomicBool::new(false));

@@ -25,8 +25,7 @@ impl Engine {
     ) -> Result<RefreshReport> {
         provisio::validate::tenant_name("tenant", &tenant.name)?;
         self.locked(
-            "refresh",
-            None,
+            Operation::Refresh,
             blueprint,
             tenant,
             &options.cancel,

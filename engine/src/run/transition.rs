@@ -187,8 +187,7 @@ impl Engine {
             released: blueprint.released_in(transition.target()),
         };
         self.locked(
-            transition.as_str(),
-            Some(transition),
+            transition.into(),
             &view,
             tenant,
             &options.cancel,

@@ -248,11 +248,7 @@ impl Engine {
                 )
                 .await
                 .or_throw()?;
-            let mut v = to_js(&plan)?;
-            v["counts"] = to_js(&plan.counts())?;
-            v["has_changes"] = json!(plan.has_changes());
-            v["text"] = json!(plan.to_string());
-            Ok(v)
+            plan_value(&plan)
         })
     }
 
@@ -417,11 +413,7 @@ impl Engine {
                 )
                 .await
                 .or_throw()?;
-            let mut v = to_js(&plan)?;
-            v["counts"] = to_js(&plan.counts())?;
-            v["has_changes"] = json!(plan.has_changes());
-            v["text"] = json!(plan.to_string());
-            Ok(v)
+            plan_value(&plan)
         })
     }
 
@@ -508,4 +500,14 @@ impl Engine {
             Ok(v)
         })
     }
+}
+
+/// A plan as `plan` and `planTransition` resolve to it: the plan with its `counts`,
+/// `has_changes` and the `text` the CLI prints.
+fn plan_value(plan: &provisio_engine::Plan) -> napi::Result<Value> {
+    let mut v = to_js(plan)?;
+    v["counts"] = to_js(&plan.counts())?;
+    v["has_changes"] = json!(plan.has_changes());
+    v["text"] = json!(plan.to_string());
+    Ok(v)
 }

@@ -191,6 +191,15 @@ fn overrides(allow: Option<Vec<String>>) -> std::collections::BTreeSet<String> {
     allow.unwrap_or_default().into_iter().collect()
 }
 
+/// A plan as `plan` and `plan_transition` return it: the plan with its `counts` and
+/// `has_changes`.
+fn plan_output(plan: &provisio_engine::Plan) -> provisio::Result<Output> {
+    let mut value = convert::json(plan)?;
+    value["counts"] = convert::json(&plan.counts())?;
+    value["has_changes"] = Value::Bool(plan.has_changes());
+    Ok(json_output(value))
+}
+
 /// A run report as Python data (`success` and `errors` added); with `check`, a failed run
 /// raises its first error with the report as `.report`.
 fn report_output(report: RunReport, check: bool) -> provisio::Result<Output> {
@@ -374,10 +383,7 @@ engine_operations! {
         Ok(Task::run(CancellationToken::new(), move |ctx| async move {
             let _sub = inner.dispatch.subscribe([tenant.name.as_str()], &ctx);
             let plan = inner.engine.plan(&bp, &tenant, &options).await?;
-            let mut value = convert::json(&plan)?;
-            value["counts"] = convert::json(&plan.counts())?;
-            value["has_changes"] = Value::Bool(plan.has_changes());
-            Ok(json_output(value))
+            plan_output(&plan)
         }))
     }
 
@@ -460,10 +466,7 @@ engine_operations! {
         let inner = this.clone();
         Ok(Task::run(CancellationToken::new(), move |_| async move {
             let plan = inner.engine.plan_transition(&bp, &tenant, transition, &options).await?;
-            let mut value = convert::json(&plan)?;
-            value["counts"] = convert::json(&plan.counts())?;
-            value["has_changes"] = Value::Bool(plan.has_changes());
-            Ok(json_output(value))
+            plan_output(&plan)
         }))
     }
 

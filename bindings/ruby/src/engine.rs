@@ -253,6 +253,15 @@ fn overrides(a: &Args<'_>) -> Result<std::collections::BTreeSet<String>, RbError
     Ok(allow.unwrap_or_default().into_iter().collect())
 }
 
+/// A plan as `plan` and `plan_transition` return it: the plan with its `counts` and
+/// `has_changes`.
+fn plan_output(plan: &provisio_engine::Plan) -> provisio::Result<Output> {
+    let mut value = convert::json(plan)?;
+    value["counts"] = convert::json(&plan.counts())?;
+    value["has_changes"] = Json::Bool(plan.has_changes());
+    Ok(json_output(value))
+}
+
 /// A run report as frozen Ruby data (`success` and `errors` added); with `check`, a failed
 /// run raises its first error with the report as `#report`.
 fn report_output(report: RunReport, check: bool) -> provisio::Result<Output> {
@@ -343,10 +352,7 @@ impl Engine {
                 Task::run(CancellationToken::new(), move |caller| async move {
                     let _sub = dispatch.subscribe([tenant.name.as_str()], &caller);
                     let plan = engine.plan(&bp, &tenant, &options).await?;
-                    let mut value = convert::json(&plan)?;
-                    value["counts"] = convert::json(&plan.counts())?;
-                    value["has_changes"] = Json::Bool(plan.has_changes());
-                    Ok(json_output(value))
+                    plan_output(&plan)
                 })
             }
             "apply" => {
@@ -425,10 +431,7 @@ impl Engine {
                         let plan = engine
                             .plan_transition(&bp, &tenant, transition, &options)
                             .await?;
-                        let mut value = convert::json(&plan)?;
-                        value["counts"] = convert::json(&plan.counts())?;
-                        value["has_changes"] = Json::Bool(plan.has_changes());
-                        Ok(json_output(value))
+                        plan_output(&plan)
                     })
                 } else {
                     let cancel = CancellationToken::new();

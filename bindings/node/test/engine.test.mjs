@@ -37,6 +37,16 @@ async function rejection(promise) {
   )
 }
 
+/**
+ * How many resources of `bp` exist once launched (not those `only_in` other phases).
+ * @param {import('../index.mjs').Blueprint} bp
+ */
+function launchedCount(bp) {
+  const doc = /** @type {{ resources: Record<string, { only_in?: string[] }> }} */ (bp.toObject())
+  return Object.values(doc.resources).filter((r) => !r.only_in || r.only_in.includes('launched'))
+    .length
+}
+
 /** @param {string} name */
 function tenant(name) {
   return { name, secrets: { smtp_password: new Secret(SMTP) } }
@@ -51,15 +61,18 @@ test('launch: plan, apply, no-op, destroy', async () => {
   const engine = new Engine(providers, { onEvent: (e) => events.push(e) })
   const bp = Blueprint.load(LAUNCH)
   assert.equal(bp.name, 'launch-tenant')
+  const launched = launchedCount(bp)
+  assert.equal(launched, 24)
+  assert.equal(bp.resources.length, 26, 'two more only while archived or retired')
 
   const plan = await engine.plan(bp, tenant('acme'))
   assert.equal(plan.has_changes, true)
-  assert.equal(plan.counts.create, bp.resources.length)
+  assert.equal(plan.counts.create, launched)
   assert.match(plan.text, /Plan for tenant "acme"/)
 
   const applied = await engine.apply(bp, tenant('acme'))
   assert.equal(applied.success, true, JSON.stringify(applied.errors))
-  assert.equal(applied.summary.created, bp.resources.length)
+  assert.equal(applied.summary.created, launched)
   assert.deepEqual(applied.errors, [])
 
   const inv = w.inventory()
@@ -237,7 +250,7 @@ test('an AbortSignal cancels a run, which rolls back', async () => {
   const aborted = AbortSignal.abort()
   const none = await engine.apply(LAUNCH, tenant('zeta'), { signal: aborted })
   assert.equal(none.summary.created, 0)
-  assert.equal(none.summary.skipped, Blueprint.load(LAUNCH).resources.length)
+  assert.equal(none.summary.skipped, launchedCount(Blueprint.load(LAUNCH)))
   assert.deepEqual(w.inventory(), before)
 })
 

@@ -163,16 +163,40 @@ impl Blueprint {
         for phase in Phase::ALL {
             let view = self.in_phase(phase);
             if phase != Phase::Launched {
-                view.validate(registry).map_err(|e| {
-                    let mut out =
-                        Error::new(e.kind().clone(), format!("phase {phase}: {}", e.message()));
-                    if let Some(r) = e.resource() {
-                        out = out.with_resource(r);
-                    }
-                    out
-                })?;
+                view.validate(registry)
+                    .map_err(|e| self.in_phase_error(e, phase))?;
             }
         }
         Ok(())
+    }
+}
+
+impl Blueprint {
+    /// An error of a phase's view, located where the value is written: a parameter of a
+    /// resource that declares params for the phase becomes
+    /// `resources.<name>.phases.<phase>.params...`; a resource's other errors are its own
+    /// (its params are the same in every phase); anything else is prefixed with the phase.
+    fn in_phase_error(&self, e: Error, phase: Phase) -> Error {
+        let message = match e.resource() {
+            Some(r) => {
+                let declared = self
+                    .resources
+                    .get(r)
+                    .is_some_and(|s| matches!(s.phases.get(&phase), Some(PhaseVariant::Params(_))));
+                let params = format!("resources.{r}.params");
+                match e.message().strip_prefix(&params) {
+                    Some(rest) if declared => {
+                        format!("resources.{r}.phases.{phase}.params{rest}")
+                    }
+                    _ => return e,
+                }
+            }
+            None => format!("phase {phase}: {}", e.message()),
+        };
+        let mut out = Error::new(e.kind().clone(), message);
+        if let Some(r) = e.resource() {
+            out = out.with_resource(r);
+        }
+        out
     }
 }

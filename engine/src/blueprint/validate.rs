@@ -107,10 +107,12 @@ impl Blueprint {
     /// ([`Blueprint::in_phase`]), which is what apply runs.
     pub fn validate(&self, registry: &Registry) -> Result<Graph> {
         if self.has_lifecycle() {
-            self.check_lifecycle(registry)?;
-            return self
+            // the blueprint as apply runs it first: its errors name the resource's own fields
+            let graph = self
                 .in_phase(crate::lifecycle::Phase::Launched)
-                .validate(registry);
+                .validate(registry)?;
+            self.check_lifecycle(registry)?;
+            return Ok(graph);
         }
         let bp_ok = !self.name.is_empty()
             && self.name.len() <= 63

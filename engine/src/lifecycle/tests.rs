@@ -156,7 +156,7 @@ fn bad_declarations_are_refused_naming_the_field_and_rule() {
         invalid(&format!(
             "  a:\n{rec}    phases: {{ suspended: {{ params: {{ ttl: soon }} }} }}\n"
         )),
-        "phase suspended: resources.a.params.ttl: expected an integer, found \"soon\""
+        "resources.a.phases.suspended.params.ttl: expected an integer, found \"soon\""
     );
 }
 

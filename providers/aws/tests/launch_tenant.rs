@@ -255,7 +255,10 @@ fn launch_tenant_apply_reapply_destroy() {
         assert!(report.is_success(), "apply failed: {:?}", report.errors);
         assert_eq!(
             report.summary.created,
-            blueprint.resources.len(),
+            blueprint
+                .in_phase(provisio_engine::Phase::Launched)
+                .resources
+                .len(),
             "{:?}",
             report.summary
         );

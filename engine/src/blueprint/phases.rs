@@ -124,7 +124,8 @@ impl Blueprint {
             .collect()
     }
 
-    /// Checks the lifecycle declarations and validates every phase's view.
+    /// Checks the lifecycle declarations and validates the views of the phases other than
+    /// `launched`.
     pub(super) fn check_lifecycle(&self, registry: &Registry) -> Result<()> {
         for (name, spec) in &self.resources {
             if let Some(only) = &spec.only_in
@@ -160,18 +161,15 @@ impl Blueprint {
                 }
             }
         }
-        for phase in Phase::ALL {
-            let view = self.in_phase(phase);
-            if phase != Phase::Launched {
-                view.validate(registry)
-                    .map_err(|e| self.in_phase_error(e, phase))?;
-            }
+        // the launched view is validated by `validate` itself, before this
+        for phase in [Phase::Suspended, Phase::Archived, Phase::Retired] {
+            self.in_phase(phase)
+                .validate(registry)
+                .map_err(|e| self.in_phase_error(e, phase))?;
         }
         Ok(())
     }
-}
 
-impl Blueprint {
     /// An error of a phase's view, located where the value is written: a parameter of a
     /// resource that declares params for the phase becomes
     /// `resources.<name>.phases.<phase>.params...`; a resource's other errors are its own

@@ -133,15 +133,21 @@ impl Engine {
         blueprint.validate(&self.inner.registry)?;
         self.transition_from(&tenant.name, transition).await?;
         let view = blueprint.in_phase(transition.target());
-        let mut options = options.clone();
-        options
-            .overrides
-            .extend(blueprint.released_in(transition.target()));
         let records =
             crate::state::records_by_name(self.inner.state.as_ref(), &tenant.name).await?;
-        options
-            .overrides
-            .retain(|o| records.contains_key(o) || view.resources.contains_key(o));
+        // a typo in an override is refused as the transition itself refuses it; the
+        // blueprint's own releases count only for what is recorded
+        super::check_overrides(
+            &options.overrides,
+            blueprint.resources.keys().chain(records.keys()),
+        )?;
+        let mut options = options.clone();
+        options.overrides.extend(
+            blueprint
+                .released_in(transition.target())
+                .into_iter()
+                .filter(|r| records.contains_key(r)),
+        );
         plan::plan(
             &self.inner.registry,
             &self.inner.providers,

@@ -223,7 +223,7 @@ pub(crate) async fn records_by_name(
 /// The last recorded outputs of the absent resources of a phase's view (see
 /// [`crate::lifecycle`]): their records' outputs, or, for a resource whose record is gone
 /// (deleted by the transition that a crash interrupted), the outputs of its last successful
-/// create or update in the journal. A resource with neither (never created: an archive before
+/// create or update in the journal (read only for a tenant that has a lifecycle record). A resource with neither (never created: an archive before
 /// the first `archive`) has every output of its type `null`, so a reference to it is `null`.
 pub(crate) async fn last_outputs(
     store: &dyn StateStore,
@@ -242,10 +242,15 @@ pub(crate) async fn last_outputs(
             None => missing.push(n.clone()),
         }
     }
-    if missing.is_empty() {
-        return Ok(out);
-    }
-    for e in store.journal(tenant, 0).await? {
+    // Only a transition makes what a launched tenant lacks, and a transition records the
+    // tenant's phase before its first step: without that record the journal holds nothing
+    // for these, and is not read (an apply of a never-transitioned tenant stays one keyed read).
+    let journal = if missing.is_empty() || store.get_phase(tenant).await?.is_none() {
+        Vec::new()
+    } else {
+        store.journal(tenant, 0).await?
+    };
+    for e in journal {
         if e.phase == JournalPhase::Succeeded
             && missing.contains(&e.resource)
             && let Some(o) = e.detail.get("outputs")

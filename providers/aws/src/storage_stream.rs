@@ -4,8 +4,9 @@
 //! * **Upload.** The stream is cut into parts of [`PART_SIZE`] (8 MiB; S3 wants at least
 //!   5 MiB for every part but the last). A body that ends before its first part is full goes
 //!   as one `PutObject` (one request). Otherwise: one `CreateMultipartUpload`, one
-//!   `UploadPart` per part, sent one after the other while the next part is read (at most one
-//!   part and one chunk in memory), then one `CompleteMultipartUpload`. A part is held in
+//!   `UploadPart` per part, sent one after the other while the next part is read (at most two
+//!   parts in memory: the one being sent and the one being read), then one
+//!   `CompleteMultipartUpload`. A part is held in
 //!   memory until S3 took it, so a part that fails with a retryable error is sent again by the
 //!   client (the stream itself is never replayed). When the stream fails, or a part or the
 //!   completion fails, the upload is aborted (`AbortMultipartUpload`, one more request): S3
@@ -168,21 +169,17 @@ impl Upload<'_> {
     const OP: &'static str = "storage.put_object_stream";
 
     /// Uploads every part, `first` (full) included, and completes the upload: its etag and
-    /// size.
+    /// size. While a part is being sent, the next one is read from `body` (two parts in
+    /// memory at most), so the producer (`pg_dump`) keeps writing instead of waiting for each
+    /// upload.
     async fn parts(&self, body: &mut ByteStream, first: Vec<u8>) -> Result<(String, u64)> {
         let mut buf = first;
         let mut etags: Vec<String> = Vec::new();
         let mut size = 0u64;
-        loop {
-            let more = if buf.len() >= PART_SIZE {
-                true
-            } else {
-                provisio::stream::fill(body, &mut buf, PART_SIZE).await?
-            };
-            if !more && buf.is_empty() {
-                break;
-            }
-            let part: Vec<u8> = if more {
+        let mut more =
+            buf.len() >= PART_SIZE || provisio::stream::fill(body, &mut buf, PART_SIZE).await?;
+        while more || !buf.is_empty() {
+            let part: Vec<u8> = if buf.len() >= PART_SIZE {
                 buf.drain(..PART_SIZE).collect()
             } else {
                 std::mem::take(&mut buf)
@@ -197,10 +194,21 @@ impl Upload<'_> {
                 ));
             }
             size += part.len() as u64;
-            etags.push(self.part(etags.len() + 1, Bytes::from(part)).await?);
+            let upload = self.part(etags.len() + 1, Bytes::from(part));
             if !more {
+                etags.push(upload.await?);
                 break;
             }
+            let next = async {
+                if buf.len() >= PART_SIZE {
+                    Ok(true)
+                } else {
+                    provisio::stream::fill(body, &mut buf, PART_SIZE).await
+                }
+            };
+            let (etag, next_more) = futures::future::try_join(upload, next).await?;
+            etags.push(etag);
+            more = next_more;
         }
         Ok((self.complete(&etags).await?, size))
     }

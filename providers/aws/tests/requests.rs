@@ -462,7 +462,7 @@ fn s3_storage_class_and_expiry_requests() {
         assert_eq!(err.kind(), &provisio::ErrorKind::Conflict, "{err}");
         assert_sent("get_object of an archived object", &n, svc, 1);
 
-        // back: a restore per object first (HeadObject + RestoreObject), then the copies
+        // back: a RestoreObject per object first (202: started), then the copies
         let (c, n) =
             count(s3.set_prefix_storage_class(&name, "t/acme/", StorageClass::Standard)).await;
         let c = c?;
@@ -471,7 +471,7 @@ fn s3_storage_class_and_expiry_requests() {
             "set_prefix_storage_class, restores started",
             &n,
             svc,
-            1 + 3 * 2,
+            1 + 3,
         );
         let restore = witness
             .head_object()
@@ -487,7 +487,7 @@ fn s3_storage_class_and_expiry_requests() {
         let c = c?;
         assert_eq!((c.changed, c.pending), (3, 0));
         assert_sent(
-            "set_prefix_storage_class, restored (HeadObject + CopyObject each)",
+            "set_prefix_storage_class, restored (RestoreObject answering 200 + CopyObject each)",
             &n,
             svc,
             1 + 3 * 2,

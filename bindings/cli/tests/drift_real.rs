@@ -5,7 +5,9 @@
 //! --refresh` must read each resource and repair what drifted; the repair is checked on moto
 //! and in the repository themselves.
 
+mod common;
 use assert_cmd::Command;
+use common::{config_repository, git};
 use provisio::{Compute, ObjectStorage};
 use provisio_aws::{Aws, AwsConfig};
 use std::path::Path;
@@ -70,15 +72,6 @@ fn fleet(dir: &Path, args: &[&str]) -> String {
     text
 }
 
-fn git(args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_apply_with_refresh_puts_back_what_drifted_on_moto_and_git() {
     let Some(endpoint) = std::env::var("PROVISIO_TEST_AWS_ENDPOINT")
@@ -90,31 +83,7 @@ async fn fleet_apply_with_refresh_puts_back_what_drifted_on_moto_and_git() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let repo = dir.join("tenant-config.git");
-    git(&[
-        "init",
-        "--bare",
-        "--initial-branch=main",
-        repo.to_str().unwrap(),
-    ]);
-    // the base branch the tenant branches start from
-    let seed = dir.join("seed");
-    git(&["init", "--initial-branch=main", seed.to_str().unwrap()]);
-    std::fs::write(seed.join("README.md"), "tenant configuration\n").unwrap();
-    let s = seed.to_str().unwrap();
-    git(&["-C", s, "add", "."]);
-    git(&[
-        "-C",
-        s,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.test",
-        "commit",
-        "-qm",
-        "init",
-    ]);
-    git(&["-C", s, "push", "-q", repo.to_str().unwrap(), "main"]);
+    let repo = config_repository(dir);
 
     std::fs::write(dir.join("blueprint.yaml"), BLUEPRINT).unwrap();
     // unique tenant names: moto keeps what other tests made

@@ -21,6 +21,8 @@
 //! health check asks the local HTTP server, the staging directory is under the test's
 //! directory, and the check's deadline is 15 s (a check that never passes is part of it).
 
+mod common;
+use common::{config_repository, git};
 use provisio::{CiServer, Compute, DnsProvider, ObjectStorage};
 use provisio_aws::{Aws, AwsConfig};
 use provisio_engine::state::sqlite::SqliteStateStore;
@@ -39,15 +41,6 @@ fn launch_dir() -> PathBuf {
 
 fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn git(args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -309,30 +302,7 @@ async fn a_tenant_through_launch_suspend_resume_archive_restore_retire_on_real_s
     }
 
     // the tenant configuration repository, with its main branch
-    let repo = work.join("tenant-config.git");
-    git(&[
-        "init",
-        "--bare",
-        "--initial-branch=main",
-        repo.to_str().unwrap(),
-    ]);
-    let seed = work.join("seed");
-    git(&["init", "--initial-branch=main", seed.to_str().unwrap()]);
-    std::fs::write(seed.join("README.md"), "tenant configuration\n").unwrap();
-    let s = seed.to_str().unwrap();
-    git(&["-C", s, "add", "."]);
-    git(&[
-        "-C",
-        s,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.test",
-        "commit",
-        "-qm",
-        "init",
-    ]);
-    git(&["-C", s, "push", "-q", repo.to_str().unwrap(), "main"]);
+    let repo = config_repository(&work);
 
     let health = health_server();
     let (bin, docker_log) = stand_in_docker(&work);

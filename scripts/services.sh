@@ -35,7 +35,26 @@ pg_bindir() {
   return 1
 }
 
-# PostgreSQL in a throw-away cluster on 127.0.0.1:$PROVISIO_PG_PORT, trust auth, user postgres.
+# A throw-away CA and a server certificate for 127.0.0.1 (IP SAN) signed by it, in $1: the test
+# cluster offers TLS, so clients can try every sslmode against it (PROVISIO_TEST_POSTGRES_CA).
+pg_test_certificates() {
+  local dir="$1"
+  [ -f "$dir/server.crt" ] && [ -f "$dir/ca.crt" ] && return 0
+  command -v openssl >/dev/null 2>&1 || { log "installing openssl"; apt_install openssl; }
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=provisio test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" \
+    -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 30 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  chown postgres "$dir/server.key" && chmod 600 "$dir/server.key"
+}
+
+# PostgreSQL in a throw-away cluster on 127.0.0.1:$PROVISIO_PG_PORT, trust auth, user postgres,
+# TLS offered (see pg_test_certificates).
 start_postgres() {
   local port="${PROVISIO_PG_PORT:-55439}" bindir data
   if ! bindir=$(pg_bindir); then
@@ -50,11 +69,15 @@ start_postgres() {
   if [ ! -f "$data/PG_VERSION" ]; then
     su postgres -s /bin/sh -c "'$bindir/initdb' -D '$data' -A trust -U postgres --no-sync" >/dev/null
   fi
+  pg_test_certificates "$PROVISIO_SERVICES_DIR/pg/tls"
+  local tls="$PROVISIO_SERVICES_DIR/pg/tls"
   su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' -w -t 60 -l '$PROVISIO_SERVICES_DIR/pg/postgres.log' \
-      -o \"-p $port -k '$PROVISIO_SERVICES_DIR/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start" >/dev/null
+      -o \"-p $port -k '$PROVISIO_SERVICES_DIR/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 \
+      -c ssl=on -c ssl_cert_file='$tls/server.crt' -c ssl_key_file='$tls/server.key'\" start" >/dev/null
   echo "postgres $(head -n 1 "$data/postmaster.pid")" >>"$PROVISIO_SERVICES_DIR/pids"
   wait_for_port 127.0.0.1 "$port" 30
   export PROVISIO_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export PROVISIO_TEST_POSTGRES_CA="$tls/ca.crt"
   log "PostgreSQL on 127.0.0.1:$port (pid $(head -n 1 "$data/postmaster.pid"))"
 }
 

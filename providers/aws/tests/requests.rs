@@ -467,12 +467,7 @@ fn s3_storage_class_and_expiry_requests() {
             count(s3.set_prefix_storage_class(&name, "t/acme/", StorageClass::Standard)).await;
         let c = c?;
         assert_eq!((c.changed, c.pending), (0, 3));
-        assert_sent(
-            "set_prefix_storage_class, restores started",
-            &n,
-            svc,
-            1 + 3,
-        );
+        assert_sent("set_prefix_storage_class, restores started", &n, svc, 1 + 3);
         let restore = witness
             .head_object()
             .bucket(&name)

@@ -8,11 +8,6 @@ use crate::config::{PostgresConfig, SslMode};
 use crate::error::from_pg;
 use crate::pool::{Pool, PooledConn};
 use provisio::{Error, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -311,114 +306,18 @@ impl Connector {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// The rustls client configuration for `require` (encrypt, accept any certificate) or
 /// `verify-full` (the given CA file's roots or the system's, host name checked).
 pub(crate) fn tls_config(
     mode: SslMode,
     ca_file: Option<&std::path::Path>,
 ) -> Result<rustls::ClientConfig> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::unexpected(format!("TLS setup: {e}")))?;
-    let config = match mode {
+    let verification = match mode {
         SslMode::Disable => unreachable!("no TLS configuration for sslmode=disable"),
-        SslMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_no_client_auth(),
-        SslMode::VerifyFull => builder
-            .with_root_certificates(roots(ca_file)?)
-            .with_no_client_auth(),
+        SslMode::Require => provisio_pgtls::Verification::None,
+        SslMode::VerifyFull => provisio_pgtls::Verification::Full,
     };
-    Ok(config)
-}
-
-fn roots(ca_file: Option<&std::path::Path>) -> Result<rustls::RootCertStore> {
-    let mut store = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|iter| iter.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    Error::invalid_field(
-                        "ca_file",
-                        format!("cannot read PEM certificates from {}: {e}", path.display()),
-                    )
-                })?;
-            let (added, _ignored) = store.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(Error::invalid_field(
-                    "ca_file",
-                    format!("{} holds no usable CA certificate", path.display()),
-                ));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _ignored) = store.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(Error::invalid_field(
-                    "ca_file",
-                    "sslmode verify-full found no system CA certificates; set ca_file to a PEM bundle",
-                ));
-            }
-        }
-    }
-    Ok(store)
-}
-
-/// `sslmode=require`: the handshake's signatures are still checked (so the session keys belong
-/// to whoever holds the certificate's key), but the certificate itself is not.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    provisio_pgtls::client_config(verification, ca_file, "ca_file")
 }
 
 #[cfg(test)]

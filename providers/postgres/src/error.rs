@@ -84,18 +84,12 @@ fn client_side_kind(err: &tokio_postgres::Error, text: &str) -> ErrorKind {
     if err.is_closed() {
         return ErrorKind::Transient;
     }
+    if let Some(kind) = provisio_pgtls::tls_error_kind(err) {
+        return kind;
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(s) = source {
-        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return tls_kind(tls);
-        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return tls_kind(tls);
-            }
             return io_kind(io.kind());
         }
         source = s.source();
@@ -107,16 +101,6 @@ fn client_side_kind(err: &tokio_postgres::Error, text: &str) -> ErrorKind {
         ErrorKind::InvalidInput
     } else {
         ErrorKind::Unexpected
-    }
-}
-
-/// A certificate the client cannot verify means the *server* could not be authenticated.
-fn tls_kind(err: &rustls::Error) -> ErrorKind {
-    match err {
-        rustls::Error::InvalidCertificate(_)
-        | rustls::Error::NoCertificatesPresented
-        | rustls::Error::UnsupportedNameType => ErrorKind::Unauthenticated,
-        _ => ErrorKind::Transient,
     }
 }
 

@@ -621,13 +621,46 @@ async fn connection_failures_are_classified() {
     let e = db.role_exists("acme").await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::NotFound, "{e}");
 
-    // TLS required by the client, but the test server has none: a configuration error,
-    // not a silent fallback to plaintext.
-    let c = common::config(&url).with_sslmode(SslMode::Require);
-    let db = PostgresDatabase::new(c).unwrap();
-    let e = db.role_exists("acme").await.unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{e}");
-    assert!(e.message().contains("does not support TLS"), "{e}");
+    match std::env::var("PROVISIO_TEST_POSTGRES_CA")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        // The test cluster offers TLS with a certificate for 127.0.0.1 from a throw-away CA
+        // (scripts/services.sh): require and verify-full (with that CA) connect; verify-full
+        // with the system's roots refuses the server.
+        Some(ca) => {
+            let c = common::config(&url).with_sslmode(SslMode::Require);
+            PostgresDatabase::new(c)
+                .unwrap()
+                .role_exists("acme")
+                .await
+                .unwrap();
+            let c = common::config(&url)
+                .with_sslmode(SslMode::VerifyFull)
+                .with_ca_file(&ca);
+            PostgresDatabase::new(c)
+                .unwrap()
+                .role_exists("acme")
+                .await
+                .unwrap();
+            let c = common::config(&url).with_sslmode(SslMode::VerifyFull);
+            let e = PostgresDatabase::new(c)
+                .unwrap()
+                .role_exists("acme")
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), &ErrorKind::Unauthenticated, "{e}");
+        }
+        // TLS required by the client, but the server has none: a configuration error, not a
+        // silent fallback to plaintext.
+        None => {
+            let c = common::config(&url).with_sslmode(SslMode::Require);
+            let db = PostgresDatabase::new(c).unwrap();
+            let e = db.role_exists("acme").await.unwrap_err();
+            assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{e}");
+            assert!(e.message().contains("does not support TLS"), "{e}");
+        }
+    }
 
     // A CA file that is not one fails at construction.
     let c = common::config(&url)

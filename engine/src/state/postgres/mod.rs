@@ -1,13 +1,19 @@
 //! The PostgreSQL state store: many workers on many machines sharing one database.
 //!
-//! - **TLS is not wired yet**: connections use `tokio_postgres::NoTls`, so use it only on a
-//!   trusted network or through a local socket/tunnel until TLS support lands.
+//! - **TLS** (rustls) as libpq's `sslmode` in the URL says: `disable`, `prefer` (the
+//!   default, as in libpq: TLS when the server offers it, certificate not checked), `require`,
+//!   `verify-ca` and `verify-full` (the certificate checked against `sslrootcert`, a PEM file,
+//!   else the system's roots; `verify-full` also checks the host name). Workers that reach the
+//!   store over a network should use `verify-full`. See [`connect::Settings`].
+//! - **A small pool**: up to `pool_size` connections (a URL parameter of provisio's own,
+//!   default 4, at most 32), opened on first use and taken in turn; each pipelines the calls
+//!   sent on it. A connection that dropped is opened again by the next call that picks it.
 //! - **Tables live in one schema** (`provisio` by default, see
 //!   [`PostgresStateStore::connect_with_schema`]), created with versioned migrations recorded
 //!   in `<schema>.schema_migrations`. Migrations run at connect inside one transaction that
 //!   first takes a transaction-scoped advisory lock, so several workers starting at once apply
 //!   them exactly once.
-//! - **Every write is one atomic statement** on the shared connection (auto-committed; with
+//! - **Every write is one atomic statement** on one of the connections (auto-committed; with
 //!   the server's default `synchronous_commit = on` it is durable when the call returns):
 //!   - leases are taken with `INSERT ... ON CONFLICT (tenant) DO UPDATE ... WHERE <free,
 //!     same owner or expired>`, which PostgreSQL runs under the row lock, so of many workers
@@ -21,18 +27,19 @@
 //! - **Text columns**: names use the `"C"` collation so lists come back in byte order, like
 //!   the other stores. JSON values are stored as `TEXT` holding serde_json's text (cast with
 //!   `::jsonb` to query them): `jsonb` would reject `\u0000` and renormalise numbers.
-//! - **Reconnects**: when the connection drops, the call in flight fails with
-//!   `ErrorKind::Transient` and the next call connects again.
+//! - **Reconnects**: when a connection drops, the calls in flight on it fail with
+//!   `ErrorKind::Transient` and the next call that picks it connects again.
 //! - The connection URL may hold a password: it is never logged nor put in an error.
 
 use super::{
     FleetCursor, JournalEntry, JournalPhase, Lease, ResourceRecord, StateStore, TenantPhase, now_ms,
 };
 use provisio::{Error, ErrorKind, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 
 /// The schema [`PostgresStateStore::connect`] uses.
 pub const DEFAULT_SCHEMA: &str = "provisio";
@@ -354,26 +361,54 @@ struct Conn {
 
 /// The PostgreSQL [`StateStore`].
 ///
-/// One connection, shared by every task (tokio-postgres pipelines concurrent calls on it);
-/// run one store per worker process. It follows every rule of the
-/// [module documentation](super); see this module's documentation for the SQL details.
-/// TLS is not wired yet (`NoTls`).
+/// A small pool of connections (`pool_size` in the URL, default 4), shared by every task
+/// (tokio-postgres pipelines concurrent calls on each); run one store per worker process. It
+/// follows every rule of the [module documentation](super); see this module's documentation
+/// for the SQL details and TLS.
 ///
 /// ```no_run
 /// use provisio_engine::state::{StateStore, postgres::PostgresStateStore};
 /// # async fn demo() -> provisio::Result<()> {
-/// let store = PostgresStateStore::connect("postgres://provisio@127.0.0.1:5432/provisio").await?;
+/// let store = PostgresStateStore::connect(
+///     "postgres://provisio@db.internal:5432/provisio?sslmode=verify-full&sslrootcert=/etc/provisio/ca.pem&pool_size=4",
+/// )
+/// .await?;
 /// let tenants = store.list_tenants().await?;
 /// # Ok(()) }
 /// ```
 pub struct PostgresStateStore {
-    url: String,
+    settings: connect::Settings,
     /// The quoted schema name, ready to prefix table names.
     quoted_schema: String,
     schema: String,
-    conn: RwLock<Arc<Conn>>,
-    /// Serialises reconnects.
+    /// `pool_size` slots, each a live connection or none yet.
+    slots: Vec<Slot>,
+    /// The slot the next call takes.
+    next: AtomicUsize,
+}
+
+/// One connection of the pool; its mutex serialises reconnects of this slot.
+struct Slot {
+    conn: RwLock<Option<Arc<Conn>>>,
     reconnect: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn new(conn: Option<Conn>) -> Slot {
+        Slot {
+            conn: RwLock::new(conn.map(Arc::new)),
+            reconnect: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The slot's connection when it is open.
+    fn live(&self) -> Option<Arc<Conn>> {
+        self.conn
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .filter(|c| !c.client.is_closed())
+    }
 }
 
 impl std::fmt::Debug for PostgresStateStore {
@@ -381,21 +416,21 @@ impl std::fmt::Debug for PostgresStateStore {
         // Not the URL: it may hold a password.
         f.debug_struct("PostgresStateStore")
             .field("schema", &self.schema)
+            .field("sslmode", &self.settings.sslmode)
+            .field("pool_size", &self.slots.len())
             .finish_non_exhaustive()
     }
 }
 
 /// Connects, migrates (when `migrate`) and prepares the statements.
-async fn open_conn(url: &str, schema: &str, quoted: &str, migrate: bool) -> Result<Conn> {
+async fn open_conn(
+    settings: &connect::Settings,
+    schema: &str,
+    quoted: &str,
+    migrate: bool,
+) -> Result<Conn> {
     let op = "state.postgres.connect";
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| pg_error(op, e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL state store connection ended");
-        }
-    });
+    let mut client = settings.connect(op).await?;
     if migrate {
         apply_migrations(&mut client, schema, quoted)
             .await
@@ -512,15 +547,29 @@ impl PostgresStateStore {
     /// digits and `_`): several installations, or test runs, can share one database.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
         check_schema(schema)?;
+        let settings = connect::Settings::parse(url)?;
         let quoted = format!("\"{schema}\"");
-        let conn = open_conn(url, schema, &quoted, true).await?;
+        // The first connection migrates; the others open when first used.
+        let first = open_conn(&settings, schema, &quoted, true).await?;
+        let mut slots = vec![Slot::new(Some(first))];
+        slots.extend((1..settings.pool_size).map(|_| Slot::new(None)));
         Ok(PostgresStateStore {
-            url: url.to_string(),
+            settings,
             quoted_schema: quoted,
             schema: schema.to_string(),
-            conn: RwLock::new(Arc::new(conn)),
-            reconnect: tokio::sync::Mutex::new(()),
+            slots,
+            next: AtomicUsize::new(0),
         })
+    }
+
+    /// How many connections the store keeps at most.
+    pub fn pool_size(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// How many connections are open now.
+    pub fn open_connections(&self) -> usize {
+        self.slots.iter().filter(|s| s.live().is_some()).count()
     }
 
     /// The schema holding the tables.
@@ -540,31 +589,23 @@ impl PostgresStateStore {
         Ok(row.get(0))
     }
 
-    /// The live connection, connecting again when the last one dropped.
+    /// A live connection: the next slot's, opened (again) when it has none or it dropped.
     async fn conn(&self) -> Result<Arc<Conn>> {
-        let current = self
-            .conn
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if !current.client.is_closed() {
-            return Ok(current);
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        if let Some(conn) = slot.live() {
+            return Ok(conn);
         }
-        let _guard = self.reconnect.lock().await;
-        let current = self
-            .conn
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if !current.client.is_closed() {
-            return Ok(current); // another task reconnected meanwhile
+        let _guard = slot.reconnect.lock().await;
+        if let Some(conn) = slot.live() {
+            return Ok(conn); // another task opened it meanwhile
         }
-        // The schema was migrated at connect; just prepare the statements again.
-        let fresh = Arc::new(open_conn(&self.url, &self.schema, &self.quoted_schema, false).await?);
-        *self
+        // The schema was migrated at connect; just prepare the statements.
+        let fresh =
+            Arc::new(open_conn(&self.settings, &self.schema, &self.quoted_schema, false).await?);
+        *slot
             .conn
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
         Ok(fresh)
     }
 
@@ -608,6 +649,7 @@ impl PostgresStateStore {
     }
 }
 
+pub mod connect;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -14,13 +14,21 @@ fn url() -> Option<String> {
     }
 }
 
+/// `url` with more query parameters.
+fn with_params(url: &str, params: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
 /// A fresh schema name for one test, dropped by [`drop_schema`].
 fn fresh_schema() -> String {
     conformance::unique("provisio_test").replace('-', "_")
 }
 
 async fn drop_schema(url: &str, schema: &str) {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
@@ -52,7 +60,9 @@ async fn concurrent_connects_migrate_once_and_one_worker_wins_the_lease() {
         .collect::<Result<_>>()
         .unwrap();
     assert_eq!(stores[0].schema_version().await.unwrap(), 2);
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     let applied: i64 = client
         .query_one(
@@ -100,7 +110,8 @@ async fn concurrent_connects_migrate_once_and_one_worker_wins_the_lease() {
 async fn reconnects_after_the_connection_drops() {
     let Some(url) = url() else { return };
     let schema = fresh_schema();
-    let store = PostgresStateStore::connect_with_schema(&url, &schema)
+    // one connection, so the next call is the one that finds it dropped
+    let store = PostgresStateStore::connect_with_schema(&with_params(&url, "pool_size=1"), &schema)
         .await
         .unwrap();
     let pid: i32 = store
@@ -112,7 +123,9 @@ async fn reconnects_after_the_connection_drops() {
         .await
         .unwrap()
         .get(0);
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     client
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
@@ -133,6 +146,162 @@ async fn reconnects_after_the_connection_drops() {
         }
     }
     assert!(ok, "the store never reconnected");
+    drop_schema(&url, &schema).await;
+}
+
+/// The backends the server shows for `application_name`.
+async fn backends(url: &str, app: &str) -> Vec<i32> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pool_opens_at_most_pool_size_connections_and_reopens_the_dropped_ones() {
+    let Some(url) = url() else { return };
+    let schema = fresh_schema();
+    let app = schema.clone();
+    let store_url = with_params(&url, &format!("pool_size=3&application_name={app}"));
+    let store = PostgresStateStore::connect_with_schema(&store_url, &schema)
+        .await
+        .unwrap();
+    assert_eq!((store.pool_size(), store.open_connections()), (3, 1));
+    let calls = (0..60).map(|i| {
+        let store = &store;
+        async move {
+            let e = conformance::sample_entry("t", "r", &format!("k{i}"), JournalPhase::Intent);
+            store.append_journal(&e).await.unwrap();
+            store.list_tenants().await.unwrap();
+        }
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(store.open_connections(), 3);
+    let pids = backends(&url, &app).await;
+    assert_eq!(pids.len(), 3, "the server sees the pool: {pids:?}");
+    assert_eq!(store.journal("t", 0).await.unwrap().len(), 60);
+
+    // every connection dropped: the calls that find one dropped fail (transient) or open it again
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for pid in &pids {
+        client
+            .execute("SELECT pg_terminate_backend($1)", &[pid])
+            .await
+            .unwrap();
+    }
+    let mut ok = 0;
+    for _ in 0..100 {
+        match store.list_tenants().await {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.kind(), &ErrorKind::Transient, "{e}"),
+        }
+        if ok >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ok >= 6, "the pool never recovered");
+    let again = backends(&url, &app).await;
+    assert_eq!(again.len(), 3, "{again:?}");
+    assert!(
+        again.iter().all(|p| !pids.contains(p)),
+        "new backends: {again:?} after {pids:?}"
+    );
+    drop_schema(&url, &schema).await;
+}
+
+/// Whether the store's connection is encrypted, as the server sees it.
+async fn encrypted(store: &PostgresStateStore) -> bool {
+    store
+        .conn()
+        .await
+        .unwrap()
+        .client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_follows_sslmode_as_libpq_spells_it() {
+    let Some(url) = url() else { return };
+    let Some(ca) = std::env::var("PROVISIO_TEST_POSTGRES_CA")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        println!("skipped: PROVISIO_TEST_POSTGRES_CA not set (a cluster offering TLS)");
+        return;
+    };
+    let schema = fresh_schema();
+    let root = format!("sslrootcert={ca}");
+    for (params, tls) in [
+        ("sslmode=disable".to_string(), false),
+        (String::new(), true), // prefer, libpq's default: the server offers TLS
+        ("sslmode=require".to_string(), true),
+        (format!("sslmode=verify-ca&{root}"), true),
+        (format!("sslmode=verify-full&{root}"), true),
+    ] {
+        let store_url = if params.is_empty() {
+            url.clone()
+        } else {
+            with_params(&url, &params)
+        };
+        let store = PostgresStateStore::connect_with_schema(&store_url, &schema)
+            .await
+            .unwrap_or_else(|e| panic!("{params}: {e}"));
+        assert_eq!(encrypted(&store).await, tls, "{params}");
+        store.list_tenants().await.unwrap();
+    }
+    // The test certificate names 127.0.0.1 only: by the name `localhost`, verify-full refuses
+    // it and verify-ca (chain only) takes it.
+    let by_name = url.replacen("127.0.0.1", "localhost", 1);
+    let e = PostgresStateStore::connect_with_schema(
+        &with_params(&by_name, &format!("sslmode=verify-full&{root}")),
+        &schema,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Unauthenticated, "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let store = PostgresStateStore::connect_with_schema(
+        &with_params(&by_name, &format!("sslmode=verify-ca&{root}")),
+        &schema,
+    )
+    .await
+    .unwrap();
+    assert!(encrypted(&store).await);
+    // The system's roots do not hold the test CA.
+    let e =
+        PostgresStateStore::connect_with_schema(&with_params(&url, "sslmode=verify-full"), &schema)
+            .await
+            .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Unauthenticated, "{e}");
+    // A CA file that is not there is refused before connecting, naming the field.
+    let e = PostgresStateStore::connect_with_schema(
+        &with_params(&url, "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"),
+        &schema,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("sslrootcert"), "{e}");
     drop_schema(&url, &schema).await;
 }
 

@@ -14,10 +14,18 @@
 //! Waiting is by *reservation*: a caller takes its token at once (the balance may go negative)
 //! and sleeps until the balance it took would have been refilled. Callers are thus served in
 //! arrival order, without polling. Time is tokio time, so tests run with paused time.
+//!
+//! **Across processes.** A bucket in one process only paces that process. Workers on several
+//! machines that drive the same account share one bucket through [`SharedBuckets`] (the
+//! PostgreSQL state store implements it): [`RateLimiter::share`] makes the limiter take its
+//! tokens there, a few at a time ([`shared_block`]: a fifth of a second's worth, at least one),
+//! keeping what it was granted for at most [`STASH_TTL`]. A `RateLimited` answer pauses the
+//! shared bucket too. When the shared store fails, the limiter paces by its local bucket and
+//! says so in a warning: requests go on, at the quota per process.
 
 use crate::{Error, ProviderInfo, Quota, Result};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -214,7 +222,42 @@ impl TokenBucket {
     }
 }
 
-/// The rate limiter of an engine: one [`TokenBucket`] per provider kind and account.
+/// What a [`SharedBuckets::take`] granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// This many tokens (at least one), to spend now.
+    Tokens(u32),
+    /// None now; ask again after this long.
+    WaitFor(Duration),
+}
+
+/// Token buckets shared by every process that reaches the same store (the PostgreSQL state
+/// store implements it): one provider account's quota holds across all the workers of a fleet.
+#[crate::async_trait]
+pub trait SharedBuckets: Send + Sync + std::fmt::Debug {
+    /// Takes up to `want` tokens from the bucket `key`, which holds at most `capacity` tokens
+    /// and refills at `rate` tokens per second (a bucket seen for the first time starts full).
+    /// Atomic across processes.
+    async fn take(&self, key: &str, rate: f64, capacity: f64, want: u32) -> Result<Grant>;
+    /// Makes every process wait `delay` before the bucket `key` grants again (the provider
+    /// answered "too many requests").
+    async fn pause(&self, key: &str, rate: f64, delay: Duration) -> Result<()>;
+}
+
+/// How long tokens taken from a shared bucket may wait in a process before they are dropped
+/// unused (so that tokens taken long ago never add to a burst later).
+pub const STASH_TTL: Duration = Duration::from_secs(1);
+
+/// How many tokens a limiter takes from a shared bucket at once for `quota`: a fifth of a
+/// second's worth, at least 1 and at most 50. It is also the shared bucket's capacity, so the
+/// whole fleet never sends more than the quota plus this many in any window.
+pub fn shared_block(quota: Quota) -> u32 {
+    ((quota.per_second() * 0.2).floor() as u32).clamp(1, 50)
+}
+
+/// The rate limiter of an engine: one [`TokenBucket`] per provider kind and account, or, once
+/// [`shared`](Self::share), one bucket per account in a [`SharedBuckets`] store for every
+/// process.
 ///
 /// A bucket follows its account's quota: when a provider of the same name and account declares
 /// another quota than the one the bucket was made for (a provider file changed it), the bucket is
@@ -222,6 +265,9 @@ impl TokenBucket {
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<String, (Option<Quota>, TokenBucket)>>,
+    shared: RwLock<Option<Arc<dyn SharedBuckets>>>,
+    /// Tokens granted by the shared bucket and not spent yet: count and when they came.
+    stash: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl RateLimiter {
@@ -265,6 +311,11 @@ impl RateLimiter {
 
     /// Waits until one request to the provider's account is allowed.
     pub async fn acquire(&self, info: &ProviderInfo) {
+        if let (Some(shared), Some(quota)) = (self.shared(), info.quota)
+            && self.acquire_shared(shared.as_ref(), info, quota).await
+        {
+            return;
+        }
         let wait = self.reserve(info);
         if !wait.is_zero() {
             tracing::debug!(account = %Self::key(info), wait_ms = wait.as_millis() as u64, "rate limit wait");
@@ -272,9 +323,97 @@ impl RateLimiter {
         }
     }
 
-    /// Pauses the provider's account for `retry_after` (after a `RateLimited` answer).
+    /// Pauses the provider's account for `retry_after` (after a `RateLimited` answer), in the
+    /// shared bucket too when there is one (sent in the background).
     pub fn penalize(&self, info: &ProviderInfo, retry_after: Duration) {
         self.with_bucket(info, |b, now| b.pause(now, retry_after));
+        if let (Some(shared), Some(quota), Ok(runtime)) = (
+            self.shared(),
+            info.quota,
+            tokio::runtime::Handle::try_current(),
+        ) {
+            let key = Self::key(info);
+            runtime.spawn(async move {
+                if let Err(e) = shared.pause(&key, quota.per_second(), retry_after).await {
+                    tracing::warn!(account = %key, error = %e, "could not pause the shared rate limit");
+                }
+            });
+        }
+    }
+
+    /// Takes the tokens of every quota'd account from `shared` from now on (`None`: back to
+    /// this process's buckets).
+    pub fn share(&self, shared: Option<Arc<dyn SharedBuckets>>) {
+        *self.shared.write().unwrap_or_else(|e| e.into_inner()) = shared;
+        self.stash.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn shared(&self) -> Option<Arc<dyn SharedBuckets>> {
+        self.shared
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// One token from the stash, when a fresh one is there.
+    fn take_stashed(&self, key: &str) -> bool {
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        match stash.get_mut(key) {
+            Some((n, at)) if *n > 0 && at.elapsed() < STASH_TTL => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Waits for a token of the shared bucket; `false` when the store failed (the caller then
+    /// paces by the local bucket).
+    async fn acquire_shared(
+        &self,
+        shared: &dyn SharedBuckets,
+        info: &ProviderInfo,
+        quota: Quota,
+    ) -> bool {
+        let key = Self::key(info);
+        let block = shared_block(quota);
+        loop {
+            // a pause this process was told about holds before the shared bucket hears of it
+            let paused = self.with_bucket(info, |b, now| {
+                b.paused_until
+                    .map(|p| p.saturating_duration_since(now))
+                    .unwrap_or_default()
+            });
+            if !paused.is_zero() {
+                tokio::time::sleep(paused).await;
+            }
+            if self.take_stashed(&key) {
+                return true;
+            }
+            match shared
+                .take(&key, quota.per_second(), f64::from(block), block)
+                .await
+            {
+                Ok(Grant::Tokens(n)) if n > 0 => {
+                    if n > 1 {
+                        self.stash
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key, (n - 1, Instant::now()));
+                    }
+                    return true;
+                }
+                Ok(Grant::Tokens(_)) => tokio::time::sleep(Duration::from_millis(1)).await,
+                Ok(Grant::WaitFor(wait)) => {
+                    tracing::debug!(account = %key, wait_ms = wait.as_millis() as u64, "shared rate limit wait");
+                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+                }
+                Err(e) => {
+                    tracing::warn!(account = %key, error = %e, "shared rate limit unavailable: pacing by this process's bucket");
+                    return false;
+                }
+            }
+        }
     }
 }
 
@@ -415,5 +554,107 @@ mod tests {
         }
         assert_eq!(b.reserve(now), Duration::from_millis(250));
         assert!((b.available(now + Duration::from_secs(1)) - 3.0).abs() < 1e-9);
+    }
+
+    /// A shared store in memory: what the PostgreSQL one does, for two limiters in one test.
+    #[derive(Debug, Default)]
+    struct MemoryShared {
+        buckets: Mutex<HashMap<String, TokenBucket>>,
+        takes: std::sync::atomic::AtomicU32,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[crate::async_trait]
+    impl SharedBuckets for MemoryShared {
+        async fn take(&self, key: &str, rate: f64, capacity: f64, want: u32) -> Result<Grant> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.fail.load(SeqCst) {
+                return Err(Error::transient("the shared store is down"));
+            }
+            self.takes.fetch_add(1, SeqCst);
+            let now = Instant::now();
+            let mut map = self.buckets.lock().unwrap();
+            let b = map
+                .entry(key.to_string())
+                .or_insert_with(|| TokenBucket::new(capacity, rate, now));
+            let level = b.available(now);
+            let granted = (level.floor().max(0.0) as u32).min(want);
+            if granted == 0 {
+                let paused = b
+                    .paused_until
+                    .map(|p| p.saturating_duration_since(now))
+                    .unwrap_or_default();
+                return Ok(Grant::WaitFor(
+                    Duration::from_secs_f64((1.0 - level) / rate).max(paused),
+                ));
+            }
+            b.tokens -= f64::from(granted);
+            Ok(Grant::Tokens(granted))
+        }
+
+        async fn pause(&self, key: &str, _rate: f64, delay: Duration) -> Result<()> {
+            if let Some(b) = self.buckets.lock().unwrap().get_mut(key) {
+                b.pause(Instant::now(), delay);
+                b.tokens = b.tokens.min(0.0);
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limiters_sharing_a_bucket_keep_the_quota_together() {
+        // 10 per second for the account; two workers of 30 requests each: alone each would
+        // need 3 s, together they need 6 s, because they share one bucket.
+        let quota = Quota::new(10, Duration::from_secs(1));
+        assert_eq!(shared_block(quota), 2);
+        let store: Arc<dyn SharedBuckets> = Arc::new(MemoryShared::default());
+        let (a, b) = (RateLimiter::new(), RateLimiter::new());
+        a.share(Some(store.clone()));
+        b.share(Some(store.clone()));
+        let i = info(Some(quota));
+        let start = Instant::now();
+        async fn worker(rl: &RateLimiter, i: &ProviderInfo) {
+            for _ in 0..30 {
+                rl.acquire(i).await;
+            }
+        }
+        tokio::join!(worker(&a, &i), worker(&b, &i));
+        let took = start.elapsed();
+        // 60 tokens, 2 in the full bucket at the start, the rest at 10 per second
+        assert!(
+            took >= Duration::from_millis(5_750) && took <= Duration::from_millis(6_300),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_pauses_the_shared_bucket_and_a_failing_store_falls_back_to_local_pacing() {
+        let quota = Quota::new(10, Duration::from_secs(1));
+        let mem = Arc::new(MemoryShared::default());
+        let store: Arc<dyn SharedBuckets> = mem.clone();
+        let (a, b) = (RateLimiter::new(), RateLimiter::new());
+        a.share(Some(store.clone()));
+        b.share(Some(store));
+        let i = info(Some(quota));
+        a.acquire(&i).await; // the bucket exists
+        a.penalize(&i, Duration::from_secs(5));
+        tokio::task::yield_now().await; // the background pause reaches the store
+        let start = Instant::now();
+        b.acquire(&i).await; // the other worker never heard "slow down" itself
+        assert!(
+            start.elapsed() >= Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+
+        mem.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let c = RateLimiter::new();
+        c.share(Some(mem.clone()));
+        let start = Instant::now();
+        for _ in 0..11 {
+            c.acquire(&i).await;
+        }
+        // paced locally at 10 per second: the 11th request waits 1 s
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 }

@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Opens the state store named by `--state`.
+/// Opens the state store named by `--state`. A PostgreSQL store also holds the rate limits
+/// of every provider account, shared by every process using it (`docs/distributed.md`).
 pub(crate) async fn open_state(spec: &str) -> Result<Arc<dyn StateStore>> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        let store = provisio_engine::state::postgres::PostgresStateStore::connect(spec).await?;
-        return Ok(Arc::new(store));
+        let store =
+            Arc::new(provisio_engine::state::postgres::PostgresStateStore::connect(spec).await?);
+        provisio::requests::limiter().share(Some(store.clone()));
+        return Ok(store);
     }
     let path = Path::new(spec);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

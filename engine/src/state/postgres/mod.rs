@@ -120,6 +120,17 @@ const MIGRATIONS: &[Migration] = &[
         );
     "#,
     },
+    Migration {
+        version: 3,
+        name: "shared rate limits",
+        sql: r#"
+        CREATE TABLE {s}.rate_buckets (
+            key           TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+            tokens        DOUBLE PRECISION NOT NULL,
+            updated_at_ms BIGINT           NOT NULL
+        );
+    "#,
+    },
 ];
 
 fn pg_error(operation: &str, e: tokio_postgres::Error) -> Error {
@@ -219,7 +230,13 @@ struct Statements {
     put_phase: Statement,
     delete_phase: Statement,
     schema_version: Statement,
+    bucket_seed: Statement,
+    bucket_take: Statement,
+    bucket_pause: Statement,
 }
+
+/// The server's clock in milliseconds: every worker's bucket arithmetic uses the same clock.
+const SERVER_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 const RESOURCE_COLUMNS: &str = "tenant, name, resource_type, provider, identity, params, \
                                 outputs, protect, depends_on, updated_at_ms";
@@ -347,6 +364,40 @@ impl Statements {
             delete_phase: p(format!("DELETE FROM {s}.tenant_phases WHERE tenant = $1")).await?,
             schema_version: p(format!(
                 "SELECT COALESCE(MAX(version), 0) FROM {s}.schema_migrations"
+            ))
+            .await?,
+            // a bucket seen for the first time starts full ($2 = capacity)
+            bucket_seed: p(format!(
+                "INSERT INTO {s}.rate_buckets (key, tokens, updated_at_ms)
+                 VALUES ($1, $2::float8, {SERVER_MS}) ON CONFLICT (key) DO NOTHING"
+            ))
+            .await?,
+            // refill by the server's clock ($3 = tokens per second, capped at $2), grant up to
+            // $4 whole tokens; the row lock serialises the workers. Returns (granted, level
+            // before the grant): no row when the bucket is not there yet.
+            bucket_take: p(format!(
+                "WITH cur AS (
+                     SELECT b.key, n.ms,
+                            LEAST($2::float8, b.tokens
+                                  + GREATEST(0, n.ms - b.updated_at_ms) * $3::float8 / 1000.0) AS level
+                     FROM {s}.rate_buckets b, (SELECT {SERVER_MS} AS ms) n
+                     WHERE b.key = $1 FOR UPDATE OF b
+                 ), g AS (
+                     SELECT key, ms, level, LEAST($4::float8, GREATEST(0, floor(level))) AS granted
+                     FROM cur
+                 )
+                 UPDATE {s}.rate_buckets b
+                 SET tokens = g.level - g.granted, updated_at_ms = GREATEST(b.updated_at_ms, g.ms)
+                 FROM g WHERE b.key = g.key
+                 RETURNING g.granted, g.level"
+            ))
+            .await?,
+            // a debt of $2 seconds' worth of tokens ($3 per second): every worker waits
+            bucket_pause: p(format!(
+                "UPDATE {s}.rate_buckets
+                 SET tokens = LEAST(tokens, -($2::float8 * $3::float8)),
+                     updated_at_ms = GREATEST(updated_at_ms, {SERVER_MS})
+                 WHERE key = $1"
             ))
             .await?,
         })

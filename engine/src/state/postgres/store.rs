@@ -226,3 +226,53 @@ impl StateStore for PostgresStateStore {
         Ok(())
     }
 }
+
+/// The shared rate limits of every worker using this store: one row per provider account in
+/// `rate_buckets`, refilled by the server's clock (workers' clocks may differ) and taken under
+/// its row lock, one statement per grant.
+#[provisio::async_trait]
+impl provisio::ratelimit::SharedBuckets for PostgresStateStore {
+    async fn take(
+        &self,
+        key: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+    ) -> Result<provisio::ratelimit::Grant> {
+        use provisio::ratelimit::Grant;
+        let op = "state.rate_limit.take";
+        let want = f64::from(want.max(1));
+        for _ in 0..2 {
+            let row = self
+                .query_opt(op, |s| &s.bucket_take, &[&key, &capacity, &rate, &want])
+                .await?;
+            let Some(row) = row else {
+                self.execute(op, |s| &s.bucket_seed, &[&key, &capacity])
+                    .await?;
+                continue;
+            };
+            let (granted, level): (f64, f64) = (row.get(0), row.get(1));
+            return Ok(if granted >= 1.0 {
+                Grant::Tokens(granted as u32)
+            } else {
+                Grant::WaitFor(Duration::from_secs_f64(
+                    ((1.0 - level) / rate.max(f64::MIN_POSITIVE)).clamp(0.001, 3600.0),
+                ))
+            });
+        }
+        Err(Error::unexpected(format!(
+            "the shared rate limit {key:?} vanished while it was being taken"
+        )))
+    }
+
+    async fn pause(&self, key: &str, rate: f64, delay: Duration) -> Result<()> {
+        let secs = delay.as_secs_f64();
+        self.execute(
+            "state.rate_limit.pause",
+            |s| &s.bucket_pause,
+            &[&key, &secs, &rate],
+        )
+        .await?;
+        Ok(())
+    }
+}

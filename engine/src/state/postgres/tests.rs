@@ -59,7 +59,7 @@ async fn concurrent_connects_migrate_once_and_one_worker_wins_the_lease() {
         .into_iter()
         .collect::<Result<_>>()
         .unwrap();
-    assert_eq!(stores[0].schema_version().await.unwrap(), 2);
+    assert_eq!(stores[0].schema_version().await.unwrap(), 3);
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -302,6 +302,98 @@ async fn tls_follows_sslmode_as_libpq_spells_it() {
     .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains("sslrootcert"), "{e}");
+    drop_schema(&url, &schema).await;
+}
+
+/// How many of `times` fall in the busiest window of `window`.
+fn busiest(times: &[std::time::Instant], window: Duration) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end].duration_since(sorted[start]) >= window {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+/// Three workers (each its own store connections and its own limiter, as three processes
+/// would have) send requests to one account as fast as their limiter lets them for `secs`
+/// seconds; the times of all their requests.
+async fn three_workers(
+    stores: &[PostgresStateStore],
+    shared: bool,
+    secs: u64,
+) -> Vec<std::time::Instant> {
+    use provisio::ratelimit::{RateLimiter, SharedBuckets};
+    let info = provisio::ProviderInfo::new("bench-api", format!("acct-{}", stores[0].schema()))
+        .with_quota(provisio::Quota::new(20, Duration::from_secs(1)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let workers = stores.iter().map(|store| {
+        let info = info.clone();
+        async move {
+            let limiter = RateLimiter::new();
+            if shared {
+                let buckets: Arc<dyn SharedBuckets> = Arc::new(
+                    PostgresStateStore::connect_with_schema(
+                        &std::env::var(URL_VAR).unwrap(),
+                        store.schema(),
+                    )
+                    .await
+                    .unwrap(),
+                );
+                limiter.share(Some(buckets));
+            }
+            let mut sent = Vec::new();
+            while std::time::Instant::now() < deadline {
+                limiter.acquire(&info).await;
+                sent.push(std::time::Instant::now());
+            }
+            sent
+        }
+    });
+    futures::future::join_all(workers).await.concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_sharing_the_store_keep_one_account_within_its_quota_together() {
+    let Some(url) = url() else { return };
+    let schema = fresh_schema();
+    let stores = vec![
+        PostgresStateStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap(),
+        PostgresStateStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap(),
+        PostgresStateStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap(),
+    ];
+    // Each alone keeps 20 per second: the three together send three times that.
+    let alone = three_workers(&stores, false, 1).await;
+    assert!(
+        alone.len() >= 54,
+        "three unshared workers sent {}",
+        alone.len()
+    );
+    // Sharing the bucket in PostgreSQL, they keep it together: 20 per second plus the
+    // bucket's capacity (4) and what each may hold unspent (3 each).
+    let together = three_workers(&stores, true, 3).await;
+    let n = together.len();
+    assert!(
+        (45..=60 + 4 + 9).contains(&n),
+        "three shared workers sent {n} in 3 s"
+    );
+    let peak = busiest(&together, Duration::from_secs(1));
+    assert!(peak <= 20 + 4 + 9, "{peak} requests in one second");
+    println!(
+        "unshared: {} requests in 1 s; shared: {n} in 3 s, {peak} in the busiest second",
+        alone.len()
+    );
     drop_schema(&url, &schema).await;
 }
 

@@ -358,6 +358,8 @@ export interface ServerSpec {
   admin_password: SecretInput
   deletion_protection?: boolean
   tags?: Tags
+  /** When the server does not exist, restore it from this snapshot instead of creating it empty. */
+  restore_from_snapshot?: string | null
 }
 export interface Server {
   name: string
@@ -395,6 +397,7 @@ export interface DatabaseCapabilities {
   servers: boolean
   roles_and_databases: boolean
   dump_restore: boolean
+  snapshots: boolean
 }
 export declare class Database {
   private constructor()

@@ -3,6 +3,11 @@
 //!
 //! A provider usually implements one half and reports the other as unsupported through
 //! [`DatabaseCapabilities`]; its methods then fail with `Unsupported`.
+//!
+//! Managed servers can also be snapshotted ([`Database::ensure_snapshot`]) and restored from
+//! a snapshot ([`ServerSpec::restore_from_snapshot`]): what a lifecycle `archive` keeps of a
+//! tenant's server (RDS: a manual DB snapshot) when the provider has it
+//! ([`DatabaseCapabilities::snapshots`]).
 
 use crate::{Confirm, Deleted, Ensured, Provider, Result, SecretString, Tags};
 use async_trait::async_trait;
@@ -30,6 +35,14 @@ pub struct ServerSpec {
     /// Tags, including provisio's ownership tags.
     #[serde(default)]
     pub tags: Tags,
+    /// When the server does not exist, restore it from this snapshot (see
+    /// [`Database::ensure_snapshot`]) instead of creating an empty one: the engine, version,
+    /// storage, administrator and password come from the snapshot, the class, deletion
+    /// protection and tags from this spec. A missing snapshot is `NotFound` naming it (no empty
+    /// server is made in its place). Ignored when the server exists. `None` (the default):
+    /// create an empty server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from_snapshot: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -59,6 +72,29 @@ pub struct Server {
     /// Whether deletion protection is on.
     pub deletion_protection: bool,
     /// Tags.
+    pub tags: Tags,
+}
+
+/// A snapshot of a managed server (RDS: a manual DB snapshot), which outlives the server and
+/// can be restored into a new one ([`ServerSpec::restore_from_snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The snapshot identifier.
+    pub id: String,
+    /// The server it was taken of (the server may be gone since).
+    pub server: String,
+    /// The provider's status: `creating` while it is taken, then `available` (only an
+    /// available snapshot can be restored or deleted).
+    pub status: String,
+    /// When it was taken, as the provider reports it (RDS: `SnapshotCreateTime`, RFC 3339),
+    /// once known.
+    #[serde(default)]
+    pub created: Option<String>,
+    /// The server's allocated storage in GiB when it was taken, if the provider says.
+    #[serde(default)]
+    pub storage_gb: Option<u32>,
+    /// Tags, including provisio's ownership tags.
+    #[serde(default)]
     pub tags: Tags,
 }
 
@@ -133,6 +169,11 @@ pub struct DatabaseCapabilities {
     /// ([`Database::dump_database`], [`Database::restore_database`]).
     #[serde(default)]
     pub dump_restore: bool,
+    /// Snapshots managed servers and restores servers from them ([`Database::ensure_snapshot`],
+    /// [`Database::get_snapshot`], [`Database::delete_snapshot`],
+    /// [`ServerSpec::restore_from_snapshot`]).
+    #[serde(default)]
+    pub snapshots: bool,
 }
 
 /// What [`Database::restore_database`] did.
@@ -193,6 +234,33 @@ pub trait Database: Provider {
     /// `options.override_protection` names it.
     async fn delete_server(&self, name: &str, options: &DeleteServer) -> Result<Deleted>;
 
+    /// Takes a snapshot `snapshot` of the managed server `server`, tagged with `tags`, or finds
+    /// it taken: a snapshot of that identifier taken of the same server is `Unchanged` (also
+    /// once the server is gone, so a resumed archive never snapshots twice); one taken of
+    /// another server is a `Conflict` naming both. A missing server is `NotFound`. The answer
+    /// may still be `creating`: poll [`Database::get_snapshot`] until it is `available`. The
+    /// default is `Unsupported` ([`DatabaseCapabilities::snapshots`]).
+    async fn ensure_snapshot(
+        &self,
+        server: &str,
+        snapshot: &str,
+        tags: &Tags,
+    ) -> Result<Ensured<Snapshot>> {
+        let _ = (server, tags);
+        Err(crate::Error::unsupported("database.ensure_snapshot").with_resource(snapshot))
+    }
+
+    /// Reads a snapshot; `Ok(None)` when it does not exist. The default is `Unsupported`.
+    async fn get_snapshot(&self, snapshot: &str) -> Result<Option<Snapshot>> {
+        Err(crate::Error::unsupported("database.get_snapshot").with_resource(snapshot))
+    }
+
+    /// Deletes a snapshot; `AlreadyGone` when it does not exist. A snapshot still being taken
+    /// is a `Conflict` (RDS: `InvalidDBSnapshotState`). The default is `Unsupported`.
+    async fn delete_snapshot(&self, snapshot: &str) -> Result<Deleted> {
+        Err(crate::Error::unsupported("database.delete_snapshot").with_resource(snapshot))
+    }
+
     /// Creates the role with a login password, or sets the password when the role exists.
     /// `Unchanged` only when the provider can tell the password is the same.
     async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>>;
@@ -242,5 +310,37 @@ pub trait Database: Provider {
     ) -> Result<RestoredDatabase> {
         let _ = (spec, body);
         Err(crate::Error::unsupported("database.restore_database"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_from_snapshot_is_optional_and_left_out_when_none() {
+        let spec: ServerSpec = serde_json::from_value(serde_json::json!({
+            "name": "acme-db", "engine": "postgres", "version": "16", "size": "db.t3.micro",
+            "storage_gb": 20, "admin_user": "admin", "admin_password": "pw-123456",
+        }))
+        .unwrap();
+        assert_eq!(spec.restore_from_snapshot, None);
+        let shown = serde_json::to_value(&spec).unwrap();
+        assert!(shown.get("restore_from_snapshot").is_none(), "{shown}");
+        let with = ServerSpec {
+            restore_from_snapshot: Some("acme-db-archive".into()),
+            ..spec
+        };
+        let shown = serde_json::to_value(&with).unwrap();
+        assert_eq!(shown["restore_from_snapshot"], "acme-db-archive");
+    }
+
+    #[test]
+    fn capabilities_without_snapshots_read_as_none() {
+        let caps: DatabaseCapabilities = serde_json::from_value(serde_json::json!({
+            "servers": true, "roles_and_databases": false,
+        }))
+        .unwrap();
+        assert!(!caps.snapshots && !caps.dump_restore);
     }
 }

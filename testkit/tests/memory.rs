@@ -141,7 +141,7 @@ fn case_tables_are_complete() {
     assert_eq!(provisio_testkit::compute::CASES.len(), 8);
     assert_eq!(provisio_testkit::ci::CASES.len(), 13);
     assert_eq!(provisio_testkit::secrets::CASES.len(), 12);
-    assert_eq!(provisio_testkit::database::CASES.len(), 10);
+    assert_eq!(provisio_testkit::database::CASES.len(), 11);
     assert_eq!(provisio_testkit::repo::CASES.len(), 7);
     assert_eq!(provisio_testkit::mail::CASES.len(), 7);
     assert_eq!(provisio_testkit::probe::CASES.len(), 9);
@@ -263,6 +263,7 @@ mod restricted {
                 servers: false,
                 roles_and_databases: true,
                 dump_restore: false,
+                snapshots: false,
             }
         }
         async fn ensure_server(&self, _: &ServerSpec) -> Result<Ensured<Server>> {

@@ -44,6 +44,8 @@ py_operations! {
             name, engine, version, size, storage_gb, admin_user,
             admin_password: convert::secret_from_py(&admin_password)?,
             deletion_protection, tags,
+            // not exposed here yet: a server restored from a snapshot is the engine's job
+            restore_from_snapshot: None,
         };
         let d = this.clone();
         Ok(Task::json(async move { d.ensure_server(&spec).await }))

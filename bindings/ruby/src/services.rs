@@ -478,6 +478,8 @@ fn database_op(
                 admin_password: a.secret("admin_password")?,
                 deletion_protection: a.get("deletion_protection")?,
                 tags: a.tags("tags")?,
+                // not exposed here yet: a server restored from a snapshot is the engine's job
+                restore_from_snapshot: None,
             };
             Task::json(async move { d.ensure_server(&spec).await })
         }

@@ -10,7 +10,7 @@ use crate::ci::{BuildRef, BuildResult, CiCapabilities, Job, Linked};
 use crate::compute::{ComputeCapabilities, Instance, InstanceSpec, InstanceState};
 use crate::database::{
     AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, RestoredDatabase, RoleSpec,
-    SeedSpec, Server, ServerSpec,
+    SeedSpec, Server, ServerSpec, Snapshot,
 };
 use crate::dns::{DnsCapabilities, Record, RecordSpec, RecordType, Zone};
 use crate::host::{CommandOutput, DirInspection, HostCapabilities, HostCommand};
@@ -556,6 +556,36 @@ impl Database for Layered<dyn Database> {
         self.run("database.delete_server", Some(name), IDEMPOTENT, || {
             self.inner.delete_server(name, options)
         })
+        .await
+    }
+    async fn ensure_snapshot(
+        &self,
+        server: &str,
+        snapshot: &str,
+        tags: &Tags,
+    ) -> Result<Ensured<Snapshot>> {
+        // a repeat finds the snapshot taken of the same server: `Unchanged`
+        self.run(
+            "database.ensure_snapshot",
+            Some(snapshot),
+            IDEMPOTENT,
+            || self.inner.ensure_snapshot(server, snapshot, tags),
+        )
+        .await
+    }
+    async fn get_snapshot(&self, snapshot: &str) -> Result<Option<Snapshot>> {
+        self.run("database.get_snapshot", Some(snapshot), IDEMPOTENT, || {
+            self.inner.get_snapshot(snapshot)
+        })
+        .await
+    }
+    async fn delete_snapshot(&self, snapshot: &str) -> Result<Deleted> {
+        self.run(
+            "database.delete_snapshot",
+            Some(snapshot),
+            IDEMPOTENT,
+            || self.inner.delete_snapshot(snapshot),
+        )
         .await
     }
     async fn ensure_role(&self, spec: &RoleSpec) -> Result<Ensured<String>> {

@@ -11,6 +11,7 @@
 //! | `secrets.secret` | [`secrets`] | a generated or handed-in secret |
 //! | `database.server`, `database.role`, `database.database`, `database.seed` | [`database`] | managed servers and what lives inside them |
 //! | `database.dump` | [`database`] | a database's dump streamed into object storage (archive; `restore_from` reads it back) |
+//! | `database.snapshot` | [`database`] | a snapshot of a managed server (archive; `database.server`'s `restore_from_snapshot` restores it) |
 //! | `repo.branch`, `repo.files` | [`repo`] | git branches and files committed to them |
 //! | `mail.identity` | [`mail`] | a sending domain or address |
 //! | `http.check` | [`http`] | waits until a URL answers as expected (a health check) |
@@ -75,6 +76,7 @@ pub fn builtin() -> Registry {
         .register(Arc::new(database::DatabaseDatabase))
         .register(Arc::new(database::DatabaseSeed))
         .register(Arc::new(database::DatabaseDump))
+        .register(Arc::new(database::DatabaseSnapshot))
         .register(Arc::new(repo::RepoBranch))
         .register(Arc::new(repo::RepoFiles))
         .register(Arc::new(mail::MailIdentity))
@@ -253,6 +255,7 @@ mod tests {
             "database.database",
             "database.seed",
             "database.dump",
+            "database.snapshot",
             "repo.branch",
             "repo.files",
             "mail.identity",
@@ -262,7 +265,7 @@ mod tests {
             assert!(names.contains(&want), "{want} missing from {names:?}");
             assert_eq!(r.get(want).unwrap().name(), want);
         }
-        assert_eq!(names.len(), 19);
+        assert_eq!(names.len(), 20);
     }
 
     /// Every replace field is a parameter its type declares (a typo there would never show a

@@ -3,9 +3,32 @@
 //!
 //! `ensure_server` creates a PostgreSQL DB instance (encrypted storage, not publicly
 //! accessible, tags copied to snapshots, deletion protection as asked) or brings an existing
-//! one's deletion protection, class, storage and tags to the spec. `delete_server` refuses a
-//! protected instance unless the caller's [`Confirm`](provisio::Confirm) names it, and keeps a
-//! final snapshot (`<name>-final` unless named otherwise) unless told to skip it.
+//! one's deletion protection, class, storage and tags to the spec. With
+//! [`ServerSpec::restore_from_snapshot`] a missing instance is restored from that DB snapshot
+//! instead (`RestoreDBInstanceFromDBSnapshot`: the spec's class and deletion protection, not
+//! publicly accessible, tags copied to snapshots, the spec's tags; engine, version, storage
+//! and master user come from the snapshot). `delete_server` refuses a protected instance
+//! unless the caller's [`Confirm`](provisio::Confirm) names it, and keeps a final snapshot
+//! (`<name>-final` unless named otherwise) unless told to skip it.
+//!
+//! Snapshots are manual DB snapshots: `ensure_snapshot` sends `CreateDBSnapshot` with the
+//! given tags and answers as soon as RDS accepted it (`creating`; the engine's
+//! `database.snapshot` then polls `get_snapshot` until `available`). Instance and snapshot
+//! identifiers follow one rule ([`rds_identifier`]), checked before any request with an error
+//! naming the field.
+//!
+//! Requests per operation:
+//!
+//! | operation | requests |
+//! |---|---|
+//! | `ensure_server`, new | 2: `DescribeDBInstances`, `CreateDBInstance` |
+//! | `ensure_server`, new with `restore_from_snapshot` | 2: `DescribeDBInstances`, `RestoreDBInstanceFromDBSnapshot` (a missing snapshot: the same two, `NotFound`) |
+//! | `ensure_server`, existing | 1 + what differs (`ModifyDBInstance`, `AddTagsToResource`) + 1 `DescribeDBInstances` after a change |
+//! | `ensure_snapshot`, new | 1: `CreateDBSnapshot` |
+//! | `ensure_snapshot`, taken before | 2: the refused `CreateDBSnapshot` (`DBSnapshotAlreadyExists`), `DescribeDBSnapshots` |
+//! | `ensure_snapshot` of a missing server | 2: the refused `CreateDBSnapshot` (`DBInstanceNotFound`), `DescribeDBSnapshots` (a snapshot of that name of another server is the `Conflict`) |
+//! | `get_snapshot` | 1: `DescribeDBSnapshots` |
+//! | `delete_snapshot` | 1: `DeleteDBSnapshot` (`DBSnapshotNotFound`: `AlreadyGone`) |
 //!
 //! Roles, databases and seed data live inside the server and are the PostgreSQL provider's
 //! job: those operations return `Unsupported`, as [`DatabaseCapabilities`] says.
@@ -15,7 +38,7 @@ use crate::error::{PROVIDER, located};
 use crate::wire::{Client, Element, Params};
 use provisio::database::{
     AppliedSeed, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint, RoleSpec, SeedSpec,
-    Server, ServerSpec,
+    Server, ServerSpec, Snapshot,
 };
 use provisio::layer::Safety;
 use provisio::{
@@ -32,7 +55,7 @@ pub struct RdsDatabase {
     poll: Duration,
 }
 
-/// An RDS DB instance identifier: 1 to 63 letters, digits and hyphens, starting with a letter,
+/// An RDS DB instance or DB snapshot identifier (one rule for both): 1 to 63 letters, digits and hyphens, starting with a letter,
 /// not ending with a hyphen, no two hyphens in a row.
 pub fn rds_identifier(field: &str, value: &str) -> Result<String> {
     let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
@@ -55,6 +78,10 @@ pub fn rds_identifier(field: &str, value: &str) -> Result<String> {
 
 fn server_name(name: &str) -> Result<String> {
     rds_identifier("server name", name)
+}
+
+fn snapshot_name(name: &str) -> Result<String> {
+    rds_identifier("snapshot name", name)
 }
 
 fn check_spec(spec: &ServerSpec) -> Result<String> {
@@ -115,6 +142,9 @@ fn check_spec(spec: &ServerSpec) -> Result<String> {
         ));
     }
     validate::tags("server tags", &spec.tags)?;
+    if let Some(id) = &spec.restore_from_snapshot {
+        rds_identifier("server restore_from_snapshot", id)?;
+    }
     Ok(name)
 }
 
@@ -133,16 +163,39 @@ fn to_server(db: &Element) -> Server {
                 .unwrap_or(5432),
         }),
         deletion_protection: db.text_at(&["DeletionProtection"]) == Some("true"),
-        tags: db
-            .list(&["TagList"], "Tag")
-            .filter_map(|t| {
-                Some((
-                    t.text_at(&["Key"])?.to_string(),
-                    t.text_at(&["Value"]).unwrap_or_default().to_string(),
-                ))
-            })
-            .collect(),
+        tags: tags_of(db),
     }
+}
+
+/// A `DBSnapshot` of an RDS answer as a [`Snapshot`].
+fn to_snapshot(snap: &Element) -> Snapshot {
+    let text = |path: &[&str]| snap.text_at(path).unwrap_or_default().to_string();
+    Snapshot {
+        id: text(&["DBSnapshotIdentifier"]),
+        server: text(&["DBInstanceIdentifier"]),
+        status: text(&["Status"]),
+        created: snap
+            .text_at(&["SnapshotCreateTime"])
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        storage_gb: snap
+            .text_at(&["AllocatedStorage"])
+            .and_then(|gb| gb.parse().ok()),
+        tags: tags_of(snap),
+    }
+}
+
+/// The `TagList` of an RDS element.
+fn tags_of(element: &Element) -> Tags {
+    element
+        .list(&["TagList"], "Tag")
+        .filter_map(|t| {
+            Some((
+                t.text_at(&["Key"])?.to_string(),
+                t.text_at(&["Value"]).unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// `tags` as the `Tags.Tag.N.Key` / `.Value` parameters of RDS (a list of `Tag`).
@@ -193,6 +246,83 @@ impl RdsDatabase {
             Err(err) => Err(err),
         }
     }
+
+    /// The DB snapshot called `id` (case-insensitively), if it exists: one
+    /// `DescribeDBSnapshots`.
+    async fn describe_snapshot(&self, id: &str, op: &str) -> Result<Option<Snapshot>> {
+        let params = Params::new().with("DBSnapshotIdentifier", id);
+        match self
+            .client
+            .query("DescribeDBSnapshots", &params, Safety::Idempotent, op, id)
+            .await
+        {
+            Ok(root) => Ok(root
+                .list(&["DescribeDBSnapshotsResult", "DBSnapshots"], "DBSnapshot")
+                .find(|d| {
+                    d.text_at(&["DBSnapshotIdentifier"])
+                        .is_some_and(|i| i.eq_ignore_ascii_case(id))
+                })
+                .map(to_snapshot)),
+            Err(err) if err.kind() == &ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `RestoreDBInstanceFromDBSnapshot` of the missing instance `name` from `snapshot`.
+    async fn restore_server(
+        &self,
+        spec: &ServerSpec,
+        name: &str,
+        snapshot: &str,
+        op: &str,
+    ) -> Result<Ensured<Server>> {
+        let snapshot = snapshot.to_ascii_lowercase();
+        let mut params = Params::new()
+            .with("DBInstanceIdentifier", name)
+            .with("DBSnapshotIdentifier", &snapshot)
+            .with("DBInstanceClass", &spec.size)
+            .with("DeletionProtection", flag(spec.deletion_protection))
+            .with("PubliclyAccessible", "false")
+            .with("CopyTagsToSnapshot", "true");
+        tag_params(&mut params, &spec.tags);
+        // Not retried on a server error, as CreateDBInstance: the instance may exist; the
+        // engine's next attempt finds it with DescribeDBInstances first.
+        let out = match self
+            .client
+            .query(
+                "RestoreDBInstanceFromDBSnapshot",
+                &params,
+                Safety::OnlyIfRefused,
+                op,
+                name,
+            )
+            .await
+        {
+            Ok(out) => out,
+            Err(err) if err.kind() == &ErrorKind::NotFound => {
+                return Err(Error::not_found(format!(
+                    "server {name:?} cannot be restored: snapshot {snapshot:?} (restore_from_snapshot) does not exist"
+                ))
+                .with_provider(PROVIDER)
+                .with_operation(op)
+                .with_resource(&snapshot)
+                .with_source(err));
+            }
+            Err(err) => return Err(err),
+        };
+        let server = out
+            .at(&["RestoreDBInstanceFromDBSnapshotResult", "DBInstance"])
+            .map(to_server)
+            .unwrap_or_else(|| Server {
+                name: name.to_string(),
+                engine: "postgres".into(),
+                status: "creating".into(),
+                endpoint: None,
+                deletion_protection: spec.deletion_protection,
+                tags: spec.tags.clone(),
+            });
+        Ok(Ensured::created(server))
+    }
 }
 
 impl Provider for RdsDatabase {
@@ -217,6 +347,7 @@ impl Database for RdsDatabase {
             servers: true,
             roles_and_databases: false,
             dump_restore: false,
+            snapshots: true,
         }
     }
 
@@ -224,6 +355,9 @@ impl Database for RdsDatabase {
         let op = "database.ensure_server";
         let name = check_spec(spec).map_err(|e| located(e, op, &spec.name))?;
         let Some(current) = self.describe(&name, op).await? else {
+            if let Some(snapshot) = &spec.restore_from_snapshot {
+                return self.restore_server(spec, &name, snapshot, op).await;
+            }
             let mut params = Params::new()
                 .with("DBInstanceIdentifier", &name)
                 .with("Engine", "postgres")
@@ -420,6 +554,86 @@ impl Database for RdsDatabase {
         match self
             .client
             .query("DeleteDBInstance", &params, Safety::Idempotent, op, &name)
+            .await
+        {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(err) if err.kind() == &ErrorKind::NotFound => Ok(Deleted::AlreadyGone),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn ensure_snapshot(
+        &self,
+        server: &str,
+        snapshot: &str,
+        tags: &Tags,
+    ) -> Result<Ensured<Snapshot>> {
+        let op = "database.ensure_snapshot";
+        let id = snapshot_name(snapshot).map_err(|e| located(e, op, snapshot))?;
+        let server = server_name(server).map_err(|e| located(e, op, &id))?;
+        validate::tags("snapshot tags", tags).map_err(|e| located(e, op, &id))?;
+        let mut params = Params::new()
+            .with("DBInstanceIdentifier", &server)
+            .with("DBSnapshotIdentifier", &id);
+        tag_params(&mut params, tags);
+        // Created optimistically (one request for the usual case, a new snapshot); a refusal
+        // says whether it exists, and of which server, with one describe.
+        let refused = match self
+            .client
+            .query("CreateDBSnapshot", &params, Safety::OnlyIfRefused, op, &id)
+            .await
+        {
+            Ok(out) => {
+                let snap = out
+                    .at(&["CreateDBSnapshotResult", "DBSnapshot"])
+                    .map(to_snapshot)
+                    .unwrap_or_else(|| Snapshot {
+                        id: id.clone(),
+                        server: server.clone(),
+                        status: "creating".into(),
+                        created: None,
+                        storage_gb: None,
+                        tags: tags.clone(),
+                    });
+                return Ok(Ensured::created(snap));
+            }
+            Err(err) if matches!(err.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound) => err,
+            Err(err) => return Err(err),
+        };
+        match self.describe_snapshot(&id, op).await? {
+            Some(snap) if snap.server.eq_ignore_ascii_case(&server) => Ok(Ensured::unchanged(snap)),
+            Some(snap) => Err(Error::conflict(format!(
+                "snapshot {id:?} exists but was taken of server {:?}, not {server:?}",
+                snap.server
+            ))
+            .with_provider(PROVIDER)
+            .with_operation(op)
+            .with_resource(&id)),
+            None if refused.kind() == &ErrorKind::NotFound => Err(Error::not_found(format!(
+                "server {server:?} does not exist, so snapshot {id:?} cannot be taken of it"
+            ))
+            .with_provider(PROVIDER)
+            .with_operation(op)
+            .with_resource(&server)
+            .with_source(refused)),
+            // refused as existing, gone by the describe: deleted in between
+            None => Err(refused),
+        }
+    }
+
+    async fn get_snapshot(&self, snapshot: &str) -> Result<Option<Snapshot>> {
+        let op = "database.get_snapshot";
+        let id = snapshot_name(snapshot).map_err(|e| located(e, op, snapshot))?;
+        self.describe_snapshot(&id, op).await
+    }
+
+    async fn delete_snapshot(&self, snapshot: &str) -> Result<Deleted> {
+        let op = "database.delete_snapshot";
+        let id = snapshot_name(snapshot).map_err(|e| located(e, op, snapshot))?;
+        let params = Params::new().with("DBSnapshotIdentifier", &id);
+        match self
+            .client
+            .query("DeleteDBSnapshot", &params, Safety::Idempotent, op, &id)
             .await
         {
             Ok(_) => Ok(Deleted::Deleted),

@@ -136,6 +136,9 @@ const CONFLICT: &[&str] = &[
     "InvalidChangeBatch",
     "InvalidDBInstanceState",
     "InvalidDBInstanceStateFault",
+    // a snapshot still being taken cannot be restored or deleted
+    "InvalidDBSnapshotState",
+    "InvalidDBSnapshotStateFault",
     "IncorrectState",
     "IncorrectInstanceState",
     "InvalidRequestException",
@@ -146,6 +149,7 @@ const CONFLICT: &[&str] = &[
     "StorageQuotaExceeded",
     "InstanceQuotaExceeded",
     "DBInstanceQuotaExceeded",
+    "SnapshotQuotaExceeded",
     "TooManyHostedZones",
 ];
 

@@ -8,7 +8,7 @@
 //! | [`ObjectStorage`](provisio::ObjectStorage) | S3 | [`S3Storage`] |
 //! | [`Compute`](provisio::Compute) | EC2 | [`Ec2Compute`] |
 //! | [`SecretStore`](provisio::SecretStore) | Secrets Manager | [`SecretsManagerStore`] |
-//! | [`Database`](provisio::Database) (servers only) | RDS | [`RdsDatabase`] |
+//! | [`Database`](provisio::Database) (servers and their snapshots only) | RDS | [`RdsDatabase`] |
 //! | [`Mail`](provisio::Mail) | SES v2 | [`SesMail`] |
 //!
 //! # Design
@@ -135,6 +135,8 @@ mod storage_stream;
 )]
 mod wire;
 
+#[cfg(all(test, feature = "rds"))]
+mod database_tests;
 #[cfg(all(test, feature = "route53"))]
 mod dns_tests;
 #[cfg(all(test, feature = "sesv2"))]

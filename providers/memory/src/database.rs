@@ -11,7 +11,7 @@ use crate::names::{
 };
 use provisio::database::{
     AppliedSeed, Database, DatabaseCapabilities, DatabaseSpec, DeleteServer, Endpoint,
-    RestoredDatabase, RoleSpec, SeedSpec, Server, ServerSpec,
+    RestoredDatabase, RoleSpec, SeedSpec, Server, ServerSpec, Snapshot,
 };
 use provisio::{
     Confirm, Deleted, Ensured, Error, Provider, ProviderInfo, Result, async_trait, validate,
@@ -32,6 +32,8 @@ struct ServerRec {
     spec: ServerSpec,
     password_fingerprint: String,
     available_at: Instant,
+    /// The snapshot it was restored from, if it was (shown in the inventory).
+    restored_from: Option<String>,
 }
 
 impl ServerRec {
@@ -51,18 +53,58 @@ impl ServerRec {
     }
 }
 
+/// A snapshot: the server's settings when it was taken, what a restore recreates.
 #[derive(Debug, Clone)]
-struct Snapshot {
+struct SnapshotRec {
     server: String,
     engine: String,
     version: String,
+    size: String,
     storage_gb: u32,
+    admin_user: String,
+    admin_password_fingerprint: String,
+    tags: provisio::Tags,
+    available_at: Instant,
+}
+
+impl SnapshotRec {
+    /// A snapshot of `r` that becomes available at `available_at`, tagged `tags`.
+    fn of(r: &ServerRec, tags: provisio::Tags, available_at: Instant) -> SnapshotRec {
+        SnapshotRec {
+            server: r.spec.name.clone(),
+            engine: r.spec.engine.clone(),
+            version: r.spec.version.clone(),
+            size: r.spec.size.clone(),
+            storage_gb: r.spec.storage_gb,
+            admin_user: r.spec.admin_user.clone(),
+            admin_password_fingerprint: r.password_fingerprint.clone(),
+            tags,
+            available_at,
+        }
+    }
+
+    fn view(&self, id: &str, now: Instant) -> Snapshot {
+        Snapshot {
+            id: id.to_string(),
+            server: self.server.clone(),
+            status: if now >= self.available_at {
+                "available"
+            } else {
+                "creating"
+            }
+            .to_string(),
+            // no wall clock here: the time a snapshot was taken is not modelled
+            created: None,
+            storage_gb: Some(self.storage_gb),
+            tags: self.tags.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct State {
     servers: BTreeMap<String, ServerRec>,
-    snapshots: BTreeMap<String, Snapshot>,
+    snapshots: BTreeMap<String, SnapshotRec>,
     /// Role -> password fingerprint (like the SCRAM verifier a server keeps).
     roles: BTreeMap<String, String>,
     /// Database -> owner.
@@ -76,7 +118,9 @@ pub(crate) struct State {
 ///
 /// Servers (RDS semantics): `creating` until the create time passes, then `available` with an
 /// endpoint; deletion protection makes deletes `Protected` unless overridden by name; a delete
-/// keeps a final snapshot (`<name>-final` unless named) unless skipped.
+/// keeps a final snapshot (`<name>-final` unless named) unless skipped. Snapshots (RDS manual
+/// DB snapshots) keep the server's settings, are `creating` for the create time, then
+/// `available`, outlive their server, and restore it ([`ServerSpec::restore_from_snapshot`]).
 /// Inside a server (PostgreSQL semantics): roles with passwords (compared by fingerprint),
 /// databases whose owner must exist, seeds applied once per (database, id), drops that need a
 /// [`Confirm`].
@@ -183,7 +227,8 @@ impl MemoryDatabase {
         self.lock().create_time = d;
     }
 
-    /// The identifiers of the snapshots taken so far.
+    /// The identifiers of the snapshots there are (final snapshots of deleted servers and
+    /// snapshots taken with `ensure_snapshot`).
     pub fn snapshots(&self) -> Vec<String> {
         self.lock().snapshots.keys().cloned().collect()
     }
@@ -220,6 +265,7 @@ impl MemoryDatabase {
                     "admin_password_fingerprint": r.password_fingerprint,
                     "deletion_protection": r.spec.deletion_protection,
                     "tags": r.spec.tags,
+                    "restored_from": r.restored_from,
                 }),
             );
         }
@@ -243,8 +289,10 @@ impl MemoryDatabase {
         inv
     }
 
-    /// Final snapshots of deleted servers (`database.snapshot`).
+    /// Snapshots (`database.snapshot`): final snapshots of deleted servers and those taken
+    /// with `ensure_snapshot`, which outlive their servers.
     pub fn retired(&self) -> Inventory {
+        let now = Instant::now();
         let s = self.lock();
         let mut inv = Inventory::new();
         for (id, snap) in &s.snapshots {
@@ -255,7 +303,11 @@ impl MemoryDatabase {
                     "server": snap.server,
                     "engine": snap.engine,
                     "version": snap.version,
+                    "size": snap.size,
                     "storage_gb": snap.storage_gb,
+                    "admin_user": snap.admin_user,
+                    "status": snap.view(id, now).status,
+                    "tags": snap.tags,
                 }),
             );
         }
@@ -293,8 +345,12 @@ struct ServerSnapshot {
     tags: provisio::Tags,
     /// How much longer it stays `creating` (zero once available).
     creating_remaining: Duration,
+    /// The snapshot it was restored from (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restored_from: Option<String>,
 }
 
+/// A snapshot, final or taken with `ensure_snapshot` (the name stays for older files).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FinalSnapshot {
@@ -303,6 +359,18 @@ struct FinalSnapshot {
     engine: String,
     version: String,
     storage_gb: u32,
+    // The server's other settings, which a restore needs (absent in older files).
+    #[serde(default)]
+    size: String,
+    #[serde(default)]
+    admin_user: String,
+    #[serde(default)]
+    admin_password_fingerprint: String,
+    #[serde(default)]
+    tags: provisio::Tags,
+    /// How much longer it stays `creating` (zero once available; absent in older files).
+    #[serde(default)]
+    creating_remaining: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -331,6 +399,7 @@ impl MemoryDatabase {
                     deletion_protection: r.spec.deletion_protection,
                     tags: r.spec.tags.clone(),
                     creating_remaining: r.available_at.saturating_duration_since(now),
+                    restored_from: r.restored_from.clone(),
                 })
                 .collect(),
             final_snapshots: s
@@ -342,6 +411,11 @@ impl MemoryDatabase {
                     engine: snap.engine.clone(),
                     version: snap.version.clone(),
                     storage_gb: snap.storage_gb,
+                    size: snap.size.clone(),
+                    admin_user: snap.admin_user.clone(),
+                    admin_password_fingerprint: snap.admin_password_fingerprint.clone(),
+                    tags: snap.tags.clone(),
+                    creating_remaining: snap.available_at.saturating_duration_since(now),
                 })
                 .collect(),
             roles: s
@@ -389,9 +463,11 @@ impl MemoryDatabase {
                     admin_password: provisio::SecretString::default(),
                     deletion_protection: r.deletion_protection,
                     tags: r.tags,
+                    restore_from_snapshot: None,
                 },
                 password_fingerprint: r.admin_password_fingerprint,
                 available_at: now + bounded("server creating_remaining", r.creating_remaining)?,
+                restored_from: r.restored_from,
             };
             if servers.insert(r.name.clone(), rec).is_some() {
                 return Err(corrupt(format!("database server {} appears twice", r.name)));
@@ -399,11 +475,16 @@ impl MemoryDatabase {
         }
         let mut snapshots = BTreeMap::new();
         for f in snap.final_snapshots {
-            let snapshot = Snapshot {
+            let snapshot = SnapshotRec {
                 server: f.server,
                 engine: f.engine,
                 version: f.version,
+                size: f.size,
                 storage_gb: f.storage_gb,
+                admin_user: f.admin_user,
+                admin_password_fingerprint: f.admin_password_fingerprint,
+                tags: f.tags,
+                available_at: now + bounded("snapshot creating_remaining", f.creating_remaining)?,
             };
             if snapshots.insert(f.id.clone(), snapshot).is_some() {
                 return Err(corrupt(format!("database snapshot {} appears twice", f.id)));
@@ -469,14 +550,64 @@ impl crate::snapshot::SnapshotSection for MemoryDatabase {
         for s in &mut snap.servers {
             s.creating_remaining = s.creating_remaining.saturating_sub(elapsed);
         }
+        for s in &mut snap.final_snapshots {
+            s.creating_remaining = s.creating_remaining.saturating_sub(elapsed);
+        }
     }
     fn longest_clock(snap: &DatabaseSnapshot) -> Option<Duration> {
         snap.servers
             .iter()
             .map(|s| s.creating_remaining)
+            .chain(snap.final_snapshots.iter().map(|s| s.creating_remaining))
             .filter(|d| !d.is_zero())
             .max()
     }
+}
+
+/// The server `spec` restored from snapshot `id`, as RDS restores one: the engine, version,
+/// storage, administrator and password are the snapshot's; the class, deletion protection and
+/// tags the spec's. A missing snapshot is `NotFound` naming it, one still being taken a
+/// `Conflict`, one of another engine a `Conflict`.
+fn restored(s: &State, spec: ServerSpec, id: &str, now: Instant) -> Result<ServerRec> {
+    let name = spec.name.clone();
+    let Some(snap) = s.snapshots.get(id) else {
+        return Err(Error::not_found(format!(
+            "server {name:?} cannot be restored: snapshot {id:?} (restore_from_snapshot) does not exist (DBSnapshotNotFound)"
+        ))
+        .with_resource(id));
+    };
+    if now < snap.available_at {
+        return Err(Error::conflict(format!(
+            "snapshot {id:?} is creating; server {name:?} can be restored from it once it is available (InvalidDBSnapshotState)"
+        )));
+    }
+    if snap.engine != spec.engine {
+        return Err(Error::conflict(format!(
+            "snapshot {id:?} is of a {} server; server {name:?} asks for {}",
+            snap.engine, spec.engine
+        )));
+    }
+    // a snapshot from an older world file lacks the administrator: the spec's then
+    let (admin_user, password_fingerprint) = if snap.admin_user.is_empty() {
+        (spec.admin_user.clone(), spec.admin_password.fingerprint())
+    } else {
+        (
+            snap.admin_user.clone(),
+            snap.admin_password_fingerprint.clone(),
+        )
+    };
+    let spec = ServerSpec {
+        version: snap.version.clone(),
+        storage_gb: snap.storage_gb,
+        admin_user,
+        ..spec
+    };
+    Ok(ServerRec {
+        spec,
+        password_fingerprint,
+        available_at: now + s.create_time,
+        restored_from: Some(id.to_string()),
+    })
 }
 
 impl Provider for MemoryDatabase {
@@ -509,6 +640,7 @@ impl Database for MemoryDatabase {
             servers: true,
             roles_and_databases: true,
             dump_restore: true,
+            snapshots: true,
         }
     }
 
@@ -531,18 +663,33 @@ impl Database for MemoryDatabase {
                 validate::pg_identifier("admin user", &spec.admin_user)?;
                 check_password("admin password", &spec.admin_password)?;
                 validate::tags("server tags", &spec.tags)?;
+                let restore_from = spec
+                    .restore_from_snapshot
+                    .as_deref()
+                    .map(|id| rds_identifier("server restore_from_snapshot", id))
+                    .transpose()?;
                 let mut spec = spec.clone();
                 spec.name = name.clone();
+                spec.restore_from_snapshot = None;
                 let fingerprint = spec.admin_password.fingerprint();
                 let now = Instant::now();
                 let mut s = self.lock();
                 let create_time = s.create_time;
+                if !s.servers.contains_key(&name)
+                    && let Some(id) = restore_from
+                {
+                    let rec = restored(&s, spec, &id, now)?;
+                    let view = rec.view(now);
+                    s.servers.insert(name, rec);
+                    return Ok(Ensured::created(view));
+                }
                 match s.servers.get_mut(&name) {
                     None => {
                         let rec = ServerRec {
                             spec,
                             password_fingerprint: fingerprint,
                             available_at: now + create_time,
+                            restored_from: None,
                         };
                         let view = rec.view(now);
                         s.servers.insert(name, rec);
@@ -641,16 +788,83 @@ impl Database for MemoryDatabase {
                 }
                 let r = s.servers.remove(&name).expect("checked above");
                 if let Some(id) = snapshot {
-                    s.snapshots.insert(
-                        id,
-                        Snapshot {
-                            server: name,
-                            engine: r.spec.engine,
-                            version: r.spec.version,
-                            storage_gb: r.spec.storage_gb,
-                        },
-                    );
+                    // taken while the server is deleted: available once it is gone; tags
+                    // copied from the server (CopyTagsToSnapshot)
+                    let snap = SnapshotRec::of(&r, r.spec.tags.clone(), Instant::now());
+                    s.snapshots.insert(id, snap);
                 }
+                Ok(Deleted::Deleted)
+            })
+            .await
+    }
+
+    async fn ensure_snapshot(
+        &self,
+        server: &str,
+        snapshot: &str,
+        tags: &provisio::Tags,
+    ) -> Result<Ensured<Snapshot>> {
+        self.base
+            .run_ensure("database.ensure_snapshot", snapshot, async {
+                let id = rds_identifier("snapshot name", snapshot)?;
+                let server = rds_identifier("server name", server)?;
+                validate::tags("snapshot tags", tags)?;
+                let now = Instant::now();
+                let mut s = self.lock();
+                if let Some(have) = s.snapshots.get(&id) {
+                    if have.server == server {
+                        return Ok(Ensured::unchanged(have.view(&id, now)));
+                    }
+                    return Err(Error::conflict(format!(
+                        "snapshot {id:?} exists but was taken of server {:?}, not {server:?}",
+                        have.server
+                    )));
+                }
+                let Some(r) = s.servers.get(&server) else {
+                    return Err(Error::not_found(format!(
+                        "server {server:?} does not exist, so snapshot {id:?} cannot be taken of it (DBInstanceNotFound)"
+                    ))
+                    .with_resource(server));
+                };
+                if now < r.available_at {
+                    return Err(Error::conflict(format!(
+                        "server {server:?} is creating and cannot be snapshotted yet (InvalidDBInstanceState)"
+                    )));
+                }
+                let snap = SnapshotRec::of(r, tags.clone(), now + s.create_time);
+                let view = snap.view(&id, now);
+                s.snapshots.insert(id, snap);
+                Ok(Ensured::created(view))
+            })
+            .await
+    }
+
+    async fn get_snapshot(&self, snapshot: &str) -> Result<Option<Snapshot>> {
+        self.base
+            .run("database.get_snapshot", snapshot, async {
+                let id = rds_identifier("snapshot name", snapshot)?;
+                let now = Instant::now();
+                Ok(Read(
+                    self.lock().snapshots.get(&id).map(|r| r.view(&id, now)),
+                ))
+            })
+            .await
+    }
+
+    async fn delete_snapshot(&self, snapshot: &str) -> Result<Deleted> {
+        self.base
+            .run("database.delete_snapshot", snapshot, async {
+                let id = rds_identifier("snapshot name", snapshot)?;
+                let mut s = self.lock();
+                let Some(have) = s.snapshots.get(&id) else {
+                    return Ok(Deleted::AlreadyGone);
+                };
+                if Instant::now() < have.available_at {
+                    return Err(Error::conflict(format!(
+                        "snapshot {id:?} is creating and cannot be deleted yet (InvalidDBSnapshotState)"
+                    )));
+                }
+                s.snapshots.remove(&id);
                 Ok(Deleted::Deleted)
             })
             .await
@@ -853,6 +1067,7 @@ mod tests {
             admin_password: SecretString::new("correct-horse"),
             deletion_protection: true,
             tags: Tags::new(),
+            restore_from_snapshot: None,
         }
     }
 
@@ -945,6 +1160,204 @@ mod tests {
             Deleted::Deleted
         );
         assert_eq!(db.snapshots().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshots_keep_the_server_and_restore_it() {
+        let db = MemoryDatabase::new();
+        let tags: Tags = [("provisio:tenant".to_string(), "acme".to_string())].into();
+        let mut spec = server("acme-db");
+        spec.deletion_protection = false;
+        spec.storage_gb = 40;
+        db.ensure_server(&spec).await.unwrap();
+        // a server still being created cannot be snapshotted (RDS: InvalidDBInstanceState)
+        let e = db
+            .ensure_snapshot("acme-db", "acme-db-archive", &tags)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+
+        let taken = db
+            .ensure_snapshot("acme-db", "Acme-DB-Archive", &tags)
+            .await
+            .unwrap();
+        assert_eq!(taken.outcome, Outcome::Created);
+        assert_eq!(taken.value.id, "acme-db-archive");
+        assert_eq!(taken.value.server, "acme-db");
+        assert_eq!(taken.value.status, "creating");
+        assert_eq!(taken.value.storage_gb, Some(40));
+        assert_eq!(taken.value.tags, tags);
+        // being taken: neither deleted nor restored from
+        let e = db.delete_snapshot("acme-db-archive").await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+        let again = db
+            .ensure_snapshot("acme-db", "acme-db-archive", &tags)
+            .await
+            .unwrap();
+        assert_eq!(again.outcome, Outcome::Unchanged);
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+        let got = db.get_snapshot("acme-db-archive").await.unwrap().unwrap();
+        assert_eq!(got.status, "available");
+
+        // one identifier, two servers: a conflict naming both
+        let mut other = server("other-db");
+        other.deletion_protection = false;
+        db.ensure_server(&other).await.unwrap();
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+        let e = db
+            .ensure_snapshot("other-db", "acme-db-archive", &tags)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+        assert!(
+            e.message().contains("\"acme-db\"") && e.message().contains("\"other-db\""),
+            "{e}"
+        );
+        let e = db
+            .ensure_snapshot("ghost-db", "ghost-db-archive", &tags)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::NotFound);
+        assert!(e.message().contains("\"ghost-db\""), "{e}");
+
+        // the snapshot outlives its server and still answers `Unchanged`
+        let skip = DeleteServer {
+            skip_final_snapshot: true,
+            ..Default::default()
+        };
+        db.delete_server("acme-db", &skip).await.unwrap();
+        assert_eq!(
+            db.ensure_snapshot("acme-db", "acme-db-archive", &tags)
+                .await
+                .unwrap()
+                .outcome,
+            Outcome::Unchanged
+        );
+
+        // restore: the snapshot's storage and password, the spec's class and tags
+        let mut restore = server("acme-db");
+        restore.deletion_protection = false;
+        restore.size = "db.t3.small".into();
+        restore.admin_password = SecretString::new("another-horse");
+        restore.tags = tags.clone();
+        restore.restore_from_snapshot = Some("acme-db-archive".into());
+        let r = db.ensure_server(&restore).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Created);
+        assert_eq!(r.value.status, "creating");
+        let inv = db.inventory();
+        let s = inv.get("database.server", "acme-db").unwrap();
+        assert_eq!(s["restored_from"], "acme-db-archive");
+        assert_eq!(s["storage_gb"], 40);
+        assert_eq!(s["size"], "db.t3.small");
+        assert_eq!(
+            s["admin_password_fingerprint"],
+            SecretString::new("correct-horse").fingerprint()
+        );
+        // once it exists the snapshot is ignored: a plain ensure
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+        restore.restore_from_snapshot = Some("no-such-snapshot".into());
+        restore.admin_password = SecretString::new("correct-horse");
+        restore.storage_gb = 40;
+        assert_eq!(
+            db.ensure_server(&restore).await.unwrap().outcome,
+            Outcome::Unchanged
+        );
+
+        // a missing snapshot is NotFound naming it, and makes no empty server
+        let mut missing = server("new-db");
+        missing.restore_from_snapshot = Some("no-such-snapshot".into());
+        let e = db.ensure_server(&missing).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::NotFound);
+        assert!(e.message().contains("\"no-such-snapshot\""), "{e}");
+        assert!(db.get_server("new-db").await.unwrap().is_none());
+        missing.restore_from_snapshot = Some("bad--id".into());
+        let e = db.ensure_server(&missing).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidInput);
+        assert!(e.message().contains("restore_from_snapshot"), "{e}");
+        let e = db.get_snapshot("Bad_Name!").await.unwrap_err();
+        assert!(e.message().contains("snapshot name"), "{e}");
+
+        assert_eq!(db.retired().count("database.snapshot"), 1);
+        assert_eq!(
+            db.delete_snapshot("acme-db-archive").await.unwrap(),
+            Deleted::Deleted
+        );
+        assert_eq!(
+            db.delete_snapshot("acme-db-archive").await.unwrap(),
+            Deleted::AlreadyGone
+        );
+        assert_eq!(db.get_snapshot("acme-db-archive").await.unwrap(), None);
+        assert_eq!(db.faults().calls("database.ensure_snapshot"), 6);
+        assert_eq!(db.faults().mutations("database.delete_snapshot"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshot_faults_and_persistence() {
+        let db = MemoryDatabase::new();
+        let mut spec = server("acme-db");
+        spec.deletion_protection = false;
+        db.ensure_server(&spec).await.unwrap();
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+        let tags = Tags::new();
+        db.faults()
+            .error_on_call("database.ensure_snapshot", 1, ErrorKind::Transient);
+        let e = db
+            .ensure_snapshot("acme-db", "acme-db-archive", &tags)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Transient);
+        assert!(db.snapshots().is_empty(), "a fault before the effect");
+        db.faults()
+            .error_after_effect("database.ensure_snapshot", 2, ErrorKind::Transient);
+        db.ensure_snapshot("acme-db", "acme-db-archive", &tags)
+            .await
+            .unwrap_err();
+        assert_eq!(db.snapshots(), ["acme-db-archive"], "the answer was lost");
+        assert_eq!(
+            db.ensure_snapshot("acme-db", "acme-db-archive", &tags)
+                .await
+                .unwrap()
+                .outcome,
+            Outcome::Unchanged
+        );
+        db.faults()
+            .error_rate("database.get_snapshot", 1.0, ErrorKind::PermissionDenied);
+        assert_eq!(
+            db.get_snapshot("acme-db-archive").await.unwrap_err().kind(),
+            &ErrorKind::PermissionDenied
+        );
+        db.faults().clear();
+
+        // a snapshot survives a snapshot of the world, still creating for what was left
+        let world = db.snapshot();
+        let copy = MemoryDatabase::new();
+        copy.install(copy.prepare_restore(world).unwrap());
+        let snap = copy.get_snapshot("acme-db-archive").await.unwrap().unwrap();
+        assert_eq!(snap.status, "creating");
+        tokio::time::advance(DEFAULT_CREATE_TIME).await;
+        db.delete_server(
+            "acme-db",
+            &DeleteServer {
+                skip_final_snapshot: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let world = db.snapshot();
+        let copy = MemoryDatabase::new();
+        copy.install(copy.prepare_restore(world).unwrap());
+        spec.restore_from_snapshot = Some("acme-db-archive".into());
+        let r = copy.ensure_server(&spec).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Created);
+        // an older file's final snapshot (without the server's settings) still loads
+        let old: FinalSnapshot = serde_json::from_value(json!({
+            "id": "x-final", "server": "x", "engine": "postgres", "version": "16", "storage_gb": 20
+        }))
+        .unwrap();
+        assert_eq!(old.creating_remaining, Duration::ZERO);
+        assert!(old.admin_user.is_empty());
     }
 
     #[tokio::test]

@@ -519,6 +519,7 @@ impl ServerFixture {
             admin_password: self.admin_password.clone(),
             deletion_protection: self.deletion_protection,
             tags: self.tags.clone(),
+            restore_from_snapshot: None,
         }
     }
 }

@@ -455,6 +455,7 @@ mod tests {
             admin_password: SecretString::new("correct-horse"),
             deletion_protection: protect,
             tags: Tags::new(),
+            restore_from_snapshot: None,
         }
     }
 

@@ -602,6 +602,7 @@ impl Database for PostgresDatabase {
             servers: false,
             roles_and_databases: true,
             dump_restore: true,
+            snapshots: false,
         }
     }
 

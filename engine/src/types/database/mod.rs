@@ -1,12 +1,13 @@
-//! `database.server`, `database.role`, `database.database`, `database.seed` and
-//! `database.dump`, one file each (`server.rs`, `role.rs`, `db.rs`, `seed.rs`, `dump.rs`);
-//! this module holds what they share.
+//! `database.server`, `database.role`, `database.database`, `database.seed`,
+//! `database.dump` and `database.snapshot`, one file each (`server.rs`, `role.rs`, `db.rs`,
+//! `seed.rs`, `dump.rs`, `snapshot.rs`); this module holds what they share.
 
 mod db;
 mod dump;
 mod role;
 mod seed;
 mod server;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -15,6 +16,7 @@ pub use dump::{DUMP_CONTENT_TYPE, DatabaseDump};
 pub use role::DatabaseRole;
 pub use seed::DatabaseSeed;
 pub use server::DatabaseServer;
+pub use snapshot::{DatabaseSnapshot, SNAPSHOT_TOKEN_TAG};
 
 use super::in_resource;
 use crate::resource::StepContext;

@@ -26,11 +26,24 @@ use std::time::Duration;
 /// - `deletion_protection` (default true): the provider refuses deletes while it is on; set it
 ///   to false (and apply) before destroying.
 /// - `skip_final_snapshot` (default false): delete without a final snapshot (irreversible).
+/// - `restore_from_snapshot` (optional, string or `null`): when the server does not exist,
+///   restore it from this snapshot (usually a `database.snapshot`'s output:
+///   `restore_from_snapshot: ${db_snapshot.snapshot}`) instead of creating it empty; the
+///   engine, version, storage, administrator and password come from the snapshot. A missing
+///   snapshot fails the step with `NotFound` naming it. `null` (what a reference to a snapshot
+///   never taken resolves to, before the first archive) is the same as absent: create the
+///   server empty. It only matters when the server is created: an existing server is never
+///   touched by it (changing it is an update that changes nothing).
 /// - `wait_timeout_secs` (default 3600): how long to wait for the server to become available.
 ///
 /// Outputs: `name`, `host`, `port`, `status`. `apply` waits until the status is `available`.
 /// Changing `name` or `engine` replaces the server. Delete keeps a final snapshot unless
 /// `skip_final_snapshot` is set.
+///
+/// Requests (RDS): a new server: `DescribeDBInstances` and `CreateDBInstance` (or
+/// `RestoreDBInstanceFromDBSnapshot`), then one `DescribeDBInstances` per poll until it is
+/// available; an unchanged one: one `DescribeDBInstances` for the owner check and one for the
+/// ensure.
 ///
 /// ```yaml
 /// db_server:
@@ -43,6 +56,8 @@ use std::time::Duration;
 ///     storage_gb: 20
 ///     admin_user: provisio_admin
 ///     admin_password_secret: ${db_admin_password.name}
+///     # restored from the archive's snapshot; null (created empty) before the first archive
+///     restore_from_snapshot: ${db_snapshot.snapshot}
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DatabaseServer;
@@ -55,7 +70,8 @@ struct ServerParams {
     wait_timeout: Duration,
 }
 
-fn server_identifier(field: &str, value: &str) -> Result<String> {
+/// An RDS-style identifier (servers and snapshots share the rule).
+pub(super) fn server_identifier(field: &str, value: &str) -> Result<String> {
     let ok = (1..=63).contains(&value.len())
         && value.starts_with(|c: char| c.is_ascii_alphabetic())
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -97,6 +113,8 @@ struct ServerFields {
     secrets_provider: Option<String>,
     deletion_protection: Option<Flag>,
     skip_final_snapshot: Option<Flag>,
+    #[serde(default)]
+    restore_from_snapshot: Option<String>,
     wait_timeout_secs: Option<Int>,
 }
 
@@ -130,6 +148,11 @@ impl TypedParams for ServerFields {
         let skip_final_snapshot = phase
             .flag("skip_final_snapshot", self.skip_final_snapshot.as_ref())?
             .unwrap_or(false);
+        let restore_from_snapshot = phase.opt_name(
+            "restore_from_snapshot",
+            self.restore_from_snapshot.as_deref(),
+            server_identifier,
+        )?;
         let wait_timeout = Duration::from_secs(
             phase
                 .int(
@@ -151,6 +174,7 @@ impl TypedParams for ServerFields {
                 admin_password: SecretString::default(),
                 deletion_protection,
                 tags: Default::default(),
+                restore_from_snapshot,
             },
             password_secret,
             secrets_provider,

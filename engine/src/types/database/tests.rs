@@ -4,7 +4,7 @@ use super::*;
 use crate::resource::ResourceType;
 use crate::types::testing::{Harness, check_outputs, lifecycle, rejects};
 use provisio::database::SeedSpec;
-use provisio::{Deleted, Outcome, SecretStore, SecretString};
+use provisio::{Database as _, Deleted, Outcome, SecretStore, SecretString};
 use serde_json::{Value, json};
 
 fn server_params() -> Value {
@@ -409,4 +409,225 @@ async fn restore_from_a_dump_never_over_a_live_database() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("storage_provider"), "{e}");
+}
+
+#[test]
+fn validates_snapshot_params() {
+    let ok = json!({"server": "acme-db", "name": "acme-db-archive", "keep_on_delete": true});
+    DatabaseSnapshot.validate(&ok).unwrap();
+    DatabaseSnapshot
+        .validate(&json!({"server": "${tenant.name}-db", "name": "${tenant.name}-db-archive"}))
+        .unwrap();
+    for (field, bad) in [
+        ("server", json!("1db")),
+        ("name", json!("a--b")),
+        ("name", json!("Bad_Name!")),
+        ("keep_on_delete", json!("maybe")),
+        ("wait_timeout_secs", json!(0)),
+    ] {
+        let mut p = ok.clone();
+        p[field] = bad;
+        rejects(DatabaseSnapshot.validate(&p), field);
+    }
+    rejects(
+        DatabaseSnapshot.validate(&json!({"server": "acme-db"})),
+        "name",
+    );
+    // the server's restore: a snapshot identifier, a reference, or null
+    let mut p = server_params();
+    for fine in [
+        json!("acme-db-archive"),
+        json!("${db_snapshot.snapshot}"),
+        Value::Null,
+    ] {
+        p["restore_from_snapshot"] = fine;
+        DatabaseServer.validate(&p).unwrap();
+    }
+    p["restore_from_snapshot"] = json!("bad--snapshot");
+    rejects(DatabaseServer.validate(&p), "restore_from_snapshot");
+    p["restore_from_snapshot"] = json!(7);
+    rejects(DatabaseServer.validate(&p), "restore_from_snapshot");
+}
+
+#[tokio::test]
+async fn snapshot_lifecycle_and_restore() {
+    let h = Harness::new();
+    with_secret(&h, "acme-db-admin", "admin-pw").await;
+    let server_ctx = h.ctx("db_server", "tok");
+    DatabaseServer
+        .apply(&server_ctx, &server_params(), None)
+        .await
+        .unwrap();
+    let ctx = h.ctx("db_snapshot", "tok");
+    let params = json!({"server": "acme-db", "name": "acme-db-archive"});
+    let out = lifecycle(&DatabaseSnapshot, &ctx, &params).await;
+    assert_eq!(
+        out,
+        json!({"name": "acme-db-archive", "server": "acme-db", "status": "available",
+               "snapshot": "acme-db-archive"})
+    );
+    assert!(
+        h.cloud.database.snapshots().is_empty(),
+        "deleted with the resource"
+    );
+
+    // keep_on_delete: the snapshot outlives the resource and its server
+    let keep = json!({"server": "acme-db", "name": "acme-db-archive", "keep_on_delete": true});
+    let a = DatabaseSnapshot.apply(&ctx, &keep, None).await.unwrap();
+    assert_eq!(a.outcome, Outcome::Created);
+    DatabaseServer
+        .delete(&server_ctx, &server_params(), &Value::Null)
+        .await
+        .unwrap();
+    // resumed after the server is gone: still there, unchanged, one read
+    h.cloud.faults.reset_counters();
+    let again = DatabaseSnapshot
+        .apply(&ctx, &keep, Some(&a.outputs))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::Unchanged);
+    assert_eq!(h.cloud.faults.calls("database.*"), 1);
+    assert_eq!(
+        DatabaseSnapshot
+            .delete(&ctx, &keep, &a.outputs)
+            .await
+            .unwrap(),
+        Deleted::Deleted
+    );
+    // (and the server's own final snapshot)
+    assert_eq!(
+        h.cloud.database.snapshots(),
+        ["acme-db-archive", "acme-db-final"]
+    );
+
+    // another server may not take the identifier
+    let mut other = server_params();
+    other["name"] = json!("other-db");
+    DatabaseServer
+        .apply(&server_ctx, &other, None)
+        .await
+        .unwrap();
+    let e = DatabaseSnapshot
+        .apply(
+            &ctx,
+            &json!({"server": "other-db", "name": "acme-db-archive"}),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::Conflict, "{e}");
+    assert!(e.message().contains("other-db"), "{e}");
+
+    // the server comes back from the snapshot, once
+    let mut restore = server_params();
+    restore["restore_from_snapshot"] = json!("acme-db-archive");
+    let r = DatabaseServer
+        .apply(&server_ctx, &restore, None)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Created);
+    assert_eq!(r.outputs["status"], "available");
+    let inv = h.cloud.database.inventory();
+    assert_eq!(
+        inv.get("database.server", "acme-db").unwrap()["restored_from"],
+        "acme-db-archive"
+    );
+    let r = DatabaseServer
+        .apply(&server_ctx, &restore, Some(&r.outputs))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Unchanged);
+
+    // a missing snapshot is NotFound naming it: no empty server in its place
+    let mut lost = server_params();
+    lost["name"] = json!("lost-db");
+    lost["restore_from_snapshot"] = json!("never-taken");
+    let e = DatabaseServer
+        .apply(&server_ctx, &lost, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::NotFound, "{e}");
+    assert!(e.message().contains("never-taken"), "{e}");
+    assert!(
+        !h.cloud
+            .database
+            .inventory()
+            .contains("database.server", "lost-db")
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_snapshot_is_not_adopted_nor_deleted() {
+    let h = Harness::new();
+    with_secret(&h, "acme-db-admin", "admin-pw").await;
+    DatabaseServer
+        .apply(&h.ctx("db_server", "tok"), &server_params(), None)
+        .await
+        .unwrap();
+    let theirs = provisio::types::ownership::tags("globex", "launch", "db_snapshot");
+    h.cloud
+        .database
+        .ensure_snapshot("acme-db", "acme-db-archive", &theirs)
+        .await
+        .unwrap();
+    let ctx = h.ctx("db_snapshot", "tok");
+    let params = json!({"server": "acme-db", "name": "acme-db-archive"});
+    let e = DatabaseSnapshot
+        .apply(&ctx, &params, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::Conflict, "{e}");
+    assert!(e.message().contains("globex"), "{e}");
+    let e = DatabaseSnapshot
+        .delete(&ctx, &params, &Value::Null)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::Conflict, "{e}");
+    assert_eq!(h.cloud.database.snapshots(), ["acme-db-archive"]);
+}
+
+#[tokio::test]
+async fn a_snapshot_left_by_an_earlier_archive_is_not_taken_for_a_new_one() {
+    let h = Harness::new();
+    with_secret(&h, "acme-db-admin", "admin-pw").await;
+    DatabaseServer
+        .apply(&h.ctx("db_server", "tok"), &server_params(), None)
+        .await
+        .unwrap();
+    let params = json!({"server": "acme-db", "name": "acme-db-archive"});
+    // the first archive's step (generation 0) took it, and its record is gone since
+    let first = h.ctx("db_snapshot", "gen-0");
+    let a = DatabaseSnapshot.apply(&first, &params, None).await.unwrap();
+    assert_eq!(a.outcome, Outcome::Created);
+    let snap = h
+        .cloud
+        .database
+        .get_snapshot("acme-db-archive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(snap.tags[SNAPSHOT_TOKEN_TAG], "gen-0");
+    // a resumed run of that same step adopts it
+    let resumed = DatabaseSnapshot.apply(&first, &params, None).await.unwrap();
+    assert_eq!(resumed.outcome, Outcome::Unchanged);
+    // the next archive's step refuses it, naming it, and changes nothing
+    let next = h.ctx("db_snapshot", "gen-1");
+    let e = DatabaseSnapshot
+        .apply(&next, &params, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &provisio::ErrorKind::Conflict, "{e}");
+    assert!(
+        e.message().contains("\"acme-db-archive\"") && e.message().contains("earlier archive"),
+        "{e}"
+    );
+    assert_eq!(h.cloud.database.snapshots(), ["acme-db-archive"]);
+    // once it is deleted, the next archive takes a fresh one
+    h.cloud
+        .database
+        .delete_snapshot("acme-db-archive")
+        .await
+        .unwrap();
+    let b = DatabaseSnapshot.apply(&next, &params, None).await.unwrap();
+    assert_eq!(b.outcome, Outcome::Created);
 }

@@ -27,7 +27,7 @@ impl Seen {
             .map(|(_, v)| v.as_str())
     }
 
-    fn param(&self, key: &str) -> Option<String> {
+    pub(crate) fn param(&self, key: &str) -> Option<String> {
         form_urlencoded::parse(self.body.as_bytes())
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.into_owned())

@@ -13,7 +13,9 @@ use provisio_memory::MemoryCloud;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The example of docs/lifecycle.md ("Managed database servers: RDS snapshots").
+/// The example of docs/lifecycle.md ("Managed database servers: RDS snapshots"), with the
+/// snapshot kept after a restore (`keep_on_delete: true`, the case its guard is for); the
+/// document's own example deletes it ([`world_deleting_snapshots`]).
 const SHOP: &str = r#"
 name: shop
 resources:
@@ -48,6 +50,15 @@ struct World {
 }
 
 fn world() -> World {
+    world_of(SHOP)
+}
+
+/// The document's example as written: the restore deletes the snapshot.
+fn world_deleting_snapshots() -> World {
+    world_of(&SHOP.replace("keep_on_delete: true", "keep_on_delete: false"))
+}
+
+fn world_of(blueprint: &str) -> World {
     let cloud = MemoryCloud::new(5);
     let store = Arc::new(MemoryStateStore::new());
     let sink = Arc::new(VecSink::new());
@@ -66,7 +77,7 @@ fn world() -> World {
         store,
         sink,
         engine,
-        bp: Blueprint::from_yaml(SHOP).unwrap(),
+        bp: Blueprint::from_yaml(blueprint).unwrap(),
     }
 }
 
@@ -304,4 +315,43 @@ async fn a_restore_whose_snapshot_is_gone_fails_naming_it() {
         w.engine.phase("acme").await.unwrap().unwrap().transition,
         Some(Transition::Restore)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_snapshot_deleted_at_restore_archive_restore_and_archive_again_need_no_hand_work()
+{
+    let w = world_deleting_snapshots();
+    let acme = Tenant::new("acme");
+    w.engine
+        .apply(&w.bp, &acme, ApplyOptions::default())
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    w.run(Transition::Archive).await;
+    assert!(w.server().is_none(), "archived: the server is gone");
+    assert_eq!(w.snapshots(), ["acme-db-archive"]);
+    w.run(Transition::Restore).await;
+    let server = w.server().expect("restored");
+    assert_eq!(server["restored_from"], "acme-db-archive");
+    assert!(
+        w.snapshots().is_empty(),
+        "the restore deleted the snapshot once the server was back"
+    );
+    // the second archive takes a fresh snapshot of the restored server, then deletes it
+    w.run(Transition::Archive).await;
+    assert!(w.server().is_none());
+    assert_eq!(w.snapshots(), ["acme-db-archive"]);
+    assert_eq!(w.phase().await, Some(Phase::Archived));
+    w.run(Transition::Restore).await;
+    assert_eq!(
+        w.server().expect("restored again")["restored_from"],
+        "acme-db-archive"
+    );
+    assert!(w.snapshots().is_empty());
+    assert_eq!(w.phase().await, Some(Phase::Launched));
+    // retire from launched takes the snapshot first and keeps it (it exists in `retired`)
+    w.run(Transition::Retire).await;
+    assert!(w.server().is_none());
+    assert_eq!(w.snapshots(), ["acme-db-archive"]);
 }

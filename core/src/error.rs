@@ -363,6 +363,22 @@ mod duration_millis_opt {
     }
 }
 
+/// `err` and its sources, each once, joined by `": "`: a library error whose `Display` leaves
+/// out the cause (tokio-postgres: "error connecting to server") becomes one readable line.
+/// Only for errors that hold no secret (connection failures, TLS, I/O).
+pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,23 +61,8 @@ pub(crate) fn from_pg(err: tokio_postgres::Error, what: &str) -> Error {
     // The message holds the whole source chain (tokio-postgres' top-level text alone is often
     // just "error connecting to server"); the source is not attached again, which would repeat
     // it in Display.
-    let text = describe(&err);
+    let text = provisio::error::describe_chain(&err);
     Error::new(client_side_kind(&err, &text), format!("{what}: {text}"))
-}
-
-/// The whole source chain of a client-side error, e.g. "error connecting to server:
-/// Connection refused (os error 111)".
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 fn client_side_kind(err: &tokio_postgres::Error, text: &str) -> ErrorKind {

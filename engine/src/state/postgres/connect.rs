@@ -297,7 +297,7 @@ fn connect_error(op: &str, e: tokio_postgres::Error) -> Error {
             format!(
                 "PostgreSQL state store: the server's certificate was refused ({}); check \
                  sslrootcert and the host name, or the sslmode",
-                describe(&e)
+                provisio::error::describe_chain(&e)
             ),
         )
         .with_provider("postgres")
@@ -308,20 +308,6 @@ fn connect_error(op: &str, e: tokio_postgres::Error) -> Error {
         ),
         _ => pg_error(op, e),
     }
-}
-
-/// `e` and its sources, each once.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::resource::{Applied, ResourceType, StepContext};
 use crate::types::params::{Flag, Int, Phase, TypedParams, string_like};
 use crate::types::{check_owner, in_resource};
 use provisio::database::{DeleteServer, Server, ServerSpec};
-use provisio::{Database, Deleted, Error, Result, SecretString, validate};
+use provisio::{Deleted, Error, Result, SecretString, validate};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -202,36 +202,6 @@ fn is_failed(status: &str) -> bool {
         || status.starts_with("inaccessible-")
 }
 
-/// Polls until the server is `available`, backing off from 50 ms to 15 s between reads.
-async fn wait_available(db: &dyn Database, name: &str, timeout: Duration) -> Result<Server> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let server = db.get_server(name).await?.ok_or_else(|| {
-            Error::not_found(format!("server {name:?} disappeared while waiting for it"))
-        })?;
-        if server.status == "available" {
-            return Ok(server);
-        }
-        if is_failed(&server.status) {
-            return Err(Error::conflict(format!(
-                "server {name:?} is {:?}; it will not become available on its own",
-                server.status
-            )));
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(Error::timeout(format!(
-                "server {name:?} is still {:?} after {} s",
-                server.status,
-                timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(delay.min(deadline - now)).await;
-        delay = (delay * 2).min(Duration::from_secs(15));
-    }
-}
-
 #[provisio::async_trait]
 impl ResourceType for DatabaseServer {
     fn name(&self) -> &str {
@@ -312,9 +282,15 @@ impl ResourceType for DatabaseServer {
         let server = if ensured.value.status == "available" {
             ensured.value
         } else {
-            wait_available(db.as_ref(), &p.spec.name, p.wait_timeout)
-                .await
-                .map_err(in_resource(ctx))?
+            super::wait_available(
+                &format!("server {:?}", p.spec.name),
+                || db.get_server(&p.spec.name),
+                |s: &Server| s.status.as_str(),
+                is_failed,
+                p.wait_timeout,
+            )
+            .await
+            .map_err(in_resource(ctx))?
         };
         Ok(Applied {
             outputs: server_outputs(&server),

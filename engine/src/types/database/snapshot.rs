@@ -6,7 +6,7 @@ use crate::resource::{Applied, ResourceType, StepContext};
 use crate::types::params::{Flag, Int, Phase, TypedParams};
 use crate::types::{check_owner, in_resource};
 use provisio::database::Snapshot;
-use provisio::{Database, Deleted, Error, ErrorKind, Outcome, Result};
+use provisio::{Deleted, Error, ErrorKind, Outcome, Result};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -127,36 +127,6 @@ fn is_failed(status: &str) -> bool {
         || status.starts_with("incompatible-")
 }
 
-/// Polls until the snapshot is `available`, backing off from 50 ms to 15 s between reads.
-async fn wait_available(db: &dyn Database, id: &str, timeout: Duration) -> Result<Snapshot> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let snap = db.get_snapshot(id).await?.ok_or_else(|| {
-            Error::not_found(format!("snapshot {id:?} disappeared while waiting for it"))
-        })?;
-        if snap.status == "available" {
-            return Ok(snap);
-        }
-        if is_failed(&snap.status) {
-            return Err(Error::conflict(format!(
-                "snapshot {id:?} is {:?}; it will not become available on its own",
-                snap.status
-            )));
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(Error::timeout(format!(
-                "snapshot {id:?} is still {:?} after {} s",
-                snap.status,
-                timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(delay.min(deadline - now)).await;
-        delay = (delay * 2).min(Duration::from_secs(15));
-    }
-}
-
 /// The conflict of a snapshot identifier taken of another server.
 fn other_server(p: &SnapshotParams, snap: &Snapshot) -> Error {
     Error::conflict(format!(
@@ -237,9 +207,15 @@ impl ResourceType for DatabaseSnapshot {
             let snap = if snap.status == "available" {
                 snap
             } else {
-                wait_available(db.as_ref(), &p.name, p.wait_timeout)
-                    .await
-                    .map_err(in_resource(ctx))?
+                super::wait_available(
+                    &format!("snapshot {:?}", p.name),
+                    || db.get_snapshot(&p.name),
+                    |s: &Snapshot| s.status.as_str(),
+                    is_failed,
+                    p.wait_timeout,
+                )
+                .await
+                .map_err(in_resource(ctx))?
             };
             return Ok(Applied {
                 outputs: outputs(&snap),
@@ -287,9 +263,15 @@ impl ResourceType for DatabaseSnapshot {
         let snap = if ensured.value.status == "available" {
             ensured.value
         } else {
-            wait_available(db.as_ref(), &p.name, p.wait_timeout)
-                .await
-                .map_err(in_resource(ctx))?
+            super::wait_available(
+                &format!("snapshot {:?}", p.name),
+                || db.get_snapshot(&p.name),
+                |s: &Snapshot| s.status.as_str(),
+                is_failed,
+                p.wait_timeout,
+            )
+            .await
+            .map_err(in_resource(ctx))?
         };
         Ok(Applied {
             outputs: outputs(&snap),

@@ -48,12 +48,14 @@ async fn secret_value(
         .map_err(in_resource(ctx))
 }
 
-/// Polls `read` until what it reads is `available`, backing off from 50 ms to 15 s between
-/// reads: a managed server being created, a snapshot being taken. `what` names it in errors
+/// `first` (what the create or ensure call answered) when it is `available` already, else
+/// polls `read` until what it reads is, backing off from 50 ms to 15 s between reads: a
+/// managed server being created, a snapshot being taken. `what` names it in errors
 /// (`server "acme-db"`); a status `failed` says it will not get there on its own
 /// (`Conflict`); gone is `NotFound`; still not there after `timeout` is `Timeout`.
 async fn wait_available<T, F, Fut>(
     what: &str,
+    first: T,
     mut read: F,
     status: impl Fn(&T) -> &str,
     failed: impl Fn(&str) -> bool,
@@ -63,6 +65,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
 {
+    if status(&first) == "available" {
+        return Ok(first);
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(50);
     loop {

@@ -279,19 +279,16 @@ impl ResourceType for DatabaseServer {
         .await?;
         p.spec.tags = ctx.ownership.clone();
         let ensured = db.ensure_server(&p.spec).await.map_err(in_resource(ctx))?;
-        let server = if ensured.value.status == "available" {
-            ensured.value
-        } else {
-            super::wait_available(
-                &format!("server {:?}", p.spec.name),
-                || db.get_server(&p.spec.name),
-                |s: &Server| s.status.as_str(),
-                is_failed,
-                p.wait_timeout,
-            )
-            .await
-            .map_err(in_resource(ctx))?
-        };
+        let server = super::wait_available(
+            &format!("server {:?}", p.spec.name),
+            ensured.value,
+            || db.get_server(&p.spec.name),
+            |s: &Server| s.status.as_str(),
+            is_failed,
+            p.wait_timeout,
+        )
+        .await
+        .map_err(in_resource(ctx))?;
         Ok(Applied {
             outputs: server_outputs(&server),
             outcome: ensured.outcome,

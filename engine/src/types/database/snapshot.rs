@@ -204,19 +204,16 @@ impl ResourceType for DatabaseSnapshot {
             if !snap.server.eq_ignore_ascii_case(&p.server) {
                 return Err(other_server(&p, &snap).with_resource(ctx.resource));
             }
-            let snap = if snap.status == "available" {
-                snap
-            } else {
-                super::wait_available(
-                    &format!("snapshot {:?}", p.name),
-                    || db.get_snapshot(&p.name),
-                    |s: &Snapshot| s.status.as_str(),
-                    is_failed,
-                    p.wait_timeout,
-                )
-                .await
-                .map_err(in_resource(ctx))?
-            };
+            let snap = super::wait_available(
+                &what,
+                snap,
+                || db.get_snapshot(&p.name),
+                |s: &Snapshot| s.status.as_str(),
+                is_failed,
+                p.wait_timeout,
+            )
+            .await
+            .map_err(in_resource(ctx))?;
             return Ok(Applied {
                 outputs: outputs(&snap),
                 outcome: Outcome::Unchanged,
@@ -260,19 +257,16 @@ impl ResourceType for DatabaseSnapshot {
                 .with_resource(ctx.resource));
             }
         }
-        let snap = if ensured.value.status == "available" {
-            ensured.value
-        } else {
-            super::wait_available(
-                &format!("snapshot {:?}", p.name),
-                || db.get_snapshot(&p.name),
-                |s: &Snapshot| s.status.as_str(),
-                is_failed,
-                p.wait_timeout,
-            )
-            .await
-            .map_err(in_resource(ctx))?
-        };
+        let snap = super::wait_available(
+            &what,
+            ensured.value,
+            || db.get_snapshot(&p.name),
+            |s: &Snapshot| s.status.as_str(),
+            is_failed,
+            p.wait_timeout,
+        )
+        .await
+        .map_err(in_resource(ctx))?;
         Ok(Applied {
             outputs: outputs(&snap),
             outcome: ensured.outcome,

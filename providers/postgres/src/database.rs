@@ -25,6 +25,11 @@ pub const SEED_TABLE: &str = "seeds";
 /// The key of the transaction-scoped advisory lock that serialises seed applications within
 /// one database (`pg_advisory_xact_lock`): "provisio" in ASCII.
 pub const SEED_LOCK_KEY: i64 = 0x0070_726f_7669_7369;
+/// The key of the transaction-scoped advisory lock (in the administrator's database) that
+/// serialises `REVOKE ... FROM PUBLIC`: two sessions changing one `pg_database` row at once
+/// fail with "tuple concurrently updated" (SQLSTATE XX000), which a creator and a concurrent
+/// ensure that found the database before the creator's `REVOKE` would otherwise both send.
+const REVOKE_LOCK_KEY: i64 = SEED_LOCK_KEY + 1;
 
 /// How often `DROP DATABASE` is retried on servers before PostgreSQL 13 (no `WITH (FORCE)`)
 /// when a session connects again between terminating the sessions and dropping.
@@ -192,10 +197,14 @@ impl PostgresDatabase {
         }))
     }
 
-    /// `REVOKE CONNECT, TEMPORARY ... FROM PUBLIC` (`revoke_public_connect`).
+    /// `REVOKE CONNECT, TEMPORARY ... FROM PUBLIC` (`revoke_public_connect`), after the
+    /// advisory lock [`REVOKE_LOCK_KEY`] in the same message: a simple-query message with two
+    /// statements is one implicit transaction, so the lock is held until the `REVOKE` commits
+    /// and a concurrent one waits, then reads the committed row. Still one round trip.
     async fn revoke_public(conn: &Conn, name: &str) -> Result<()> {
         conn.batch_execute(&format!(
-            "REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC",
+            "SELECT pg_advisory_xact_lock({REVOKE_LOCK_KEY}); \
+             REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC",
             quote::ident(name)
         ))
         .await

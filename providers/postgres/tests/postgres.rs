@@ -479,7 +479,7 @@ async fn concurrent_ensures_of_the_same_database_and_role_both_succeed() {
         1,
         "{outcomes:?}"
     );
-    for round in 0..3 {
+    for round in 0..8 {
         let db_name = format!("{name}-{round}");
         let spawn_db = |db: Arc<PostgresDatabase>, n: String, owner: String| {
             tokio::spawn(async move { db.ensure_database(&database(&n, &owner)).await })

@@ -400,3 +400,146 @@ async fn a_failing_canary_halts_the_rollout_with_nothing_else_started() {
     }
     h.drop_schema().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_destroy_removes_every_tenant() {
+    let Some(env) = env() else { return };
+    let h = Harness::new(env, "destroy", 4, &[]).await;
+    let client = h.client().await;
+    let mut apply = h.input("destroy-apply");
+    apply.concurrency = 4;
+    let mut destroy = h.input("destroy");
+    destroy.operation = FleetOperation::Destroy;
+    destroy.concurrency = 2;
+    let (applied, destroyed) = h
+        .with_workers(async {
+            let a = client.start(apply).await.unwrap().result().await.unwrap();
+            assert_eq!(h.cloud.inventory().count("dns.record"), 8);
+            let d = client.start(destroy).await.unwrap().result().await.unwrap();
+            (a, d)
+        })
+        .await;
+    assert_eq!(applied.done, 4, "{applied:#?}");
+    assert_eq!(destroyed.state, RolloutState::Completed, "{destroyed:#?}");
+    assert_eq!(destroyed.done, 4);
+    for r in &destroyed.results {
+        assert_eq!(r.summary.as_ref().unwrap().deleted, 2, "{r:?}");
+    }
+    assert_eq!(h.cloud.inventory().count("dns.record"), 0);
+    for i in 0..4 {
+        assert!(h.state_resources(&name(i)).await.is_empty());
+    }
+    h.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_the_workflow_cancels_running_tenants_and_ends_it_cancelled() {
+    let Some(env) = env() else { return };
+    let h = Harness::new(env, "wfcancel", 4, &[]).await;
+    h.cloud
+        .dns
+        .faults()
+        .latency("dns.ensure_record", Duration::from_secs(4));
+    let mut input = h.input("wfcancel");
+    input.concurrency = 2;
+    let client = h.client().await;
+    let (result, last) = h
+        .with_workers(async {
+            let rollout = client.start(input).await.unwrap();
+            until(&rollout, "two tenants running", |s| s.running.len() == 2).await;
+            rollout.cancel_workflow("test").await.unwrap();
+            let result = rollout.result().await;
+            (result, rollout.status().await)
+        })
+        .await;
+    let e = result.expect_err("a cancelled workflow has no result");
+    assert!(e.message().to_lowercase().contains("cancel"), "{e}");
+    // a closed workflow still answers the query (the server replays its history)
+    let last = last.expect("the status of a cancelled rollout");
+    assert!(last.cancel_requested, "{last:#?}");
+    assert_eq!(
+        (last.done, last.failed, last.pending),
+        (0, 2, 2),
+        "{last:#?}"
+    );
+    assert!(
+        last.results
+            .iter()
+            .all(|r| r.state == TenantState::Cancelled)
+    );
+    for i in 0..4 {
+        let t = name(i);
+        assert_eq!(h.cloud_records(&t), 0, "{t} on the cloud");
+        assert!(
+            h.state_resources(&t).await.is_empty(),
+            "{t} in the state store"
+        );
+        assert!(
+            h.store.get_lease(&t).await.unwrap().is_none(),
+            "{t}: lease released"
+        );
+    }
+    h.drop_schema().await;
+}
+
+/// A worker that shuts down (SIGTERM in production) while it runs tenants hands them over:
+/// their runs are cancelled and rolled back, the activity fails as retryable, and the other
+/// worker runs them again (attempt 2); every tenant ends with exactly its records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_shutting_down_hands_its_tenants_to_the_other_worker() {
+    let Some(env) = env() else { return };
+    let h = Harness::new(env, "handover", 6, &[]).await;
+    h.cloud
+        .dns
+        .faults()
+        .latency("dns.ensure_record", Duration::from_millis(1500));
+    let mut input = h.input("handover");
+    input.concurrency = 6;
+    let client = h.client().await;
+    let (w1, w2) = (h.worker("w1").await, h.worker("w2").await);
+    let (h1, h2) = (w1.shutdown_handle(), w2.shutdown_handle());
+    let w1_id = format!("w1-{}", std::process::id());
+    let (r1, r2, status) = tokio::join!(w1.run(), w2.run(), async {
+        let out = tokio::time::timeout(WAIT, async {
+            let rollout = client.start(input).await.unwrap();
+            until(&rollout, "six tenants running", |s| s.running.len() == 6).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            h1.shutdown();
+            rollout.result().await.unwrap()
+        })
+        .await;
+        h2.shutdown();
+        out.expect("the rollout finished in time")
+    });
+    r1.unwrap();
+    r2.unwrap();
+    assert_eq!(status.state, RolloutState::Completed, "{status:#?}");
+    assert_eq!(status.done, 6, "{status:#?}");
+    let moved: Vec<_> = status.results.iter().filter(|r| r.attempt > 1).collect();
+    println!(
+        "attempts: {:?}",
+        status
+            .results
+            .iter()
+            .map(|r| (&r.tenant, r.attempt, &r.worker))
+            .collect::<Vec<_>>()
+    );
+    for r in &moved {
+        assert_ne!(
+            r.worker, w1_id,
+            "a retried tenant ran on the worker still up"
+        );
+    }
+    for i in 0..6 {
+        let t = name(i);
+        assert_eq!(h.cloud_records(&t), 2, "{t} on the cloud");
+        assert_eq!(
+            h.state_resources(&t).await.len(),
+            2,
+            "{t} in the state store"
+        );
+        assert!(h.store.pending_intents(&t).await.unwrap().is_empty(), "{t}");
+    }
+    assert_eq!(h.cloud.inventory().count("dns.record"), 12, "no duplicates");
+    h.drop_schema().await;
+}

@@ -62,6 +62,9 @@ struct Harness {
     cloud: MemoryCloud,
     store: Arc<PostgresStateStore>,
     tenants: usize,
+    test: String,
+    /// The fleet ids of this test's rollouts, for [`Harness::finish`].
+    fleets: std::sync::Mutex<Vec<String>>,
 }
 
 impl Harness {
@@ -84,6 +87,8 @@ impl Harness {
             cloud,
             store,
             tenants,
+            test: test.to_string(),
+            fleets: Default::default(),
         }
     }
 
@@ -125,6 +130,7 @@ impl Harness {
             tenants,
         );
         input.heartbeat_timeout_secs = 2;
+        self.fleets.lock().unwrap().push(input.fleet_id.clone());
         input
     }
 
@@ -156,6 +162,34 @@ impl Harness {
     async fn state_resources(&self, tenant: &str) -> BTreeSet<String> {
         let list = self.store.list_resources(tenant).await.unwrap();
         list.into_iter().map(|r| r.name).collect()
+    }
+
+    /// Ends the test: with `PROVISIO_TEST_TEMPORAL_SAVE_HISTORIES=<dir>` saves the history of
+    /// each rollout the test started as `<dir>/<test>[-<n>].json` (the fixtures of
+    /// `tests/replay.rs`), then drops the test's schema.
+    async fn finish(&self) {
+        if let Ok(dir) = std::env::var("PROVISIO_TEST_TEMPORAL_SAVE_HISTORIES") {
+            let client = connect(&self.env.temporal, "default", "history")
+                .await
+                .unwrap();
+            let mut fleets = self.fleets.lock().unwrap().clone();
+            fleets.dedup();
+            for (n, fleet_id) in fleets.iter().enumerate() {
+                let id = provisio_temporal::client::workflow_id(fleet_id);
+                let json = client
+                    .get_workflow_handle::<FleetWorkflow>(id)
+                    .fetch_history(Default::default())
+                    .to_json()
+                    .await
+                    .unwrap();
+                let file = match n {
+                    0 => format!("{dir}/{}.json", self.test),
+                    n => format!("{dir}/{}-{n}.json", self.test),
+                };
+                std::fs::write(file, json).unwrap();
+            }
+        }
+        self.drop_schema().await;
     }
 
     async fn drop_schema(&self) {
@@ -263,7 +297,7 @@ async fn eight_tenants_over_two_workers_all_succeed_and_replay() {
     )
     .unwrap();
     replayer.replay_workflow(history).await.unwrap();
-    h.drop_schema().await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -304,7 +338,7 @@ async fn pause_stops_new_tenants_until_resume() {
         assert_eq!(h.cloud_records(&name(i)), 2);
         assert_eq!(h.state_resources(&name(i)).await.len(), 2);
     }
-    h.drop_schema().await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -348,7 +382,7 @@ async fn cancel_stops_running_tenants_and_starts_no_more() {
         );
         assert!(h.store.pending_intents(&t).await.unwrap().is_empty(), "{t}");
     }
-    h.drop_schema().await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -398,7 +432,7 @@ async fn a_failing_canary_halts_the_rollout_with_nothing_else_started() {
             name(i)
         );
     }
-    h.drop_schema().await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -429,7 +463,7 @@ async fn a_fleet_destroy_removes_every_tenant() {
     for i in 0..4 {
         assert!(h.state_resources(&name(i)).await.is_empty());
     }
-    h.drop_schema().await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -479,7 +513,7 @@ async fn cancelling_the_workflow_cancels_running_tenants_and_ends_it_cancelled()
             "{t}: lease released"
         );
     }
-    h.drop_schema().await;
+    h.finish().await;
 }
 
 /// A worker that shuts down (SIGTERM in production) while it runs tenants hands them over:
@@ -541,5 +575,5 @@ async fn a_worker_shutting_down_hands_its_tenants_to_the_other_worker() {
         assert!(h.store.pending_intents(&t).await.unwrap().is_empty(), "{t}");
     }
     assert_eq!(h.cloud.inventory().count("dns.record"), 12, "no duplicates");
-    h.drop_schema().await;
+    h.finish().await;
 }

@@ -14,8 +14,8 @@
 //! What the activity does:
 //!
 //! 1. rebuilds the pinned blueprint from its content (a digest mismatch, an unknown wire
-//!    version or a blueprint this worker's resource types reject fails the tenant before any
-//!    side effect);
+//!    version, a provider configuration other than the rollout expects, or a blueprint this
+//!    worker's resource types or providers reject fails the tenant before any side effect);
 //! 2. runs the engine with the tenant's lease, waiting for it up to 2 × the heartbeat timeout
 //!    (after a worker was lost, its lease expires within the engine's lease TTL, which the
 //!    worker sets to the heartbeat timeout), so attempt 2 resumes the crashed run from the
@@ -105,6 +105,7 @@ pub struct TenantActivities {
     router: Arc<Subscribers>,
     identity: String,
     shutting_down: Arc<AtomicBool>,
+    providers_digest: Option<String>,
 }
 
 impl TenantActivities {
@@ -134,7 +135,16 @@ impl TenantActivities {
             router,
             identity,
             shutting_down: Arc::new(AtomicBool::new(false)),
+            providers_digest: None,
         })
+    }
+
+    /// Declares this worker's provider configuration (a digest of it, without secrets): a
+    /// rollout that expects another one ([`crate::FleetInput::providers_digest`]) has its
+    /// tenants refused here, before any side effect.
+    pub fn with_providers_digest(mut self, digest: impl Into<String>) -> Self {
+        self.providers_digest = Some(digest.into());
+        self
     }
 
     /// The engine the activities run tenants on.
@@ -176,6 +186,17 @@ impl TenantActivities {
         };
         if let Err(e) = check_version("the tenant input", input.v) {
             return refuse(e);
+        }
+        if let Some(expected) = &input.providers_digest
+            && self.providers_digest.as_ref() != Some(expected)
+        {
+            return refuse(provisio::Error::invalid_input(format!(
+                "worker {} has provider configuration {}, but rollout {:?} expects {expected}; \
+                 the tenant was not run (start workers with the rollout's providers file)",
+                self.identity,
+                self.providers_digest.as_deref().unwrap_or("(undeclared)"),
+                input.fleet_id,
+            )));
         }
         let blueprint = match input.blueprint.to_blueprint() {
             Ok(bp) => bp,

@@ -218,6 +218,12 @@ pub struct FleetInput {
     /// running tenant within about 0.8 × this.
     #[serde(default = "default_heartbeat_timeout_secs")]
     pub heartbeat_timeout_secs: u64,
+    /// The provider configuration the rollout expects (a digest the caller computes from its
+    /// providers file, without secrets). A worker configured otherwise
+    /// ([`crate::TenantActivities::with_providers_digest`]) refuses the tenant before any side
+    /// effect instead of applying it to other accounts. `None`: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub providers_digest: Option<String>,
 }
 
 fn default_heartbeat_timeout_secs() -> u64 {
@@ -243,6 +249,7 @@ impl FleetInput {
             canary: 0,
             max_failures: FailureThreshold::default(),
             heartbeat_timeout_secs: default_heartbeat_timeout_secs(),
+            providers_digest: None,
         }
     }
 
@@ -276,6 +283,7 @@ impl FleetInput {
             blueprint: self.blueprint.clone(),
             tenant: tenant.clone(),
             canary,
+            providers_digest: self.providers_digest.clone(),
         }
     }
 }
@@ -315,6 +323,9 @@ pub struct TenantInput {
     /// Whether the tenant is in the canary wave.
     #[serde(default)]
     pub canary: bool,
+    /// The provider configuration the rollout expects ([`FleetInput::providers_digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub providers_digest: Option<String>,
 }
 
 /// How one tenant ended.

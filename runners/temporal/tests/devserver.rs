@@ -94,6 +94,10 @@ impl Harness {
 
     /// A worker with its own engine and state store connections (as another process has).
     async fn worker(&self, id: &str) -> ProvisioWorker {
+        self.worker_with(id, Some("sha256:test-providers")).await
+    }
+
+    async fn worker_with(&self, id: &str, providers_digest: Option<&str>) -> ProvisioWorker {
         let store = PostgresStateStore::connect_with_schema(&self.env.postgres, &self.schema)
             .await
             .unwrap();
@@ -105,9 +109,12 @@ impl Harness {
         config.identity = format!("{id}-{}", std::process::id());
         config.lease_ttl = Duration::from_secs(4);
         config.graceful_shutdown = Duration::from_secs(1);
-        let activities =
+        let mut activities =
             TenantActivities::new(builder, None, config.lease_ttl, config.identity.clone())
                 .unwrap();
+        if let Some(d) = providers_digest {
+            activities = activities.with_providers_digest(d);
+        }
         ProvisioWorker::connect(&config, activities).await.unwrap()
     }
 
@@ -130,6 +137,7 @@ impl Harness {
             tenants,
         );
         input.heartbeat_timeout_secs = 2;
+        input.providers_digest = Some("sha256:test-providers".into());
         self.fleets.lock().unwrap().push(input.fleet_id.clone());
         input
     }
@@ -575,5 +583,44 @@ async fn a_worker_shutting_down_hands_its_tenants_to_the_other_worker() {
         assert!(h.store.pending_intents(&t).await.unwrap().is_empty(), "{t}");
     }
     assert_eq!(h.cloud.inventory().count("dns.record"), 12, "no duplicates");
+    h.finish().await;
+}
+
+/// A worker whose provider configuration differs from the one the rollout expects refuses
+/// its tenants before any side effect; the canary's refusal halts the rollout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_with_other_providers_refuses_the_tenants() {
+    let Some(env) = env() else { return };
+    let h = Harness::new(env, "providers", 3, &[]).await;
+    let mut input = h.input("providers");
+    input.canary = 1;
+    input.providers_digest = Some("sha256:other-providers".into());
+    let client = h.client().await;
+    let worker = h.worker_with("w1", Some("sha256:test-providers")).await;
+    let stop = worker.shutdown_handle();
+    let (r, status) = tokio::join!(worker.run(), async {
+        let s = tokio::time::timeout(WAIT, async {
+            client.start(input).await.unwrap().result().await.unwrap()
+        })
+        .await;
+        stop.shutdown();
+        s.unwrap()
+    });
+    r.unwrap();
+    assert!(
+        matches!(status.state, RolloutState::Halted { .. }),
+        "{status:#?}"
+    );
+    assert_eq!((status.done, status.failed, status.pending), (0, 1, 2));
+    let refused = status.result("t000").unwrap();
+    let error = refused.error.as_ref().unwrap();
+    assert_eq!(error.kind, "invalid_input");
+    assert!(
+        error.message.contains("sha256:other-providers"),
+        "{error:?}"
+    );
+    assert!(refused.run_id.is_none(), "no run started");
+    assert_eq!(h.cloud.inventory().count("dns.record"), 0);
+    assert!(h.store.list_tenants().await.unwrap().is_empty());
     h.finish().await;
 }

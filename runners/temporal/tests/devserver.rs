@@ -624,3 +624,37 @@ async fn a_worker_with_other_providers_refuses_the_tenants() {
     assert!(h.store.list_tenants().await.unwrap().is_empty());
     h.finish().await;
 }
+
+/// Past the canary wave, the failure threshold halts the rollout: tenants running finish,
+/// none starts after the threshold is reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_failure_threshold_halts_the_rollout() {
+    let Some(env) = env() else { return };
+    // t001 and t002 have no zone
+    let h = Harness::new(env, "threshold", 6, &[1, 2]).await;
+    let mut input = h.input("threshold");
+    input.concurrency = 1;
+    input.max_failures = provisio_engine::FailureThreshold::Count(2);
+    let client = h.client().await;
+    let status = h
+        .with_workers(async { client.start(input).await.unwrap().result().await.unwrap() })
+        .await;
+    assert_eq!(
+        status.state,
+        RolloutState::Halted {
+            reason: HaltReason::ThresholdReached {
+                failed: 2,
+                limit: 2
+            }
+        },
+        "{status:#?}"
+    );
+    assert_eq!((status.done, status.failed, status.pending), (1, 2, 3));
+    let order: Vec<&str> = status.results.iter().map(|r| r.tenant.as_str()).collect();
+    assert_eq!(order, ["t000", "t001", "t002"]);
+    assert_eq!(h.cloud.inventory().count("dns.record"), 2);
+    for i in 3..6 {
+        assert!(h.store.journal(&name(i), 0).await.unwrap().is_empty());
+    }
+    h.finish().await;
+}

@@ -13,7 +13,9 @@
 //!
 //! What the activity does:
 //!
-//! 1. rebuilds the pinned blueprint from its content (a digest mismatch, an unknown wire
+//! 1. gets the pinned blueprint (its content is asked of the fleet workflow once per worker
+//!    and blueprint, with the `blueprint` query, so a rollout's history holds it once) and
+//!    rebuilds it (a digest mismatch, an unknown wire
 //!    version, a provider configuration other than the rollout expects, or a blueprint this
 //!    worker's resource types or providers reject fails the tenant before any side effect);
 //! 2. runs the engine with the tenant's lease, waiting for it up to 2 × the heartbeat timeout
@@ -36,16 +38,22 @@
 // carries no docs (the methods themselves are documented).
 #![allow(missing_docs)]
 
-use crate::types::{FleetOperation, TenantInput, TenantOutcome, TenantState, check_version};
+use crate::fleet::FleetWorkflow;
+use crate::types::{
+    BlueprintContent, FleetOperation, TenantInput, TenantOutcome, TenantState, check_version,
+};
 use provisio::ErrorKind;
+use provisio_engine::Blueprint;
 use provisio_engine::events::{Event, EventError, EventKind, EventSink, TenantRouter};
 use provisio_engine::{
     ApplyOptions, CancellationToken, DestroyOptions, Engine, EngineBuilder, RunReport,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use temporalio_client::WorkflowQueryOptions;
 use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -106,6 +114,7 @@ pub struct TenantActivities {
     identity: String,
     shutting_down: Arc<AtomicBool>,
     providers_digest: Option<String>,
+    blueprints: Mutex<HashMap<String, Arc<Blueprint>>>,
 }
 
 impl TenantActivities {
@@ -136,6 +145,7 @@ impl TenantActivities {
             identity,
             shutting_down: Arc::new(AtomicBool::new(false)),
             providers_digest: None,
+            blueprints: Mutex::default(),
         })
     }
 
@@ -171,7 +181,49 @@ impl TenantActivities {
     }
 }
 
+/// Blueprints a worker keeps by digest (a few rollouts at once; more are fetched again).
+const BLUEPRINT_CACHE: usize = 16;
+
 impl TenantActivities {
+    /// The rollout's blueprint: from the input, from this worker's cache, or asked of the
+    /// fleet workflow (the `blueprint` query); its content must match the input's digest.
+    async fn blueprint(
+        &self,
+        ctx: &ActivityContext,
+        input: &TenantInput,
+    ) -> provisio::Result<Arc<Blueprint>> {
+        let digest = &input.blueprint_digest;
+        if let Some(content) = &input.blueprint {
+            return checked(content, digest).map(Arc::new);
+        }
+        if let Some(bp) = self.blueprints.lock().unwrap().get(digest) {
+            return Ok(bp.clone());
+        }
+        let handle = ctx.workflow_handle::<FleetWorkflow>().ok_or_else(|| {
+            provisio::Error::invalid_input("a tenant activity must run inside a fleet workflow")
+        })?;
+        let content = handle
+            .query(
+                FleetWorkflow::blueprint,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .map_err(|e| {
+                provisio::Error::transient(format!(
+                    "cannot ask the fleet workflow for its blueprint: {e}"
+                ))
+            })?
+            .ok_or_else(|| provisio::Error::transient("the fleet workflow has no blueprint yet"))?;
+        let bp = Arc::new(checked(&content, digest)?);
+        let mut cache = self.blueprints.lock().unwrap();
+        if cache.len() >= BLUEPRINT_CACHE {
+            cache.clear();
+        }
+        cache.insert(digest.clone(), bp.clone());
+        Ok(bp)
+    }
+
     async fn run(
         &self,
         ctx: ActivityContext,
@@ -198,8 +250,11 @@ impl TenantActivities {
                 input.fleet_id,
             )));
         }
-        let blueprint = match input.blueprint.to_blueprint() {
+        let blueprint = match self.blueprint(&ctx, &input).await {
             Ok(bp) => bp,
+            Err(e) if e.retryable() => {
+                return Err(ActivityError::application(ApplicationFailure::new(e)));
+            }
             Err(e) => return refuse(e),
         };
         let tenant = input.tenant.to_tenant();
@@ -267,8 +322,13 @@ impl TenantActivities {
             worker: self.identity.clone(),
         };
         match result {
-            // a run that finished cleanly stands, even if a cancellation came too late
-            Ok(report) if report.errors.is_empty() => Ok(outcome(&report)),
+            // a run that did everything stands, even if a cancellation came too late (a run
+            // cancelled before its steps ran reports them skipped, without an error)
+            Ok(report)
+                if report.errors.is_empty() && (!cancelled || report.summary.skipped == 0) =>
+            {
+                Ok(outcome(&report))
+            }
             _ if cancelled && self.shutting_down.load(Ordering::SeqCst) => Err(
                 ActivityError::application(ApplicationFailure::new(format!(
                     "worker {} shut down while tenant {:?} ran; the tenant resumes on another worker",
@@ -285,4 +345,15 @@ impl TenantActivities {
             Err(e) => refuse(e),
         }
     }
+}
+
+/// Rebuilds `content` and checks it is the blueprint the rollout pinned.
+fn checked(content: &BlueprintContent, digest: &str) -> provisio::Result<Blueprint> {
+    if content.digest != digest {
+        return Err(provisio::Error::invalid_input(format!(
+            "the rollout pinned blueprint {digest}, but {} was found",
+            content.digest
+        )));
+    }
+    content.to_blueprint()
 }

@@ -30,7 +30,9 @@
 #![allow(missing_docs)]
 
 use crate::activity::TenantActivities;
-use crate::types::{FleetInput, FleetStatus, RolloutState, TenantOutcome, TenantState};
+use crate::types::{
+    BlueprintContent, FleetInput, FleetStatus, RolloutState, TenantOutcome, TenantState,
+};
 use futures::FutureExt;
 use provisio_engine::events::EventError;
 use provisio_engine::fleet::HaltReason;
@@ -51,6 +53,8 @@ use temporalio_sdk::{
 #[derive(Default)]
 pub struct FleetWorkflow {
     status: FleetStatus,
+    /// The rollout's pinned blueprint, for the `blueprint` query of its tenants' activities.
+    blueprint: Option<BlueprintContent>,
 }
 
 type TenantFuture<'a> =
@@ -98,6 +102,7 @@ impl FleetWorkflow {
             if paused {
                 s.status.state = RolloutState::Paused;
             }
+            s.blueprint = Some(input.blueprint.clone());
         });
         if let Err(e) = input.validate() {
             ctx.state_mut(|s| {
@@ -115,7 +120,7 @@ impl FleetWorkflow {
         if canary > 0 {
             let end = wave(ctx, &input, &options, 0, canary, true, usize::MAX).await;
             if end.workflow_cancelled {
-                return Err(WorkflowTermination::cancelled());
+                return cancelled(ctx);
             }
             if !end.failed_canaries.is_empty() {
                 halt(
@@ -133,7 +138,7 @@ impl FleetWorkflow {
         if !stopped(ctx) {
             let end = wave(ctx, &input, &options, canary, n, false, limit).await;
             if end.workflow_cancelled {
-                return Err(WorkflowTermination::cancelled());
+                return cancelled(ctx);
             }
         }
         ctx.state_mut(|s| {
@@ -175,6 +180,13 @@ impl FleetWorkflow {
     pub fn status(&self, _ctx: &WorkflowContextView) -> FleetStatus {
         self.status.clone()
     }
+
+    /// The rollout's pinned blueprint (what a tenant's activity runs; see
+    /// [`crate::types::TenantInput::blueprint`]).
+    #[query]
+    pub fn blueprint(&self, _ctx: &WorkflowContextView) -> Option<BlueprintContent> {
+        self.blueprint.clone()
+    }
 }
 
 /// The options of every tenant's activity. A tenant failure is a *result*, not an activity
@@ -203,6 +215,12 @@ fn stopped(ctx: &WorkflowContext<FleetWorkflow>) -> bool {
     ctx.state(|s| {
         s.status.cancel_requested || matches!(s.status.state, RolloutState::Halted { .. })
     })
+}
+
+/// Ends a cancelled workflow as *Cancelled* (its status, still queryable, says so too).
+fn cancelled(ctx: &WorkflowContext<FleetWorkflow>) -> WorkflowResult<FleetStatus> {
+    ctx.state_mut(|s| s.status.state = RolloutState::Cancelled);
+    Err(WorkflowTermination::cancelled())
 }
 
 fn halt(ctx: &WorkflowContext<FleetWorkflow>, reason: HaltReason) {
@@ -305,7 +323,8 @@ async fn wave<'a>(
                 let done = inflight.remove(i);
                 let outcome = outcome_of(&done, *r);
                 let failed = outcome.state != TenantState::Succeeded;
-                if failed && canary {
+                let cancelled = outcome.state == TenantState::Cancelled;
+                if failed && !cancelled && canary {
                     end.failed_canaries.push(done.tenant.clone());
                 }
                 let failed_now = ctx.state_mut(|s| {
@@ -318,7 +337,8 @@ async fn wave<'a>(
                     s.status.results.push(outcome);
                     s.status.failed
                 });
-                if failed && !canary && failed_now >= limit {
+                // a tenant cancelled with the rollout is not a failure of the blueprint
+                if failed && !cancelled && !canary && failed_now >= limit {
                     halt(
                         ctx,
                         HaltReason::ThresholdReached {

@@ -280,7 +280,8 @@ impl FleetInput {
             v: WIRE_VERSION,
             fleet_id: self.fleet_id.clone(),
             operation: self.operation,
-            blueprint: self.blueprint.clone(),
+            blueprint_digest: self.blueprint.digest.clone(),
+            blueprint: None,
             tenant: tenant.clone(),
             canary,
             providers_digest: self.providers_digest.clone(),
@@ -316,8 +317,13 @@ pub struct TenantInput {
     pub fleet_id: String,
     /// Apply or destroy.
     pub operation: FleetOperation,
-    /// The blueprint, pinned.
-    pub blueprint: BlueprintContent,
+    /// The blueprint's digest ([`BlueprintContent::digest`]).
+    pub blueprint_digest: String,
+    /// The blueprint by content, or `None`: the activity asks the fleet workflow for it (the
+    /// `blueprint` query) once per worker and blueprint, so that a rollout's history holds the
+    /// blueprint once (in the workflow's input), not once per tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blueprint: Option<BlueprintContent>,
     /// The tenant.
     pub tenant: TenantSpec,
     /// Whether the tenant is in the canary wave.

@@ -498,6 +498,7 @@ async fn cancelling_the_workflow_cancels_running_tenants_and_ends_it_cancelled()
     assert!(e.message().to_lowercase().contains("cancel"), "{e}");
     // a closed workflow still answers the query (the server replays its history)
     let last = last.expect("the status of a cancelled rollout");
+    assert_eq!(last.state, RolloutState::Cancelled, "{last:#?}");
     assert!(last.cancel_requested, "{last:#?}");
     assert_eq!(
         (last.done, last.failed, last.pending),

@@ -9,7 +9,8 @@
 //! The histories: a completed rollout with a canary wave over two workers (`rollout`), a
 //! pause and resume (`pause`), a cancel signal (`cancel`), a failing canary (`canary`), a
 //! worker shutting down mid-rollout (`handover`), a cancelled workflow (`wfcancel`), a fleet
-//! apply and destroy (`destroy`, `destroy-1`), a failure threshold halt (`threshold`). A change
+//! apply and destroy (`destroy`, `destroy-1`), a failure threshold halt (`threshold`), tenants refused by a worker with other providers
+//! (`providers`). A change
 //! to the workflow that is meant to change its path must keep these replaying (branch on
 //! `ctx.patched(..)`) or, for a new wire version, add new histories next to the old ones.
 
@@ -26,7 +27,7 @@ async fn stored_histories_replay_with_the_current_workflow_code() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 9, "histories in {}", dir.display());
+    assert!(files.len() >= 10, "histories in {}", dir.display());
     let replayer = WorkflowReplayer::new(
         WorkflowReplayerOptions::new()
             .register_workflow::<FleetWorkflow>()

@@ -49,7 +49,7 @@ use provisio_engine::{
     ApplyOptions, CancellationToken, DestroyOptions, Engine, EngineBuilder, RunReport,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -114,6 +114,7 @@ pub struct TenantActivities {
     identity: String,
     shutting_down: Arc<AtomicBool>,
     providers_digest: Option<String>,
+    secrets_from_env: Option<BTreeMap<String, String>>,
     blueprints: Mutex<HashMap<String, Arc<Blueprint>>>,
 }
 
@@ -145,6 +146,7 @@ impl TenantActivities {
             identity,
             shutting_down: Arc::new(AtomicBool::new(false)),
             providers_digest: None,
+            secrets_from_env: None,
             blueprints: Mutex::default(),
         })
     }
@@ -154,6 +156,17 @@ impl TenantActivities {
     /// tenants refused here, before any side effect.
     pub fn with_providers_digest(mut self, digest: impl Into<String>) -> Self {
         self.providers_digest = Some(digest.into());
+        self
+    }
+
+    /// Gives each tenant the secret variables its blueprint declares from this worker's
+    /// environment ([`Blueprint::secrets_from_env`]: `smtp_password` from
+    /// `PROVISIO_SECRET_SMTP_PASSWORD`, or the variable `env` maps it to). Secrets never
+    /// travel in a rollout's input or its Temporal history ([`crate::TenantSpec`] has none);
+    /// every worker holds them, as it holds its provider credentials. A required secret that
+    /// is not set fails the tenant before any side effect, naming the variable.
+    pub fn with_secrets_from_env(mut self, env: BTreeMap<String, String>) -> Self {
+        self.secrets_from_env = Some(env);
         self
     }
 
@@ -257,7 +270,15 @@ impl TenantActivities {
             }
             Err(e) => return refuse(e),
         };
-        let tenant = input.tenant.to_tenant();
+        let mut tenant = input.tenant.to_tenant();
+        if let Some(env) = &self.secrets_from_env {
+            tenant.secrets.extend(blueprint.secrets_from_env(env));
+        }
+        if input.operation == FleetOperation::Apply
+            && let Err(e) = blueprint.check_tenant(&tenant)
+        {
+            return refuse(e);
+        }
         let heartbeat_timeout = ctx
             .info()
             .heartbeat_timeout
@@ -271,15 +292,22 @@ impl TenantActivities {
         let run = async {
             match input.operation {
                 FleetOperation::Apply => {
-                    let opts = ApplyOptions::default()
-                        .cancel(cancel.clone())
-                        .lock_wait(lock_wait);
+                    let opts = ApplyOptions {
+                        refresh: input.refresh,
+                        overrides: input.allow.iter().cloned().collect(),
+                        ..Default::default()
+                    }
+                    .cancel(cancel.clone())
+                    .lock_wait(lock_wait);
                     engine.apply(&blueprint, &tenant, opts).await
                 }
                 FleetOperation::Destroy => {
-                    let opts = DestroyOptions::default()
-                        .cancel(cancel.clone())
-                        .lock_wait(lock_wait);
+                    let opts = DestroyOptions {
+                        overrides: input.allow.iter().cloned().collect(),
+                        ..Default::default()
+                    }
+                    .cancel(cancel.clone())
+                    .lock_wait(lock_wait);
                     engine.destroy(&blueprint, &tenant, opts).await
                 }
             }

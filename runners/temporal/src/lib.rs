@@ -36,6 +36,6 @@ pub use client::{FleetClient, Rollout};
 pub use fleet::FleetWorkflow;
 pub use types::{
     BlueprintContent, FleetInput, FleetOperation, FleetStatus, RolloutState, TenantOutcome,
-    TenantSpec, TenantState,
+    TenantSpec, TenantState, providers_digest,
 };
 pub use worker::{ProvisioWorker, ShutdownHandle, WorkerConfig};

@@ -224,7 +224,19 @@ pub struct FleetInput {
     /// effect instead of applying it to other accounts. `None`: not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub providers_digest: Option<String>,
+    /// Protected resources each tenant's run may delete (destroy), or replace or unprotect
+    /// (apply): the CLI's `--allow NAME`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Apply only: read every recorded resource first, so drift is put back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
 }
+
+/// The most tenants one rollout takes: its workflow history grows by about 5 events and 1 KB
+/// per tenant, and stays well under Temporal's limits (51,200 events, 50 MB) and its status
+/// query under the 4 MB message size at this count.
+pub const MAX_TENANTS: usize = 5_000;
 
 fn default_heartbeat_timeout_secs() -> u64 {
     30
@@ -250,6 +262,8 @@ impl FleetInput {
             max_failures: FailureThreshold::default(),
             heartbeat_timeout_secs: default_heartbeat_timeout_secs(),
             providers_digest: None,
+            allow: Vec::new(),
+            refresh: false,
         }
     }
 
@@ -260,6 +274,24 @@ impl FleetInput {
     pub fn validate(&self) -> Result<()> {
         check_version("the fleet input", self.v)?;
         fleet_id(&self.fleet_id)?;
+        if self.tenants.len() > MAX_TENANTS {
+            return Err(Error::invalid_field(
+                "tenants",
+                format!(
+                    "{} tenants in fleet {:?}; a rollout holds at most {MAX_TENANTS} (its \
+                     Temporal history grows by about 5 events per tenant): split the tenants \
+                     into several rollouts",
+                    self.tenants.len(),
+                    self.fleet_id
+                ),
+            ));
+        }
+        if self.refresh && self.operation == FleetOperation::Destroy {
+            return Err(Error::invalid_field(
+                "refresh",
+                "only an apply refreshes; a destroy deletes what the state records",
+            ));
+        }
         let mut seen = HashSet::with_capacity(self.tenants.len());
         for t in &self.tenants {
             provisio::validate::tenant_name("tenant", &t.name)?;
@@ -285,8 +317,51 @@ impl FleetInput {
             tenant: tenant.clone(),
             canary,
             providers_digest: self.providers_digest.clone(),
+            allow: self.allow.clone(),
+            refresh: self.refresh,
         }
     }
+}
+
+/// A digest of a provider configuration ([`FleetInput::providers_digest`],
+/// [`crate::TenantActivities::with_providers_digest`]): SHA-256 over its JSON form with object
+/// keys in order and the values of settings that may hold credentials (names with `password`,
+/// `token`, `secret`, `credential`, `api_key`, `access_key` or `private_key`) left out, so
+/// that a rollout and its workers compare what they provision against, never a secret.
+pub fn providers_digest(config: &impl Serialize) -> Result<String> {
+    fn scrub(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let k = k.to_ascii_lowercase();
+                    let secret = [
+                        "password",
+                        "token",
+                        "secret",
+                        "credential",
+                        "api_key",
+                        "access_key",
+                        "private_key",
+                    ]
+                    .iter()
+                    .any(|s| k.contains(s));
+                    if secret {
+                        *v = Value::Null;
+                    } else {
+                        scrub(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(config)
+        .map_err(|e| Error::invalid_input(format!("provider configuration: {e}")))?;
+    scrub(&mut value);
+    // serde_json's map keeps keys in order (no preserve_order here): a canonical form
+    let bytes = serde_json::to_vec(&value).expect("a JSON value serializes");
+    Ok(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
 }
 
 /// Checks a fleet id: 1 to 64 characters of `a-z A-Z 0-9 - _ .` (it becomes part of workflow
@@ -332,6 +407,13 @@ pub struct TenantInput {
     /// The provider configuration the rollout expects ([`FleetInput::providers_digest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub providers_digest: Option<String>,
+    /// Protected resources each tenant's run may delete (destroy), or replace or unprotect
+    /// (apply): the CLI's `--allow NAME`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Apply only: read every recorded resource first, so drift is put back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
 }
 
 /// How one tenant ended.
@@ -590,5 +672,46 @@ mod tests {
         let back: FleetStatus = serde_json::from_value(wire).unwrap();
         assert_eq!(back, s);
         assert!(back.is_finished());
+    }
+
+    #[test]
+    fn providers_digest_sees_settings_but_not_secrets() {
+        let config = |url: &str, password: &str| {
+            json!({"providers": {"dns": {"default": {
+                "kind": "cloudflare", "url": url, "api_token": password,
+                "nested": [{"db_password": password}],
+            }}}})
+        };
+        let a = providers_digest(&config("https://a", "one")).unwrap();
+        assert!(a.starts_with("sha256:"));
+        assert_eq!(a, providers_digest(&config("https://a", "two")).unwrap());
+        assert_ne!(a, providers_digest(&config("https://b", "one")).unwrap());
+    }
+
+    #[test]
+    fn options_that_cannot_hold_are_refused() {
+        let bp = BlueprintContent::from_blueprint(
+            &Blueprint::from_yaml("name: x\nresources: {}\n").unwrap(),
+        )
+        .unwrap();
+        let tenants = vec![TenantSpec::new("acme")];
+        let mut input = FleetInput::new("f", FleetOperation::Destroy, bp.clone(), tenants);
+        input.refresh = true;
+        assert!(input.validate().unwrap_err().message().contains("refresh"));
+        let many = (0..=MAX_TENANTS)
+            .map(|i| TenantSpec::new(format!("t{i}")))
+            .collect();
+        let input = FleetInput::new("f", FleetOperation::Apply, bp.clone(), many);
+        let e = input.validate().unwrap_err();
+        assert!(e.message().contains("split"), "{e}");
+        // the options stay out of the wire form when unset (histories written before them
+        // replay unchanged)
+        let plain = FleetInput::new("f", FleetOperation::Apply, bp, vec![]);
+        let wire =
+            serde_json::to_value(plain.tenant_input(&TenantSpec::new("acme"), false)).unwrap();
+        assert!(
+            wire.get("allow").is_none() && wire.get("refresh").is_none(),
+            "{wire}"
+        );
     }
 }

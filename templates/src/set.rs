@@ -158,6 +158,21 @@ impl TemplateSet {
         self.sources.keys().map(String::as_str)
     }
 
+    /// The source text of template `name`, as loaded: with [`names`](Self::names) it gives
+    /// the set's content, so that a set can be shipped by value (the Temporal runner pins a
+    /// blueprint's templates in a rollout's input this way) and rebuilt with
+    /// [`from_strings`](Self::from_strings).
+    ///
+    /// ```
+    /// let set = provisio_templates::TemplateSet::from_strings([("a.txt", "{{ x }}")])?;
+    /// assert_eq!(set.source("a.txt"), Some("{{ x }}"));
+    /// assert_eq!(set.source("b.txt"), None);
+    /// # Ok::<(), provisio::Error>(())
+    /// ```
+    pub fn source(&self, name: &str) -> Option<&str> {
+        self.sources.get(name).map(String::as_str)
+    }
+
     /// The format `name` is rendered with; `None` when there is no such template.
     pub fn format_of(&self, name: &str) -> Option<Format> {
         self.formats.get(name).copied()

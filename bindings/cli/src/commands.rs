@@ -304,6 +304,8 @@ async fn dispatch(cli: &Cli, palette: &Palette, cancel: CancellationToken) -> Re
         }
         Command::Fleet(FleetCommand::Apply(args)) => fleet(g, palette, args, false, cancel).await,
         Command::Fleet(FleetCommand::Destroy(args)) => fleet(g, palette, args, true, cancel).await,
+        Command::Fleet(command) => crate::remote::manage(g, palette, command).await,
+        Command::Worker(args) => crate::remote::worker(g, palette, args).await,
         Command::State(StateCommand::Unlock { tenant }) => {
             provisio::validate::tenant_name("--tenant", tenant)?;
             let state = session::open_state(&g.state).await?;
@@ -670,31 +672,30 @@ async fn fleet(
     cancel: CancellationToken,
 ) -> Result<u8> {
     let blueprint = session::load_blueprint(&args.blueprint)?;
+    if args.refresh && destroy {
+        return Err(Error::invalid_field(
+            "--refresh",
+            "only fleet apply refreshes; a destroy deletes what the state records",
+        ));
+    }
+    // each tenant's plain variables: the common ones, then the tenants file's
     let rows = crate::tenants::read(&args.tenants)?;
     let common = session::plain_vars(&args.vars)?;
-    let secrets = session::secret_vars(&blueprint, &args.vars)?;
-    let mut tenants = Vec::with_capacity(rows.len());
+    for k in common.keys() {
+        session::check_plain_var(&blueprint, k, "--var")?;
+    }
+    let mut plain = Vec::with_capacity(rows.len());
     for row in rows {
-        let mut t = Tenant::new(&row.name);
-        for (k, v) in &common {
-            session::check_plain_var(&blueprint, k, "--var")?;
-            t = t.var(k.clone(), v.clone());
-        }
-        for (k, v) in &row.vars {
+        let mut vars = common.clone();
+        for (k, v) in row.vars {
             session::check_plain_var(
                 &blueprint,
-                k,
+                &k,
                 &format!("tenants file, tenant {:?}", row.name),
             )?;
-            t = t.var(k.clone(), v.clone());
+            vars.insert(k, v);
         }
-        for (k, v) in &secrets {
-            t = t.secret(k.clone(), v.clone());
-        }
-        if !destroy {
-            blueprint.check_tenant(&t)?;
-        }
-        tenants.push(t);
+        plain.push((row.name, vars));
     }
     let threshold = threshold(&args.max_failures)?;
     let fleet_id = args.fleet_id.clone().unwrap_or_else(|| {
@@ -709,6 +710,35 @@ async fn fleet(
             format!("{}-{stem}", blueprint.name)
         }
     });
+    if let Some(on) = &args.on {
+        let rollout = crate::remote::NewRollout {
+            args,
+            destroy,
+            fleet_id,
+            threshold,
+            tenants: plain,
+        };
+        return crate::remote::start(g, palette, on, rollout).await;
+    }
+    if args.follow {
+        return Err(Error::invalid_field(
+            "--follow",
+            "only a rollout on Temporal (--on) is followed; an in-process fleet shows its progress as it runs",
+        ));
+    }
+    let secrets = session::secret_vars(&blueprint, &args.vars)?;
+    let mut tenants = Vec::with_capacity(plain.len());
+    for (name, vars) in plain {
+        let mut t = Tenant::new(&name);
+        t.vars = vars;
+        for (k, v) in &secrets {
+            t = t.secret(k.clone(), v.clone());
+        }
+        if !destroy {
+            blueprint.check_tenant(&t)?;
+        }
+        tenants.push(t);
+    }
     let steps = Arc::new(Reporter::new(
         if g.json { Mode::Json } else { Mode::Quiet },
         palette.clone(),
@@ -731,12 +761,6 @@ async fn fleet(
         .canary(args.canary)
         .max_failures(threshold)
         .events(reporter.clone());
-    if args.refresh && destroy {
-        return Err(Error::invalid_field(
-            "--refresh",
-            "only fleet apply refreshes; a destroy deletes what the state records",
-        ));
-    }
     let report = if destroy {
         fleet = fleet.destroy_options(DestroyOptions {
             overrides: args.allow.iter().cloned().collect(),

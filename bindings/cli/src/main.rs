@@ -16,6 +16,7 @@
 mod commands;
 mod hints;
 mod logging;
+mod remote;
 mod report;
 mod session;
 mod tenants;
@@ -173,6 +174,41 @@ pub(crate) enum Command {
     /// Inspect or repair the state store.
     #[command(subcommand)]
     State(StateCommand),
+    /// Run the tenants of fleet rollouts on Temporal (`fleet apply --on temporal://...`) until
+    /// SIGTERM or Ctrl-C; start any number, on any number of machines, with the same
+    /// `--providers` and a shared PostgreSQL `--state`. Needs a build with the `temporal`
+    /// feature.
+    Worker(WorkerArgs),
+}
+
+/// Options of `provisio worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The Temporal frontend: `HOST:PORT`, or `temporal://HOST:PORT[/NAMESPACE]`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) temporal: String,
+    /// The task queue rollouts are started on (`fleet apply --task-queue`).
+    #[arg(long, default_value = "provisio", value_name = "QUEUE")]
+    pub(crate) task_queue: String,
+    /// This worker's name in Temporal and in tenant leases. Default: `$HOSTNAME-PID`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) identity: Option<String>,
+    /// Tenants this worker runs at once.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub(crate) max_tenants: usize,
+    /// Seconds a tenant's lease outlives its last renewal: after a worker dies, its tenants
+    /// can resume elsewhere this long after. Keep it at most the rollouts' heartbeat timeout.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub(crate) lease_ttl: u64,
+    /// Seconds running tenants get to finish on SIGTERM before they are cancelled (rolled
+    /// back) and handed to another worker.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub(crate) grace: u64,
+    /// Read the secret variable KEY from the environment variable ENV (repeatable). Without
+    /// it, a secret variable `smtp_password` is read from `PROVISIO_SECRET_SMTP_PASSWORD`.
+    /// Secrets never travel through Temporal: every worker reads them from its environment.
+    #[arg(long = "secret-env", value_name = "KEY=ENV")]
+    pub(crate) secret_env: Vec<String>,
 }
 
 /// The arguments of a lifecycle transition (`provisio archive BLUEPRINT --tenant T`).
@@ -196,6 +232,32 @@ pub(crate) enum FleetCommand {
     Apply(FleetArgs),
     /// Destroy the blueprint's resources for every tenant of a file.
     Destroy(FleetArgs),
+    /// Show a rollout on Temporal: done, running, failed and pending tenants.
+    Status {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+        /// Keep showing progress until the rollout ends.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Pause a rollout on Temporal: running tenants finish, no new ones start.
+    Pause(RolloutArgs),
+    /// Resume a paused rollout on Temporal.
+    Resume(RolloutArgs),
+    /// Cancel a rollout on Temporal: running tenants stop and roll back what their run
+    /// created, no new ones start.
+    Cancel(RolloutArgs),
+}
+
+/// Which rollout on Temporal.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutArgs {
+    /// The rollout's id (printed by `fleet apply --on`).
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+    /// Where it runs: `temporal://HOST:PORT[/NAMESPACE]`.
+    #[arg(long, env = "PROVISIO_FLEET_ON", value_name = "URL")]
+    pub(crate) on: String,
 }
 
 /// Options of a fleet run.
@@ -230,6 +292,21 @@ pub(crate) struct FleetArgs {
     /// terminated instance, a removed object) is put back.
     #[arg(long)]
     pub(crate) refresh: bool,
+    /// Run the rollout on Temporal instead of in this process:
+    /// `temporal://HOST:PORT[/NAMESPACE]`. Workers (`provisio worker`) run the tenants; this
+    /// command starts the rollout, prints its id and returns (`--follow` waits). Secrets are
+    /// read by the workers from their environment, not sent.
+    #[arg(long, env = "PROVISIO_FLEET_ON", value_name = "URL")]
+    pub(crate) on: Option<String>,
+    /// With `--on`: the workers' task queue.
+    #[arg(long, default_value = "provisio", value_name = "QUEUE")]
+    pub(crate) task_queue: String,
+    /// With `--on`: seconds without a heartbeat after which a tenant moves to another worker.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub(crate) heartbeat_timeout: u64,
+    /// With `--on`: show progress until the rollout ends.
+    #[arg(long)]
+    pub(crate) follow: bool,
     #[command(flatten)]
     pub(crate) vars: VarArgs,
 }

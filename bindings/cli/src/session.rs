@@ -46,10 +46,7 @@ pub(crate) fn state_dir(spec: &str) -> PathBuf {
 /// and a blueprint directory's `memory-fixtures.yaml` prepares a new one unless the
 /// configuration names fixtures.
 pub(crate) fn provider_config(global: &Global, blueprint: Option<&Path>) -> Result<ProviderConfig> {
-    let mut config = match &global.providers {
-        Some(path) => ProviderConfig::from_file(path)?,
-        None => ProviderConfig::memory(),
-    };
+    let mut config = declared_config(global)?;
     if config.uses_memory() {
         if config.memory.persist.is_none() {
             config.memory.persist = Some(state_dir(&global.state).join("memory.json"));
@@ -67,6 +64,15 @@ pub(crate) fn provider_config(global: &Global, blueprint: Option<&Path>) -> Resu
         }
     }
     Ok(config)
+}
+
+/// The provider configuration as declared: `--providers`, else memory providers (before the
+/// defaults [`provider_config`] adds for this process).
+pub(crate) fn declared_config(global: &Global) -> Result<ProviderConfig> {
+    match &global.providers {
+        Some(path) => ProviderConfig::from_file(path),
+        None => Ok(ProviderConfig::memory()),
+    }
 }
 
 /// An engine with its providers.
@@ -114,7 +120,7 @@ pub(crate) fn load_blueprint(path: &Path) -> Result<Blueprint> {
     Ok(bp)
 }
 
-fn split_pair<'a>(arg: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+pub(crate) fn split_pair<'a>(arg: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
     arg.split_once('=')
         .filter(|(k, _)| !k.trim().is_empty())
         .map(|(k, v)| (k.trim(), v))
@@ -127,17 +133,7 @@ pub(crate) fn read_vars_file(path: &Path) -> Result<BTreeMap<String, Value>> {
 }
 
 /// The environment variable a secret variable is read from by default.
-pub(crate) fn secret_env_name(key: &str) -> String {
-    let mut s = String::from("PROVISIO_SECRET_");
-    for c in key.chars() {
-        s.push(if c.is_ascii_alphanumeric() {
-            c.to_ascii_uppercase()
-        } else {
-            '_'
-        });
-    }
-    s
-}
+pub(crate) use provisio_engine::blueprint::secret_env_var as secret_env_name;
 
 /// The plain variables of `--vars-file` and `--var`.
 pub(crate) fn plain_vars(args: &VarArgs) -> Result<BTreeMap<String, Value>> {
@@ -152,17 +148,13 @@ pub(crate) fn plain_vars(args: &VarArgs) -> Result<BTreeMap<String, Value>> {
     Ok(vars)
 }
 
-/// The secret variables the blueprint declares, read from the environment.
+/// The secret variables the blueprint declares, read from the environment (`--secret-env`
+/// names another variable for one of them).
 pub(crate) fn secret_vars(
     bp: &Blueprint,
     args: &VarArgs,
 ) -> Result<BTreeMap<String, SecretString>> {
-    let mut envs: BTreeMap<String, String> = bp
-        .variables
-        .iter()
-        .filter(|(_, v)| v.secret)
-        .map(|(k, _)| (k.clone(), secret_env_name(k)))
-        .collect();
+    let mut envs = BTreeMap::new();
     for arg in &args.secret_env {
         let (k, env) = split_pair(arg, "--secret-env")?;
         if !bp.variables.get(k).is_some_and(|v| v.secret) {
@@ -173,15 +165,7 @@ pub(crate) fn secret_vars(
         }
         envs.insert(k.to_string(), env.to_string());
     }
-    let mut out = BTreeMap::new();
-    for (k, env) in envs {
-        if let Ok(v) = std::env::var(&env)
-            && !v.is_empty()
-        {
-            out.insert(k, SecretString::from(v));
-        }
-    }
-    Ok(out)
+    Ok(bp.secrets_from_env(&envs))
 }
 
 /// Checks that `key`, given as a plain variable by `source` (`--var`, a vars file, a tenants

@@ -38,6 +38,7 @@
 mod parse;
 mod phases;
 mod resolve;
+pub use resolve::secret_env_var;
 #[cfg(test)]
 mod tests;
 mod validate;

@@ -35,6 +35,28 @@ impl Blueprint {
         Ok(())
     }
 
+    /// The secret variables the blueprint declares, each read from the environment variable
+    /// [`secret_env_var`] names (`smtp_password` from `PROVISIO_SECRET_SMTP_PASSWORD`), or from
+    /// the one `env` maps it to. Unset and empty variables are left out (a required one is then
+    /// reported by [`Blueprint::check_tenant`]). This is how the CLI and fleet workers get
+    /// secrets: from their own environment, never from a command line, a file or a message.
+    pub fn secrets_from_env(
+        &self,
+        env: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, provisio::SecretString> {
+        self.variables
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .filter_map(|(k, _)| {
+                let name = env.get(k).cloned().unwrap_or_else(|| secret_env_var(k));
+                std::env::var(&name)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (k.clone(), provisio::SecretString::from(v)))
+            })
+            .collect()
+    }
+
     /// The value of a plain tenant variable: the tenant's, else the default, else `null`.
     pub fn variable_value(&self, tenant: &Tenant, key: &str) -> Value {
         tenant
@@ -106,4 +128,22 @@ impl Blueprint {
         crate::render::render(&resolved, self.templates.as_ref(), &context)
             .map_err(|e| in_resource(resource, e))
     }
+}
+
+/// The environment variable a secret variable is read from by default: `PROVISIO_SECRET_` and
+/// the variable's name in upper case, with every character but ASCII letters and digits as `_`.
+///
+/// ```
+/// assert_eq!(provisio_engine::blueprint::secret_env_var("smtp_password"), "PROVISIO_SECRET_SMTP_PASSWORD");
+/// ```
+pub fn secret_env_var(key: &str) -> String {
+    let mut s = String::from("PROVISIO_SECRET_");
+    s.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+    s
 }

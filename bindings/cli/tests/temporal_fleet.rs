@@ -322,35 +322,40 @@ impl World {
     /// Drops the tenants' databases and roles and the state database.
     async fn cleanup(&mut self) {
         self.stop_workers();
+        let (dbs, roles) = self.databases_and_roles().await;
         let admin = pg(&self.servers.postgres).await;
-        let prefix = format!("f{}-", self.run);
-        for row in admin
-            .query(
-                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-                &[&prefix],
-            )
-            .await
-            .unwrap()
-        {
-            let db: String = row.get(0);
+        for db in dbs {
             let _ = admin
                 .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
                 .await;
         }
-        for row in admin
-            .query(
-                "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)",
-                &[&prefix],
-            )
-            .await
-            .unwrap()
-        {
-            let role: String = row.get(0);
+        for role in roles {
             let _ = admin.batch_execute(&format!("DROP ROLE \"{role}\"")).await;
         }
         let _ = admin
             .batch_execute(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.state_db))
             .await;
+    }
+
+    /// The tenants' databases and roles on the PostgreSQL server (names starting with this
+    /// run's tenant prefix).
+    async fn databases_and_roles(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let admin = pg(&self.servers.postgres).await;
+        let prefix = format!("f{}-", self.run);
+        let mut out = [BTreeSet::new(), BTreeSet::new()];
+        for (i, sql) in [
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for row in admin.query(sql, &[&prefix]).await.unwrap() {
+                out[i].insert(row.get::<_, String>(0));
+            }
+        }
+        let [dbs, roles] = out;
+        (dbs, roles)
     }
 
     /// Route 53's record sets in the zone: (name, type) → how many sets.
@@ -592,28 +597,8 @@ async fn fifty_tenants_over_three_worker_processes_survive_a_kill_9() {
         assert_eq!(v.value.expose(), SMTP_PASSWORD);
     }
     // PostgreSQL: one database and one role per tenant
-    let admin = pg(&w.servers.postgres).await;
-    let dbs: BTreeSet<String> = admin
-        .query(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-            &[&prefix],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let (dbs, roles) = w.databases_and_roles().await;
     assert_eq!(dbs, names);
-    let roles: BTreeSet<String> = admin
-        .query(
-            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)",
-            &[&prefix],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
     assert_eq!(roles, names);
     // git: one branch per tenant beside main
     let heads: BTreeSet<String> = git(&["ls-remote", "--heads", w.repo.to_str().unwrap()])

@@ -300,7 +300,7 @@ mod on_temporal {
         match command {
             FleetCommand::Status { .. } if follow_it => follow(g, palette, &rollout).await,
             FleetCommand::Status { .. } => {
-                let status = rollout.status().await.map_err(|e| not_found(e, &r.id))?;
+                let status = rollout.status().await.map_err(|e| explain(e, &r.id))?;
                 if g.json {
                     json_line(&status);
                 } else {
@@ -309,7 +309,7 @@ mod on_temporal {
                 Ok(exit_code(&status))
             }
             FleetCommand::Pause(_) => {
-                rollout.pause().await.map_err(|e| not_found(e, &r.id))?;
+                rollout.pause().await.map_err(|e| explain(e, &r.id))?;
                 said(
                     "fleet_paused",
                     format!(
@@ -321,12 +321,12 @@ mod on_temporal {
                 Ok(0)
             }
             FleetCommand::Resume(_) => {
-                rollout.resume().await.map_err(|e| not_found(e, &r.id))?;
+                rollout.resume().await.map_err(|e| explain(e, &r.id))?;
                 said("fleet_resumed", format!("Resumed fleet {}", r.id));
                 Ok(0)
             }
             _ => {
-                rollout.cancel().await.map_err(|e| not_found(e, &r.id))?;
+                rollout.cancel().await.map_err(|e| explain(e, &r.id))?;
                 said(
                     "fleet_cancel_requested",
                     format!(
@@ -340,11 +340,18 @@ mod on_temporal {
         }
     }
 
-    /// A rollout Temporal does not know is a `NotFound` naming it.
-    fn not_found(e: Error, id: &str) -> Error {
+    /// Temporal's answers in terms of the rollout: one it does not know is a `NotFound` naming
+    /// it; a query nobody answers (a rollout's status is answered by a worker polling its task
+    /// queue) is a `Timeout` saying so.
+    fn explain(e: Error, id: &str) -> Error {
         let text = e.to_string();
         if text.contains("not found") || text.contains("NotFound") {
             Error::not_found(format!("no fleet {id:?} on this Temporal namespace"))
+        } else if text.contains("Timeout expired") || text.contains("DeadlineExceeded") {
+            Error::timeout(format!(
+                "fleet {id:?} did not answer: a rollout's status is answered by a worker \
+                 polling its task queue; is a `provisio worker --task-queue ...` for it running?"
+            ))
         } else {
             e
         }
@@ -430,7 +437,7 @@ mod on_temporal {
             let status = rollout
                 .status()
                 .await
-                .map_err(|e| not_found(e, rollout.fleet_id()))?;
+                .map_err(|e| explain(e, rollout.fleet_id()))?;
             let line = format!("{}: {}", state_text(&status.state), counts(&status));
             if let Some(b) = &bar {
                 b.set_length(status.tenants as u64);
